@@ -1,0 +1,126 @@
+"""The headless command line: ``napari-unet segment|info`` (also ``python -m unet_core``).
+
+Exit status: 0 when every file succeeded, 1 when some failed, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+log = logging.getLogger("unet_core")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-unet", description="U-Net segmentation without a display."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    seg = sub.add_parser("segment", help="segment images or folders of images")
+    seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    seg.add_argument("--out", required=True, type=Path, help="output folder")
+    seg.add_argument("--model", default="drive", help="bundled model name or model file")
+    seg.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    seg.add_argument("--tile", type=_positive_int, help="input tile edge in pixels")
+    seg.add_argument("--batch-size", type=_positive_int, help="tiles per forward pass")
+    seg.add_argument("--tta", action="store_true", help="average over flips and rotations")
+    seg.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
+    seg.add_argument("--save-prob", action="store_true", help="also write <stem>_prob.tif")
+    seg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    seg.add_argument("--pattern", default="*", help="file pattern inside folders")
+    seg.add_argument("--recursive", action="store_true", help="search folders recursively")
+    seg.set_defaults(func=cmd_segment)
+
+    info = sub.add_parser("info", help="print a model card")
+    info.add_argument("model", nargs="?", help="bundled model name or model file (default: list)")
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .batch import find_inputs, segment_files
+    from .inference.predictor import Predictor
+    from .model.store import load_model
+
+    model = load_model(args.model, device=args.device)
+    predictor = Predictor(
+        model, tile=args.tile, batch_size=args.batch_size, device=args.device, tta=args.tta
+    )
+    files = find_inputs(args.inputs, args.pattern, args.recursive)
+    if not files:
+        raise ValueError(f"no image files found in {', '.join(args.inputs)}")
+    counts = {"ok": 0, "skipped": 0, "failed": 0}
+    start = time.perf_counter()
+    bar = tqdm(total=len(files), unit="file", disable=None, file=sys.stderr)
+    results = segment_files(
+        predictor,
+        files,
+        args.out,
+        threshold=args.threshold,
+        save_prob=args.save_prob,
+        overwrite=args.overwrite,
+    )
+    for result in results:
+        counts[result.status] += 1
+        bar.update(1)
+        if result.status == "failed":
+            tqdm.write(f"FAILED {result.path}: {result.reason}", file=sys.stderr)
+    bar.close()
+    print(
+        f"segmented {counts['ok']} of {len(files)} file(s): {counts['skipped']} skipped, "
+        f"{counts['failed']} failed, in {time.perf_counter() - start:.1f} s -> {args.out}"
+    )
+    return 1 if counts["failed"] else 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .model.store import bundled_models, read_card
+
+    if args.model is None:
+        names = bundled_models()
+        print("bundled models: " + (", ".join(names) if names else "none"))
+        return 0
+    print(read_card(args.model).render())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as exc:
+        print(f"napari-unet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""From raw pixels to network input: channel selection and per-image intensity normalisation.
+
+Statistics are computed once per image on a strided subsample, then applied tile by tile, so a
+huge (memory-mapped) image is never converted to float as a whole.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.card import Preprocessing
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_STAT_PIXELS = 2_000_000  # pixels sampled for the normalisation statistics
+
+
+def image_channels(image: np.ndarray) -> int:
+    """Channels of a (H, W) or channel-last (H, W, C) image; ValueError for other shapes."""
+    if image.ndim == 2:
+        return 1
+    if image.ndim == 3 and image.shape[-1] <= 4:
+        return image.shape[-1]
+    raise ValueError(
+        f"expected a 2-D image (H, W) or (H, W, C) with C <= 4, got shape {tuple(image.shape)}"
+    )
+
+
+def check_channels(image: np.ndarray, mode: str, in_channels: int) -> None:
+    """Raise a one-line ValueError if ``image`` cannot feed a model with this channel mode."""
+    c = image_channels(image)
+    if mode == "rgb" and c not in (3, 4):
+        raise ValueError(f"this model expects an RGB image (3 channels), got {c} channel(s)")
+    if mode in ("gray", "green") and c not in (1, 3, 4):
+        raise ValueError(f"this model expects a grayscale or RGB image, got {c} channels")
+    if mode == "as_is" and c != in_channels:
+        raise ValueError(f"this model expects {in_channels} channel(s), got {c}")
+
+
+def select_channels(tile: np.ndarray, mode: str) -> np.ndarray:
+    """(h, w[, C]) raw pixels -> (c, h, w) float32 with the model's channels."""
+    x = tile.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        x = x[None]
+    else:
+        if mode in ("rgb", "gray", "green") and x.shape[-1] == 4:
+            x = x[..., :3]  # drop alpha
+        if mode == "gray" and x.shape[-1] == 3:
+            x = x @ _LUMA
+            x = x[..., None]
+        elif mode == "green" and x.shape[-1] >= 3:
+            x = x[..., 1:2]
+        x = np.moveaxis(x, -1, 0)
+    return np.ascontiguousarray(x)
+
+
+class Normalizer:
+    """Per-image intensity normalisation, fitted once, applied to (c, h, w) float32 tiles."""
+
+    def __init__(self, pre: Preprocessing):
+        self.pre = pre
+        self.offset: np.ndarray = np.zeros((1, 1, 1), np.float32)
+        self.scale: np.ndarray = np.ones((1, 1, 1), np.float32)
+
+    def fit(self, image: np.ndarray) -> Normalizer:
+        """Compute offset/scale from a strided subsample of the whole raw image."""
+        if self.pre.normalize == "none":
+            return self
+        step = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / _STAT_PIXELS)))
+        sample = select_channels(np.asarray(image[::step, ::step]), self.pre.channels)
+        flat = sample.reshape(sample.shape[0], -1).astype(np.float64)
+        finite = np.isfinite(flat)
+        if not finite.any():
+            raise ValueError("the image has no finite pixel values")
+        flat = np.where(finite, flat, np.nan)
+        if self.pre.normalize == "zscore":
+            lo = np.nanmean(flat, axis=1)
+            spread = np.nanstd(flat, axis=1)
+        else:
+            lo, hi = np.nanpercentile(flat, self.pre.percentiles, axis=1)
+            spread = hi - lo
+        spread = np.where(spread > 1e-8, spread, 1.0)
+        self.offset = lo.astype(np.float32)[:, None, None]
+        self.scale = (1.0 / spread).astype(np.float32)[:, None, None]
+        return self
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(c, h, w) float32 -> normalised (c, h, w) float32; NaN/inf become 0."""
+        y = (x - self.offset) * self.scale
+        return np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
+
+
+def preprocess(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """Whole-image convenience: raw (H, W[, C]) -> normalised (c, H, W) float32."""
+    return Normalizer(pre).fit(image)(select_channels(np.asarray(image), pre.channels))

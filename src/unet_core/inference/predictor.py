@@ -1,0 +1,261 @@
+"""Overlap-tile prediction: numpy image in, float32 class probabilities out.
+
+The predictor is configured once (model, device, tile, batch, TTA) and then applied to images of
+any size. Tiles are read from the image on demand with mirror padding at the borders, pushed
+through the network in batches under ``torch.inference_mode()``, and written into an output array
+allocated once; memory beyond the output is bounded by the tile batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..data.preprocess import Normalizer, check_channels, image_channels, select_channels
+from ..model.blocks import center_crop
+from ..model.card import ModelCard
+from ..model.unet import UNet
+from .device import resolve_device
+from .tiling import TileGrid, coverage, make_grid, ramp_weights, read_window
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], object]
+
+#: Activation bytes per input pixel and base channel in inference (float32; measured ~25 on CPU).
+_BYTES_PER_PIXEL_PER_CHANNEL = 40
+_DEFAULT_BUDGET = {"cpu": 1 << 30, "mps": 2 << 30}
+
+
+class Cancelled(Exception):
+    """Raised when a progress callback asked to stop."""
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put ``model`` in eval mode for the block, then restore its training flag."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def card_of(model: UNet) -> ModelCard:
+    """The model's card, or a default one built from its architecture."""
+    card = getattr(model, "card", None)
+    return card if card is not None else ModelCard(architecture=model.config)
+
+
+def _dihedral(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
+    """The k-th of the 8 flips/rotations of the last two axes (or its inverse)."""
+    rot, flip = k % 4, k >= 4
+    if not inverse:
+        x = torch.rot90(x, rot, dims=(-2, -1))
+        return torch.flip(x, dims=(-1,)) if flip else x
+    if flip:
+        x = torch.flip(x, dims=(-1,))
+    return torch.rot90(x, -rot, dims=(-2, -1))
+
+
+class Predictor:
+    """Overlap-tile predictor for one model.
+
+    Parameters
+    ----------
+    model
+        A :class:`UNet`; its card (if any) gives the channel mode and normalisation.
+    tile
+        Input tile edge in pixels, rounded down to a size the network accepts. ``None``: the
+        largest tile whose activations fit the memory budget (never larger than the image needs).
+    batch_size
+        Tiles per forward pass. ``None``: 1 on CPU, as many as fit the budget on a GPU.
+    device
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"mps"``.
+    tta
+        Average the probabilities over the 8 flips/rotations of each tile.
+    context
+        ``padding="same"`` only: input pixels on each side of a tile whose output is discarded
+        (they see the convolutions' zero padding). Default: ``2**depth``.
+    overlap
+        ``padding="same"`` only: output pixels shared by neighbouring tiles, blended linearly.
+        Default: ``2**depth``. For ``padding="valid"`` tiles overlap only by the few pixels the
+        pooling grid imposes, and the overlapping values are identical.
+    memory_budget
+        Bytes of activations per batch used to pick the default tile and batch size.
+    """
+
+    def __init__(
+        self,
+        model: UNet,
+        *,
+        tile: int | None = None,
+        batch_size: int | None = None,
+        device: str | torch.device = "auto",
+        tta: bool = False,
+        context: int | None = None,
+        overlap: int | None = None,
+        memory_budget: int | None = None,
+    ):
+        if not isinstance(model, UNet):
+            raise ValueError(f"model must be a unet_core.UNet, got {type(model).__name__}")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.card = card_of(model)
+        self.tta = bool(tta)
+        g = model.grid
+        if model.padding == "valid":
+            self.margin, self.overlap = model.margin, model.receptive_overlap
+            self.min_out = model.output_size(model.min_input_size)
+        else:
+            ctx = g if context is None else int(np.ceil(context / (g / 2)) * (g // 2))
+            self.margin, self.min_out = 2 * ctx, g
+            self.overlap = g if overlap is None else int(np.ceil(overlap / g) * g)
+        self.budget = memory_budget or self._default_budget()
+        self.tile = self._tile_edge(tile)
+        self.batch_size = batch_size or self._default_batch()
+
+    # ---- configuration --------------------------------------------------------------------
+    def _default_budget(self) -> int:
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            return int(free * 0.5)
+        return _DEFAULT_BUDGET.get(self.device.type, 1 << 30)
+
+    def _tile_bytes(self, edge: int) -> int:
+        base = self.model.config["base_channels"]
+        return edge * edge * base * _BYTES_PER_PIXEL_PER_CHANNEL * (2 if self.tta else 1)
+
+    def _tile_edge(self, tile: int | None) -> int:
+        """Input tile edge, a size the network accepts."""
+        m = self.model
+        if tile is None:
+            tile = int(np.sqrt(self.budget / self._tile_bytes(1)))
+        if tile < 1:
+            raise ValueError(f"tile must be a positive number of pixels, got {tile}")
+        if m.padding == "valid":
+            return m.valid_input_size(tile, "down")
+        smallest = self.min_out + self.margin + self.overlap
+        return max(smallest, tile // m.grid * m.grid)
+
+    def _default_batch(self) -> int:
+        if self.device.type == "cpu":
+            return 1
+        return int(max(1, min(16, self.budget // self._tile_bytes(self.tile))))
+
+    def plan(self, shape: tuple[int, int]) -> TileGrid:
+        """The tile grid for an image of ``shape`` (H, W)."""
+        max_out = self.tile - self.margin
+        return make_grid(
+            shape,
+            (max_out, max_out),
+            margin=self.margin,
+            overlap=self.overlap,
+            grid=self.model.grid,
+            min_out=self.min_out,
+        )
+
+    # ---- prediction -----------------------------------------------------------------------
+    def __call__(
+        self, image: np.ndarray, progress: Progress | None = None, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Class probabilities (num_classes, H, W) float32 of a (H, W) or (H, W, C) image.
+
+        ``progress(done, total)`` is called after each batch of tiles; returning ``False`` stops
+        the job with :class:`Cancelled`. ``out`` may be a preallocated (e.g. memory-mapped) array.
+        """
+        pre = self.card.preprocessing
+        check_channels(image, pre.channels, self.model.in_channels)
+        H, W = image.shape[:2]
+        grid = self.plan((H, W))
+        out = self._output(out, (self.model.num_classes, H, W))
+        norm = Normalizer(pre).fit(image)
+        blend = self.model.padding == "same"
+        wy = ramp_weights(grid.tile_out[0], self.overlap) if blend else None
+        wx = ramp_weights(grid.tile_out[1], self.overlap) if blend else None
+        origins = grid.origins()
+        total = len(origins)
+        if progress is not None and progress(0, total) is False:
+            raise Cancelled("stopped before the first tile")
+        log.debug("predicting %dx%d in %d tiles of %s", H, W, total, grid.tile_in)
+        with eval_mode(self.model), torch.inference_mode():
+            for first in range(0, total, self.batch_size):
+                batch = origins[first : first + self.batch_size]
+                tiles = [
+                    norm(
+                        select_channels(read_window(image, *grid.input_window(y, x)), pre.channels)
+                    )
+                    for y, x in batch
+                ]
+                probs = self._forward(np.stack(tiles), grid.tile_out)
+                for (y, x), p in zip(batch, probs):
+                    (iy, ix), (ty, tx) = grid.output_slices(y, x)
+                    if blend:
+                        out[:, iy, ix] += p[:, ty, tx] * (wy[ty, None] * wx[None, tx])
+                    else:
+                        out[:, iy, ix] = p[:, ty, tx]
+                done = first + len(batch)
+                if progress is not None and progress(done, total) is False:
+                    raise Cancelled(f"stopped after {done} of {total} tiles")
+        if blend:
+            self._normalize(out, grid)
+        return out
+
+    def _output(self, out: np.ndarray | None, shape: tuple[int, int, int]) -> np.ndarray:
+        if out is None:
+            return np.zeros(shape, np.float32)
+        if tuple(out.shape) != shape or out.dtype != np.float32:
+            raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
+        out[...] = 0
+        return out
+
+    def _forward(self, batch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """(B, c, h, w) normalised tiles -> (B, classes, *size) probabilities (centre crop)."""
+        x = torch.from_numpy(batch).to(self.device)
+        views = range(8) if self.tta else range(1)
+        acc = None
+        for k in views:
+            logits = self.model(_dihedral(x, k))
+            p = _dihedral(torch.softmax(logits.float(), dim=1), k, inverse=True)
+            acc = p if acc is None else acc + p
+        return center_crop(acc / len(views), size).cpu().numpy()
+
+    def _normalize(self, out: np.ndarray, grid: TileGrid) -> None:
+        """Divide the blended sums by the total weight, row band by row band."""
+        cy = coverage(grid.shape[0], grid.ys, grid.tile_out[0], self.overlap)
+        cx = coverage(grid.shape[1], grid.xs, grid.tile_out[1], self.overlap)
+        inv_x = (1.0 / cx)[None, None, :]
+        for y0 in range(0, grid.shape[0], 256):
+            band = slice(y0, y0 + 256)
+            out[:, band] *= inv_x * (1.0 / cy[band])[None, :, None]
+
+
+def predict(
+    model: UNet,
+    image: np.ndarray,
+    *,
+    tile: int | None = None,
+    batch_size: int | None = None,
+    device: str | torch.device = "auto",
+    tta: bool = False,
+    progress: Progress | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Class probabilities (num_classes, H, W), float32, of a (H, W) or (H, W, C) image.
+
+    Overlap-tile prediction with mirror padding (Ronneberger et al. 2015, Fig. 2); see
+    :class:`Predictor` for the arguments.
+    """
+    image_channels(image)
+    predictor = Predictor(model, tile=tile, batch_size=batch_size, device=device, tta=tta)
+    return predictor(image, progress=progress, out=out)
+
+
+__all__ = ["Cancelled", "Predictor", "eval_mode", "predict"]

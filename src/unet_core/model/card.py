@@ -1,0 +1,97 @@
+"""The model card: everything a model file says about itself besides its weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CHANNEL_MODES = ("gray", "green", "rgb", "as_is")
+NORMALIZATIONS = ("zscore", "percentile", "none")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How raw pixels become network input.
+
+    channels
+        ``"gray"``: one channel (RGB is converted to luminance); ``"green"``: the green channel of
+        an RGB image (a 2-D image passes as is); ``"rgb"``: exactly 3 channels; ``"as_is"``: the
+        image's channels, which must match the model's ``in_channels``.
+    normalize
+        ``"zscore"``: per-image, per-channel mean 0, std 1; ``"percentile"``: per-image low/high
+        percentiles mapped to 0/1; ``"none"``: values used as they are (as float32).
+    """
+
+    channels: str = "as_is"
+    normalize: str = "zscore"
+    percentiles: tuple[float, float] = (1.0, 99.0)
+
+    def __post_init__(self) -> None:
+        if self.channels not in CHANNEL_MODES:
+            raise ValueError(f"channels must be one of {CHANNEL_MODES}, got {self.channels!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
+
+
+@dataclass
+class ModelCard:
+    """Architecture, input conventions, classes, scale and provenance of a model.
+
+    ``scale`` says at which pixel scale the model was trained, e.g. ``{"fov_diameter": 540}``
+    for fundus photographs or ``{"pixel_size_nm": 4}``; inference may resample to it.
+    ``provenance`` holds free-form facts: data, recipe, epochs, validation metrics.
+    """
+
+    architecture: dict[str, Any]
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    classes: list[str] = field(default_factory=list)
+    name: str = ""
+    description: str = ""
+    scale: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = int(self.architecture.get("num_classes", 2))
+        if not self.classes:
+            self.classes = (
+                ["background", "foreground"] if n == 2 else [f"class {i}" for i in range(n)]
+            )
+        if len(self.classes) != n:
+            raise ValueError(f"the model has {n} classes but {len(self.classes)} names were given")
+        if isinstance(self.preprocessing, dict):
+            self.preprocessing = Preprocessing(**self.preprocessing)
+
+    @property
+    def is_binary(self) -> bool:
+        return len(self.classes) == 2
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelCard:
+        data = json.loads(text)
+        if not isinstance(data, dict) or "architecture" not in data:
+            raise ValueError("the model card has no 'architecture' entry")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def render(self) -> str:
+        """A human-readable card, as printed by ``napari-unet info``."""
+        arch = self.architecture
+        lines = [f"model: {self.name or '(unnamed)'}"]
+        if self.description:
+            lines.append(f"  {self.description}")
+        lines.append("architecture: U-Net, " + ", ".join(f"{k}={arch[k]}" for k in sorted(arch)))
+        lines.append(f"classes: {', '.join(f'{i}={c}' for i, c in enumerate(self.classes))}")
+        pre = self.preprocessing
+        lines.append(f"input: channels={pre.channels}, normalize={pre.normalize}")
+        if self.scale:
+            lines.append("scale: " + ", ".join(f"{k}={v}" for k, v in self.scale.items()))
+        for key, value in self.provenance.items():
+            if isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            lines.append(f"{key}: {value}")
+        return "\n".join(lines)

@@ -1,0 +1,117 @@
+"""Model files: weights in safetensors, the model card as JSON in its header.
+
+Loading never unpickles anything, so a model file cannot run code: a file that is not a
+safetensors file written by :func:`save_model` is refused with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.io import atomic_write
+from ..inference.device import resolve_device
+from .card import ModelCard, Preprocessing
+from .unet import UNet
+
+FORMAT = "napari-unet"
+FORMAT_VERSION = "1"
+SUFFIX = ".safetensors"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+class ModelFileError(ValueError):
+    """A model file or name that cannot be loaded."""
+
+
+def bundled_models() -> dict[str, Path]:
+    """Names and paths of the models shipped inside the package."""
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob(f"*{SUFFIX}"))}
+
+
+def save_model(model: UNet, path: str | os.PathLike, **meta: Any) -> Path:
+    """Write ``model`` and its card to ``path`` (``.safetensors`` added if missing).
+
+    ``meta`` updates the card: ``name``, ``description``, ``classes``, ``preprocessing``
+    (a :class:`Preprocessing` or dict), ``scale``, ``provenance``. The card is attached to
+    ``model`` as ``model.card``.
+    """
+    from safetensors.torch import save_file
+
+    unknown = (set(meta) - set(ModelCard.__dataclass_fields__)) | ({"architecture"} & set(meta))
+    if unknown:
+        raise ValueError(f"unknown model card entries: {sorted(unknown)}")
+    base = model.card if model.card is not None else ModelCard(architecture=model.config)
+    fields = {k: getattr(base, k) for k in ModelCard.__dataclass_fields__}
+    fields.update(meta, architecture=model.config)
+    if isinstance(fields["preprocessing"], dict):
+        fields["preprocessing"] = Preprocessing(**fields["preprocessing"])
+    card = ModelCard(**fields)
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        path = path.with_name(path.name + SUFFIX)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "card": card.to_json()}
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+    model.card = card
+    return path
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
+    """A bundled model's path by name, or an existing file; ModelFileError otherwise."""
+    bundled = bundled_models()
+    key = str(name_or_path)
+    if key in bundled:
+        return bundled[key]
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    names = ", ".join(bundled) or "none installed"
+    raise ModelFileError(
+        f"no model file {key!r} and no bundled model of that name (bundled: {names})"
+    )
+
+
+def read_card(name_or_path: str | os.PathLike) -> ModelCard:
+    """The model card of a model file, without loading the weights."""
+    return _open(resolve_model_path(name_or_path))[1]
+
+
+def _open(path: Path) -> tuple[Any, ModelCard]:
+    from safetensors import safe_open
+
+    try:
+        handle = safe_open(str(path), framework="pt", device="cpu")
+        header = handle.metadata() or {}
+    except Exception as exc:
+        raise ModelFileError(
+            f"{path.name} is not a napari-unet model file (expected a .safetensors file "
+            f"written by napari-unet; pickled PyTorch files are refused for safety)"
+        ) from exc
+    if header.get("format") != FORMAT or "card" not in header:
+        raise ModelFileError(f"{path.name} is a safetensors file but not a napari-unet model")
+    try:
+        card = ModelCard.from_json(header["card"])
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path.name}: unreadable model card ({exc})") from exc
+    return handle, card
+
+
+def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> UNet:
+    """Load a bundled model by name (``"drive"``, ``"em"``) or a model file, in eval mode."""
+    path = resolve_model_path(name_or_path)
+    handle, card = _open(path)
+    try:
+        model = UNet(**card.architecture)
+        state = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        model.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise ModelFileError(
+            f"{path.name}: weights do not match the model card ({reason})"
+        ) from exc
+    model.card = card
+    return model.to(resolve_device(device)).eval()

@@ -1,0 +1,204 @@
+"""The U-Net of Ronneberger, Fischer and Brox (MICCAI 2015), with depth as an argument.
+
+``padding="valid"`` is the paper's network: unpadded convolutions, so the output is smaller than
+the input (572 -> 388 for depth 4) and the skip connections are centre-cropped ("copy and crop").
+``padding="same"`` is the practical variant: padded convolutions, output size = input size, usually
+with batch normalisation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .blocks import PADDINGS, DoubleConv, Down, Up
+
+
+class UNet(nn.Module):
+    """U-Net mapping (N, in_channels, H, W) to logits (N, num_classes, H', W').
+
+    Parameters
+    ----------
+    in_channels, num_classes
+        Input channels (1 for grayscale, 3 for RGB) and output classes.
+    base_channels
+        Feature channels of the first level; level ``i`` has ``base_channels * 2**i`` (paper: 64).
+    depth
+        Number of 2x2 max-pool steps (paper: 4).
+    padding
+        ``"valid"`` (paper) or ``"same"``.
+    batch_norm
+        Insert BatchNorm2d after each convolution.
+    dropout
+        Dropout probability at the end of the contracting path (paper Sec. 3.1).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 2,
+        base_channels: int = 64,
+        depth: int = 4,
+        padding: str = "valid",
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        for name, value, low in (
+            ("in_channels", in_channels, 1),
+            ("num_classes", num_classes, 1),
+            ("base_channels", base_channels, 1),
+            ("depth", depth, 1),
+        ):
+            if not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self._config = dict(
+            in_channels=in_channels,
+            num_classes=num_classes,
+            base_channels=base_channels,
+            depth=depth,
+            padding=padding,
+            batch_norm=batch_norm,
+            dropout=dropout,
+        )
+        ch = [base_channels * 2**i for i in range(depth + 1)]
+        self.inc = DoubleConv(in_channels, ch[0], padding, batch_norm)
+        self.downs = nn.ModuleList(
+            Down(ch[i], ch[i + 1], padding, batch_norm) for i in range(depth)
+        )
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.ups = nn.ModuleList(
+            Up(ch[i + 1], ch[i], padding, batch_norm) for i in reversed(range(depth))
+        )
+        self.head = nn.Conv2d(ch[0], num_classes, kernel_size=1)
+        self.card: Any = None  # a ModelCard, set by load_model/save_model
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """He-normal init, std = sqrt(2 / fan_in) (paper Sec. 3)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_channels, H, W) -> logits (N, num_classes, output_size(H), output_size(W))."""
+        skips = []
+        x = self.inc(x)
+        for down in self.downs:
+            skips.append(x)
+            x = down(x)
+        x = self.dropout(x)
+        for up, skip in zip(self.ups, reversed(skips)):
+            x = up(x, skip)
+        return self.head(x)
+
+    # ---- geometry -------------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments: ``UNet(**model.config)`` rebuilds the architecture."""
+        return dict(self._config)
+
+    @property
+    def depth(self) -> int:
+        return self._config["depth"]
+
+    @property
+    def padding(self) -> str:
+        return self._config["padding"]
+
+    @property
+    def in_channels(self) -> int:
+        return self._config["in_channels"]
+
+    @property
+    def num_classes(self) -> int:
+        return self._config["num_classes"]
+
+    @property
+    def grid(self) -> int:
+        """2**depth: valid input sizes are this far apart, and exact tiles start on this grid."""
+        return 2**self.depth
+
+    def output_size(self, input_size: int) -> int:
+        """Output edge for an input edge; ValueError if the network cannot take that size."""
+        if self.padding == "same":
+            if input_size < 1 or input_size % self.grid:
+                raise ValueError(
+                    f"input size must be a positive multiple of {self.grid}, got {input_size}"
+                )
+            return input_size
+        s = input_size
+        for _ in range(self.depth):
+            s -= 4
+            if s <= 0 or s % 2:
+                raise ValueError(f"input size {input_size} is not valid for this network")
+            s //= 2
+        s -= 4
+        if s <= 0:
+            raise ValueError(f"input size {input_size} is too small for this network")
+        for _ in range(self.depth):
+            s = 2 * s - 4
+            if s <= 0:
+                raise ValueError(f"input size {input_size} is too small for this network")
+        return s
+
+    def is_valid_input_size(self, input_size: int) -> bool:
+        try:
+            self.output_size(input_size)
+        except ValueError:
+            return False
+        return True
+
+    def valid_input_size(self, size: int, rounding: str = "up") -> int:
+        """The valid input size nearest to ``size`` (``rounding``: "up", "down" or "nearest")."""
+        if rounding not in ("up", "down", "nearest"):
+            raise ValueError(f"rounding must be 'up', 'down' or 'nearest', got {rounding!r}")
+        smallest = self.min_input_size
+        up = max(size, smallest)
+        while not self.is_valid_input_size(up):
+            up += 1
+        if rounding == "up" or size <= smallest:
+            return up
+        down = up if up == size else up - self.grid
+        if rounding == "down":
+            return max(down, smallest)
+        return down if size - down <= up - size else up
+
+    @property
+    def min_input_size(self) -> int:
+        """The smallest input edge the network accepts."""
+        s = 1
+        while not self.is_valid_input_size(s):
+            s += 1
+        return s
+
+    @property
+    def margin(self) -> int:
+        """Input minus output size (0 for same padding; 184 for the paper's depth 4)."""
+        s = self.min_input_size
+        return s - self.output_size(s)
+
+    @property
+    def receptive_overlap(self) -> int:
+        """Output pixels by which neighbouring exact tiles overlap (output size mod grid)."""
+        if self.padding == "same":
+            return 0
+        return self.output_size(self.min_input_size) % self.grid
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def num_conv_layers(self) -> int:
+        """Convolutions and up-convolutions, as counted in the paper (23 for depth 4)."""
+        return sum(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in self.modules())
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self._config.items())

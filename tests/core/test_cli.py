@@ -1,0 +1,189 @@
+"""The command line end to end on a temporary folder."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from unet_core import Preprocessing, UNet, read_image, save_model
+from unet_core.cli import main
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    torch.manual_seed(0)
+    model = UNet(in_channels=1, base_channels=4, depth=2, padding="same", batch_norm=True)
+    return save_model(
+        model,
+        tmp_path / "tiny",
+        name="tiny",
+        preprocessing=Preprocessing(channels="gray"),
+        provenance={"epochs": 0},
+    )
+
+
+@pytest.fixture
+def folder(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(
+        inputs / "a.tif", rng.integers(0, 255, (70, 90), dtype=np.uint8), compression="lzw"
+    )
+    tifffile.imwrite(inputs / "b.tif", rng.integers(0, 4095, (33, 41), dtype=np.uint16))
+    from PIL import Image
+
+    Image.fromarray(rng.integers(0, 255, (50, 40, 3), dtype=np.uint8)).save(inputs / "c.png")
+    (inputs / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    (inputs / "readme.txt").write_text("not an image, and not picked up from a folder")
+    return inputs
+
+
+def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys):
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    code = main(
+        [
+            "segment",
+            str(folder),
+            "--out",
+            str(out),
+            "--model",
+            str(model_file),
+            "--device",
+            "cpu",
+            "--save-prob",
+            "--threshold",
+            "0.4",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "corrupt.png" in captured.err and "FAILED" in captured.err
+    assert "segmented 3 of 4 file(s): 0 skipped, 1 failed" in captured.out
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [
+        "a_mask.tif",
+        "a_prob.tif",
+        "b_mask.tif",
+        "b_prob.tif",
+        "c_mask.tif",
+        "c_prob.tif",
+    ]
+    mask, prob = read_image(out / "a_mask.tif"), read_image(out / "a_prob.tif")
+    assert mask.shape == (70, 90) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+    assert prob.shape == (2, 70, 90) and prob.dtype == np.float32
+    np.testing.assert_array_equal(mask == 255, prob[1] >= 0.4)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # inputs untouched
+
+    # a second run skips what exists; --overwrite redoes it
+    assert (
+        main(
+            [
+                "segment",
+                str(folder / "a.tif"),
+                "--out",
+                str(out),
+                "--model",
+                str(model_file),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    assert "1 skipped" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "segment",
+                str(folder / "a.tif"),
+                "--out",
+                str(out),
+                "--model",
+                str(model_file),
+                "--device",
+                "cpu",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
+    assert "segmented 1 of 1" in capsys.readouterr().out
+
+
+def test_output_names_never_overwrite_inputs_or_each_other(tmp_path, folder, model_file, capsys):
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    (twin / "a.png").write_bytes((folder / "c.png").read_bytes())
+    code = main(
+        [
+            "segment",
+            str(folder / "a.tif"),
+            str(twin / "a.png"),
+            "--out",
+            str(tmp_path / "o"),
+            "--model",
+            str(model_file),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 1
+    assert "same output name" in capsys.readouterr().err
+    victim = (
+        folder / "x_mask.tif"
+    )  # an input named like the output of x.png, written into its folder
+    victim.write_bytes((folder / "a.tif").read_bytes())
+    (folder / "x.png").write_bytes((folder / "c.png").read_bytes())
+    code = main(
+        [
+            "segment",
+            str(folder / "x.png"),
+            str(victim),
+            "--out",
+            str(folder),
+            "--model",
+            str(model_file),
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 1
+    assert victim.read_bytes() == (folder / "a.tif").read_bytes()
+
+
+def test_usage_errors_exit_2(tmp_path, model_file, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["segment", "x.tif"])  # no --out
+    assert exit_info.value.code == 2
+    assert (
+        main(["segment", str(tmp_path), "--out", str(tmp_path / "o"), "--model", str(model_file)])
+        == 2
+    )
+    assert "no image files found" in capsys.readouterr().err
+    assert (
+        main(["segment", str(tmp_path), "--out", str(tmp_path / "o"), "--model", "nonexistent"])
+        == 2
+    )
+    assert "no bundled model" in capsys.readouterr().err
+
+
+def test_info_prints_the_card(model_file, capsys):
+    assert main(["info", str(model_file)]) == 0
+    text = capsys.readouterr().out
+    assert "model: tiny" in text and "base_channels=4" in text and "channels=gray" in text
+
+
+def test_python_dash_m_entry_point(model_file):
+    result = subprocess.run(
+        [sys.executable, "-m", "unet_core", "info", str(model_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "model: tiny" in result.stdout

@@ -1,0 +1,130 @@
+"""The U-Net's shapes, geometry and the paper's numbers."""
+
+import pytest
+import torch
+
+from unet_core import UNet
+from unet_core.model.blocks import DoubleConv, center_crop
+
+
+def test_paper_configuration_maps_572_to_388():
+    model = UNet()  # the paper: 1 channel in, 2 classes, base 64, depth 4, valid padding
+    with torch.no_grad():
+        out = model(torch.zeros(1, 1, 572, 572))
+    assert out.shape == (1, 2, 388, 388)
+    assert model.output_size(572) == 388
+    assert model.margin == 184
+
+
+def test_paper_layer_and_parameter_counts():
+    model = UNet()
+    assert model.num_conv_layers() == 23  # "In total the network has 23 convolutional layers."
+    n = model.num_parameters()
+    print(f"paper U-Net parameters: {n:,}")
+    assert n == 31_030_658
+
+
+@pytest.mark.parametrize(
+    ("depth", "padding", "size", "expected"),
+    [
+        (1, "valid", 18, 2),
+        (2, "valid", 44, 4),
+        (3, "valid", 92, 4),
+        (3, "valid", 100, 12),
+        (4, "valid", 188, 4),
+        (4, "valid", 572, 388),
+        (5, "valid", 380, 4),
+        (1, "same", 2, 2),
+        (3, "same", 40, 40),
+        (4, "same", 64, 64),
+        (4, "same", 96, 96),
+    ],
+)
+def test_shape_table(depth, padding, size, expected):
+    model = UNet(in_channels=3, num_classes=3, base_channels=2, depth=depth, padding=padding)
+    assert model.output_size(size) == expected
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, size, size + model.grid))
+    assert out.shape == (2, 3, expected, model.output_size(size + model.grid))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+def test_valid_sizes_step_by_grid_and_margin_is_constant(depth):
+    model = UNet(base_channels=2, depth=depth)
+    smallest = model.min_input_size
+    assert not model.is_valid_input_size(smallest - 1)
+    valid = [s for s in range(smallest, smallest + 4 * model.grid) if model.is_valid_input_size(s)]
+    assert valid == [smallest + k * model.grid for k in range(4)]
+    assert {s - model.output_size(s) for s in valid} == {model.margin}
+
+
+def test_valid_input_size_rounding():
+    model = UNet(base_channels=2)
+    assert model.valid_input_size(572) == 572
+    assert model.valid_input_size(565) == 572
+    assert model.valid_input_size(565, "down") == 556
+    assert model.valid_input_size(563, "nearest") == 556
+    assert model.valid_input_size(565, "nearest") == 572
+    assert model.valid_input_size(5) == model.min_input_size == 188
+    with pytest.raises(ValueError, match="not valid"):
+        model.output_size(570)
+    with pytest.raises(ValueError, match="rounding"):
+        model.valid_input_size(100, "sideways")
+
+
+def test_same_padding_needs_multiple_of_grid():
+    model = UNet(base_channels=2, depth=3, padding="same", batch_norm=True)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        model.output_size(20)
+    assert model.margin == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(depth=0),
+        dict(base_channels=0),
+        dict(padding="full"),
+        dict(dropout=1.0),
+        dict(in_channels=1.5),
+    ],
+)
+def test_bad_arguments_are_value_errors(kwargs):
+    with pytest.raises(ValueError):
+        UNet(**kwargs)
+
+
+def test_config_rebuilds_the_architecture():
+    model = UNet(
+        in_channels=3,
+        num_classes=4,
+        base_channels=8,
+        depth=3,
+        padding="same",
+        batch_norm=True,
+        dropout=0.2,
+    )
+    clone = UNet(**model.config)
+    assert [p.shape for p in clone.parameters()] == [p.shape for p in model.parameters()]
+
+
+def test_he_normal_initialisation():
+    torch.manual_seed(0)
+    model = UNet(base_channels=32, depth=2)
+    conv = model.inc[0]
+    fan_in = conv.in_channels * 9
+    assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
+    assert torch.all(conv.bias == 0)
+
+
+def test_dropout_sits_at_the_end_of_the_contracting_path():
+    model = UNet(base_channels=2, dropout=0.5)
+    assert isinstance(model.dropout, torch.nn.Dropout2d)
+    assert model.dropout.p == 0.5
+
+
+def test_blocks():
+    block = DoubleConv(3, 5, padding="valid", batch_norm=True)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in block) == 2
+    x = torch.arange(36.0).reshape(1, 1, 6, 6)
+    assert torch.equal(center_crop(x, (2, 2)), x[..., 2:4, 2:4])
