@@ -37,10 +37,19 @@ class FileResult:
     foreground: float = float("nan")
 
 
+def is_output_name(path: Path) -> bool:
+    """Whether ``path`` is named like one of our outputs (``<stem>_mask.tif``, ``_prob.tif``)."""
+    return path.suffix.lower() == ".tif" and path.stem.endswith(OUTPUT_SUFFIXES)
+
+
 def find_inputs(
-    inputs: Iterable[str | os.PathLike], pattern: str = "*", recursive: bool = False
+    inputs: Iterable[str | os.PathLike],
+    pattern: str = "*",
+    recursive: bool = False,
+    skip_outputs: bool = True,
 ) -> list[Path]:
-    """Files named directly, plus the image files in named folders (sorted, our outputs excluded).
+    """Files named directly, plus the image files in named folders, sorted; in folders, files
+    named like our outputs are skipped when ``skip_outputs``.
 
     A named path that does not exist is kept, so that it is reported as failed.
     """
@@ -52,7 +61,7 @@ def find_inputs(
             found.extend(
                 p
                 for p in sorted(files)
-                if p.is_file() and is_image_path(p) and not p.stem.endswith(OUTPUT_SUFFIXES)
+                if p.is_file() and is_image_path(p) and not (skip_outputs and is_output_name(p))
             )
         else:
             found.append(path)

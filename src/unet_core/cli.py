@@ -1,4 +1,6 @@
-"""The headless command line: ``napari-unet segment|info`` (also ``python -m unet_core``).
+"""The headless command line: ``napari-unet segment|train|evaluate|info``.
+
+Also ``python -m unet_core``.
 
 Exit status: 0 when every file succeeded, 1 when some failed, 2 on a usage error.
 """
@@ -51,6 +53,34 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--recursive", action="store_true", help="search folders recursively")
     seg.set_defaults(func=cmd_segment)
 
+    tr = sub.add_parser("train", help="train a model from a preset recipe")
+    tr.add_argument("--preset", required=True, help="recipe: drive or em")
+    tr.add_argument("--data", required=True, type=Path, help="data folder (e.g. ../shared/data)")
+    tr.add_argument("--out", required=True, type=Path, help="model file to write")
+    tr.add_argument(
+        "--split",
+        choices=("val", "all"),
+        default="val",
+        help="val: train on the training ids and validate; all: train on all ids",
+    )
+    tr.add_argument("--steps", type=_positive_int, help="override the preset's step count")
+    tr.add_argument("--seed", type=int, help="override the preset's seed")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    tr.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    tr.add_argument("--resume", action="store_true", help="continue from <out>.ckpt")
+    tr.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="score a model against ground-truth labels")
+    ev.add_argument("images", type=Path, help="image file or folder")
+    ev.add_argument("labels", type=Path, help="label file or folder (paired by number or order)")
+    ev.add_argument("--model", default="drive", help="bundled model name or model file")
+    ev.add_argument("--fov", type=Path, help="field-of-view masks: metrics inside them only")
+    ev.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
+    ev.add_argument("--tta", action="store_true", help="average over flips and rotations")
+    ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.set_defaults(func=cmd_evaluate)
+
     info = sub.add_parser("info", help="print a model card")
     info.add_argument("model", nargs="?", help="bundled model name or model file (default: list)")
     info.set_defaults(func=cmd_info)
@@ -93,6 +123,52 @@ def cmd_segment(args: argparse.Namespace) -> int:
         f"{counts['failed']} failed, in {time.perf_counter() - start:.1f} s -> {args.out}"
     )
     return 1 if counts["failed"] else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+    from tqdm import tqdm
+
+    from .training.presets import get_preset
+    from .training.run import train_preset
+
+    preset = get_preset(args.preset)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+    config = dataclasses.replace(preset.config, **overrides)
+    bar = tqdm(total=config.steps, unit="step", disable=None, file=sys.stderr)
+
+    def on_log(entry: dict) -> None:
+        if entry["kind"] == "step":
+            bar.n = entry["step"]
+            bar.set_postfix(loss=f"{entry['loss']:.3f}", refresh=False)
+            bar.update(0)
+            return
+        shown = {k: f"{v:.4f}" for k, v in entry.items() if isinstance(v, float) and k != "lr"}
+        tqdm.write(f"step {entry['step']}: " + ", ".join(f"{k} {v}" for k, v in shown.items()),
+                   file=sys.stderr)  # fmt: skip
+
+    path = train_preset(preset, args.data, args.out, config=config, split=args.split,
+                        device=args.device, resume=args.resume, on_log=on_log)  # fmt: skip
+    bar.close()
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluate import evaluate_model, format_table
+    from .model.store import load_model
+
+    model = load_model(args.model, device=args.device)
+    rows = evaluate_model(model, args.images, args.labels, args.fov, threshold=args.threshold,
+                          tta=args.tta, device=args.device)  # fmt: skip
+    print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:

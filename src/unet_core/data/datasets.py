@@ -1,0 +1,119 @@
+"""Training samples and random patches sized for the network.
+
+A :class:`Sample` is one preprocessed image with its integer labels. :class:`PatchSampler`
+draws batches of patches, centring a share of them on foreground pixels so that thin vessels
+and membranes are seen often enough, and augments them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..inference.tiling import read_window
+from ..model.card import Preprocessing
+from .augment import Augmentation
+from .preprocess import preprocess
+
+
+@dataclass
+class Sample:
+    """One training image.
+
+    image : float32 (C, H, W), already normalised.
+    labels : integer (H, W) class indices; ``ignore_label`` marks unlabelled pixels.
+    roi : bool (H, W) where patch centres may fall (e.g. the fundus field of view), or None.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    name: str = ""
+    roi: np.ndarray | None = None
+    raw: np.ndarray | None = field(default=None, repr=False)  # the unnormalised image
+
+
+def make_sample(
+    raw: np.ndarray,
+    labels: np.ndarray,
+    pre: Preprocessing,
+    name: str = "",
+    roi: np.ndarray | None = None,
+) -> Sample:
+    """Preprocess a raw (H, W[, C]) image and check its labels match."""
+    image = preprocess(raw, pre)
+    if labels.shape != image.shape[1:]:
+        raise ValueError(f"{name}: labels {labels.shape} do not match image {image.shape[1:]}")
+    return Sample(image, labels.astype(np.int64), name, roi, raw)
+
+
+class PatchSampler:
+    """Random (image, label) patches for a network with the given input/output patch sizes.
+
+    Parameters
+    ----------
+    samples
+        The training images.
+    in_size, out_size
+        Patch edge at the network's input and output (equal for ``padding="same"``).
+    foreground_p
+        Share of patches centred on a labelled non-background pixel.
+    augment
+        Applied to each patch at input size; labels are then centre-cropped to ``out_size``.
+    ignore_label
+        Label of unlabelled pixels (never used as a foreground centre).
+    """
+
+    def __init__(
+        self,
+        samples: list[Sample],
+        in_size: int,
+        out_size: int,
+        *,
+        foreground_p: float = 0.5,
+        augment: Augmentation | None = None,
+        ignore_label: int | None = None,
+    ):
+        if not samples:
+            raise ValueError("no training samples")
+        self.samples = samples
+        self.in_size, self.out_size = in_size, out_size
+        self.foreground_p = foreground_p
+        self.augment = augment
+        self.ignore_label = ignore_label
+        self._fg = [self._where(s, foreground=True) for s in samples]
+        self._any = [self._where(s, foreground=False) for s in samples]
+        sizes = np.array([len(a) for a in self._any], float)
+        self._p = sizes / sizes.sum()
+
+    def _where(self, s: Sample, foreground: bool) -> np.ndarray:
+        ok = s.labels != self.ignore_label if self.ignore_label is not None else True
+        ok = np.ones(s.labels.shape, bool) & ok
+        if s.roi is not None:
+            ok &= s.roi
+        if foreground:
+            ok &= s.labels > 0
+        idx = np.flatnonzero(ok)
+        return idx if len(idx) or foreground else np.arange(s.labels.size)
+
+    def patch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One augmented patch: (C, in, in) float32 image, (out, out) int64 labels."""
+        i = int(rng.choice(len(self.samples), p=self._p))
+        s = self.samples[i]
+        pool = (
+            self._fg[i] if len(self._fg[i]) and rng.random() < self.foreground_p else self._any[i]
+        )
+        cy, cx = np.unravel_index(pool[rng.integers(len(pool))], s.labels.shape)
+        y0, x0 = cy - self.in_size // 2, cx - self.in_size // 2
+        img = read_window(np.moveaxis(s.image, 0, -1), y0, x0, self.in_size, self.in_size)
+        lab = read_window(s.labels, y0, x0, self.in_size, self.in_size)
+        img = np.ascontiguousarray(np.moveaxis(img, -1, 0))
+        if self.augment is not None:
+            img, lab = self.augment(img, lab, rng)
+        m = (self.in_size - self.out_size) // 2
+        return img, np.ascontiguousarray(lab[m : m + self.out_size, m : m + self.out_size])
+
+    def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(n, C, in, in) float32 images and (n, out, out) int64 labels."""
+        pairs = [self.patch(rng) for _ in range(n)]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

@@ -1,0 +1,95 @@
+"""Scoring a model against ground truth: one row of metrics per image, and their mean.
+
+Vessel models (DRIVE convention): Dice/F1, IoU, sensitivity, specificity, accuracy and AUC
+inside the field of view when FOV masks are given. Membrane models (a class named "membrane",
+ISBI 2012 protocol): pixel error, adapted Rand error and variation of information; their labels
+follow the challenge's convention (the darker value, 0, marks membranes).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .batch import find_inputs
+from .data.drive import binarize
+from .data.io import read_image
+from .data.isbi2012 import membrane_labels
+from .inference.predictor import Predictor
+from .metrics import binary_metrics, em_metrics
+from .model.unet import UNet
+
+
+def _key(path: Path) -> str:
+    m = re.match(r"\D*(\d+)", path.name)
+    return m.group(1).lstrip("0") or "0" if m else path.stem
+
+
+def pair_files(*groups: list[Path]) -> list[tuple[Path, ...]]:
+    """Match files across groups by the first number in their names (``21_training.tif`` with
+    ``21_manual1.gif``), else by sorted order; ValueError if they cannot be matched."""
+    keys = [[_key(p) for p in g] for g in groups]
+    if all(len(set(k)) == len(k) for k in keys) and all(set(k) == set(keys[0]) for k in keys):
+        index = [dict(zip(k, g)) for k, g in zip(keys, groups)]
+        return [tuple(ix[k] for ix in index) for k in sorted(keys[0], key=_natural)]
+    if len({len(g) for g in groups}) != 1:
+        sizes = ", ".join(str(len(g)) for g in groups)
+        raise ValueError(f"cannot pair the files: the folders hold {sizes} images")
+    return list(zip(*(sorted(g) for g in groups)))
+
+
+def _natural(key: str) -> tuple:
+    return (0, int(key)) if key.isdigit() else (1, key)
+
+
+def is_membrane_model(model: UNet) -> bool:
+    card = getattr(model, "card", None)
+    return card is not None and any("membrane" in c.lower() for c in card.classes)
+
+
+def evaluate_model(
+    model: UNet,
+    images: list[str | os.PathLike] | str | os.PathLike,
+    labels: list[str | os.PathLike] | str | os.PathLike,
+    fov: list[str | os.PathLike] | str | os.PathLike | None = None,
+    *,
+    threshold: float = 0.5,
+    tta: bool = False,
+    device: str = "auto",
+) -> list[dict]:
+    """Rows ``{"image", <metrics>}`` per image, then a row ``{"image": "mean", ...}``."""
+    sources = (images, labels) + ((fov,) if fov else ())
+    groups = [find_inputs(_as_list(x), skip_outputs=False) for x in sources]
+    if not groups[0]:
+        raise ValueError(f"no images found in {images}")
+    predictor = Predictor(model, device=device, tta=tta)
+    membrane = is_membrane_model(model)
+    rows = []
+    for paths in pair_files(*groups):
+        prob = predictor(read_image(paths[0]))[1]
+        raw = read_image(paths[1])
+        if membrane:
+            row = em_metrics(prob, membrane_labels(raw) == 1, threshold)
+        else:
+            roi = binarize(read_image(paths[2])) if len(paths) > 2 else None
+            row = binary_metrics(prob >= threshold, binarize(raw), prob=prob, roi=roi)
+        rows.append({"image": paths[0].name, **row})
+    keys = [k for k in rows[0] if k != "image"]
+    rows.append({"image": "mean", **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}})
+    return rows
+
+
+def _as_list(x) -> list:
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def format_table(rows: list[dict]) -> str:
+    """A Markdown table of evaluation rows."""
+    keys = [k for k in rows[0] if k != "image"]
+    lines = ["| image | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for r in rows:
+        lines.append(f"| {r['image']} | " + " | ".join(f"{r[k]:.4f}" for k in keys) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,62 @@
+"""What a training run does, as data (stored in checkpoints and model cards)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..data.augment import Augmentation
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run.
+
+    steps : optimisation steps in all; ``val_every`` steps make one logged "epoch".
+    patch : input patch edge in pixels (rounded to a size the network accepts).
+    optimizer : ``"adam"`` or ``"sgd"`` (paper: SGD, momentum 0.99).
+    schedule : ``"cosine"`` (to ``lr * 0.01``), ``"constant"`` or ``"step"`` (x0.1 at 2/3).
+    loss : ``"weighted_ce"`` (paper, with ``w0``, ``sigma``, ``object_class``), ``"bce_dice"``
+        or ``"focal"``; ``border_weights`` adds the paper's border term to any of them.
+    foreground_p : share of patches centred on a non-background pixel.
+    patience : stop after this many validations without improvement of ``monitor`` (None: never).
+    """
+
+    steps: int = 2000
+    batch_size: int = 8
+    patch: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.99
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup: int = 50
+    loss: str = "bce_dice"
+    border_weights: bool = False
+    balance_classes: bool = False
+    w0: float = 10.0
+    sigma: float = 5.0
+    object_class: int = 1
+    ignore_label: int | None = 255
+    foreground_p: float = 0.5
+    augmentation: Augmentation = field(default_factory=Augmentation)
+    val_every: int = 200
+    monitor: str = "f1"
+    monitor_mode: str = "max"
+    patience: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augmentation, dict):
+            self.augmentation = Augmentation(**self.augmentation)
+        for name in ("steps", "batch_size", "patch", "val_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "constant", "step"):
+            raise ValueError(f"schedule must be cosine, constant or step, got {self.schedule!r}")
+        if self.monitor_mode not in ("max", "min"):
+            raise ValueError(f"monitor_mode must be 'max' or 'min', got {self.monitor_mode!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,114 @@
+"""Recipes of the bundled models: architecture, input, classes, loss, augmentation, schedule,
+and how to read and score their data. ``napari-unet train --preset drive|em`` runs one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data import drive, isbi2012
+from ..data.augment import Augmentation
+from ..data.datasets import Sample, make_sample
+from ..metrics import binary_metrics, em_metrics
+from ..model.card import Preprocessing
+from .config import TrainConfig
+
+IGNORE = 255
+
+
+@dataclass
+class Preset:
+    """Everything that defines a bundled model, apart from its weights."""
+
+    name: str
+    description: str
+    architecture: dict
+    preprocessing: Preprocessing
+    classes: list[str]
+    config: TrainConfig
+    load: Callable[[Path, tuple[int, ...] | None, Preprocessing], list[Sample]]
+    evaluate: Callable[[np.ndarray, Sample], dict]
+    train_ids: tuple[int, ...]
+    val_ids: tuple[int, ...]
+    data_subdir: str
+    citation: str
+    scale: dict = field(default_factory=dict)
+
+
+def load_drive_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
+    """DRIVE images with vessel labels; pixels outside the field of view are ignored."""
+    out = []
+    for d in drive.load_drive(root, ids):
+        labels = d.labels.astype(np.int64)
+        labels[~d.fov] = IGNORE
+        out.append(make_sample(d.image, labels, pre, f"{d.id:02d}_training", roi=d.fov))
+    return out
+
+
+def evaluate_vessels(prob: np.ndarray, sample: Sample) -> dict:
+    truth = sample.labels == 1
+    return binary_metrics(prob[1] >= 0.5, truth, prob=prob[1], roi=sample.roi)
+
+
+def load_em_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
+    return [
+        make_sample(s.image, s.labels, pre, f"{s.id:02d}") for s in isbi2012.load_isbi(root, ids)
+    ]
+
+
+def evaluate_membranes(prob: np.ndarray, sample: Sample) -> dict:
+    return em_metrics(prob[1], sample.labels == 1)
+
+
+DRIVE = Preset(
+    name="drive",
+    description="Retinal vessels in colour fundus photographs (DRIVE).",
+    architecture=dict(in_channels=1, num_classes=2, base_channels=16, depth=4, padding="same",
+                      batch_norm=True, dropout=0.0),
+    preprocessing=Preprocessing(channels="green", normalize="zscore"),
+    classes=["background", "vessel"],
+    config=TrainConfig(
+        steps=1500, batch_size=8, patch=128, lr=2e-3, loss="bce_dice", foreground_p=0.5,
+        augmentation=Augmentation(elastic_p=0.5, intensity=1.0), val_every=100, monitor="f1",
+    ),
+    load=load_drive_samples,
+    evaluate=evaluate_vessels,
+    train_ids=drive.TRAIN_IDS,
+    val_ids=drive.VAL_IDS,
+    data_subdir="drive",
+    citation="Staal et al., Ridge-based vessel segmentation in color images of the retina, "
+    "IEEE TMI 23(4):501-509, 2004",
+)  # fmt: skip
+
+EM = Preset(
+    name="em",
+    description="Cell membranes in serial-section TEM of the Drosophila VNC (ISBI 2012).",
+    architecture=dict(in_channels=1, num_classes=2, base_channels=16, depth=4, padding="same",
+                      batch_norm=True, dropout=0.0),
+    preprocessing=Preprocessing(channels="gray", normalize="zscore"),
+    classes=list(isbi2012.CLASSES),
+    config=TrainConfig(
+        steps=1500, batch_size=8, patch=128, lr=2e-3, loss="weighted_ce", object_class=0,
+        w0=10.0, sigma=5.0, ignore_label=None, foreground_p=0.3,
+        augmentation=Augmentation(elastic_p=0.5, intensity=1.0), val_every=100,
+        monitor="rand_error", monitor_mode="min",
+    ),
+    load=load_em_samples,
+    evaluate=evaluate_membranes,
+    train_ids=isbi2012.TRAIN_IDS,
+    val_ids=isbi2012.VAL_IDS,
+    data_subdir="isbi2012",
+    citation="Cardona et al., PLoS Biol 8(10), 2010; Arganda-Carreras et al., Front. Neuroanat. "
+    "2015 (ISBI 2012 EM segmentation challenge)",
+)  # fmt: skip
+
+PRESETS = {p.name: p for p in (DRIVE, EM)}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return PRESETS[name]

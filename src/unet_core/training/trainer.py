@@ -1,0 +1,217 @@
+"""The training loop as a table of contents: ``fit()`` yields a log after every step.
+
+Each log is a dict: ``{"kind": "step", "step", "loss", "lr"}`` after every optimisation step and
+``{"kind": "epoch", "step", "epoch", "loss", "lr", "seconds", <validation metrics>}`` every
+``val_every`` steps. A GUI or CLI iterates over ``fit()`` to show progress, and stops the run
+cleanly by simply not asking for the next log (or via ``seconds``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.datasets import PatchSampler, Sample
+from ..inference.device import resolve_device
+from ..inference.predictor import Predictor, eval_mode
+from ..model.unet import UNet
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .losses import get_loss
+from .weights import class_balance_weights, unet_weight_map
+
+log = logging.getLogger(__name__)
+
+Evaluate = Callable[[np.ndarray, Sample], dict]
+
+
+def patch_sizes(model: UNet, patch: int) -> tuple[int, int]:
+    """(input, output) patch edges the network accepts, the input no larger than ``patch``."""
+    if model.padding == "valid":
+        size = model.valid_input_size(patch, "down")
+        return size, model.output_size(size)
+    size = max(model.grid, patch // model.grid * model.grid)
+    return size, size
+
+
+class Trainer:
+    """Trains ``model`` in place on ``train`` samples, validating on ``val`` with ``evaluate``.
+
+    ``evaluate(prob, sample)`` turns a (classes, H, W) prediction of ``sample.raw`` into metrics;
+    ``config.monitor`` names the one that selects the best weights and drives early stopping.
+    """
+
+    def __init__(
+        self,
+        model: UNet,
+        train: list[Sample],
+        config: TrainConfig,
+        *,
+        val: list[Sample] | None = None,
+        evaluate: Evaluate | None = None,
+        device: str | torch.device = "auto",
+        checkpoint: str | os.PathLike | None = None,
+    ):
+        self.config = config
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.val, self.evaluate = val or [], evaluate
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.in_size, self.out_size = patch_sizes(model, config.patch)
+        self.sampler = PatchSampler(
+            train, self.in_size, self.out_size, foreground_p=config.foreground_p,
+            augment=config.augmentation, ignore_label=config.ignore_label,
+        )  # fmt: skip
+        self.loss_fn = get_loss(config.loss)
+        self.class_weights = None
+        if config.balance_classes or config.loss == "weighted_ce":
+            labels = np.concatenate([s.labels.ravel() for s in train])
+            self.class_weights = class_balance_weights(
+                labels, model.num_classes, config.ignore_label
+            )
+        self.optimizer = self._make_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        torch.manual_seed(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.step, self.history = 0, []
+        self.best: float | None = None
+        self.best_state: dict | None = None
+        self.bad_rounds = 0
+
+    # ---- pieces ---------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c, params = self.config, self.model.parameters()
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(
+                params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
+            )
+        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    def _lr_factor(self, step: int) -> float:
+        c = self.config
+        warm = min(1.0, (step + 1) / c.warmup) if c.warmup else 1.0
+        if c.schedule == "cosine":
+            t = min(1.0, step / max(1, c.steps))
+            return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+        if c.schedule == "step":
+            return warm * (0.1 if step >= 2 * c.steps // 3 else 1.0)
+        return warm
+
+    def _weights(self, labels: np.ndarray) -> torch.Tensor | None:
+        c = self.config
+        if not (c.border_weights or c.loss == "weighted_ce"):
+            return None
+        maps = [
+            unet_weight_map(
+                y, self.model.num_classes, w0=c.w0 if c.border_weights or c.loss == "weighted_ce"
+                else 0.0, sigma=c.sigma, object_class=c.object_class,
+                ignore_label=c.ignore_label, class_weights=self.class_weights,
+            )
+            for y in labels
+        ]  # fmt: skip
+        return torch.from_numpy(np.stack(maps)).to(self.device)
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray) -> dict:
+        """One optimisation step on a batch; returns ``{"loss", "lr"}``."""
+        self.model.train()
+        weight = self._weights(labels)
+        x = torch.from_numpy(images).to(self.device)
+        y = torch.from_numpy(labels).to(self.device)
+        loss = self.loss_fn(self.model(x), y, weight, self.config.ignore_label)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.scheduler.step()
+        return {"loss": float(loss.detach()), "lr": lr}
+
+    def validate(self) -> dict:
+        """Mean of ``evaluate`` over the validation samples (empty without them)."""
+        if not self.val or self.evaluate is None:
+            return {}
+        predictor = Predictor(self.model, device=self.device)
+        with eval_mode(self.model):
+            rows = [self.evaluate(predictor(s.raw), s) for s in self.val]
+        return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
+
+    # ---- the loop -------------------------------------------------------------------------
+    def fit(self, seconds: float | None = None) -> Iterator[dict]:
+        """Train until ``config.steps`` (or ``seconds``), yielding a log after every step."""
+        c, start, losses = self.config, time.perf_counter(), []
+        while self.step < c.steps:
+            images, labels = self.sampler.batch(c.batch_size, self.rng)
+            out = self.train_step(images, labels)
+            self.step += 1
+            losses.append(out["loss"])
+            yield {"kind": "step", "step": self.step, **out}
+            timed_out = seconds is not None and time.perf_counter() - start >= seconds
+            if self.step % c.val_every == 0 or self.step == c.steps or timed_out:
+                entry = self._end_epoch(losses, out["lr"], time.perf_counter() - start)
+                losses = []
+                yield entry
+                if entry.get("stop") or timed_out:
+                    return
+
+    def _end_epoch(self, losses: list[float], lr: float, seconds: float) -> dict:
+        c = self.config
+        entry = {
+            "kind": "epoch", "step": self.step, "epoch": math.ceil(self.step / c.val_every),
+            "loss": float(np.mean(losses)), "lr": lr, "seconds": seconds, **self.validate(),
+        }  # fmt: skip
+        score = entry.get(c.monitor)
+        if score is not None and np.isfinite(score):
+            better = self.best is None or (
+                score > self.best if c.monitor_mode == "max" else score < self.best
+            )
+            if better:
+                self.best, self.bad_rounds = score, 0
+                self.best_state = copy.deepcopy(self.model.state_dict())
+            else:
+                self.bad_rounds += 1
+            entry["best"] = self.best
+            if c.patience is not None and self.bad_rounds > c.patience:
+                entry["stop"] = "early stopping"
+        self.history.append(entry)
+        if self.checkpoint is not None:
+            self.save(self.checkpoint)
+        log.info("step %d: %s", self.step, {k: v for k, v in entry.items() if k != "kind"})
+        return entry
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Everything needed to resume: weights, optimiser, schedule, random states, history."""
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "best_model": self.best_state or {},
+        }
+        info = {
+            "step": self.step, "history": self.history, "best": self.best,
+            "bad_rounds": self.bad_rounds, "rng": self.rng.bit_generator.state,
+            "config": self.config.to_dict(), "architecture": self.model.config,
+        }  # fmt: skip
+        return save_checkpoint(path, state, info)
+
+    def resume(self, path: str | os.PathLike) -> None:
+        """Continue a run saved by :meth:`save` (same model architecture)."""
+        state, info = load_checkpoint(path)
+        if info["architecture"] != self.model.config:
+            raise ValueError(f"{Path(path).name} was trained with another architecture")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.best_state = state["best_model"] or None
+        self.step, self.history = info["step"], info["history"]
+        self.best, self.bad_rounds = info["best"], info["bad_rounds"]
+        self.rng.bit_generator.state = info["rng"]
