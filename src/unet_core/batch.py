@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.io import ImageReadError, is_image_path, read_image, write_tiff
+from .data.io import ImageReadError, is_image_path, read_image, write_png, write_tiff
 from .inference.predictor import Predictor
+from .overlay import overlay
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,10 @@ def find_inputs(
     return list(unique.values())
 
 
-def output_paths(path: Path, out_dir: Path) -> tuple[Path, Path]:
-    """(mask, probability) output paths of an input file."""
-    return out_dir / f"{path.stem}_mask.tif", out_dir / f"{path.stem}_prob.tif"
+def output_paths(path: Path, out_dir: Path) -> tuple[Path, Path, Path]:
+    """(mask, probability, overlay) output paths of an input file."""
+    stem = out_dir / path.stem
+    return Path(f"{stem}_mask.tif"), Path(f"{stem}_prob.tif"), Path(f"{stem}_overlay.png")
 
 
 def probabilities_to_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -90,14 +92,15 @@ def segment_file(
     *,
     threshold: float = 0.5,
     save_prob: bool = False,
+    save_overlay: bool = False,
     overwrite: bool = False,
     protected: frozenset[Path] = frozenset(),
     progress: Callable[[int, int], object] | None = None,
 ) -> FileResult:
     """Segment one file into ``out_dir``; never raises for a bad file (see ``FileResult``)."""
     start = time.perf_counter()
-    mask_path, prob_path = output_paths(path, out_dir)
-    targets = (mask_path, prob_path) if save_prob else (mask_path,)
+    mask_path, prob_path, overlay_path = output_paths(path, out_dir)
+    targets = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
     if any(t.resolve() in protected for t in targets):
         return FileResult(path, "failed", "its output name would overwrite an input file")
     if not overwrite and all(t.exists() for t in targets):
@@ -111,6 +114,8 @@ def segment_file(
         write_tiff(mask_path, mask)
         if save_prob:
             write_tiff(prob_path, prob)
+        if save_overlay:
+            write_png(overlay_path, overlay(image, mask))
     except (ImageReadError, ValueError, RuntimeError) as exc:
         reason = str(exc).removeprefix(f"{path.name}: ")
         return FileResult(path, "failed", reason, seconds=time.perf_counter() - start)

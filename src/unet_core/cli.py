@@ -31,6 +31,18 @@ def _probability(text: str) -> float:
     return value
 
 
+def _scale(text: str) -> str | float:
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
+    if not 0 < value <= 16:
+        raise argparse.ArgumentTypeError(f"must be in (0, 16], got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-unet", description="U-Net segmentation without a display."
@@ -48,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--tta", action="store_true", help="average over flips and rotations")
     seg.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
     seg.add_argument("--save-prob", action="store_true", help="also write <stem>_prob.tif")
+    seg.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    seg.add_argument(
+        "--scale",
+        default="auto",
+        type=_scale,
+        help="resampling factor before the network (auto: from the model card)",
+    )
     seg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     seg.add_argument("--pattern", default="*", help="file pattern inside folders")
     seg.add_argument("--recursive", action="store_true", help="search folders recursively")
@@ -96,7 +115,12 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, device=args.device)
     predictor = Predictor(
-        model, tile=args.tile, batch_size=args.batch_size, device=args.device, tta=args.tta
+        model,
+        tile=args.tile,
+        batch_size=args.batch_size,
+        device=args.device,
+        tta=args.tta,
+        scale=args.scale,
     )
     files = find_inputs(args.inputs, args.pattern, args.recursive)
     if not files:
@@ -110,6 +134,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         args.out,
         threshold=args.threshold,
         save_prob=args.save_prob,
+        save_overlay=args.overlay,
         overwrite=args.overwrite,
     )
     for result in results:

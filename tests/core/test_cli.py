@@ -56,6 +56,7 @@ def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys
             "--device",
             "cpu",
             "--save-prob",
+            "--overlay",
             "--threshold",
             "0.4",
         ]
@@ -65,18 +66,15 @@ def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys
     assert "corrupt.png" in captured.err and "FAILED" in captured.err
     assert "segmented 3 of 4 file(s): 0 skipped, 1 failed" in captured.out
     names = sorted(p.name for p in out.iterdir())
-    assert names == [
-        "a_mask.tif",
-        "a_prob.tif",
-        "b_mask.tif",
-        "b_prob.tif",
-        "c_mask.tif",
-        "c_prob.tif",
-    ]
+    assert names == sorted(
+        f"{s}_{k}" for s in "abc" for k in ("mask.tif", "prob.tif", "overlay.png")
+    )
     mask, prob = read_image(out / "a_mask.tif"), read_image(out / "a_prob.tif")
     assert mask.shape == (70, 90) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
     assert prob.shape == (2, 70, 90) and prob.dtype == np.float32
     np.testing.assert_array_equal(mask == 255, prob[1] >= 0.4)
+    over = read_image(out / "c_overlay.png")
+    assert over.shape == (50, 40, 3) and over.dtype == np.uint8
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # inputs untouched
 
     # a second run skips what exists; --overwrite redoes it

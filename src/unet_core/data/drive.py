@@ -56,9 +56,3 @@ def load_drive(
         fov = binarize(read_image(folder / "mask" / f"{i:02d}_{split}_mask.gif"))
         out.append(DriveImage(i, image, labels, fov))
     return out
-
-
-def fov_diameter(fov: np.ndarray) -> float:
-    """Horizontal extent (pixels) of a field-of-view mask."""
-    cols = np.flatnonzero(fov.any(axis=0))
-    return float(cols[-1] - cols[0] + 1) if len(cols) else 0.0

@@ -20,6 +20,7 @@ from ..model.blocks import center_crop
 from ..model.card import ModelCard
 from ..model.unet import UNet
 from .device import resolve_device
+from .rescale import auto_scale, resize
 from .tiling import TileGrid, coverage, make_grid, ramp_weights, read_window
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,10 @@ class Predictor:
         pooling grid imposes, and the overlapping values are identical.
     memory_budget
         Bytes of activations per batch used to pick the default tile and batch size.
+    scale
+        Resampling factor applied before the network (probabilities are resampled back to the
+        image's size). ``"auto"``: from the model card's training scale (e.g. the fundus field
+        of view diameter), 1 when the card records none. The factor used is ``last_scale``.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class Predictor:
         context: int | None = None,
         overlap: int | None = None,
         memory_budget: int | None = None,
+        scale: float | str = "auto",
     ):
         if not isinstance(model, UNet):
             raise ValueError(f"model must be a unet_core.UNet, got {type(model).__name__}")
@@ -118,6 +124,9 @@ class Predictor:
             ctx = g if context is None else int(np.ceil(context / (g / 2)) * (g // 2))
             self.margin, self.min_out = 2 * ctx, g
             self.overlap = g if overlap is None else int(np.ceil(overlap / g) * g)
+        if scale != "auto" and not (isinstance(scale, (int, float)) and 0 < scale <= 16):
+            raise ValueError(f"scale must be 'auto' or a factor in (0, 16], got {scale!r}")
+        self.scale, self.last_scale = scale, 1.0
         self.budget = memory_budget or self._default_budget()
         self.tile = self._tile_edge(tile)
         self.batch_size = batch_size or self._default_batch()
@@ -171,8 +180,24 @@ class Predictor:
         ``progress(done, total)`` is called after each batch of tiles; returning ``False`` stops
         the job with :class:`Cancelled`. ``out`` may be a preallocated (e.g. memory-mapped) array.
         """
+        check_channels(image, self.card.preprocessing.channels, self.model.in_channels)
+        factor = auto_scale(image, self.card.scale) if self.scale == "auto" else float(self.scale)
+        self.last_scale = factor
+        if abs(factor - 1.0) < 0.02:
+            return self._predict(image, progress, out)
+        H, W = image.shape[:2]
+        size = (max(1, round(H * factor)), max(1, round(W * factor)))
+        prob = self._predict(resize(np.asarray(image), size), progress, None)
+        back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
+        out = self._output(out, (self.model.num_classes, H, W))
+        out[...] = back
+        return out
+
+    def _predict(
+        self, image: np.ndarray, progress: Progress | None, out: np.ndarray | None
+    ) -> np.ndarray:
+        """Overlap-tile prediction at the image's own scale."""
         pre = self.card.preprocessing
-        check_channels(image, pre.channels, self.model.in_channels)
         H, W = image.shape[:2]
         grid = self.plan((H, W))
         out = self._output(out, (self.model.num_classes, H, W))
@@ -247,6 +272,7 @@ def predict(
     tta: bool = False,
     progress: Progress | None = None,
     out: np.ndarray | None = None,
+    scale: float | str = "auto",
 ) -> np.ndarray:
     """Class probabilities (num_classes, H, W), float32, of a (H, W) or (H, W, C) image.
 
@@ -254,7 +280,9 @@ def predict(
     :class:`Predictor` for the arguments.
     """
     image_channels(image)
-    predictor = Predictor(model, tile=tile, batch_size=batch_size, device=device, tta=tta)
+    predictor = Predictor(
+        model, tile=tile, batch_size=batch_size, device=device, tta=tta, scale=scale
+    )
     return predictor(image, progress=progress, out=out)
 
 

@@ -87,7 +87,7 @@ def train_preset(
         trainer.resume(ckpt)
         log.info("resumed from %s at step %d", ckpt, trainer.step)
     if preset.name == "drive":
-        from ..data.drive import fov_diameter
+        from ..inference.rescale import fov_diameter
 
         diam = [fov_diameter(s.roi) for s in trainer.sampler.samples if s.roi is not None]
         trainer.model.card.scale = {"fov_diameter": round(float(np.mean(diam)), 1)}
