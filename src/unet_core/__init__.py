@@ -1,29 +1,31 @@
 """unet_core: a from-scratch U-Net (Ronneberger et al. 2015) with overlap-tile inference.
 
 Napari-free and Qt-free: usable from Python and from the ``napari-unet`` command line.
+Attributes are imported on first use, so ``import unet_core`` does not import torch.
 """
 
-from .data.io import ImageReadError, read_image, write_tiff
-from .inference.predictor import Cancelled, Predictor, predict
-from .model.card import ModelCard, Preprocessing
-from .model.store import ModelFileError, bundled_models, load_model, read_card, save_model
-from .model.unet import UNet
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Cancelled",
-    "ImageReadError",
-    "ModelCard",
-    "ModelFileError",
-    "Predictor",
-    "Preprocessing",
-    "UNet",
-    "bundled_models",
-    "load_model",
-    "predict",
-    "read_card",
-    "read_image",
-    "save_model",
-    "write_tiff",
-]
+_EXPORTS = {
+    "Cancelled": ".inference.predictor",
+    "Predictor": ".inference.predictor",
+    "predict": ".inference.predictor",
+    "ImageReadError": ".data.io",
+    "read_image": ".data.io",
+    "write_tiff": ".data.io",
+    "ModelCard": ".model.card",
+    "Preprocessing": ".model.card",
+    "ModelFileError": ".model.store",
+    "bundled_models": ".model.store",
+    "load_model": ".model.store",
+    "read_card": ".model.store",
+    "save_model": ".model.store",
+    "UNet": ".model.unet",
+    "evaluate_model": ".evaluate",
+    "TrainConfig": ".training.config",
+    "Trainer": ".training.trainer",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

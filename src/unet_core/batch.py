@@ -19,6 +19,7 @@ import numpy as np
 from .data.io import ImageReadError, is_image_path, read_image, write_png, write_tiff
 from .inference.predictor import Predictor
 from .overlay import overlay
+from .postprocess import probabilities_to_mask
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,6 @@ def output_paths(path: Path, out_dir: Path) -> tuple[Path, Path, Path]:
     """(mask, probability, overlay) output paths of an input file."""
     stem = out_dir / path.stem
     return Path(f"{stem}_mask.tif"), Path(f"{stem}_prob.tif"), Path(f"{stem}_overlay.png")
-
-
-def probabilities_to_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """(classes, H, W) probabilities -> uint8 mask: 255 = foreground for 2 classes, else argmax."""
-    if prob.shape[0] == 2:
-        return np.where(prob[1] >= threshold, 255, 0).astype(np.uint8)
-    return np.argmax(prob, axis=0).astype(np.uint8 if prob.shape[0] <= 256 else np.uint16)
 
 
 def segment_file(

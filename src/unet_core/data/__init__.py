@@ -1,16 +1,17 @@
-"""Images in and out, and their preprocessing."""
+"""Images in and out, their preprocessing, augmentation and data sets (imported lazily)."""
 
-from .io import IMAGE_SUFFIXES, ImageReadError, is_image_path, read_image, write_png, write_tiff
-from .preprocess import Normalizer, preprocess, select_channels
+from .._lazy import lazy_exports
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "ImageReadError",
-    "Normalizer",
-    "is_image_path",
-    "preprocess",
-    "read_image",
-    "select_channels",
-    "write_png",
-    "write_tiff",
-]
+_EXPORTS = {
+    "IMAGE_SUFFIXES": ".io",
+    "ImageReadError": ".io",
+    "is_image_path": ".io",
+    "read_image": ".io",
+    "write_png": ".io",
+    "write_tiff": ".io",
+    "Normalizer": ".preprocess",
+    "preprocess": ".preprocess",
+    "select_channels": ".preprocess",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

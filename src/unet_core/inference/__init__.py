@@ -1,18 +1,18 @@
-"""Overlap-tile inference."""
+"""Overlap-tile inference (imported lazily)."""
 
-from .device import available_devices, resolve_device
-from .predictor import Cancelled, Predictor, eval_mode, predict
-from .tiling import TileGrid, make_grid, mirror_indices, plan_axis
+from .._lazy import lazy_exports
 
-__all__ = [
-    "Cancelled",
-    "Predictor",
-    "TileGrid",
-    "available_devices",
-    "eval_mode",
-    "make_grid",
-    "mirror_indices",
-    "plan_axis",
-    "predict",
-    "resolve_device",
-]
+_EXPORTS = {
+    "available_devices": ".device",
+    "resolve_device": ".device",
+    "Cancelled": ".predictor",
+    "Predictor": ".predictor",
+    "eval_mode": ".predictor",
+    "predict": ".predictor",
+    "TileGrid": ".tiling",
+    "make_grid": ".tiling",
+    "mirror_indices": ".tiling",
+    "plan_axis": ".tiling",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

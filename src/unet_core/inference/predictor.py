@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import numpy as np
 import torch
@@ -180,22 +180,40 @@ class Predictor:
         ``progress(done, total)`` is called after each batch of tiles; returning ``False`` stops
         the job with :class:`Cancelled`. ``out`` may be a preallocated (e.g. memory-mapped) array.
         """
+        job = self.run(image, out)
+        try:
+            while True:
+                done, total = next(job)
+                if progress is not None and progress(done, total) is False:
+                    job.close()
+                    raise Cancelled(f"stopped after {done} of {total} tiles")
+        except StopIteration as finished:
+            return finished.value
+
+    def run(
+        self, image: np.ndarray, out: np.ndarray | None = None
+    ) -> Generator[tuple[int, int], None, np.ndarray]:
+        """The prediction as a generator: yields ``(done, total)`` tiles, returns the result.
+
+        Stopping between yields (``close()``) abandons the job cleanly; no torch state is held
+        across a yield. This is what GUI workers iterate over.
+        """
         check_channels(image, self.card.preprocessing.channels, self.model.in_channels)
         factor = auto_scale(image, self.card.scale) if self.scale == "auto" else float(self.scale)
         self.last_scale = factor
         if abs(factor - 1.0) < 0.02:
-            return self._predict(image, progress, out)
+            return (yield from self._run_tiles(image, out))
         H, W = image.shape[:2]
         size = (max(1, round(H * factor)), max(1, round(W * factor)))
-        prob = self._predict(resize(np.asarray(image), size), progress, None)
+        prob = yield from self._run_tiles(resize(np.asarray(image), size), None)
         back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
         out = self._output(out, (self.model.num_classes, H, W))
         out[...] = back
         return out
 
-    def _predict(
-        self, image: np.ndarray, progress: Progress | None, out: np.ndarray | None
-    ) -> np.ndarray:
+    def _run_tiles(
+        self, image: np.ndarray, out: np.ndarray | None
+    ) -> Generator[tuple[int, int], None, np.ndarray]:
         """Overlap-tile prediction at the image's own scale."""
         pre = self.card.preprocessing
         H, W = image.shape[:2]
@@ -207,28 +225,22 @@ class Predictor:
         wx = ramp_weights(grid.tile_out[1], self.overlap) if blend else None
         origins = grid.origins()
         total = len(origins)
-        if progress is not None and progress(0, total) is False:
-            raise Cancelled("stopped before the first tile")
         log.debug("predicting %dx%d in %d tiles of %s", H, W, total, grid.tile_in)
-        with eval_mode(self.model), torch.inference_mode():
-            for first in range(0, total, self.batch_size):
-                batch = origins[first : first + self.batch_size]
-                tiles = [
-                    norm(
-                        select_channels(read_window(image, *grid.input_window(y, x)), pre.channels)
-                    )
-                    for y, x in batch
-                ]
-                probs = self._forward(np.stack(tiles), grid.tile_out)
-                for (y, x), p in zip(batch, probs):
-                    (iy, ix), (ty, tx) = grid.output_slices(y, x)
-                    if blend:
-                        out[:, iy, ix] += p[:, ty, tx] * (wy[ty, None] * wx[None, tx])
-                    else:
-                        out[:, iy, ix] = p[:, ty, tx]
-                done = first + len(batch)
-                if progress is not None and progress(done, total) is False:
-                    raise Cancelled(f"stopped after {done} of {total} tiles")
+        yield 0, total
+        for first in range(0, total, self.batch_size):
+            batch = origins[first : first + self.batch_size]
+            tiles = [
+                norm(select_channels(read_window(image, *grid.input_window(y, x)), pre.channels))
+                for y, x in batch
+            ]
+            probs = self._forward(np.stack(tiles), grid.tile_out)
+            for (y, x), p in zip(batch, probs):
+                (iy, ix), (ty, tx) = grid.output_slices(y, x)
+                if blend:
+                    out[:, iy, ix] += p[:, ty, tx] * (wy[ty, None] * wx[None, tx])
+                else:
+                    out[:, iy, ix] = p[:, ty, tx]
+            yield first + len(batch), total
         if blend:
             self._normalize(out, grid)
         return out
@@ -246,11 +258,12 @@ class Predictor:
         x = torch.from_numpy(batch).to(self.device)
         views = range(8) if self.tta else range(1)
         acc = None
-        for k in views:
-            logits = self.model(_dihedral(x, k))
-            p = _dihedral(torch.softmax(logits.float(), dim=1), k, inverse=True)
-            acc = p if acc is None else acc + p
-        return center_crop(acc / len(views), size).cpu().numpy()
+        with eval_mode(self.model), torch.inference_mode():
+            for k in views:
+                logits = self.model(_dihedral(x, k))
+                p = _dihedral(torch.softmax(logits.float(), dim=1), k, inverse=True)
+                acc = p if acc is None else acc + p
+            return center_crop(acc / len(views), size).cpu().numpy()
 
     def _normalize(self, out: np.ndarray, grid: TileGrid) -> None:
         """Divide the blended sums by the total weight, row band by row band."""

@@ -1,7 +1,15 @@
-"""The U-Net model, its blocks and its model card."""
+"""The U-Net model, its blocks and its model card (imported lazily)."""
 
-from .blocks import DoubleConv, Down, Up, center_crop
-from .card import ModelCard, Preprocessing
-from .unet import UNet
+from .._lazy import lazy_exports
 
-__all__ = ["DoubleConv", "Down", "ModelCard", "Preprocessing", "UNet", "Up", "center_crop"]
+_EXPORTS = {
+    "DoubleConv": ".blocks",
+    "Down": ".blocks",
+    "Up": ".blocks",
+    "center_crop": ".blocks",
+    "ModelCard": ".card",
+    "Preprocessing": ".card",
+    "UNet": ".unet",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
