@@ -29,5 +29,6 @@ def test_setup_cfg_lists_every_core_package():
     cfg.read(ROOT / "setup.cfg")
     listed = set(cfg["options"]["packages"].split())
     found = {f"unet_core.{p}" for p in setuptools.find_packages(ROOT / "src" / "unet_core")}
-    found.add("unet_core")
+    found |= {"unet_core", "napari_unet", "napari_unet.sample_data"}
+    found |= {f"napari_unet.{p}" for p in setuptools.find_packages(ROOT / "napari_unet")}
     assert found <= listed, f"missing from setup.cfg: {sorted(found - listed)}"

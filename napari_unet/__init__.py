@@ -1,0 +1,7 @@
+"""napari-unet: the napari plugin over ``unet_core``.
+
+Importing this package imports neither torch nor the widgets; napari loads each contribution
+(reader, writer, sample data, widgets) from ``napari.yaml`` when it is first used.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The dock widgets, one module each."""

@@ -1,0 +1,213 @@
+"""Segment the open image with a U-Net: probability and editable labels layers, a threshold
+slider, progress and cancel. The numerics live in ``unet_core``; this module only wires them
+to napari."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
+from napari.utils.notifications import show_error, show_info, show_warning
+
+from .._workers import segment_job, start_worker
+
+if TYPE_CHECKING:
+    import napari
+
+MODEL_FILE = "model file…"
+BUNDLED = ("drive", "em")
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def device_choices() -> list[str]:
+    from unet_core.inference.device import available_devices
+
+    return ["auto", *available_devices()]
+
+
+class SegmentWidget(Container):
+    """Choose an image, a model and a device; segment in the background; adjust the threshold."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._model = ComboBox(label="model", choices=[*BUNDLED, MODEL_FILE], value="drive")
+        self._model_file = FileEdit(label="model file", filter="*.safetensors", visible=False)
+        self._device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self._tile = SpinBox(label="tile (0: auto)", min=0, max=16384, step=16, value=0)
+        self._tta = CheckBox(text="test-time augmentation (8x slower)", value=False)
+        self._run = PushButton(text="Segment")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
+        self._threshold = FloatSlider(label="threshold", min=0.01, max=0.99, step=0.01, value=0.5)
+        self._legend = Label(label="labels", value="")
+        self._status = Label(label="status", value="ready")
+        self.extend([self._image, self._model, self._model_file, self._device, self._tile,
+                     self._tta, self._run, self._cancel, self._progress, self._threshold,
+                     self._legend, self._status])  # fmt: skip
+        self._model.changed.connect(self._on_model)
+        self._run.changed.connect(self._on_run)
+        self._cancel.changed.connect(self._on_cancel)
+        self._threshold.changed.connect(self._on_threshold)
+        self._worker = None
+        self._last: dict | None = None  # the most recent result shown
+
+    # ---- inputs -------------------------------------------------------------------------
+    def _on_model(self, value: str) -> None:
+        self._model_file.visible = value == MODEL_FILE
+
+    def _model_spec(self) -> str:
+        if self._model.value != MODEL_FILE:
+            return self._model.value
+        path = self._model_file.value
+        if not path or not path.is_file():
+            raise ValueError("choose a model file (.safetensors) first")
+        return str(path)
+
+    def _current_plane(self, layer) -> tuple[np.ndarray, tuple[int, ...]]:
+        """The 2-D (or RGB) image to segment, and its index in a stack (``()`` for 2-D)."""
+        spatial = layer.ndim
+        lead = spatial - 2
+        if lead <= 0:
+            return np.asarray(layer.data), ()
+        point = layer.world_to_data(self._viewer.dims.point)
+        index = tuple(int(np.clip(round(p), 0, n - 1))
+                      for p, n in zip(point[:lead], layer.data.shape[:lead]))  # fmt: skip
+        return np.asarray(layer.data[index]), index
+
+    # ---- running ------------------------------------------------------------------------
+    def _on_run(self) -> None:
+        layer = self._image.value
+        if layer is None:
+            show_error("Open or select an image layer first.")
+            return
+        try:
+            spec = self._model_spec()
+            image, index = self._current_plane(layer)
+        except ValueError as exc:
+            show_error(one_line(exc))
+            return
+        job = segment_job(image, spec, self._device.value, self._tile.value, self._tta.value)
+        source = {"layer": layer, "data": layer.data, "index": index}
+        self._worker = start_worker(
+            job,
+            yielded=self._on_progress,
+            returned=lambda result: self._on_done(source, result),
+            errored=self._on_error,
+            aborted=lambda: self._set_status("cancelled: nothing was changed"),
+            finished=self._on_finished,
+        )
+        self._set_running(True)
+        self._set_status(f"segmenting '{layer.name}' with {spec}…")
+        self._worker.start()
+
+    def _on_cancel(self) -> None:
+        if self._worker is not None:
+            self._set_status("cancelling…")
+            self._worker.quit()
+
+    def _on_progress(self, value: tuple[int, int]) -> None:
+        done, total = value
+        self._progress.max = max(total, 1)
+        self._progress.value = done
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._set_status(f"failed: {one_line(exc)}")
+        show_error(f"napari-unet: {one_line(exc)}")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        self._run.enabled = not running
+        self._cancel.enabled = running
+        if not running:
+            self._progress.value = self._progress.max if "segmented" in self._status.value else 0
+
+    def _set_status(self, text: str) -> None:
+        self._status.value = text
+
+    # ---- results ------------------------------------------------------------------------
+    def _on_done(self, source: dict, result) -> None:
+        layer = source["layer"]
+        if layer not in self._viewer.layers:
+            show_warning(f"'{layer.name}' was removed while it was segmented: result discarded.")
+            self._set_status("discarded: the image layer was removed")
+            return
+        if layer.data is not source["data"]:
+            show_warning(f"'{layer.name}' changed while it was segmented: result discarded.")
+            self._set_status("discarded: the image changed; segment again")
+            return
+        self._show(layer, source["index"], result)
+        self._set_status(f"segmented '{layer.name}' in {result.seconds:.1f} s "
+                         f"(model {result.model}, scale {result.scale:.2f})")  # fmt: skip
+        show_info(self._status.value)
+
+    def _show(self, layer, index: tuple[int, ...], result) -> None:
+        from unet_core.postprocess import IGNORE_LABEL, probabilities_to_labels
+
+        shape = layer.data.shape[: layer.ndim]
+        prob_fg = result.prob[1] if result.prob.shape[0] == 2 else 1 - result.prob[0]
+        labels = probabilities_to_labels(result.prob, self._threshold.value)
+        kw = {"scale": layer.scale, "translate": layer.translate}
+        prob_layer = self._layer(f"{layer.name} probability", "image", shape, np.float32, kw)
+        lab_layer = self._layer(f"{layer.name} labels", "labels", shape, np.uint8, kw)
+        prob_layer.data[index] = prob_fg
+        lab_layer.data[index] = labels
+        lab_layer.metadata["napari-unet"] = {
+            "classes": result.classes,
+            "model": result.model,
+            "ignore_label": IGNORE_LABEL,
+            "source": layer.name,
+        }
+        prob_layer.refresh()
+        lab_layer.refresh()
+        self._last = {"prob": result.prob, "derived": labels.copy(), "labels": lab_layer,
+                      "index": index}  # fmt: skip
+        names = ", ".join(f"{i} = {c}" for i, c in enumerate(result.classes))
+        self._legend.value = f"{names}; {IGNORE_LABEL} = ignore (skipped by fine-tuning)"
+
+    def _layer(self, name: str, kind: str, shape, dtype, kw: dict):
+        """The result layer ``name``, reused when it fits, else created."""
+        if name in self._viewer.layers:
+            existing = self._viewer.layers[name]
+            if existing._type_string == kind and existing.data.shape == tuple(shape):
+                return existing
+            self._viewer.layers.remove(existing)
+        data = np.zeros(shape, dtype)
+        if kind == "labels":
+            return self._viewer.add_labels(data, name=name, **kw)
+        return self._viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),
+                                      blending="additive", visible=False, **kw)  # fmt: skip
+
+    def _on_threshold(self, value: float) -> None:
+        """Re-derive the labels from the stored probabilities, keeping painted edits."""
+        last = self._last
+        if last is None or last["labels"] not in self._viewer.layers:
+            return
+        from unet_core.postprocess import rethreshold
+
+        layer, index = last["labels"], last["index"]
+        current = np.asarray(layer.data[index])
+        new = rethreshold(last["prob"], value, current, last["derived"])
+        last["derived"] = np.where(current != last["derived"], last["derived"], new)
+        layer.data[index] = new
+        layer.refresh()

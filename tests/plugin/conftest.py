@@ -1,0 +1,26 @@
+"""Plugin fixtures: tiny model files and a docked segment widget."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def tiny_model_file(tmp_path):
+    """A small random gray-input model file (fast on CPU)."""
+    import torch
+
+    from unet_core import Preprocessing, UNet, save_model
+
+    torch.manual_seed(0)
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True)
+    return save_model(model, tmp_path / "tiny", name="tiny", classes=["background", "cell"],
+                      preprocessing=Preprocessing("gray", "zscore"))  # fmt: skip
+
+
+@pytest.fixture
+def segment_widget(make_napari_viewer):
+    """(viewer, widget): the Segment widget opened through the plugin manifest."""
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    return viewer, widget

@@ -1,0 +1,139 @@
+"""The Segment widget, driven as a user would: samples, a model, the run, threshold, errors."""
+
+import numpy as np
+import pytest
+
+import napari_unet._widgets.segment as segment_module
+from napari_unet._widgets.segment import MODEL_FILE
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def messages(monkeypatch):
+    """Notifications the widget shows, by kind."""
+    seen = {"error": [], "warning": [], "info": []}
+    for kind in seen:
+        monkeypatch.setattr(segment_module, f"show_{kind}", seen[kind].append)
+    return seen
+
+
+def use_model_file(widget, path, tile=0):
+    widget._model.value = MODEL_FILE
+    widget._model_file.value = path
+    widget._device.value = "cpu"
+    widget._tile.value = tile
+
+
+def run_and_wait(qtbot, widget):
+    widget._run.clicked.emit()  # same as a click; starts the worker
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=TIMEOUT)
+
+
+def test_segment_sample_threshold_and_edits(segment_widget, tiny_model_file, qtbot, messages):
+    viewer, widget = segment_widget
+    viewer.open_sample("napari-unet", "em")
+    image = viewer.layers["em slice"]
+    image.scale = (2.0, 2.0)
+    widget._image.value = image
+    use_model_file(widget, tiny_model_file)
+    assert not widget._model_file.native.isHidden()  # shown once "model file…" is chosen
+    run_and_wait(qtbot, widget)
+    assert widget._status.value.startswith("segmented 'em slice'"), widget._status.value
+    prob = viewer.layers["em slice probability"]
+    labels = viewer.layers["em slice labels"]
+    assert prob.data.shape == labels.data.shape == (256, 256)
+    assert prob.data.dtype == np.float32 and 0 <= prob.data.min() and prob.data.max() <= 1
+    np.testing.assert_array_equal(labels.data, prob.data >= 0.5)
+    assert tuple(labels.scale) == (2.0, 2.0)
+    assert "1 = cell" in widget._legend.value and "255 = ignore" in widget._legend.value
+    assert labels.metadata["napari-unet"]["classes"] == ["background", "cell"]
+
+    # the user paints a correction, then moves the threshold: the edit survives
+    labels.data[:10, :10] = 255  # "ignore" painted by hand
+    widget._threshold.value = 0.8
+    rest = np.ones((256, 256), bool)
+    rest[:10, :10] = False
+    np.testing.assert_array_equal(labels.data[rest], (prob.data >= 0.8)[rest])
+    assert np.all(labels.data[:10, :10] == 255)
+
+    # running again updates the same layers instead of adding new ones
+    n_layers = len(viewer.layers)
+    run_and_wait(qtbot, widget)
+    assert len(viewer.layers) == n_layers and viewer.layers["em slice labels"] is labels
+    assert messages["error"] == []
+
+
+def test_current_slice_of_a_stack(segment_widget, tiny_model_file, qtbot):
+    viewer, widget = segment_widget
+    stack = np.random.default_rng(0).integers(0, 255, (3, 64, 80), dtype=np.uint8)
+    layer = viewer.add_image(stack, name="stack")
+    viewer.dims.set_current_step(0, 1)
+    widget._image.value = layer
+    use_model_file(widget, tiny_model_file)
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["stack labels"].data
+    prob = viewer.layers["stack probability"].data
+    assert labels.shape == (3, 64, 80)
+    assert prob[1].max() > 0 and prob[0].max() == 0 and prob[2].max() == 0
+
+
+def test_cancel_keeps_everything_as_it_was(segment_widget, tiny_model_file, qtbot):
+    viewer, widget = segment_widget
+    big = np.random.default_rng(0).integers(0, 255, (1500, 1500), dtype=np.uint8)
+    widget._image.value = viewer.add_image(big, name="big")
+    use_model_file(widget, tiny_model_file, tile=64)  # hundreds of tiles
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=TIMEOUT)
+    assert widget._cancel.enabled
+    widget._cancel.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    assert widget._status.value.startswith("cancelled")
+    assert "big labels" not in viewer.layers and widget._run.enabled
+
+
+def test_error_paths_are_one_line_notifications(segment_widget, tiny_model_file, tmp_path, qtbot,
+                                                messages):  # fmt: skip
+    viewer, widget = segment_widget
+    widget._run.clicked.emit()  # no image layer
+    assert messages["error"] == ["Open or select an image layer first."]
+
+    from unet_core import Preprocessing, UNet, save_model
+
+    rgb_model = UNet(3, 2, base_channels=4, depth=2, padding="same", batch_norm=True)
+    rgb_file = save_model(rgb_model, tmp_path / "rgb", preprocessing=Preprocessing("rgb"))
+    widget._image.value = viewer.add_image(np.zeros((40, 40), np.uint8), name="gray")
+    use_model_file(widget, rgb_file)
+    run_and_wait(qtbot, widget)
+    assert "expects an RGB image" in messages["error"][-1]
+
+    bogus = tmp_path / "bogus.safetensors"
+    bogus.write_bytes(b"not a model at all")
+    widget._model_file.value = bogus
+    run_and_wait(qtbot, widget)
+    assert "not a napari-unet model file" in messages["error"][-1]
+
+    widget._model_file.value = tmp_path / "missing.safetensors"
+    widget._run.clicked.emit()
+    assert "choose a model file" in messages["error"][-1]
+    assert all("\n" not in m for m in messages["error"])
+    assert "gray labels" not in viewer.layers
+
+
+def test_result_is_not_attached_to_a_removed_or_replaced_layer(segment_widget, tiny_model_file,
+                                                                qtbot, messages):  # fmt: skip
+    viewer, widget = segment_widget
+    data = np.random.default_rng(0).integers(0, 255, (640, 640), dtype=np.uint8)
+    for change in ("remove", "replace"):
+        layer = viewer.add_image(data, name=f"img {change}")
+        widget._image.value = layer
+        use_model_file(widget, tiny_model_file, tile=64)
+        widget._run.clicked.emit()
+        if change == "remove":
+            viewer.layers.remove(layer)
+        else:
+            layer.data = data[::2, ::2].copy()
+        qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+        assert widget._status.value.startswith("discarded"), widget._status.value
+        assert f"img {change} labels" not in viewer.layers
+    assert len(messages["warning"]) == 2
