@@ -43,7 +43,7 @@ def test_segment_sample_threshold_and_edits(segment_widget, tiny_model_file, qtb
     prob = viewer.layers["em slice probability"]
     labels = viewer.layers["em slice labels"]
     assert prob.data.shape == labels.data.shape == (256, 256)
-    assert prob.data.dtype == np.float32 and 0 <= prob.data.min() and prob.data.max() <= 1
+    assert prob.data.dtype == np.float32 and prob.data.min() >= 0 and prob.data.max() <= 1
     np.testing.assert_array_equal(labels.data, prob.data >= 0.5)
     assert tuple(labels.scale) == (2.0, 2.0)
     assert "1 = cell" in widget._legend.value and "255 = ignore" in widget._legend.value
