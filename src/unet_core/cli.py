@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--steps", type=_positive_int, help="override the preset's step count")
     tr.add_argument("--seed", type=int, help="override the preset's seed")
+    tr.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe entry, e.g. --set patch=160 --set lr=0.002",
+    )
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     tr.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     tr.add_argument("--resume", action="store_true", help="continue from <out>.ckpt")
@@ -163,6 +170,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+    overrides.update(_parse_overrides(preset.config, args.set))
     config = dataclasses.replace(preset.config, **overrides)
     bar = tqdm(total=config.steps, unit="step", disable=None, file=sys.stderr)
 
@@ -181,6 +189,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar.close()
     print(f"wrote {path}")
     return 0
+
+
+def _parse_overrides(config, items: list[str]) -> dict:
+    """``["patch=160", "lr=0.002"]`` -> typed values for the fields of ``config``."""
+    import dataclasses
+
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or key not in fields or dataclasses.is_dataclass(fields[key]):
+            raise ValueError(f"--set expects KEY=VALUE with a recipe entry as KEY, got {item!r}")
+        current = fields[key]
+        if isinstance(current, bool):
+            out[key] = text.lower() in ("1", "true", "yes")
+        elif current is None:
+            out[key] = None if text.lower() == "none" else float(text)
+        else:
+            out[key] = type(current)(text)
+    return out
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
