@@ -58,20 +58,29 @@ def test_same_seed_same_run_and_logs():
     assert len([e for e in logs if e["kind"] == "step"]) == 4
 
 
-def test_resume_continues_exactly(tmp_path):
-    straight = Trainer(tiny_model(), samples(), config(), device="cpu")
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_continues_exactly(tmp_path, ema):
+    straight = Trainer(tiny_model(), samples(), config(ema=ema), device="cpu")
     straight_losses = losses(straight)
-    first = Trainer(tiny_model(), samples(), config(steps=4), device="cpu",
+    first = Trainer(tiny_model(), samples(), config(steps=4, ema=ema), device="cpu",
                     checkpoint=tmp_path / "run.ckpt")  # fmt: skip
     it = first.fit()
     part = [next(it)["loss"], next(it)["loss"]]  # two steps, then the epoch log saves
     assert next(it)["kind"] == "epoch"
-    second = Trainer(tiny_model(), samples(), config(steps=4), device="cpu")
+    second = Trainer(tiny_model(), samples(), config(steps=4, ema=ema), device="cpu")
     second.resume(tmp_path / "run.ckpt")
     assert second.step == 2
     assert part + losses(second) == pytest.approx(straight_losses, rel=1e-5)
-    for p, q in zip(straight.model.parameters(), second.model.parameters()):
+    for p, q in zip(straight.eval_model.parameters(), second.eval_model.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_ema_weights_are_the_moving_average():
+    trainer = Trainer(tiny_model(), samples(), config(steps=1, ema=0.75), device="cpu")
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    losses(trainer)
+    for b, p, avg in zip(before, trainer.model.parameters(), trainer.ema_model.parameters()):
+        torch.testing.assert_close(avg, 0.75 * b + 0.25 * p.detach())
 
 
 def test_sgd_paper_settings_and_valid_padding_patches():

@@ -19,6 +19,8 @@ class TrainConfig:
         or ``"focal"``; ``border_weights`` adds the paper's border term to any of them.
     foreground_p : share of patches centred on a non-background pixel.
     patience : stop after this many validations without improvement of ``monitor`` (None: never).
+    ema : decay of an exponential moving average of the weights (0: off); validation and the
+        saved model then use the averaged weights (Polyak averaging).
     """
 
     steps: int = 2000
@@ -43,6 +45,7 @@ class TrainConfig:
     monitor: str = "f1"
     monitor_mode: str = "max"
     patience: int | None = None
+    ema: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -55,6 +58,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.schedule not in ("cosine", "constant", "step"):
             raise ValueError(f"schedule must be cosine, constant or step, got {self.schedule!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.monitor_mode not in ("max", "min"):
             raise ValueError(f"monitor_mode must be 'max' or 'min', got {self.monitor_mode!r}")
 

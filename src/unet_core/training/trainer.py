@@ -77,6 +77,7 @@ class Trainer:
             self.class_weights = class_balance_weights(
                 labels, model.num_classes, config.ignore_label
             )
+        self.ema_model = copy.deepcopy(model) if config.ema > 0 else None
         self.optimizer = self._make_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         torch.manual_seed(config.seed)
@@ -129,16 +130,31 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self._update_ema()
         lr = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         return {"loss": float(loss.detach()), "lr": lr}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema_model is None:
+            return
+        for avg, p in zip(self.ema_model.parameters(), self.model.parameters()):
+            avg.lerp_(p, 1.0 - self.config.ema)
+        for avg, b in zip(self.ema_model.buffers(), self.model.buffers()):
+            avg.copy_(b)
+
+    @property
+    def eval_model(self) -> UNet:
+        """The weights that are validated and saved: the moving average when ``ema`` is on."""
+        return self.ema_model if self.ema_model is not None else self.model
 
     def validate(self) -> dict:
         """Mean of ``evaluate`` over the validation samples (empty without them)."""
         if not self.val or self.evaluate is None:
             return {}
-        predictor = Predictor(self.model, device=self.device)
-        with eval_mode(self.model):
+        predictor = Predictor(self.eval_model, device=self.device)
+        with eval_mode(self.eval_model):
             rows = [self.evaluate(predictor(s.raw), s) for s in self.val]
         return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
 
@@ -173,7 +189,7 @@ class Trainer:
             )
             if better:
                 self.best, self.bad_rounds = score, 0
-                self.best_state = copy.deepcopy(self.model.state_dict())
+                self.best_state = copy.deepcopy(self.eval_model.state_dict())
             else:
                 self.bad_rounds += 1
             entry["best"] = self.best
@@ -194,6 +210,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "best_model": self.best_state or {},
+            "ema_model": self.ema_model.state_dict() if self.ema_model is not None else {},
         }
         info = {
             "step": self.step, "history": self.history, "best": self.best,
@@ -212,6 +229,8 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         self.best_state = state["best_model"] or None
+        if self.ema_model is not None and state.get("ema_model"):
+            self.ema_model.load_state_dict(state["ema_model"])
         self.step, self.history = info["step"], info["history"]
         self.best, self.bad_rounds = info["best"], info["bad_rounds"]
         self.rng.bit_generator.state = info["rng"]
