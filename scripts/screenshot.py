@@ -27,7 +27,7 @@ def wait_for(predicate, timeout: float = 300) -> None:
 
 def main(sample: str = "fundus", model: str = "drive") -> Path:
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1500, 950)
+    viewer.window._qt_window.resize(1600, 1000)
     viewer.open_sample("napari-unet", sample)
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
     widget._model.value = model

@@ -68,6 +68,7 @@ class SegmentWidget(Container):
         self._threshold.changed.connect(self._on_threshold)
         self._worker = None
         self._last: dict | None = None  # the most recent result shown
+        self.max_width = 460
 
     # ---- inputs -------------------------------------------------------------------------
     def _on_model(self, value: str) -> None:
@@ -194,7 +195,15 @@ class SegmentWidget(Container):
             self._viewer.layers.remove(existing)
         data = np.zeros(shape, dtype)
         if kind == "labels":
-            return self._viewer.add_labels(data, name=name, **kw)
+            from napari.utils.colormaps import DirectLabelColormap
+
+            from unet_core.postprocess import IGNORE_LABEL
+
+            colours = {None: "transparent", 0: "transparent", 1: "lime", 2: "cyan", 3: "yellow",
+                       4: "orange", IGNORE_LABEL: "magenta"}  # fmt: skip
+            return self._viewer.add_labels(
+                data, name=name, colormap=DirectLabelColormap(color_dict=colours), **kw
+            )
         return self._viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),
                                       blending="additive", visible=False, **kw)  # fmt: skip
 

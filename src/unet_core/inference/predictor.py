@@ -20,7 +20,7 @@ from ..model.blocks import center_crop
 from ..model.card import ModelCard
 from ..model.unet import UNet
 from .device import resolve_device
-from .rescale import auto_scale, resize
+from .rescale import auto_scale, fov_mask, resize
 from .tiling import TileGrid, coverage, make_grid, ramp_weights, read_window
 
 log = logging.getLogger(__name__)
@@ -202,13 +202,17 @@ class Predictor:
         factor = auto_scale(image, self.card.scale) if self.scale == "auto" else float(self.scale)
         self.last_scale = factor
         if abs(factor - 1.0) < 0.02:
-            return (yield from self._run_tiles(image, out))
-        H, W = image.shape[:2]
-        size = (max(1, round(H * factor)), max(1, round(W * factor)))
-        prob = yield from self._run_tiles(resize(np.asarray(image), size), None)
-        back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
-        out = self._output(out, (self.model.num_classes, H, W))
-        out[...] = back
+            out = yield from self._run_tiles(image, out)
+        else:
+            H, W = image.shape[:2]
+            size = (max(1, round(H * factor)), max(1, round(W * factor)))
+            prob = yield from self._run_tiles(resize(np.asarray(image), size), None)
+            back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
+            out = self._output(out, (self.model.num_classes, H, W))
+            out[...] = back
+        if "fov_diameter" in self.card.scale and image.ndim == 3:
+            outside = ~fov_mask(image)  # a fundus model: nothing to find outside the FOV
+            out[0][outside], out[1:, outside] = 1.0, 0.0
         return out
 
     def _run_tiles(
