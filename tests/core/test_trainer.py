@@ -124,8 +124,20 @@ def test_patch_sampler_prefers_foreground_and_respects_roi_and_ignore():
     rng = np.random.default_rng(0)
     centres = [sampler.patch(rng)[1][8, 8] for _ in range(50)]
     assert all(c == 1 for c in centres)
-    x, y = sampler.batch(3, rng)
+    x, y, w = sampler.batch(3, rng)
     assert x.shape == (3, 1, 16, 16) and y.shape == (3, 16, 16) and y.dtype == np.int64
+    assert w is None
+
+
+def test_per_pixel_weights_travel_with_the_labels_through_augmentation():
+    image, labels = disks(0)
+    weights = np.where(labels == 1, 5.0, 1.0).astype(np.float32)  # weight marks the disks
+    s = make_sample(image, labels, PRE)
+    s.weights = weights
+    sampler = PatchSampler([s], 32, 32, augment=Augmentation(elastic_p=1.0))
+    x, y, w = sampler.batch(8, np.random.default_rng(0))
+    assert w.shape == y.shape and w.dtype == np.float32
+    np.testing.assert_array_equal(w == 5.0, y == 1)
 
 
 @pytest.mark.slow

@@ -1,7 +1,8 @@
 """Data augmentation with an injected ``np.random.Generator`` (never global randomness).
 
-Images are float32 (C, H, W), labels integer (H, W). Geometric transforms move both with one
-field; labels are resampled with nearest neighbour and stay integer.
+Images are float32 (C, H, W), labels integer (H, W) or a stack of label-like planes (K, H, W),
+e.g. labels and per-pixel loss weights. Geometric transforms move both with one field; labels
+are resampled with nearest neighbour and keep their values.
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ def warp(
     out = np.stack([ndimage.map_coordinates(c, coords, order=3, mode="mirror") for c in image])
     if labels is None:
         return out.astype(np.float32), None
-    lab = ndimage.map_coordinates(labels, coords, order=0, mode="mirror")
-    return out.astype(np.float32), lab.astype(labels.dtype)
+    planes = labels.reshape(-1, H, W)
+    lab = np.stack([ndimage.map_coordinates(p, coords, order=0, mode="mirror") for p in planes])
+    return out.astype(np.float32), lab.reshape(labels.shape).astype(labels.dtype)
 
 
 def dihedral(image: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k-th (0..7) flip/rotation of the last two axes of both arrays."""
-    image, labels = np.rot90(image, k % 4, axes=(-2, -1)), np.rot90(labels, k % 4)
+    image, labels = np.rot90(image, k % 4, axes=(-2, -1)), np.rot90(labels, k % 4, axes=(-2, -1))
     if k >= 4:
         image, labels = image[..., ::-1], labels[..., ::-1]
     return np.ascontiguousarray(image), np.ascontiguousarray(labels)

@@ -24,6 +24,7 @@ class Sample:
     image : float32 (C, H, W), already normalised.
     labels : integer (H, W) class indices; ``ignore_label`` marks unlabelled pixels.
     roi : bool (H, W) where patch centres may fall (e.g. the fundus field of view), or None.
+    weights : float32 (H, W) per-pixel loss weights (e.g. more where a user corrected), or None.
     """
 
     image: np.ndarray
@@ -31,6 +32,7 @@ class Sample:
     name: str = ""
     roi: np.ndarray | None = None
     raw: np.ndarray | None = field(default=None, repr=False)  # the unnormalised image
+    weights: np.ndarray | None = field(default=None, repr=False)
 
 
 def make_sample(
@@ -96,8 +98,9 @@ class PatchSampler:
         idx = np.flatnonzero(ok)
         return idx if len(idx) or foreground else np.arange(s.labels.size)
 
-    def patch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """One augmented patch: (C, in, in) float32 image, (out, out) int64 labels."""
+    def patch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """One augmented patch: (C, in, in) float32 image, (out, out) int64 labels and, when the
+        sample has them, (out, out) float32 weights."""
         i = int(rng.choice(len(self.samples), p=self._p))
         s = self.samples[i]
         pool = (
@@ -107,13 +110,26 @@ class PatchSampler:
         y0, x0 = cy - self.in_size // 2, cx - self.in_size // 2
         img = read_window(np.moveaxis(s.image, 0, -1), y0, x0, self.in_size, self.in_size)
         lab = read_window(s.labels, y0, x0, self.in_size, self.in_size)
+        if s.weights is not None:  # weights travel with the labels as a second plane
+            w = read_window(s.weights, y0, x0, self.in_size, self.in_size)
+            lab = np.stack([lab.astype(np.float32), w.astype(np.float32)])
         img = np.ascontiguousarray(np.moveaxis(img, -1, 0))
         if self.augment is not None:
             img, lab = self.augment(img, lab, rng)
         m = (self.in_size - self.out_size) // 2
-        return img, np.ascontiguousarray(lab[m : m + self.out_size, m : m + self.out_size])
+        lab = np.ascontiguousarray(lab[..., m : m + self.out_size, m : m + self.out_size])
+        if s.weights is not None:
+            return img, lab[0].astype(np.int64), lab[1]
+        return img, lab, None
 
-    def batch(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """(n, C, in, in) float32 images and (n, out, out) int64 labels."""
-        pairs = [self.patch(rng) for _ in range(n)]
-        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+    def batch(
+        self, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(n, C, in, in) float32 images, (n, out, out) int64 labels, (n, out, out) weights or
+        None when no sample has weights (1 where a sample has none)."""
+        patches = [self.patch(rng) for _ in range(n)]
+        images, labels = np.stack([p[0] for p in patches]), np.stack([p[1] for p in patches])
+        if all(p[2] is None for p in patches):
+            return images, labels, None
+        ones = np.ones(labels.shape[1:], np.float32)
+        return images, labels, np.stack([ones if p[2] is None else p[2] for p in patches])

@@ -21,6 +21,8 @@ class TrainConfig:
     patience : stop after this many validations without improvement of ``monitor`` (None: never).
     ema : decay of an exponential moving average of the weights (0: off); validation and the
         saved model then use the averaged weights (Polyak averaging).
+    freeze_bn, freeze_encoder : for fine-tuning on few images: keep batch-norm statistics, and
+        leave the contracting path's weights as they are.
     """
 
     steps: int = 2000
@@ -46,6 +48,8 @@ class TrainConfig:
     monitor_mode: str = "max"
     patience: int | None = None
     ema: float = 0.0
+    freeze_bn: bool = False
+    freeze_encoder: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:

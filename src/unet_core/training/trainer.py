@@ -78,6 +78,9 @@ class Trainer:
                 labels, model.num_classes, config.ignore_label
             )
         self.ema_model = copy.deepcopy(model) if config.ema > 0 else None
+        if config.freeze_encoder:
+            for part in (model.inc, *model.downs):
+                part.requires_grad_(False)
         self.optimizer = self._make_optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         torch.manual_seed(config.seed)
@@ -89,7 +92,8 @@ class Trainer:
 
     # ---- pieces ---------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
-        c, params = self.config, self.model.parameters()
+        c = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad] or self.model.parameters()
         if c.optimizer == "sgd":
             return torch.optim.SGD(
                 params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
@@ -120,10 +124,21 @@ class Trainer:
         ]  # fmt: skip
         return torch.from_numpy(np.stack(maps)).to(self.device)
 
-    def train_step(self, images: np.ndarray, labels: np.ndarray) -> dict:
-        """One optimisation step on a batch; returns ``{"loss", "lr"}``."""
+    def train_step(
+        self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
+    ) -> dict:
+        """One optimisation step on a batch; returns ``{"loss", "lr"}``.
+
+        ``weights`` (N, H, W) multiply the per-pixel loss (with the paper's map, if used)."""
         self.model.train()
+        if self.config.freeze_bn:  # few images: keep the batch-norm statistics as they are
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         weight = self._weights(labels)
+        if weights is not None:
+            extra = torch.from_numpy(weights).to(self.device)
+            weight = extra if weight is None else weight * extra
         x = torch.from_numpy(images).to(self.device)
         y = torch.from_numpy(labels).to(self.device)
         loss = self.loss_fn(self.model(x), y, weight, self.config.ignore_label)
@@ -163,8 +178,8 @@ class Trainer:
         """Train until ``config.steps`` (or ``seconds``), yielding a log after every step."""
         c, start, losses = self.config, time.perf_counter(), []
         while self.step < c.steps:
-            images, labels = self.sampler.batch(c.batch_size, self.rng)
-            out = self.train_step(images, labels)
+            images, labels, weights = self.sampler.batch(c.batch_size, self.rng)
+            out = self.train_step(images, labels, weights)
             self.step += 1
             losses.append(out["loss"])
             yield {"kind": "step", "step": self.step, **out}
