@@ -24,9 +24,14 @@ class SegmentResult:
 
 
 def load_model_cached(spec: str, device: str):
-    """A loaded model by bundled name or file path, kept for the next job."""
+    """A fine-tuned version by name, or a model by bundled name or file path (kept loaded)."""
     from unet_core.model.store import load_model
 
+    from ._versions import STORE
+
+    version = STORE.get(str(spec))
+    if version is not None:
+        return version.model
     with _LOCK:
         key = (str(spec), device)
         if key not in _MODELS:
@@ -46,6 +51,38 @@ def segment_job(
     prob = yield from predictor.run(image)
     return SegmentResult(prob, list(net.card.classes), predictor.last_scale,
                          time.perf_counter() - start, str(model))  # fmt: skip
+
+
+@dataclass
+class FinetuneResult:
+    model: Any
+    prob: Any  # (classes, H, W) of the re-segmented target image
+    steps: int
+    seconds: float
+    heldout_dice: float | None
+
+
+def finetune_job(
+    base: Any, pairs: list[tuple[Any, Any]], target: Any, *, heldout: tuple[Any, Any] | None,
+    seconds: float | None, steps: int | None, device: str, ignore_label: int,
+) -> Generator[dict, None, FinetuneResult]:  # fmt: skip
+    """Fine-tune ``base`` on the (image, labels) pairs, then re-segment ``target``: yields the
+    training logs, then ``{"kind": "status"}``; returns a :class:`FinetuneResult`."""
+    from unet_core.inference.predictor import Predictor
+    from unet_core.training.finetune import heldout_dice, iter_finetune
+
+    start = time.perf_counter()
+    images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
+    new = yield from iter_finetune(base, images, labels, steps=steps or None,
+                                   seconds=seconds or None, ignore_label=ignore_label,
+                                   device=device)  # fmt: skip
+    yield {"kind": "status", "text": "re-segmenting with the new model…"}
+    prob = Predictor(new, device=device)(target)
+    dice = None
+    if heldout is not None:
+        dice = heldout_dice(new, heldout[0], heldout[1], ignore_label, device=device)
+    steps_done = new.card.provenance.get("finetune", {}).get("steps", 0) if new.card else 0
+    return FinetuneResult(new, prob, steps_done, time.perf_counter() - start, dice)
 
 
 def drain(job: Generator) -> Any:

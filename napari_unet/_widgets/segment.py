@@ -21,6 +21,7 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from .._versions import STORE
 from .._workers import segment_job, start_worker
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class SegmentWidget(Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._model = ComboBox(label="model", choices=[*BUNDLED, MODEL_FILE], value="drive")
+        self._model = ComboBox(label="model", choices=self._model_choices, value="drive")
         self._model_file = FileEdit(label="model file", filter="*.safetensors", visible=False)
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._tile = SpinBox(label="tile (0: auto)", min=0, max=16384, step=16, value=0)
@@ -69,8 +70,13 @@ class SegmentWidget(Container):
         self._worker = None
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
+        STORE.changed.connect(self._model.reset_choices)
 
     # ---- inputs -------------------------------------------------------------------------
+    def _model_choices(self, _=None) -> list[str]:
+        """Bundled models, this session's fine-tuned versions, or a file."""
+        return [*BUNDLED, *STORE.names(), MODEL_FILE]
+
     def _on_model(self, value: str) -> None:
         self._model_file.visible = value == MODEL_FILE
 

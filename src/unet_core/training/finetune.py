@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 import torch
@@ -61,23 +61,49 @@ def finetune(
     images: Sequence[np.ndarray] | np.ndarray,
     labels: Sequence[np.ndarray] | np.ndarray,
     *,
-    steps: int | None = None,
-    seconds: float | None = None,
-    lr: float | None = None,
-    ignore_label: int | None = None,
-    seed: int = 0,
     callback: Callable[[dict], object] | None = None,
-    changed_weight: float = 5.0,
-    freeze_encoder: bool = False,
-    batch_size: int = 4,
-    device: str = "auto",
+    **options,
 ) -> UNet:
     """A new model fine-tuned on ``images`` with their corrected ``labels``; ``model`` is untouched.
 
     Stops after ``steps`` or ``seconds``, whichever comes first (default: 20 s). ``callback``
     receives every training log (see :meth:`Trainer.fit`); returning ``False`` stops the run
     with :class:`Cancelled`, and nothing is returned. Images are (H, W) or (H, W, C) as for
-    :func:`predict`; labels are (H, W) class indices.
+    :func:`predict`; labels are (H, W) class indices. See :func:`iter_finetune` for the options.
+    """
+    job = iter_finetune(model, images, labels, **options)
+    try:
+        while True:
+            log = next(job)
+            if callback is not None and callback(log) is False:
+                job.close()
+                raise Cancelled(f"fine-tuning stopped at step {log.get('step', 0)}")
+    except StopIteration as finished:
+        return finished.value
+
+
+def iter_finetune(
+    model: UNet,
+    images: Sequence[np.ndarray] | np.ndarray,
+    labels: Sequence[np.ndarray] | np.ndarray,
+    *,
+    steps: int | None = None,
+    seconds: float | None = None,
+    lr: float | None = None,
+    ignore_label: int | None = None,
+    seed: int = 0,
+    changed_weight: float = 5.0,
+    freeze_encoder: bool = False,
+    batch_size: int = 4,
+    device: str = "auto",
+) -> Generator[dict, None, UNet]:
+    """Fine-tuning as a generator: yields every training log, returns the new model.
+
+    steps, seconds : budget; whichever comes first (default: 20 s).
+    lr : learning rate (default 5e-4, Adam, constant).
+    ignore_label : label of unannotated pixels; they contribute nothing.
+    changed_weight : loss weight of pixels where the labels differ from the model's prediction.
+    freeze_encoder : train the expanding path only. Batch-norm statistics are always kept.
     """
     if isinstance(images, np.ndarray) and images.ndim in (2, 3) and np.ndim(labels) == 2:
         images, labels = [images], [labels]
@@ -103,9 +129,7 @@ def finetune(
     torch.manual_seed(seed)
     trainer = Trainer(new, samples, config, device=device)
     remaining = None if seconds is None else max(0.0, seconds - (time.perf_counter() - start))
-    for log in trainer.fit(seconds=remaining):
-        if callback is not None and callback(log) is False:
-            raise Cancelled(f"fine-tuning stopped at step {trainer.step}")
+    yield from trainer.fit(seconds=remaining)
     new.eval()
     for p in new.parameters():
         p.requires_grad_(True)
@@ -121,3 +145,16 @@ def finetune(
                               "finetune": done},
         )  # fmt: skip
     return new
+
+
+def heldout_dice(
+    model: UNet, image: np.ndarray, labels: np.ndarray, ignore_label: int | None = None,
+    device: str = "auto",
+) -> float:  # fmt: skip
+    """Dice of the foreground (classes >= 1) on the labelled pixels of a held-out image."""
+    from ..metrics import binary_metrics
+
+    pred = probabilities_to_labels(Predictor(model, device=device)(image)) > 0
+    labels = np.asarray(labels)
+    roi = labels != ignore_label if ignore_label is not None else None
+    return binary_metrics(pred, labels > 0, roi=roi)["f1"]

@@ -71,8 +71,9 @@ DRIVE = Preset(
     preprocessing=Preprocessing(channels="green", normalize="zscore"),
     classes=["background", "vessel"],
     config=TrainConfig(
-        steps=1500, batch_size=8, patch=128, lr=2e-3, loss="bce_dice", foreground_p=0.5,
+        steps=2000, batch_size=8, patch=128, lr=2e-3, loss="bce_dice", foreground_p=0.5,
         augmentation=Augmentation(elastic_p=0.5, intensity=1.0), val_every=100, monitor="f1",
+        ema=0.99,
     ),
     load=load_drive_samples,
     evaluate=evaluate_vessels,
@@ -91,7 +92,7 @@ EM = Preset(
     preprocessing=Preprocessing(channels="gray", normalize="zscore"),
     classes=list(isbi2012.CLASSES),
     config=TrainConfig(
-        steps=1500, batch_size=8, patch=128, lr=2e-3, loss="weighted_ce", object_class=0,
+        steps=2000, batch_size=8, patch=128, lr=2e-3, loss="weighted_ce", object_class=0, ema=0.99,
         w0=10.0, sigma=5.0, ignore_label=None, foreground_p=0.3,
         augmentation=Augmentation(elastic_p=0.5, intensity=1.0), val_every=100,
         monitor="rand_error", monitor_mode="min",

@@ -1,0 +1,113 @@
+"""The Fine-tune widget: paint, fine-tune in the background, versions, cancel, responsiveness."""
+
+import time
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QTimer
+
+from napari_unet._versions import STORE
+from unet_core import load_model
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture(autouse=True)
+def empty_store():
+    STORE.versions.clear()
+    yield
+    STORE.versions.clear()
+
+
+@pytest.fixture
+def painted(make_napari_viewer, tiny_model_file):
+    """A viewer with an image, a labels layer 'segmented' by the tiny model and a painted
+    correction, and the Fine-tune widget opened through the manifest."""
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (96, 96), dtype=np.uint8)
+    image[20:50, 20:50] = 230
+    img_layer = viewer.add_image(image, name="cells")
+    labels = np.zeros((96, 96), np.uint8)
+    labels[20:50, 20:50] = 1  # the correction: this square is a cell
+    lab_layer = viewer.add_labels(labels, name="cells labels")
+    lab_layer.metadata["napari-unet"] = {"model": str(tiny_model_file)}
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    widget._image.value, widget._labels.value = img_layer, lab_layer
+    widget._device.value = "cpu"
+    return viewer, widget, img_layer, lab_layer
+
+
+def test_finetune_adds_a_version_and_resegments(painted, qtbot, tmp_path):
+    viewer, widget, img_layer, lab_layer = painted
+    widget._steps.value = 15
+    widget._seconds.value = 60
+    widget._run.clicked.emit()
+    lab_layer.data[0, 0] = 255  # painting on during training is safe: the data were copied
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    assert STORE.names() == ["fine-tuned v1"], widget._status.value
+    version = STORE.versions[0]
+    assert version.steps == 15 and version.images == ["cells"]
+    assert widget._status.value.startswith("fine-tuned v1")
+    assert lab_layer.metadata["napari-unet"]["model"] == "fine-tuned v1"
+    assert set(np.unique(lab_layer.data)) <= {0, 1}  # re-segmented by the new model
+    assert "fine-tuned v1" in widget._base.choices and "fine-tuned v1" in widget._versions.choices
+    assert widget.plot.losses and len(widget.plot.losses) == 15
+
+    # restore the corrections it was trained on, then save the version as a model file
+    widget._restore.clicked.emit()
+    assert lab_layer.data[20:50, 20:50].min() == 1 and lab_layer.data[0, 0] == 0
+    widget._save_path.value = tmp_path / "mine.safetensors"
+    widget._save.clicked.emit()
+    saved = load_model(tmp_path / "mine.safetensors", device="cpu")
+    assert saved.card.name == "fine-tuned v1" and saved.card.provenance["finetune"]["steps"] == 15
+
+    # the Segment widget offers the new version
+    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    assert "fine-tuned v1" in seg._model.choices
+
+
+def test_cancel_keeps_the_previous_model(painted, qtbot):
+    viewer, widget, img_layer, lab_layer = painted
+    before = lab_layer.data.copy()
+    widget._seconds.value = 120
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: len(widget.plot.losses) >= 2, timeout=TIMEOUT)
+    start = time.perf_counter()
+    widget._cancel.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    print(f"cancel took {time.perf_counter() - start:.2f} s")
+    assert time.perf_counter() - start < 2.0
+    assert STORE.versions == [] and widget._status.value.startswith("cancelled")
+    np.testing.assert_array_equal(lab_layer.data, before)
+
+
+def test_event_loop_stays_responsive_during_finetuning(painted, qtbot):
+    viewer, widget, img_layer, lab_layer = painted
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    widget._steps.value = 20
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    timer.stop()
+    gaps = np.diff(ticks) * 1000
+    print(f"event loop during fine-tuning: {len(ticks)} ticks, longest stall {gaps.max():.0f} ms, "
+          f"99th percentile {np.percentile(gaps, 99):.0f} ms")  # fmt: skip
+    assert STORE.names() == ["fine-tuned v1"]
+    assert gaps.max() < 100
+
+
+def test_errors_are_notifications(painted, qtbot, monkeypatch):
+    import napari_unet._widgets.finetune as module
+
+    errors = []
+    monkeypatch.setattr(module, "show_error", errors.append)
+    viewer, widget, img_layer, lab_layer = painted
+    widget._labels.value = viewer.add_labels(np.zeros((10, 10), np.uint8), name="wrong size")
+    widget._run.clicked.emit()
+    assert "does not match" in errors[-1]
+    widget._use.clicked.emit()
+    assert errors[-1] == "No fine-tuned version yet."
+    assert widget._worker is None and STORE.versions == []
