@@ -70,7 +70,8 @@ class Predictor:
     Parameters
     ----------
     model
-        A :class:`UNet`; its card (if any) gives the channel mode and normalisation.
+        A :class:`UNet`; its card (if any) gives the channel mode and normalisation. It is moved
+        to ``device`` in place, with channels-last weights on CPU and CUDA (faster convolutions).
     tile
         Input tile edge in pixels, rounded down to a size the network accepts. ``None``: the
         largest tile whose activations fit the memory budget (never larger than the image needs).
@@ -113,7 +114,11 @@ class Predictor:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
-        self.model = model.to(self.device)
+        # channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN
+        self.memory_format = (
+            torch.channels_last if self.device.type in ("cpu", "cuda") else torch.contiguous_format
+        )
+        self.model = model.to(self.device, memory_format=self.memory_format)
         self.card = card_of(model)
         self.tta = bool(tta)
         g = model.grid
@@ -259,7 +264,7 @@ class Predictor:
 
     def _forward(self, batch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """(B, c, h, w) normalised tiles -> (B, classes, *size) probabilities (centre crop)."""
-        x = torch.from_numpy(batch).to(self.device)
+        x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self.memory_format)
         views = range(8) if self.tta else range(1)
         acc = None
         with eval_mode(self.model), torch.inference_mode():
