@@ -1,19 +1,23 @@
-"""Render the Segment widget with a segmented sample in a real napari window; save a PNG.
+"""Render the widgets in a real napari window and save PNGs for the README.
 
-Run under a display (e.g. ``xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/screenshot.py``).
-Writes ``docs/segment_widget.png``.
+Run under a display, e.g.::
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py
+
+Writes ``docs/segment_widget.png`` (the fundus sample segmented with the bundled ``drive``
+model) and ``docs/finetune_widget.png`` (the EM sample after one round of paint-and-retrain).
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import napari
+import numpy as np
 from qtpy.QtWidgets import QApplication
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "segment_widget.png"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def wait_for(predicate, timeout: float = 300) -> None:
@@ -21,31 +25,63 @@ def wait_for(predicate, timeout: float = 300) -> None:
     while not predicate():
         QApplication.processEvents()
         if time.time() > end:
-            raise TimeoutError("the segmentation did not finish in time")
+            raise TimeoutError("the job did not finish in time")
         time.sleep(0.02)
 
 
-def main(sample: str = "fundus", model: str = "drive") -> Path:
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 1000)
+def settle(viewer) -> None:
+    viewer.reset_view()
+    for _ in range(20):
+        QApplication.processEvents()
+        time.sleep(0.05)
+
+
+def segment(viewer, sample: str, model: str):
     viewer.open_sample("napari-unet", sample)
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
     widget._model.value = model
     widget._device.value = "cpu"
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None and widget._run.enabled)
-    labels = [layer for layer in viewer.layers if layer.name.endswith("labels")][0]
-    labels.opacity = 0.6
-    viewer.reset_view()
-    for _ in range(20):
-        QApplication.processEvents()
-        time.sleep(0.05)
-    OUT.parent.mkdir(exist_ok=True)
-    viewer.window.screenshot(str(OUT), canvas_only=False)
-    print(f"{widget._status.value}\nwrote {OUT}")
+    print(widget._status.value)
+    return widget
+
+
+def segment_shot() -> Path:
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    segment(viewer, "fundus", "drive")
+    viewer.layers["fundus labels"].opacity = 0.6
+    settle(viewer)
+    out = DOCS / "segment_widget.png"
+    viewer.window.screenshot(str(out), canvas_only=False)
     viewer.close()
-    return OUT
+    return out
+
+
+def finetune_shot() -> Path:
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    segment(viewer, "em", "em")
+    labels = viewer.layers["em slice labels"]
+    corrected = np.array(labels.data)
+    corrected[:, 200:] = 255  # "not annotated" on the right, as a user painting sparsely would
+    labels.data = corrected
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    widget._image.value, widget._labels.value = viewer.layers["em slice"], labels
+    widget._device.value = "cpu"
+    widget._seconds.value = 10
+    widget._run.clicked.emit()
+    wait_for(lambda: widget._worker is None)
+    print(widget._status.value)
+    settle(viewer)
+    out = DOCS / "finetune_widget.png"
+    viewer.window.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    DOCS.mkdir(exist_ok=True)
+    for shot in (segment_shot, finetune_shot):
+        print(f"wrote {shot()}")
