@@ -107,7 +107,9 @@ class FinetuneWidget(Container):
                      self._progress, self._status, self._versions, self._use, self._restore,
                      self._compare_with, self._compare, self._save_path, self._save])  # fmt: skip
         self.plot = LossPlot()
+        self.plot.canvas.setMinimumHeight(170)
         self.native.layout().insertWidget(14, self.plot.canvas)
+        self._status.native.setWordWrap(True)
         self._pairs: list[tuple] = []
         self._worker = None
         self.max_width = 460

@@ -71,6 +71,8 @@ class SegmentWidget(Container):
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
         STORE.changed.connect(self._model.reset_choices)
+        for label in (self._legend, self._status):
+            label.native.setWordWrap(True)
 
     # ---- inputs -------------------------------------------------------------------------
     def _model_choices(self, _=None) -> list[str]:
