@@ -29,45 +29,79 @@ if TYPE_CHECKING:
 LATEST = "latest (the model that made the labels)"
 
 
+class Sparkline:
+    """A tiny line chart painted with QPainter: cheap enough to redraw on every training step."""
+
+    def __init__(self, title: str) -> None:
+        from qtpy.QtWidgets import QWidget
+
+        chart = self
+
+        class _Canvas(QWidget):
+            def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+                chart.paint(self)
+
+        self.title = title
+        self.values: list[float] = []
+        self.widget = _Canvas()
+        self.widget.setMinimumHeight(80)
+
+    def set(self, values: list[float]) -> None:
+        self.values = list(values)
+        self.widget.update()  # repainted by Qt when it next draws
+
+    def paint(self, widget) -> None:
+        from qtpy.QtCore import QPointF, Qt
+        from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
+
+        painter = QPainter(widget)
+        w, h = widget.width(), widget.height()
+        painter.setPen(QColor(200, 200, 200))
+        label = self.title
+        if self.values:
+            label += f": {self.values[-1]:.3f}"
+        painter.drawText(4, 12, label)
+        vals = [v for v in self.values if v == v]  # drop NaN
+        if len(vals) >= 2:
+            lo, hi = min(vals), max(vals)
+            span = (hi - lo) or 1.0
+            n = len(vals)
+            points = [QPointF(4 + (w - 8) * i / (n - 1), 16 + (h - 20) * (1 - (v - lo) / span))
+                      for i, v in enumerate(vals)]  # fmt: skip
+            painter.setPen(QPen(QColor(80, 200, 255), 1.5, Qt.SolidLine))
+            painter.drawPolyline(QPolygonF(points))
+        painter.end()
+
+
 class LossPlot:
-    """A small matplotlib canvas: loss against step, and held-out Dice against round."""
+    """Loss against step, and held-out Dice against round."""
 
     def __init__(self) -> None:
-        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-        from matplotlib.figure import Figure
+        from qtpy.QtWidgets import QHBoxLayout, QWidget
 
-        self.figure = Figure(figsize=(3.6, 2.2), dpi=90)
-        self.figure.subplots_adjust(left=0.12, right=0.97, bottom=0.15, top=0.88, wspace=0.35)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.loss_ax, self.dice_ax = self.figure.subplots(1, 2)
+        self.loss = Sparkline("loss")
+        self.dice = Sparkline("held-out Dice / round")
+        self.canvas = QWidget()
+        layout = QHBoxLayout(self.canvas)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.loss.widget)
+        layout.addWidget(self.dice.widget)
         self.steps: list[int] = []
         self.losses: list[float] = []
-        self._drawn = 0.0
 
     def reset(self) -> None:
         self.steps, self.losses = [], []
+        self.loss.set([])
 
     def add(self, step: int, loss: float) -> None:
         self.steps.append(step)
         self.losses.append(loss)
-        if time.monotonic() - self._drawn > 1.0:  # redraw at most once a second
-            self.draw()
+        self.loss.set(self.losses)
 
     def draw(self, dice: list[float | None] | None = None) -> None:
-        ax = self.loss_ax
-        ax.clear()
-        ax.plot(self.steps, self.losses, lw=1)
-        ax.set_title("loss", fontsize=8)
-        ax.tick_params(labelsize=7)
+        self.loss.set(self.losses)
         if dice is not None:
-            pts = [(i + 1, d) for i, d in enumerate(dice) if d is not None]
-            self.dice_ax.clear()
-            if pts:
-                self.dice_ax.plot(*zip(*pts), "o-")
-            self.dice_ax.set_title("held-out Dice / round", fontsize=8)
-            self.dice_ax.tick_params(labelsize=7)
-        self.canvas.draw_idle()
-        self._drawn = time.monotonic()
+            self.dice.set([d for d in dice if d is not None])
 
 
 class FinetuneWidget(Container):
@@ -107,7 +141,7 @@ class FinetuneWidget(Container):
                      self._progress, self._status, self._versions, self._use, self._restore,
                      self._compare_with, self._compare, self._save_path, self._save])  # fmt: skip
         self.plot = LossPlot()
-        self.plot.canvas.setMinimumHeight(170)
+        self.plot.canvas.setMinimumHeight(90)
         self.native.layout().insertWidget(14, self.plot.canvas)
         self._status.native.setWordWrap(True)
         self._pairs: list[tuple] = []
@@ -128,8 +162,11 @@ class FinetuneWidget(Container):
         return [LATEST, *STORE.names(), *BUNDLED, MODEL_FILE]
 
     def _on_versions_changed(self) -> None:
-        for widget in (self._base, self._versions, self._compare_with):
-            widget.reset_choices()
+        try:
+            for widget in (self._base, self._versions, self._compare_with):
+                widget.reset_choices()
+        except RuntimeError:  # this widget was closed: stop listening
+            STORE.changed.disconnect(self._on_versions_changed)
 
     def _on_add_pair(self) -> None:
         image, labels = self._image.value, self._labels.value

@@ -70,11 +70,17 @@ class SegmentWidget(Container):
         self._worker = None
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
-        STORE.changed.connect(self._model.reset_choices)
+        STORE.changed.connect(self._on_versions_changed)
         for label in (self._legend, self._status):
             label.native.setWordWrap(True)
 
     # ---- inputs -------------------------------------------------------------------------
+    def _on_versions_changed(self) -> None:
+        try:
+            self._model.reset_choices()
+        except RuntimeError:  # this widget was closed: stop listening
+            STORE.changed.disconnect(self._on_versions_changed)
+
     def _model_choices(self, _=None) -> list[str]:
         """Bundled models, this session's fine-tuned versions, or a file."""
         return [*BUNDLED, *STORE.names(), MODEL_FILE]
