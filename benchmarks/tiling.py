@@ -73,7 +73,7 @@ def monai_time(
 def peak_memory(base: int, size: int) -> dict:
     """Run a prediction of a size x size uint8 image in a fresh process; report its peak RSS."""
     code = f"""
-import json, resource, time, numpy as np, torch
+import json, time, numpy as np, torch
 from unet_core import UNet, Predictor
 torch.manual_seed(0)
 model = UNet(base_channels={base}, depth=4).eval()
@@ -81,12 +81,16 @@ image = np.zeros(({size}, {size}), np.uint8)
 rng = np.random.default_rng(0)
 for y in range(0, {size}, 256):
     image[y : y + 256] = rng.integers(0, 255, image[y : y + 256].shape, dtype=np.uint8)
-base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(key):  # this process's own memory in bytes (ru_maxrss would include the parent's)
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+base_rss = status("VmRSS")
 p = Predictor(model, device="cpu")
 t = time.perf_counter()
 out = p(image)
-print(json.dumps(dict(seconds=time.perf_counter() - t, base=base_rss * 1024,
-    peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, out=out.nbytes,
+print(json.dumps(dict(seconds=time.perf_counter() - t, base=base_rss,
+    peak=status("VmHWM"), out=out.nbytes,
     image=image.nbytes, tiles=len(p.plan(image.shape)), tile=p.tile)))
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
     ev.add_argument("--tta", action="store_true", help="average over flips and rotations")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    ev.add_argument("--ids", type=int, nargs="+", help="only images numbered so (e.g. 37 38 39 40)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -219,7 +220,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, device=args.device)
     rows = evaluate_model(model, args.images, args.labels, args.fov, threshold=args.threshold,
-                          tta=args.tta, device=args.device)  # fmt: skip
+                          tta=args.tta, device=args.device, ids=args.ids)  # fmt: skip
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
     return 0
 

@@ -30,9 +30,10 @@ def _key(path: Path) -> str:
 
 def pair_files(*groups: list[Path]) -> list[tuple[Path, ...]]:
     """Match files across groups by the first number in their names (``21_training.tif`` with
-    ``21_manual1.gif``), else by sorted order; ValueError if they cannot be matched."""
+    ``21_manual1.gif``; extra files in the later groups are ignored), else by sorted order;
+    ValueError if they cannot be matched."""
     keys = [[_key(p) for p in g] for g in groups]
-    if all(len(set(k)) == len(k) for k in keys) and all(set(k) == set(keys[0]) for k in keys):
+    if all(len(set(k)) == len(k) for k in keys) and all(set(keys[0]) <= set(k) for k in keys):
         index = [dict(zip(k, g)) for k, g in zip(keys, groups)]
         return [tuple(ix[k] for ix in index) for k in sorted(keys[0], key=_natural)]
     if len({len(g) for g in groups}) != 1:
@@ -59,10 +60,17 @@ def evaluate_model(
     threshold: float = 0.5,
     tta: bool = False,
     device: str = "auto",
+    ids: list[int] | None = None,
 ) -> list[dict]:
-    """Rows ``{"image", <metrics>}`` per image, then a row ``{"image": "mean", ...}``."""
+    """Rows ``{"image", <metrics>}`` per image, then a row ``{"image": "mean", ...}``.
+
+    ``ids`` keeps only the images whose names start with those numbers (e.g. a validation split).
+    """
     sources = (images, labels) + ((fov,) if fov else ())
     groups = [find_inputs(_as_list(x), skip_outputs=False) for x in sources]
+    if ids is not None:
+        wanted = {str(i) for i in ids}
+        groups[0] = [p for p in groups[0] if _key(p) in wanted]
     if not groups[0]:
         raise ValueError(f"no images found in {images}")
     predictor = Predictor(model, device=device, tta=tta)

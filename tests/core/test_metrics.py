@@ -59,6 +59,8 @@ def test_pair_files_by_number(tmp_path):
     a = [tmp_path / n for n in ("21_training.tif", "3_training.tif")]
     b = [tmp_path / n for n in ("03_manual1.gif", "21_manual1.gif")]
     assert pair_files(a, b) == [(a[1], b[0]), (a[0], b[1])]
+    extra = [*b, tmp_path / "40_manual1.gif"]  # more labels than images: the extra is ignored
+    assert pair_files(a, extra) == [(a[1], b[0]), (a[0], b[1])]
     with pytest.raises(ValueError, match="cannot pair"):
         pair_files(a, b[:1] + [tmp_path / "x.gif", tmp_path / "y.gif"])
 
@@ -93,3 +95,5 @@ def test_evaluate_command(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "img"), str(tmp_path / "lab"), "--model", str(path),
                  "--device", "cpu"]) == 0  # fmt: skip
     assert "| image | f1 |" in capsys.readouterr().out
+    assert main([*args, "--device", "cpu", "--ids", "2", "--json"]) == 0
+    assert [r["image"] for r in json.loads(capsys.readouterr().out)] == ["02_test.tif", "mean"]
