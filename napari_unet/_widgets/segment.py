@@ -204,7 +204,10 @@ class SegmentWidget(Container):
         """The result layer ``name``, reused when it fits, else created."""
         if name in self._viewer.layers:
             existing = self._viewer.layers[name]
-            if existing._type_string == kind and existing.data.shape == tuple(shape):
+            from napari.layers import Image, Labels
+
+            wanted = Labels if kind == "labels" else Image
+            if isinstance(existing, wanted) and existing.data.shape == tuple(shape):
                 return existing
             self._viewer.layers.remove(existing)
         data = np.zeros(shape, dtype)
