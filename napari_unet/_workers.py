@@ -85,6 +85,19 @@ def finetune_job(
     return FinetuneResult(new, prob, steps_done, time.perf_counter() - start, dice)
 
 
+def compare_job(
+    models: list[Any], image: Any, labels: Any, ignore_label: int, device: str
+) -> Generator[tuple[int, int], None, list[float]]:
+    """Held-out Dice of each model on one corrected image: yields (done, total)."""
+    from unet_core.training.finetune import heldout_dice
+
+    dice = []
+    for i, model in enumerate(models):
+        yield i, len(models)
+        dice.append(heldout_dice(model, image, labels, ignore_label, device=device))
+    return dice
+
+
 def drain(job: Generator) -> Any:
     """Run a job to the end on this thread and return its result (for tests and scripts)."""
     try:

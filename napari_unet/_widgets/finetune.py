@@ -20,7 +20,7 @@ from magicgui.widgets import (
 from napari.utils.notifications import show_error, show_info
 
 from .._versions import STORE, ModelVersion
-from .._workers import finetune_job, load_model_cached, start_worker
+from .._workers import compare_job, finetune_job, load_model_cached, segment_job, start_worker
 from .segment import BUNDLED, MODEL_FILE, device_choices, one_line
 
 if TYPE_CHECKING:
@@ -301,15 +301,29 @@ class FinetuneWidget(Container):
         return version
 
     def _on_use(self) -> None:
+        """Re-segment the chosen image with the chosen version, in the background."""
         version = self._version()
         image, labels = self._image.value, self._labels.value
-        if version is None or image is None or labels is None:
+        if version is None or image is None or labels is None or self._worker is not None:
             return
-        from unet_core.inference.predictor import Predictor
+        job = segment_job(np.asarray(image.data), version.name, self._device.value)
+        self._start_side_job(
+            job, lambda r: self._set_status(
+                f"segmented with {version.name}: "
+                f"{self._show(image, labels, r.prob, version.name)} pixel(s) changed"
+            ),
+        )  # fmt: skip
 
-        prob = Predictor(version.model, device=self._device.value)(np.asarray(image.data))
-        flipped = self._show(image, labels, prob, version.name)
-        self._status.value = f"segmented with {version.name}: {flipped} pixel(s) changed"
+    def _start_side_job(self, job, on_result) -> None:
+        """A short background job (segmenting, comparing) that keeps the viewer responsive."""
+        self._worker = start_worker(job, returned=on_result, errored=self._on_error,
+                                    finished=self._on_finished)  # fmt: skip
+        self._set_running(True)
+        self._status.value = "working…"
+        self._worker.start()
+
+    def _set_status(self, text: str) -> None:
+        self._status.value = text
 
     def _on_restore(self) -> None:
         version = self._version()
@@ -322,22 +336,19 @@ class FinetuneWidget(Container):
 
     def _on_compare(self) -> None:
         from unet_core.postprocess import IGNORE_LABEL
-        from unet_core.training.finetune import heldout_dice
 
         a, b = STORE.get(self._versions.value or ""), STORE.get(self._compare_with.value or "")
-        if (
-            a is None
-            or b is None
-            or self._held_image.value is None
-            or self._held_labels.value is None
-        ):
+        held = (self._held_image.value, self._held_labels.value)
+        if a is None or b is None or None in held or self._worker is not None:
             show_error("Choose two versions and a held-out image with corrected labels.")
             return
-        image, labels = self._snapshot(self._held_image.value, self._held_labels.value)
-        dice = [
-            heldout_dice(v.model, image, labels, IGNORE_LABEL, self._device.value) for v in (a, b)
-        ]
-        self._status.value = f"held-out Dice: {a.name} {dice[0]:.3f}, {b.name} {dice[1]:.3f}"
+        image, labels = self._snapshot(*held)
+        job = compare_job([a.model, b.model], image, labels, IGNORE_LABEL, self._device.value)
+        self._start_side_job(
+            job, lambda d: self._set_status(
+                f"held-out Dice: {a.name} {d[0]:.3f}, {b.name} {d[1]:.3f}"
+            ),
+        )  # fmt: skip
 
     def _on_save(self) -> None:
         version = self._version()

@@ -54,6 +54,16 @@ def test_finetune_adds_a_version_and_resegments(painted, qtbot, tmp_path):
     assert "fine-tuned v1" in widget._base.choices and "fine-tuned v1" in widget._versions.choices
     assert widget.plot.losses and len(widget.plot.losses) == 15
 
+    # segment with the version and compare it on a held-out pair, both in the background
+    widget._use.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    assert widget._status.value.startswith("segmented with fine-tuned v1"), widget._status.value
+    widget._held_image.value, widget._held_labels.value = img_layer, lab_layer
+    widget._compare_with.value = "fine-tuned v1"
+    widget._compare.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    assert widget._status.value.startswith("held-out Dice: fine-tuned v1"), widget._status.value
+
     # restore the corrections it was trained on, then save the version as a model file
     widget._restore.clicked.emit()
     assert lab_layer.data[20:50, 20:50].min() == 1 and lab_layer.data[0, 0] == 0
