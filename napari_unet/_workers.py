@@ -1,6 +1,6 @@
 """Background jobs. Each job is a generator that yields progress and returns its result, so a
-napari ``thread_worker`` can run it (and quit it between yields) while tests can drain it
-synchronously. torch and unet_core's numerics are imported inside the jobs, never at import."""
+napari worker can run it, and quit it between yields. torch and unet_core's numerics are
+imported inside the jobs, never at import."""
 
 from __future__ import annotations
 
@@ -96,15 +96,6 @@ def compare_job(
         yield i, len(models)
         dice.append(heldout_dice(model, image, labels, ignore_label, device=device))
     return dice
-
-
-def drain(job: Generator) -> Any:
-    """Run a job to the end on this thread and return its result (for tests and scripts)."""
-    try:
-        while True:
-            next(job)
-    except StopIteration as finished:
-        return finished.value
 
 
 def start_worker(job: Generator, **connections):

@@ -154,8 +154,8 @@ class SegmentWidget(Container):
     def _set_running(self, running: bool) -> None:
         self._run.enabled = not running
         self._cancel.enabled = running
-        if not running:
-            self._progress.value = self._progress.max if "segmented" in self._status.value else 0
+        if running:
+            self._progress.value = 0
 
     def _set_status(self, text: str) -> None:
         self._status.value = text

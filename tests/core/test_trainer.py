@@ -48,8 +48,7 @@ def losses(trainer):
 
 
 def test_same_seed_same_run_and_logs():
-    a, b = Trainer(tiny_model(), samples(), config(), device="cpu"), None
-    logs = list(a.fit())
+    logs = list(Trainer(tiny_model(), samples(), config(), device="cpu").fit())
     b = Trainer(tiny_model(), samples(), config(), device="cpu")
     assert [e["loss"] for e in logs if e["kind"] == "step"] == losses(b)
     epochs = [e for e in logs if e["kind"] == "epoch"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 import numpy as np
 import torch
 
-from ..data.preprocess import Normalizer, check_channels, image_channels, select_channels
+from ..data.preprocess import Normalizer, check_channels, select_channels
 from ..model.blocks import center_crop
 from ..model.card import ModelCard
 from ..model.unet import UNet
@@ -301,7 +301,6 @@ def predict(
     Overlap-tile prediction with mirror padding (Ronneberger et al. 2015, Fig. 2); see
     :class:`Predictor` for the arguments.
     """
-    image_channels(image)
     predictor = Predictor(
         model, tile=tile, batch_size=batch_size, device=device, tta=tta, scale=scale
     )

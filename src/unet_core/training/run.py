@@ -48,8 +48,7 @@ def build_trainer(
     if split not in ("val", "all"):
         raise ValueError(f"split must be 'val' or 'all', got {split!r}")
     root = find_data(preset, data)
-    train_ids = preset.train_ids if split == "val" else preset.train_ids + preset.val_ids
-    train = preset.load(root, train_ids, preset.preprocessing)
+    train = preset.load(root, trainer_ids(preset, split), preset.preprocessing)
     val = preset.load(root, preset.val_ids, preset.preprocessing) if split == "val" else []
     torch.manual_seed(config.seed)
     model = UNet(**preset.architecture)

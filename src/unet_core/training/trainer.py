@@ -116,8 +116,7 @@ class Trainer:
             return None
         maps = [
             unet_weight_map(
-                y, self.model.num_classes, w0=c.w0 if c.border_weights or c.loss == "weighted_ce"
-                else 0.0, sigma=c.sigma, object_class=c.object_class,
+                y, self.model.num_classes, w0=c.w0, sigma=c.sigma, object_class=c.object_class,
                 ignore_label=c.ignore_label, class_weights=self.class_weights,
             )
             for y in labels
