@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set patch=160 --set lr=0.002",
+        help="override a recipe entry, e.g. --set patch=160 --set augmentation.blur_p=0.3",
     )
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     tr.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
@@ -193,13 +193,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _parse_overrides(config, items: list[str]) -> dict:
-    """``["patch=160", "lr=0.002"]`` -> typed values for the fields of ``config``."""
+    """``["patch=160", "augmentation.blur_p=0.3"]`` -> typed values for the fields of
+    ``config`` (a dotted key sets a field of a nested recipe entry)."""
     import dataclasses
 
     fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    out = {}
+    out: dict = {}
+    nested: dict[str, list[str]] = {}
     for item in items:
         key, sep, text = item.partition("=")
+        head, dot, rest = key.partition(".")
+        if sep and dot and head in fields and dataclasses.is_dataclass(fields[head]):
+            nested.setdefault(head, []).append(f"{rest}={text}")
+            continue
         if not sep or key not in fields or dataclasses.is_dataclass(fields[key]):
             raise ValueError(f"--set expects KEY=VALUE with a recipe entry as KEY, got {item!r}")
         current = fields[key]
@@ -209,6 +215,8 @@ def _parse_overrides(config, items: list[str]) -> dict:
             out[key] = None if text.lower() == "none" else float(text)
         else:
             out[key] = type(current)(text)
+    for head, sub in nested.items():
+        out[head] = dataclasses.replace(fields[head], **_parse_overrides(fields[head], sub))
     return out
 
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from unet_core.data.augment import Augmentation, dihedral, elastic_field, intensity, warp
+from unet_core.data.augment import (
+    Augmentation,
+    dihedral,
+    elastic_field,
+    illumination,
+    intensity,
+    warp,
+)
 
 
 @pytest.fixture
@@ -61,3 +68,36 @@ def test_intensity_is_off_at_zero_strength(pair):
     image = pair[0]
     assert intensity(image, np.random.default_rng(0), 0.0) is image
     assert not np.allclose(intensity(image, np.random.default_rng(0), 1.0), image)
+
+
+def test_zoom_magnifies_about_the_centre_and_keeps_labels_with_the_image():
+    disc = (np.hypot(*np.mgrid[-32:33, -32:33]) <= 10).astype(np.int64)  # radius 10, centred
+    image = disc[None].astype(np.float32)
+    big_img, big_lab = warp(image, disc, None, zoom=1.5)
+    small_img, small_lab = warp(image, disc, None, zoom=1 / 1.5)
+    assert big_lab.sum() == pytest.approx(disc.sum() * 1.5**2, rel=0.05)
+    assert small_lab.sum() == pytest.approx(disc.sum() / 1.5**2, rel=0.1)
+    assert big_lab[32, 32] == 1 and big_lab[32, 32 + 14] == 1 and disc[32, 32 + 14] == 0
+    # one transform for both (bicubic and nearest disagree on a few rim pixels at most)
+    assert (big_lab != (big_img[0] > 0.5)).sum() <= 0.05 * big_lab.sum()
+
+
+def test_camera_augmentations_blur_shade_and_zoom_but_labels_stay_labels(pair):
+    image, labels = pair
+    aug = Augmentation(elastic_p=0.0, dihedral=False, intensity=0.0, scale_jitter=0.3,
+                       blur_p=1.0, blur_sigma=2.0, illumination=1.0)  # fmt: skip
+    out_img, out_lab = aug(image, labels, np.random.default_rng(3))
+    assert out_lab.dtype == np.int64 and set(np.unique(out_lab)) <= {0, 1, 2}
+    # blurred: neighbouring pixels differ far less than in the white-noise input
+    assert np.abs(np.diff(out_img, axis=-1)).mean() < 0.5 * np.abs(np.diff(image, axis=-1)).mean()
+    # off by default: the old recipe's random stream and output are unchanged
+    plain = Augmentation(elastic_p=0.0, dihedral=False, intensity=0.0)
+    same_img, _ = plain(image, labels, np.random.default_rng(3))
+    np.testing.assert_array_equal(same_img, image)
+
+
+def test_illumination_adds_a_smooth_gradient_of_bounded_size():
+    flat = np.zeros((1, 64, 64), np.float32)
+    shaded = illumination(flat, np.random.default_rng(1), 0.5)
+    assert 0 < np.abs(shaded).max() <= 0.5 * 2 + 1e-6  # ramp (<= a) + radial (<= a)
+    assert np.abs(np.diff(shaded, axis=-1)).max() < 0.05  # smooth, no texture added

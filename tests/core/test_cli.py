@@ -190,7 +190,8 @@ def test_python_dash_m_entry_point(model_file):
 def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path, capsys):
     out = tmp_path / "em_tiny.safetensors"
     args = ["train", "--preset", "em", "--data", str(shared_data), "--out", str(out), "--threads",
-            "2", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_every=2"]  # fmt: skip
+            "2", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_every=2",
+            "--set", "augmentation.blur_p=0.5", "--set", "augmentation.dihedral=false"]  # fmt: skip
     assert main([*args, "--steps", "2"]) == 0
     from unet_core import read_card
 
@@ -204,8 +205,12 @@ def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path
     ]
     assert "rand_error" in card.provenance["validation"]
     assert card.provenance["recipe"]["patch"] == 64
+    aug = card.provenance["recipe"]["augmentation"]
+    assert aug["blur_p"] == 0.5 and aug["dihedral"] is False and aug["elastic_p"] == 0.5
     assert (tmp_path / "em_tiny_curve.png").stat().st_size > 1000
     assert main([*args, "--steps", "4", "--resume"]) == 0
     assert read_card(out).provenance["steps"] == 4
     assert main([*args, "--set", "colour=blue"]) == 2
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+    assert main([*args, "--set", "augmentation.colour=blue"]) == 2
     assert "--set expects KEY=VALUE" in capsys.readouterr().err

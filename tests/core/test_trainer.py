@@ -6,7 +6,7 @@ import torch
 
 from unet_core import ModelCard, Preprocessing, UNet, load_model, predict, save_model
 from unet_core.data.augment import Augmentation
-from unet_core.data.datasets import PatchSampler, make_sample
+from unet_core.data.datasets import PatchSampler, make_sample, rescale_sample
 from unet_core.metrics import binary_metrics
 from unet_core.training.config import TrainConfig
 from unet_core.training.trainer import Trainer, patch_sizes
@@ -165,3 +165,19 @@ def test_train_then_predict_segments_unseen_images(tmp_path):
     f1 = binary_metrics(prob[1] > 0.5, labels == 1)["f1"]
     print(f"held-out F1 after 120 steps: {f1:.3f}")
     assert f1 > 0.9
+
+
+def test_rescaled_sample_is_what_inference_sees_at_that_scale():
+    rng = np.random.default_rng(0)
+    raw = (rng.random((30, 40, 3)) * 255).astype(np.uint8)
+    labels = np.zeros((30, 40), np.int64)
+    labels[10:20, 5:9], labels[0, :] = 1, 255
+    roi = np.zeros((30, 40), bool)
+    roi[2:28, 2:38] = True
+    pre = Preprocessing(channels="green")
+    big = rescale_sample(make_sample(raw, labels, pre, "a", roi), 2.0, pre)
+    assert big.image.shape == (1, 60, 80) and big.labels.shape == big.roi.shape == (60, 80)
+    assert set(np.unique(big.labels)) == {0, 1, 255}
+    assert (big.labels == 1).sum() == 4 * (labels == 1).sum()
+    assert big.roi.sum() == 4 * roi.sum() and big.raw.shape == (60, 80, 3)
+    assert abs(float(big.image.mean())) < 1e-3  # normalised after resampling

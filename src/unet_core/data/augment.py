@@ -28,14 +28,17 @@ def elastic_field(
 
 
 def warp(
-    image: np.ndarray, labels: np.ndarray | None, field: np.ndarray
+    image: np.ndarray, labels: np.ndarray | None, field: np.ndarray | None, zoom: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Apply displacements to a (C, H, W) image (bicubic) and its (H, W) labels (nearest)."""
+    """Apply displacements (or none) and a zoom about the centre (>1 magnifies) to a (C, H, W)
+    image (bicubic) and its (H, W) labels (nearest)."""
     H, W = image.shape[-2:]
     yy, xx = np.meshgrid(
-        np.arange(H, dtype=np.float32), np.arange(W, dtype=np.float32), indexing="ij"
+        (np.arange(H, dtype=np.float32) - (H - 1) / 2) / zoom + (H - 1) / 2,
+        (np.arange(W, dtype=np.float32) - (W - 1) / 2) / zoom + (W - 1) / 2,
+        indexing="ij",
     )
-    coords = np.stack([yy + field[0], xx + field[1]])
+    coords = np.stack([yy, xx]) if field is None else np.stack([yy + field[0], xx + field[1]])
     out = np.stack([ndimage.map_coordinates(c, coords, order=3, mode="mirror") for c in image])
     if labels is None:
         return out.astype(np.float32), None
@@ -65,12 +68,32 @@ def intensity(image: np.ndarray, rng: np.random.Generator, strength: float) -> n
     return ((x - x.mean()) * contrast + x.mean() + brightness).astype(np.float32)
 
 
+def blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of each channel (a softer lens, or a JPEG-smoothed photograph)."""
+    return np.stack([ndimage.gaussian_filter(c, sigma, mode="mirror") for c in image])
+
+
+def illumination(image: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
+    """Add a smooth brightness gradient (uneven illumination or vignetting) to a normalised
+    image: a random-direction ramp plus a radial term, each up to ``amplitude`` in size."""
+    H, W = image.shape[-2:]
+    yy, xx = np.meshgrid(np.linspace(-1, 1, H), np.linspace(-1, 1, W), indexing="ij")
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * yy + np.sin(angle) * xx
+    field = rng.uniform(-amplitude, amplitude) * ramp
+    field = field + rng.uniform(-amplitude, amplitude) * (yy**2 + xx**2) / 2
+    return (image + field.astype(np.float32)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """Which augmentations to apply and how strongly.
 
     elastic_p, elastic_sigma, elastic_grid: the paper's elastic deformation.
     dihedral: random flips and 90-degree rotations. intensity: 0 disables, 1 is moderate.
+    Other cameras: ``scale_jitter`` zooms by a factor in [1/(1+s), 1+s] (log-uniform);
+    ``blur_p``/``blur_sigma`` blur with a sigma up to ``blur_sigma`` px; ``illumination`` adds a
+    brightness gradient up to that amplitude (in units of the normalised image's std).
     """
 
     elastic_p: float = 0.5
@@ -78,6 +101,10 @@ class Augmentation:
     elastic_grid: int = 3
     dihedral: bool = True
     intensity: float = 1.0
+    scale_jitter: float = 0.0
+    blur_p: float = 0.0
+    blur_sigma: float = 1.0
+    illumination: float = 0.0
 
     def __call__(
         self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
@@ -85,7 +112,15 @@ class Augmentation:
         """Augment a (C, H, W) float32 image and its (H, W) labels together."""
         if self.dihedral:
             image, labels = dihedral(image, labels, int(rng.integers(8)))
+        field, zoom = None, 1.0
         if self.elastic_p > 0 and rng.random() < self.elastic_p:
             field = elastic_field(image.shape[-2:], rng, self.elastic_sigma, self.elastic_grid)
-            image, labels = warp(image, labels, field)
+        if self.scale_jitter > 0:
+            zoom = float(np.exp(rng.uniform(-1, 1) * np.log1p(self.scale_jitter)))
+        if field is not None or zoom != 1.0:
+            image, labels = warp(image, labels, field, zoom)
+        if self.blur_p > 0 and rng.random() < self.blur_p:
+            image = blur(image, rng.uniform(0.3, 1.0) * self.blur_sigma)
+        if self.illumination > 0:
+            image = illumination(image, rng, self.illumination)
         return intensity(image, rng, self.intensity), labels

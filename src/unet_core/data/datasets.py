@@ -49,6 +49,24 @@ def make_sample(
     return Sample(image, labels.astype(np.int64), name, roi, raw)
 
 
+def rescale_sample(sample: Sample, factor: float, pre: Preprocessing) -> Sample:
+    """``sample`` resampled by ``factor`` as inference would resample it: the raw image
+    bilinearly, then normalised; labels, roi and weights with nearest neighbour."""
+    from ..inference.rescale import resize
+
+    if sample.raw is None:
+        raise ValueError(f"{sample.name}: rescaling needs the raw image")
+    H, W = sample.labels.shape
+    size = (max(1, round(H * factor)), max(1, round(W * factor)))
+    raw = resize(np.asarray(sample.raw), size)
+    labels = resize(sample.labels, size, order=0).astype(np.int64)
+    roi = None if sample.roi is None else resize(sample.roi, size, order=0) > 0.5
+    out = make_sample(raw, labels, pre, sample.name, roi)
+    if sample.weights is not None:
+        out.weights = resize(sample.weights, size, order=0)
+    return out
+
+
 class PatchSampler:
     """Random (image, label) patches for a network with the given input/output patch sizes.
 

@@ -13,6 +13,8 @@ class TrainConfig:
 
     steps : optimisation steps in all; ``val_every`` steps make one logged "epoch".
     patch : input patch edge in pixels (rounded to a size the network accepts).
+    input_scale : the training images are resampled by this factor first (2: the network sees
+        each structure twice as wide); the model card records the scale it was trained at.
     optimizer : ``"adam"`` or ``"sgd"`` (paper: SGD, momentum 0.99).
     schedule : ``"cosine"`` (to ``lr * 0.01``), ``"constant"`` or ``"step"`` (x0.1 at 2/3).
     loss : ``"weighted_ce"`` (paper, with ``w0``, ``sigma``, ``object_class``), ``"bce_dice"``
@@ -28,6 +30,7 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 8
     patch: int = 128
+    input_scale: float = 1.0
     lr: float = 1e-3
     optimizer: str = "adam"
     momentum: float = 0.99

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.datasets import rescale_sample
 from ..model.card import ModelCard
 from ..model.store import save_model
 from ..model.unet import UNet
@@ -49,6 +50,8 @@ def build_trainer(
         raise ValueError(f"split must be 'val' or 'all', got {split!r}")
     root = find_data(preset, data)
     train = preset.load(root, trainer_ids(preset, split), preset.preprocessing)
+    if config.input_scale != 1.0:
+        train = [rescale_sample(s, config.input_scale, preset.preprocessing) for s in train]
     val = preset.load(root, preset.val_ids, preset.preprocessing) if split == "val" else []
     torch.manual_seed(config.seed)
     model = UNet(**preset.architecture)
@@ -117,6 +120,7 @@ def train_preset(
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {trainer.device}",
     }
+    trainer.model.to(memory_format=torch.contiguous_format)
     path = save_model(trainer.model, out, provenance=provenance)
     write_curves(epochs, out.with_name(out.stem + "_curve.png"), config.monitor)
     return path
