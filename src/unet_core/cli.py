@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,6 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     seg.add_argument("--pattern", default="*", help="file pattern inside folders")
     seg.add_argument("--recursive", action="store_true", help="search folders recursively")
+    seg.add_argument("--no-measure", action="store_true", help="no vessel measurements")
+    seg.add_argument(
+        "--stream-above",
+        type=float,
+        default=67.1,
+        metavar="MPIX",
+        help="TIFFs above this many megapixels are streamed band by band",
+    )
+    seg.add_argument("--scheduler", help="dask.distributed scheduler address to spread files over")
+    seg.add_argument(
+        "--workers",
+        type=_positive_int,
+        help="spread files over a local dask cluster of this many processes",
+    )
+    seg.add_argument("--threads", type=_positive_int, help="CPU threads for torch (per worker)")
     seg.set_defaults(func=cmd_segment)
 
     tr = sub.add_parser("train", help="train a model from a preset recipe")
@@ -90,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a recipe entry, e.g. --set patch=160 --set augmentation.blur_p=0.3",
+    )
+    tr.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an architecture entry, e.g. --arch base_channels=24",
     )
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     tr.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
@@ -117,45 +138,32 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .batch import find_inputs, segment_files
-    from .inference.predictor import Predictor
-    from .model.store import load_model
+    from .batch import BatchRun, FileResult
 
-    model = load_model(args.model, device=args.device)
-    predictor = Predictor(
-        model,
-        tile=args.tile,
-        batch_size=args.batch_size,
-        device=args.device,
-        tta=args.tta,
-        scale=args.scale,
-    )
-    files = find_inputs(args.inputs, args.pattern, args.recursive)
-    if not files:
-        raise ValueError(f"no image files found in {', '.join(args.inputs)}")
-    counts = {"ok": 0, "skipped": 0, "failed": 0}
-    start = time.perf_counter()
-    bar = tqdm(total=len(files), unit="file", disable=None, file=sys.stderr)
-    results = segment_files(
-        predictor,
-        files,
-        args.out,
-        threshold=args.threshold,
-        save_prob=args.save_prob,
-        save_overlay=args.overlay,
-        overwrite=args.overwrite,
-    )
-    for result in results:
-        counts[result.status] += 1
-        bar.update(1)
-        if result.status == "failed":
-            tqdm.write(f"FAILED {result.path}: {result.reason}", file=sys.stderr)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    run = BatchRun(
+        args.inputs, args.out, model=args.model, pattern=args.pattern, recursive=args.recursive,
+        device=args.device, tile=args.tile, batch_size=args.batch_size, tta=args.tta,
+        scale=args.scale, threshold=args.threshold, save_prob=args.save_prob,
+        save_overlay=args.overlay, overwrite=args.overwrite, measure=not args.no_measure,
+        stream_pixels=int(args.stream_above * 1e6), scheduler=args.scheduler,
+        workers=args.workers, threads=args.threads,
+    )  # fmt: skip
+    bar = tqdm(total=len(run.inputs), unit="file", disable=None, file=sys.stderr)
+    for item in run.events():
+        if isinstance(item, FileResult):
+            bar.update(1)
+            if item.status == "failed":
+                tqdm.write(f"FAILED {item.path}: {item.reason}", file=sys.stderr)
+        elif item.tiles_total:
+            bar.set_postfix_str(f"{item.path.name} {item.tiles_done}/{item.tiles_total} tiles",
+                                refresh=True)  # fmt: skip
     bar.close()
-    print(
-        f"segmented {counts['ok']} of {len(files)} file(s): {counts['skipped']} skipped, "
-        f"{counts['failed']} failed, in {time.perf_counter() - start:.1f} s -> {args.out}"
-    )
-    return 1 if counts["failed"] else 0
+    print(f"{run.summary()} -> {run.report_path}")
+    return 1 if run.counts["failed"] else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -168,6 +176,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training.run import train_preset
 
     preset = get_preset(args.preset)
+    if args.arch:
+        arch = _parse_overrides(preset.architecture, args.arch)
+        preset = dataclasses.replace(preset, architecture={**preset.architecture, **arch})
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
@@ -194,10 +205,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _parse_overrides(config, items: list[str]) -> dict:
     """``["patch=160", "augmentation.blur_p=0.3"]`` -> typed values for the fields of
-    ``config`` (a dotted key sets a field of a nested recipe entry)."""
+    ``config``, a dataclass or a dict (a dotted key sets a field of a nested recipe entry)."""
     import dataclasses
 
-    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    if isinstance(config, dict):
+        fields = dict(config)
+    else:
+        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     out: dict = {}
     nested: dict[str, list[str]] = {}
     for item in items:
@@ -252,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         print(f"napari-unet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -64,10 +64,11 @@ def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys
     captured = capsys.readouterr()
     assert code == 1
     assert "corrupt.png" in captured.err and "FAILED" in captured.err
-    assert "segmented 3 of 4 file(s): 0 skipped, 1 failed" in captured.out
+    assert "5 file(s): 3 segmented, 1 skipped, 1 failed" in captured.out  # readme.txt skipped
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
-        f"{s}_{k}" for s in "abc" for k in ("mask.tif", "prob.tif", "overlay.png")
+        [f"{s}_{k}" for s in "abc" for k in ("mask.tif", "prob.tif", "overlay.png")]
+        + ["segmentation.csv"]
     )
     mask, prob = read_image(out / "a_mask.tif"), read_image(out / "a_prob.tif")
     assert mask.shape == (70, 90) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
@@ -93,7 +94,7 @@ def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys
         )
         == 0
     )
-    assert "1 skipped" in capsys.readouterr().out
+    assert "1 file(s): 0 segmented, 1 skipped" in capsys.readouterr().out
     assert (
         main(
             [
@@ -110,7 +111,7 @@ def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys
         )
         == 0
     )
-    assert "segmented 1 of 1" in capsys.readouterr().out
+    assert "1 file(s): 1 segmented" in capsys.readouterr().out
 
 
 def test_output_names_never_overwrite_inputs_or_each_other(tmp_path, folder, model_file, capsys):
@@ -163,6 +164,7 @@ def test_usage_errors_exit_2(tmp_path, model_file, capsys):
         == 2
     )
     assert "no image files found" in capsys.readouterr().err
+    tifffile.imwrite(tmp_path / "img.tif", np.zeros((8, 8), np.uint8))
     assert (
         main(["segment", str(tmp_path), "--out", str(tmp_path / "o"), "--model", "nonexistent"])
         == 2
@@ -191,7 +193,8 @@ def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path
     out = tmp_path / "em_tiny.safetensors"
     args = ["train", "--preset", "em", "--data", str(shared_data), "--out", str(out), "--threads",
             "2", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_every=2",
-            "--set", "augmentation.blur_p=0.5", "--set", "augmentation.dihedral=false"]  # fmt: skip
+            "--set", "augmentation.blur_p=0.5", "--set", "augmentation.dihedral=false",
+            "--arch", "base_channels=8"]  # fmt: skip
     assert main([*args, "--steps", "2"]) == 0
     from unet_core import read_card
 
@@ -204,7 +207,7 @@ def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path
         24,
     ]
     assert "rand_error" in card.provenance["validation"]
-    assert card.provenance["recipe"]["patch"] == 64
+    assert card.provenance["recipe"]["patch"] == 64 and card.architecture["base_channels"] == 8
     aug = card.provenance["recipe"]["augmentation"]
     assert aug["blur_p"] == 0.5 and aug["dihedral"] is False and aug["elastic_p"] == 0.5
     assert (tmp_path / "em_tiny_curve.png").stat().st_size > 1000

@@ -137,9 +137,7 @@ def write_tiff(path: str | os.PathLike, array: np.ndarray, **meta) -> Path:
     photometric = "rgb" if array.ndim == 3 and array.shape[-1] in (3, 4) else "minisblack"
 
     def write(tmp: Path) -> None:
-        tifffile.imwrite(
-            tmp, array, compression="zlib", photometric=photometric, metadata=meta or None
-        )
+        tifffile.imwrite(tmp, array, compression="zlib", photometric=photometric, metadata=meta)
 
     return atomic_write(path, write)
 

@@ -221,14 +221,15 @@ class Predictor:
         return out
 
     def _run_tiles(
-        self, image: np.ndarray, out: np.ndarray | None
+        self, image: np.ndarray, out: np.ndarray | None, norm: Normalizer | None = None
     ) -> Generator[tuple[int, int], None, np.ndarray]:
-        """Overlap-tile prediction at the image's own scale."""
+        """Overlap-tile prediction at the image's own scale (``norm``: statistics fitted on a
+        larger image this one is part of; by default fitted on ``image``)."""
         pre = self.card.preprocessing
         H, W = image.shape[:2]
         grid = self.plan((H, W))
         out = self._output(out, (self.model.num_classes, H, W))
-        norm = Normalizer(pre).fit(image)
+        norm = norm or Normalizer(pre).fit(image)
         blend = self.model.padding == "same"
         wy = ramp_weights(grid.tile_out[0], self.overlap) if blend else None
         wx = ramp_weights(grid.tile_out[1], self.overlap) if blend else None

@@ -1,0 +1,68 @@
+"""Spreading a batch over a dask.distributed cluster: one task per file, each worker process
+loading the model once. A LocalCluster is started when no scheduler address is given."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+from .files import FileResult
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_predictor(model: str, predictor_options: tuple, threads: int | None):
+    """The predictor of this worker process, built on its first task and kept."""
+    import torch
+
+    from ..inference.predictor import Predictor
+    from ..model.store import load_model
+
+    if threads:
+        torch.set_num_threads(threads)
+    options = dict(predictor_options)
+    return Predictor(load_model(model, device=options.get("device", "auto")), **options)
+
+
+def segment_remote(path: Path, out_dir: Path, model: str, predictor_options: tuple,
+                   file_options: dict, threads: int | None) -> FileResult:  # fmt: skip
+    """One file, on a worker."""
+    from .segment import segment_file
+
+    predictor = _worker_predictor(model, predictor_options, threads)
+    return segment_file(predictor, path, out_dir, **file_options)
+
+
+def open_client(scheduler: str | None = None, workers: int | None = None):
+    """A client of the cluster at ``scheduler``, or of a new LocalCluster of ``workers``
+    single-threaded worker processes. Raises a one-line RuntimeError without dask."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise RuntimeError(
+            "spreading a batch needs dask.distributed: pip install 'napari-unet[cluster]'"
+        ) from exc
+    if scheduler:
+        return Client(scheduler)
+    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)  # fmt: skip
+    return Client(cluster)
+
+
+def run_on_cluster(client, jobs: list[tuple[Path, Path, dict]], model: str,
+                   predictor_options: dict, threads: int | None,
+                   ) -> Iterator[FileResult]:  # fmt: skip
+    """Submit one task per ``(path, out_dir, file_options)`` and yield results as they finish;
+    closing the iterator cancels the tasks not yet finished."""
+    from dask.distributed import as_completed
+
+    frozen = tuple(sorted(predictor_options.items()))
+    futures = [
+        client.submit(segment_remote, path, out_dir, model, frozen, options, threads, pure=False)
+        for path, out_dir, options in jobs
+    ]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.cancel([f for f in futures if not f.done()])

@@ -1,0 +1,241 @@
+"""Segmenting one file: read (or stream), predict, write atomically, measure; never raise for a
+bad file, answer with a :class:`FileResult` that says why."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Generator
+from pathlib import Path
+
+import numpy as np
+
+from ..data.io import ImageReadError, is_image_path, read_image, write_png, write_tiff
+from ..data.lazy import image_shape, open_lazy
+from ..inference.bands import predict_bands
+from ..inference.predictor import Predictor
+from ..inference.rescale import fov_diameter, fov_mask
+from ..measure import measure_vessels
+from ..overlay import overlay
+from ..postprocess import probabilities_to_mask
+from .files import FileResult, output_paths
+
+#: images with more pixels than this are read lazily and segmented band by band (8192 x 8192)
+STREAM_PIXELS = 1 << 26
+
+Steps = Generator[tuple[int, int], None, FileResult]
+
+
+def is_2d(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 2 or (len(shape) == 3 and shape[-1] <= 4)
+
+
+def is_stack(shape: tuple[int, ...]) -> bool:
+    return (len(shape) == 3 and shape[-1] > 4) or (len(shape) == 4 and shape[-1] <= 4)
+
+
+def segment_file_steps(
+    predictor: Predictor,
+    path: Path,
+    out_dir: Path,
+    *,
+    threshold: float = 0.5,
+    save_prob: bool = False,
+    save_overlay: bool = False,
+    overwrite: bool = False,
+    measure: bool = True,
+    stream_pixels: int = STREAM_PIXELS,
+    protected: frozenset[Path] = frozenset(),
+) -> Steps:
+    """Segment one file into ``out_dir``, yielding ``(done, total)`` tiles as it goes.
+
+    Closing the generator (a cancel) stops after the current tile batch and leaves no output
+    behind: outputs are written under temporary names and renamed once complete.
+    """
+    start = time.perf_counter()
+    path = Path(path)
+    mask_path, prob_path, overlay_path = output_paths(path, out_dir)
+    if path.is_file() and not is_image_path(path):
+        return FileResult(path, "skipped", f"not an image file ({path.suffix or 'no suffix'})")
+    targets = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
+    if any(t.resolve() in protected for t in targets):
+        return FileResult(path, "failed", "its output name would overwrite an input file")
+    if not overwrite and all(t.exists() for t in targets):
+        return FileResult(path, "skipped", "outputs exist (use overwrite to redo)", targets)
+    options = dict(threshold=threshold, save_prob=save_prob, save_overlay=save_overlay,
+                   measure=measure)  # fmt: skip
+    try:
+        shape = image_shape(path)
+        if shape is not None and is_2d(shape) and shape[0] * shape[1] > stream_pixels:
+            result = yield from _streamed(predictor, path, out_dir, **options)
+        else:
+            image = read_image(path)
+            if is_2d(image.shape):
+                result = yield from _image(predictor, path, image, out_dir, **options)
+            elif is_stack(image.shape):
+                result = yield from _stack(predictor, path, image, out_dir, **options)
+            else:
+                raise ValueError(f"expected a 2-D image or a stack of them, got {image.shape}")
+    except (ImageReadError, ValueError, RuntimeError, MemoryError) as exc:
+        reason = str(exc).removeprefix(f"{path.name}: ") or type(exc).__name__
+        return FileResult(path, "failed", reason, seconds=time.perf_counter() - start)
+    except OSError as exc:
+        reason = f"{exc.strerror or exc}"
+        return FileResult(path, "failed", reason, seconds=time.perf_counter() - start)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def segment_file(predictor: Predictor, path: Path, out_dir: Path, **options) -> FileResult:
+    """:func:`segment_file_steps` run to the end."""
+    job = segment_file_steps(predictor, path, out_dir, **options)
+    try:
+        while True:
+            next(job)
+    except StopIteration as finished:
+        return finished.value
+
+
+def _image(predictor, path, image, out_dir, *, threshold, save_prob, save_overlay, measure):
+    mask_path, prob_path, overlay_path = output_paths(path, out_dir)
+    bad = _non_finite(image)
+    prob = yield from predictor.run(image)
+    mask = probabilities_to_mask(prob, threshold)
+    reason = ""
+    if bad is not None:
+        mask[bad] = 0
+        reason = f"{int(bad.sum())} NaN/inf pixel(s) treated as the mean and left unsegmented"
+    if save_prob:
+        write_tiff(prob_path, prob)
+    if save_overlay:
+        write_png(overlay_path, overlay(image, mask))
+    write_tiff(mask_path, mask)  # last: its presence means the file is done
+    outputs = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
+    values = _measure(predictor, image, mask) if measure else {}
+    return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
+                      _foreground(mask, prob.shape[0]), predictor.last_scale, values)  # fmt: skip
+
+
+def _stack(predictor, path, stack, out_dir, *, threshold, save_prob, save_overlay, measure):
+    """A 3-D stack where 2-D images were expected: segmented slice by slice."""
+    mask_path, prob_path, _ = output_paths(path, out_dir)
+    n = stack.shape[0]
+    masks, probs = [], []
+    for z in range(n):
+        job = predictor.run(stack[z])
+        try:
+            while True:
+                done, total = next(job)
+                yield z * total + done, n * total
+        except StopIteration as finished:
+            prob = finished.value
+        masks.append(probabilities_to_mask(prob, threshold))
+        if save_prob:
+            probs.append(prob)
+    mask = np.stack(masks)
+    if save_prob:
+        write_tiff(prob_path, np.stack(probs))
+    write_tiff(mask_path, mask)
+    outputs = (mask_path,) + (prob_path,) * save_prob
+    note = f"a stack of {n} slices, segmented slice by slice"
+    if save_overlay:
+        note += " (no overlay for stacks)"
+    fg = _foreground(mask, predictor.model.num_classes)
+    return FileResult(path, "ok", note, outputs, tuple(stack.shape), 0.0, fg, predictor.last_scale)
+
+
+def _streamed(predictor, path, out_dir, *, threshold, save_prob, save_overlay, measure):
+    """An image too large to load: read lazily, predicted band by band, written band by band."""
+    mask_path, prob_path, _ = output_paths(path, out_dir)
+    if predictor.scale != "auto" and abs(float(predictor.scale) - 1.0) >= 0.02:
+        raise ValueError("images this large are segmented at their own scale (no --scale)")
+    if save_prob and predictor.model.num_classes != 2:
+        raise ValueError("probability maps of multi-class models are not written for huge images")
+    image = open_lazy(path)
+    H, W = image.shape[:2]
+    predictor.last_scale = 1.0
+    count = 0
+    with contextlib.ExitStack() as stack:
+        mask_out = stack.enter_context(BandWriter(mask_path, (H, W), np.uint8))
+        prob_out = None
+        if save_prob:
+            prob_out = stack.enter_context(BandWriter(prob_path, (H, W), np.float32))
+        for kind, a, b in predict_bands(predictor, image):
+            if kind == "tiles":
+                yield a, b
+                continue
+            mask = probabilities_to_mask(b, threshold)
+            count += int(np.count_nonzero(mask))
+            if prob_out is not None:
+                prob_out.write(a, b[1])
+            mask_out.write(a, mask)
+    outputs = (mask_path,) + (prob_path,) * save_prob
+    note = "streamed band by band (no overlay or measurements)" if save_overlay or measure else ""
+    return FileResult(path, "ok", note, outputs, tuple(image.shape), 0.0, count / (H * W), 1.0)
+
+
+class BandWriter:
+    """An uncompressed TIFF written band by band through short-lived memory maps (so written
+    pages do not pile up in this process), under a temporary name renamed when complete."""
+
+    def __init__(self, path: Path, shape: tuple[int, int], dtype):
+        self.path, self.shape, self.dtype = Path(path), shape, np.dtype(dtype)
+        self.tmp: Path | None = None
+        self.offset = 0
+
+    def __enter__(self) -> BandWriter:
+        import tifffile
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tif.part",
+                                   dir=self.path.parent)  # fmt: skip
+        os.close(fd)
+        self.tmp = Path(tmp)
+        mm = tifffile.memmap(self.tmp, shape=self.shape, dtype=self.dtype, bigtiff=True)
+        self.offset = mm.offset
+        del mm
+        return self
+
+    def write(self, y0: int, band: np.ndarray) -> None:
+        rows = band.shape[0]
+        W = self.shape[1]
+        mm = np.memmap(self.tmp, self.dtype, "r+", self.offset + y0 * W * self.dtype.itemsize,
+                       (rows, W))  # fmt: skip
+        mm[...] = band
+        mm.flush()
+        del mm
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(self.tmp)
+
+
+def _non_finite(image: np.ndarray) -> np.ndarray | None:
+    if not np.issubdtype(image.dtype, np.floating):
+        return None
+    bad = ~np.isfinite(image)
+    bad = bad.any(axis=-1) if image.ndim == 3 else bad
+    return bad if bad.any() else None
+
+
+def _foreground(mask: np.ndarray, classes: int) -> float:
+    return float(np.mean(mask > 0)) if classes == 2 else float(np.mean(mask != 0))
+
+
+def is_vessel_model(predictor: Predictor) -> bool:
+    card = predictor.card
+    return "fov_diameter" in card.scale or any("vessel" in c.lower() for c in card.classes)
+
+
+def _measure(predictor: Predictor, image: np.ndarray, mask: np.ndarray) -> dict:
+    """Vessel measurements for vessel models (inside the FOV of a fundus photograph)."""
+    if not is_vessel_model(predictor) or predictor.model.num_classes != 2:
+        return {}
+    fov = fov_mask(image) if image.ndim == 3 and "fov_diameter" in predictor.card.scale else None
+    diameter = fov_diameter(fov) if fov is not None else None
+    return measure_vessels(mask > 0, fov, diameter or None)

@@ -1,0 +1,60 @@
+"""Prediction of images larger than memory, one band of rows at a time.
+
+The image may be lazy (a memory-mapped TIFF or a zarr array): each band is read with enough
+rows of real context above and below that its interior matches a whole-image prediction, the
+normalisation statistics come from the whole image, and the caller writes each band's
+probabilities away before the next is read. Memory is bounded by one band and the tile batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import numpy as np
+
+from ..data.preprocess import Normalizer, check_channels
+from .predictor import Predictor
+from .tiling import read_window
+
+#: rows per band; a multiple of the usual TIFF tile and strip sizes
+BAND_ROWS = 1024
+
+
+def band_halo(predictor: Predictor) -> int:
+    """Rows of context read above and below each band."""
+    g = predictor.model.grid
+    need = max(predictor.margin, predictor.overlap, g)
+    return int(np.ceil(need / g) * g)
+
+
+def predict_bands(
+    predictor: Predictor, image, rows: int = BAND_ROWS
+) -> Generator[tuple[str, int, object], None, None]:
+    """Predict ``image`` (H, W[, C], any array that slices) band by band, at its own scale.
+
+    Yields ``("tiles", done, total)`` after each tile batch (counted over the whole image) and
+    ``("band", y0, prob)`` with the (classes, rows, W) float32 probabilities of rows
+    ``y0 .. y0 + rows``. Closing the generator stops between tile batches.
+    """
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
+    check_channels(image, predictor.card.preprocessing.channels, predictor.model.in_channels)
+    H, W = image.shape[:2]
+    halo = band_halo(predictor)
+    norm = Normalizer(predictor.card.preprocessing).fit(image)
+    starts = list(range(0, H, rows))
+    per_band = [len(predictor.plan((min(rows, H - y0) + 2 * halo, W)).origins()) for y0 in starts]
+    total, done = sum(per_band), 0
+    yield "tiles", 0, total
+    for y0, n in zip(starts, per_band):
+        h = min(rows, H - y0)
+        band = read_window(image, y0 - halo, 0, h + 2 * halo, W)
+        job = predictor._run_tiles(band, None, norm)
+        try:
+            while True:
+                d, _ = next(job)
+                yield "tiles", done + d, total
+        except StopIteration as finished:
+            prob = finished.value
+        done += n
+        yield "band", y0, prob[:, halo : halo + h]

@@ -1,0 +1,242 @@
+"""Batch segmentation of a messy folder: every bad file explained, resume, report, streaming
+of huge TIFFs, and a dask LocalCluster giving the same masks as the local run."""
+
+import csv
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from unet_core import ModelCard, Preprocessing, UNet, read_image, save_model
+from unet_core.batch import REPORT_NAME, BatchError, BatchRun, FileResult, Progress
+from unet_core.inference.bands import predict_bands
+from unet_core.inference.predictor import Predictor
+
+
+def tiny(padding="same", classes=("background", "foreground"), scale=None, channels="gray"):
+    torch.manual_seed(0)
+    model = UNet(in_channels=1, base_channels=4, depth=2, padding=padding, batch_norm=True)
+    model.card = ModelCard(model.config, Preprocessing(channels=channels), list(classes),
+                           "tiny", scale=scale or {})  # fmt: skip
+    return model.eval()
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    return save_model(tiny(), tmp_path / "tiny.safetensors")
+
+
+@pytest.fixture
+def messy(tmp_path):
+    """A folder with good files and one of each kind of bad file."""
+    d = tmp_path / "in"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    good = rng.integers(0, 255, (60, 70), dtype=np.uint8)
+    tifffile.imwrite(d / "good.tif", good, compression="zlib")
+    Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(d / "rgb.png")
+    (d / "empty.tif").write_bytes(b"")
+    tifffile.imwrite(d / "whole.tif", good)
+    (d / "truncated.tif").write_bytes((d / "whole.tif").read_bytes()[:600])
+    (d / "whole.tif").unlink()
+    (d / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    (d / "notes.txt").write_text("a lab note")
+    tifffile.imwrite(d / "twochannel.tif", rng.random((30, 30, 2)).astype(np.float32))
+    stack = rng.integers(0, 255, (3, 32, 36), dtype=np.uint8)
+    tifffile.imwrite(d / "stack.tif", stack, photometric="minisblack")
+    nan = rng.random((30, 40)).astype(np.float32)
+    nan[:5, :5] = np.nan
+    tifffile.imwrite(d / "somenan.tif", nan)
+    tifffile.imwrite(d / "allnan.tif", np.full((20, 20), np.nan, np.float32))
+    tifffile.imwrite(d / "one.tif", np.array([[7]], np.uint8))
+    return d
+
+
+def report_rows(out):
+    lines = (out / REPORT_NAME).read_text().splitlines()
+    return list(csv.DictReader([x for x in lines if not x.startswith("#")])), lines[-1]
+
+
+def test_a_messy_folder_is_segmented_and_every_bad_file_explained(tmp_path, messy, model_file):
+    before = {p.name: p.read_bytes() for p in messy.iterdir()}
+    out = tmp_path / "out"
+    run = BatchRun(messy, out, model=str(model_file), device="cpu", save_prob=True)
+    results = {r.path.name: r for r in run}
+    status = {k: (r.status, r.reason) for k, r in results.items()}
+    assert status["good.tif"] == ("ok", "")
+    assert status["rgb.png"][0] == "ok" and status["one.tif"][0] == "ok"
+    assert status["stack.tif"] == ("ok", "a stack of 3 slices, segmented slice by slice")
+    assert status["somenan.tif"][0] == "ok" and "25 NaN/inf pixel(s)" in status["somenan.tif"][1]
+    assert status["notes.txt"] == ("skipped", "not an image file (.txt)")
+    assert status["empty.tif"] == ("failed", "the file is empty")
+    assert status["truncated.tif"][0] == "failed" and "cannot be read" in status["truncated.tif"][1]
+    assert status["corrupt.png"][0] == "failed" and "cannot be read" in status["corrupt.png"][1]
+    assert status["twochannel.tif"] == ("failed", "this model expects a grayscale or RGB image, "
+                                        "got 2 channels")  # fmt: skip
+    assert status["allnan.tif"] == ("failed", "the image has no finite pixel values")
+    assert all("\n" not in reason for _, reason in status.values())
+    assert run.counts == {"ok": 5, "skipped": 1, "failed": 5}
+
+    mask = read_image(out / "good_mask.tif")
+    assert mask.shape == (60, 70) and set(np.unique(mask)) <= {0, 255}
+    assert read_image(out / "stack_mask.tif").shape == (3, 32, 36)
+    assert read_image(out / "stack_prob.tif").shape == (3, 2, 32, 36)
+    assert read_image(out / "one_mask.tif").shape == (1, 1)
+    nan_mask = read_image(out / "somenan_mask.tif")
+    assert not nan_mask[:5, :5].any()  # nothing claimed where there was no data
+    assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+    assert {p.name: p.read_bytes() for p in messy.iterdir()} == before  # inputs untouched
+
+    rows, summary = report_rows(out)
+    assert len(rows) == 11 and {r["file"] for r in rows} == {str(p) for p in messy.iterdir()}
+    good = next(r for r in rows if r["file"].endswith("good.tif"))
+    assert (good["status"], good["height"], good["width"], good["channels"]) == ("ok", "60", "70",
+                                                                                 "1")  # fmt: skip
+    assert float(good["foreground_fraction"]) == pytest.approx(np.mean(mask > 0), abs=1e-5)
+    assert float(good["seconds"]) > 0 and good["mask"] == str(out / "good_mask.tif")
+    assert summary == f"# 11 file(s): 5 segmented, 1 skipped, 5 failed in {run.seconds:.1f} s"
+
+
+def test_unusable_output_folders_stop_the_run_before_it_starts(tmp_path, messy, model_file):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(BatchError, match="it is a file"):
+        BatchRun(messy, blocker, model=str(model_file))
+    with pytest.raises(BatchError, match="cannot create the output folder"):
+        BatchRun(messy, blocker / "sub", model=str(model_file))
+    with pytest.raises(BatchError, match="no such file or folder"):
+        BatchRun(tmp_path / "nothing_here", tmp_path / "o", model=str(model_file))
+    (tmp_path / "only_notes").mkdir()
+    (tmp_path / "only_notes" / "n.txt").write_text("x")
+    with pytest.raises(BatchError, match="no image files found"):
+        BatchRun(tmp_path / "only_notes", tmp_path / "o", model=str(model_file))
+    with pytest.raises(BatchError, match="no bundled model"):
+        BatchRun(messy, tmp_path / "o", model="no-such-model")
+
+
+def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_file):
+    d = tmp_path / "in"
+    d.mkdir()
+    rng = np.random.default_rng(1)
+    for name in "abc":
+        tifffile.imwrite(d / f"{name}.tif", rng.integers(0, 255, (200, 220), dtype=np.uint8))
+    out = tmp_path / "out"
+    run = BatchRun(d, out, model=str(model_file), device="cpu", tile=64, save_prob=True)
+    events = run.events()
+    seen_b_tiles = 0
+    for event in events:
+        if isinstance(event, Progress) and event.path.name == "b.tif" and event.tiles_done:
+            seen_b_tiles += 1
+            if seen_b_tiles == 2:  # in the middle of b.tif
+                break
+    events.close()
+    assert run.cancelled and run.counts == {"ok": 1, "skipped": 0, "failed": 0}
+    assert sorted(p.name for p in out.iterdir()) == ["a_mask.tif", "a_prob.tif", REPORT_NAME]
+    rows, summary = report_rows(out)
+    assert [r["file"] for r in rows] == [str(d / "a.tif")]
+    assert "cancelled with 2 not processed" in summary
+    first = rows[0]
+
+    rerun = BatchRun(d, out, model=str(model_file), device="cpu", tile=64, save_prob=True)
+    statuses = {r.path.name: r.status for r in rerun}
+    assert statuses == {"a.tif": "skipped", "b.tif": "ok", "c.tif": "ok"}
+    rows, summary = report_rows(out)
+    again = next(r for r in rows if r["file"] == first["file"])
+    assert again["foreground_fraction"] == first["foreground_fraction"]  # carried over
+    assert summary.startswith("# 3 file(s): 2 segmented, 1 skipped, 0 failed")
+
+
+def test_vessel_models_report_their_measurements(tmp_path):
+    from unet_core.inference.rescale import fov_diameter, fov_mask
+    from unet_core.measure import measure_vessels
+
+    model = tiny(classes=("background", "vessel"), scale={"fov_diameter": 60}, channels="green")
+    rng = np.random.default_rng(5)
+    img = np.zeros((80, 80, 3), np.uint8)
+    yy, xx = np.mgrid[:80, :80]
+    disc = np.hypot(yy - 40, xx - 40) < 30  # a fundus-like field of view
+    img[disc] = rng.integers(60, 200, (disc.sum(), 3))
+    Image.fromarray(img).save(tmp_path / "eye.png")
+    prob = Predictor(model, device="cpu")(img)[1]
+    threshold = float(np.median(prob[disc]))  # an untrained model: half the disc is "vessel"
+    run = BatchRun(tmp_path / "eye.png", tmp_path / "o", model=model, device="cpu",
+                   threshold=threshold)  # fmt: skip
+    (result,) = list(run)
+    assert result.status == "ok" and result.scale == pytest.approx(1.0, abs=0.05)
+    mask = read_image(tmp_path / "o" / "eye_mask.tif") > 0
+    fov = fov_mask(img)
+    expected = measure_vessels(mask, fov, fov_diameter(fov))
+    assert result.measurements == expected and 0 < expected["area_fraction"] < 1
+    assert expected["skeleton_length"] > 0 and "mean_width_per_fov" in expected
+    rows, _ = report_rows(tmp_path / "o")
+    assert float(rows[0]["vessel_area_fraction"]) == pytest.approx(expected["area_fraction"],
+                                                                   rel=1e-4)  # fmt: skip
+    assert float(rows[0]["skeleton_length"]) == pytest.approx(expected["skeleton_length"], 1e-4)
+    assert int(rows[0]["branch_points"]) == expected["branch_points"]
+    # a model that is not a vessel model gets no vessel columns
+    (plain,) = list(BatchRun(tmp_path / "eye.png", tmp_path / "p", model=tiny(), device="cpu"))
+    assert plain.measurements == {}
+
+
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_bands_match_the_whole_image_prediction(padding):
+    model = tiny(padding)
+    image = np.random.default_rng(2).integers(0, 255, (300, 170), dtype=np.uint8)
+    predictor = Predictor(model, device="cpu", tile=96)
+    whole = predictor(image)
+    bands = {}
+    for kind, y0, prob in predict_bands(predictor, image, rows=64):
+        if kind == "band":
+            bands[y0] = prob
+    assert sorted(bands) == [0, 64, 128, 192, 256]
+    streamed = np.concatenate([bands[y] for y in sorted(bands)], axis=1)
+    assert streamed.shape == whole.shape
+    if padding == "valid":  # enough real context above and below: identical
+        np.testing.assert_allclose(streamed, whole, atol=1e-5)
+    else:  # blended tiles fall differently: the same up to seams
+        assert np.abs(streamed - whole).mean() < 0.01
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_huge_tiffs_are_streamed_to_the_same_mask(tmp_path, compression):
+    model = tiny("valid")
+    image = np.random.default_rng(3).integers(0, 255, (400, 300), dtype=np.uint8)
+    tile = (64, 64) if compression else None
+    tifffile.imwrite(tmp_path / "big.tif", image, compression=compression, tile=tile)
+    common = dict(model=model, device="cpu", save_prob=True, tile=92)
+    (plain,) = list(BatchRun(tmp_path / "big.tif", tmp_path / "a", **common))
+    (streamed,) = list(BatchRun(tmp_path / "big.tif", tmp_path / "b", stream_pixels=1000,
+                                **common))  # fmt: skip
+    assert plain.status == streamed.status == "ok"
+    assert "streamed band by band" in streamed.reason
+    np.testing.assert_array_equal(read_image(tmp_path / "a" / "big_mask.tif"),
+                                  read_image(tmp_path / "b" / "big_mask.tif"))  # fmt: skip
+    prob = read_image(tmp_path / "b" / "big_prob.tif")
+    assert prob.shape == (400, 300)  # the foreground probability
+    np.testing.assert_allclose(prob, read_image(tmp_path / "a" / "big_prob.tif")[1], atol=1e-5)
+    assert streamed.foreground == pytest.approx(plain.foreground, abs=1e-9)
+
+
+def test_a_local_dask_cluster_gives_the_same_masks(tmp_path, model_file):
+    pytest.importorskip("dask.distributed")
+    d = tmp_path / "in"
+    d.mkdir()
+    rng = np.random.default_rng(4)
+    for i in range(4):
+        tifffile.imwrite(d / f"{i}.tif", rng.integers(0, 255, (50 + 10 * i, 60), dtype=np.uint8))
+    (d / "bad.tif").write_bytes(b"II*\x00garbage")  # fails on the worker
+    local = {r.path.name: r for r in BatchRun(d, tmp_path / "local", model=str(model_file),
+                                              device="cpu")}  # fmt: skip
+    run = BatchRun(d, tmp_path / "dask", model=str(model_file), device="cpu", workers=2,
+                   threads=1)  # fmt: skip
+    remote = {r.path.name: r for r in run}
+    assert all(isinstance(r, FileResult) for r in remote.values())
+    assert {k: r.status for k, r in remote.items()} == {k: r.status for k, r in local.items()}
+    assert remote["bad.tif"].status == "failed"
+    for i in range(4):
+        np.testing.assert_array_equal(read_image(tmp_path / "local" / f"{i}_mask.tif"),
+                                      read_image(tmp_path / "dask" / f"{i}_mask.tif"))  # fmt: skip
+    rows, summary = report_rows(tmp_path / "dask")
+    assert len(rows) == 5 and "4 segmented, 0 skipped, 1 failed" in summary
