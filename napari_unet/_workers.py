@@ -106,3 +106,14 @@ def start_worker(job: Generator, **connections):
     for signal, callback in connections.items():
         getattr(worker, signal).connect(callback)
     return worker
+
+
+def batch_job(inputs: list[str], out_dir: str, model: Any, device: str = "auto", **options):
+    """Segment files and folders into ``out_dir`` (see ``unet_core.batch.BatchRun``): yields
+    its progress events and per-file results, returns the run (counts, summary, report)."""
+    from unet_core.batch import BatchRun
+
+    net = load_model_cached(model, device) if isinstance(model, str) else model
+    run = BatchRun(inputs, out_dir, model=net, device=device, **options)
+    yield from run.events()
+    return run

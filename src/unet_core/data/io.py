@@ -53,7 +53,8 @@ def read_image(path: str | os.PathLike, *, lazy: bool = False) -> np.ndarray:
     except ImageReadError:
         raise
     except Exception as exc:  # any decoder failure is a bad file, reported in one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = text if len(text) > 3 else f"{type(exc).__name__} {text}".strip()
         raise ImageReadError(f"{path.name}: cannot be read as an image ({reason})") from exc
     return _canonical(array, path.name)
 

@@ -1,0 +1,207 @@
+"""Batch-segment a folder from napari: progress per file and tile, cancel, a table of the
+files that failed and why, and any result opened next to its image. The work is
+``unet_core.batch.BatchRun``, the same code path as ``napari-unet segment``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    Table,
+)
+from napari.utils.notifications import show_error, show_info
+
+from .._versions import STORE
+from .._workers import batch_job, start_worker
+from .segment import BUNDLED, MODEL_FILE, device_choices, one_line
+
+if TYPE_CHECKING:
+    import napari
+
+DEFAULT_OUT = "segmented"  # the default output folder, inside the input folder
+
+
+class BatchWidget(Container):
+    """Segment every image of a folder into an output folder, in the background."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._input = FileEdit(label="input folder", mode="d")
+        self._pattern = LineEdit(label="pattern", value="*")
+        self._recursive = CheckBox(text="include sub-folders", value=False)
+        self._output = FileEdit(label="output folder", mode="d")
+        self._model = ComboBox(label="model", choices=self._model_choices, value="drive")
+        self._model_file = FileEdit(label="model file", filter="*.safetensors", visible=False)
+        self._device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self._threshold = FloatSpinBox(label="threshold", min=0.01, max=0.99, step=0.05,
+                                       value=0.5)  # fmt: skip
+        self._save_prob = CheckBox(text="also write probability maps", value=False)
+        self._overwrite = CheckBox(text="overwrite existing results", value=False)
+        self._run = PushButton(text="Segment folder")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._progress = ProgressBar(label="files", min=0, max=1, value=0)
+        self._status = Label(label="status", value="choose an input folder")
+        self._failures = Table(label="failed", value=[], columns=["file", "reason"])
+        self._failures.visible = False
+        self._results = ComboBox(label="results", choices=[])
+        self._open = PushButton(text="Open result next to its image", enabled=False)
+        self.extend([self._input, self._pattern, self._recursive, self._output, self._model,
+                     self._model_file, self._device, self._threshold, self._save_prob,
+                     self._overwrite, self._run, self._cancel, self._progress, self._status,
+                     self._failures, self._results, self._open])  # fmt: skip
+        self._input.changed.connect(self._on_input)
+        self._model.changed.connect(lambda v: setattr(self._model_file, "visible",
+                                                      v == MODEL_FILE))  # fmt: skip
+        self._run.changed.connect(self._on_run)
+        self._cancel.changed.connect(self._on_cancel)
+        self._open.changed.connect(self._on_open)
+        self._worker = None
+        self._done: dict[str, tuple[Path, Path]] = {}  # input name -> (input, mask)
+        self._failed: list[list[str]] = []
+        self.run = None  # the last finished BatchRun
+        self.max_width = 520
+        self._status.native.setWordWrap(True)
+        STORE.changed.connect(self._on_versions_changed)
+
+    # ---- inputs -------------------------------------------------------------------------
+    def _model_choices(self, _=None) -> list[str]:
+        return [*BUNDLED, *STORE.names(), MODEL_FILE]
+
+    def _on_versions_changed(self) -> None:
+        try:
+            self._model.reset_choices()
+        except RuntimeError:  # closed
+            STORE.changed.disconnect(self._on_versions_changed)
+
+    def _on_input(self, folder: Path) -> None:
+        """Suggest ``<input>/segmented`` as the output folder unless one was chosen."""
+        out = self._output.value
+        if folder and (not out or str(out) in (".", "") or out.name == DEFAULT_OUT):
+            self._output.value = Path(folder) / DEFAULT_OUT
+        self._status.value = "ready"
+
+    def _model_arg(self):
+        choice = self._model.value
+        version = STORE.get(choice)
+        if version is not None:
+            return version.model
+        if choice != MODEL_FILE:
+            return choice
+        path = self._model_file.value
+        if not path or not Path(path).is_file():
+            raise ValueError("choose a model file (.safetensors) first")
+        return str(path)
+
+    # ---- running ------------------------------------------------------------------------
+    def _on_run(self) -> None:
+        folder, out = self._input.value, self._output.value
+        try:
+            if not folder or not Path(folder).is_dir() or str(folder) == ".":
+                raise ValueError("choose an input folder first")
+            if not out or str(out) == ".":
+                raise ValueError("choose an output folder first")
+            model = self._model_arg()
+        except ValueError as exc:
+            self._status.value = one_line(exc)
+            show_error(one_line(exc))
+            return
+        job = batch_job([str(folder)], str(out), model, device=self._device.value,
+                        pattern=self._pattern.value or "*", recursive=self._recursive.value,
+                        threshold=self._threshold.value, save_prob=self._save_prob.value,
+                        overwrite=self._overwrite.value)  # fmt: skip
+        self._failed = []
+        self._failures.value = {"data": [], "columns": ["file", "reason"], "index": []}
+        self._failures.visible = False
+        self._done.clear()
+        self._results.choices = []
+        self._open.enabled = False
+        self._worker = start_worker(job, yielded=self._on_event, returned=self._on_returned,
+                                    errored=self._on_error, aborted=self._on_aborted,
+                                    finished=self._on_finished)  # fmt: skip
+        self._set_running(True)
+        self._status.value = f"starting on {folder}…"
+        self._worker.start()
+
+    def _on_cancel(self) -> None:
+        if self._worker is not None:
+            self._status.value = "cancelling after the current tiles…"
+            self._worker.quit()
+
+    def _on_event(self, event) -> None:
+        from unet_core.batch import FileResult
+
+        if isinstance(event, FileResult):
+            self._on_file(event)
+            return
+        self._progress.max = max(event.files_total, 1)
+        self._progress.value = event.files_done
+        tiles = f", tile {event.tiles_done}/{event.tiles_total}" if event.tiles_total else ""
+        self._status.value = (f"{event.files_done}/{event.files_total} done; "
+                              f"{event.path.name}{tiles}")  # fmt: skip
+
+    def _on_file(self, result) -> None:
+        if result.status == "failed":
+            self._failed.append([result.path.name, result.reason])
+            self._failures.value = {"data": self._failed, "columns": ["file", "reason"],
+                                    "index": list(range(len(self._failed)))}  # fmt: skip
+            self._failures.visible = True
+        elif result.outputs:
+            self._done[result.path.name] = (result.path, result.outputs[0])
+            self._results.choices = sorted(self._done)
+            self._open.enabled = True
+
+    def _on_returned(self, run) -> None:
+        self.run = run
+        self._status.value = f"{run.summary()}; report: {run.report_path}"
+        show_info(f"napari-unet: {run.summary()}")
+
+    def _on_aborted(self) -> None:
+        self._status.value = ("cancelled: finished files are kept, the current one was not "
+                              "written; run again to resume")  # fmt: skip
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._status.value = f"failed: {one_line(exc)}"
+        show_error(f"napari-unet: {one_line(exc)}")
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        self._set_running(False)
+
+    def _set_running(self, running: bool) -> None:
+        self._run.enabled = not running
+        self._cancel.enabled = running
+        if running:
+            self._progress.value = 0
+
+    # ---- results ------------------------------------------------------------------------
+    def _on_open(self) -> None:
+        """Add the chosen input image and its mask (as labels) to the viewer."""
+        from unet_core.data.io import read_image
+
+        name = self._results.value
+        if name not in self._done:
+            return
+        source, mask_path = self._done[name]
+        try:
+            image, mask = read_image(source), read_image(mask_path)
+        except ValueError as exc:
+            show_error(f"napari-unet: {one_line(exc)}")
+            return
+        stem = Path(name).stem
+        rgb = image.ndim == 3 and image.shape[-1] in (3, 4) and mask.ndim == 2
+        self._viewer.add_image(image, name=stem, rgb=rgb)
+        labels = (mask > 0).astype(np.uint8) if mask.max() == 255 else mask.astype(np.uint8)
+        self._viewer.add_labels(labels, name=f"{stem} labels")
+        self._status.value = f"opened {name} and {mask_path.name}"

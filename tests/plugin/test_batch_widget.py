@@ -1,0 +1,97 @@
+"""The Batch widget driven as a user would: a folder with a bad file, cancel and resume,
+opening a result next to its image."""
+
+import numpy as np
+import pytest
+import tifffile
+
+import napari_unet._widgets.batch as batch_module
+from napari_unet._widgets.segment import MODEL_FILE
+
+TIMEOUT = 120_000
+
+
+@pytest.fixture
+def batch_widget(make_napari_viewer, monkeypatch):
+    shown = {"error": [], "info": []}
+    for kind in shown:
+        monkeypatch.setattr(batch_module, f"show_{kind}", shown[kind].append)
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Batch-segment a folder")
+    return viewer, widget, shown
+
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "images"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a", "b", "c"):
+        tifffile.imwrite(d / f"{name}.tif", rng.integers(0, 255, (96, 120), dtype=np.uint8))
+    (d / "broken.tif").write_bytes(b"II*\x00 this is not a tiff")
+    return d
+
+
+def setup(widget, folder, model_file):
+    widget._input.value = folder
+    widget._model.value = MODEL_FILE
+    widget._model_file.value = model_file
+    widget._device.value = "cpu"
+
+
+def wait_idle(qtbot, widget):
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=TIMEOUT)
+
+
+def test_folder_run_reports_failures_and_opens_a_result(batch_widget, folder, tiny_model_file,
+                                                        qtbot):  # fmt: skip
+    viewer, widget, shown = batch_widget
+    setup(widget, folder, tiny_model_file)
+    out = folder / "segmented"
+    assert widget._output.value == out  # suggested from the input folder
+    widget._run.clicked.emit()
+    wait_idle(qtbot, widget)
+    assert widget._progress.max == 4 and widget._progress.value == 4
+    assert "4 file(s): 3 segmented, 0 skipped, 1 failed" in widget._status.value
+    assert shown["info"] and not shown["error"]
+    assert not widget._failures.native.isHidden()
+    (row,) = widget._failures.data.to_list()
+    assert row[0] == "broken.tif" and "cannot be read" in row[1]
+    assert sorted(p.name for p in out.glob("*_mask.tif")) == ["a_mask.tif", "b_mask.tif",
+                                                               "c_mask.tif"]  # fmt: skip
+    assert (out / "segmentation.csv").is_file()
+
+    assert list(widget._results.choices) == ["a.tif", "b.tif", "c.tif"]
+    widget._results.value = "b.tif"
+    widget._open.clicked.emit()
+    assert [layer.name for layer in viewer.layers] == ["b", "b labels"]
+    labels = viewer.layers["b labels"].data
+    mask = tifffile.imread(out / "b_mask.tif")
+    assert labels.shape == (96, 120) and np.array_equal(labels == 1, mask == 255)
+
+
+def test_cancel_keeps_finished_files_and_a_second_run_resumes(batch_widget, tmp_path,
+                                                              tiny_model_file, qtbot):  # fmt: skip
+    viewer, widget, shown = batch_widget
+    d = tmp_path / "many"
+    d.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(6):
+        tifffile.imwrite(d / f"{i}.tif", rng.integers(0, 255, (600, 600), dtype=np.uint8))
+    setup(widget, d, tiny_model_file)
+    widget._run.clicked.emit()
+    # cancel once the second file is being tiled
+    qtbot.waitUntil(lambda: "1/6 done; 1.tif, tile" in widget._status.value, timeout=TIMEOUT)
+    widget._cancel.clicked.emit()
+    wait_idle(qtbot, widget)
+    assert widget._status.value.startswith("cancelled")
+    out = d / "segmented"
+    done = sorted(p.name for p in out.glob("*_mask.tif"))
+    assert 1 <= len(done) < 6 and not list(out.glob(".*.part"))
+    report = (out / "segmentation.csv").read_text()
+    assert "not processed" in report.splitlines()[-1]
+
+    widget._run.clicked.emit()  # resume
+    wait_idle(qtbot, widget)
+    assert f"{len(done)} skipped, 0 failed" in widget._status.value
+    assert len(list(out.glob("*_mask.tif"))) == 6
