@@ -5,7 +5,8 @@ Run under a display, e.g.::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py
 
 Writes ``docs/segment_widget.png`` (the fundus sample segmented with the bundled ``drive``
-model) and ``docs/finetune_widget.png`` (the EM sample after one round of paint-and-retrain).
+model), ``docs/finetune_widget.png`` (the EM sample after one round of paint-and-retrain) and
+``docs/batch_widget.png`` (a folder batch-segmented); name some of them to render only those.
 """
 
 from __future__ import annotations
@@ -81,7 +82,43 @@ def finetune_shot() -> Path:
     return out
 
 
+def batch_shot() -> Path:
+    """The sample folder segmented in a batch, with a corrupt file among the images, and one
+    result opened next to its image."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="napari-unet-batch-")) / "fundus photographs"
+    folder.mkdir()
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "fundus_retina.jpg"
+    for name in ("patient_01.jpg", "patient_02.jpg"):
+        shutil.copy(sample, folder / name)
+    (folder / "patient_03.jpg").write_bytes(sample.read_bytes()[:2000])  # a truncated copy
+    (folder / "notes.txt").write_text("visit notes")
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Batch-segment a folder")
+    widget._input.value = folder
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    wait_for(lambda: widget._worker is None and widget._run.enabled)
+    print(widget._status.value)
+    widget._results.value = "patient_01.jpg"
+    print("results:", widget._results.choices, widget._results.value)
+    widget._open.clicked.emit()
+    viewer.layers["patient_01 labels"].opacity = 0.7
+    settle(viewer)
+    out = DOCS / "batch_widget.png"
+    viewer.window.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
 if __name__ == "__main__":
+    import sys
+
     DOCS.mkdir(exist_ok=True)
-    for shot in (segment_shot, finetune_shot):
+    shots = {"segment": segment_shot, "finetune": finetune_shot, "batch": batch_shot}
+    for name in sys.argv[1:] or shots:
+        shot = shots[name]
         print(f"wrote {shot()}")

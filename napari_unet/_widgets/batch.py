@@ -24,7 +24,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .._versions import STORE
 from .._workers import batch_job, start_worker
-from .segment import BUNDLED, MODEL_FILE, device_choices, one_line
+from .segment import BUNDLED, MODEL_FILE, device_choices, label_colormap, one_line
 
 if TYPE_CHECKING:
     import napari
@@ -55,7 +55,10 @@ class BatchWidget(Container):
         self._status = Label(label="status", value="choose an input folder")
         self._failures = Table(label="failed", value=[], columns=["file", "reason"])
         self._failures.visible = False
-        self._results = ComboBox(label="results", choices=[])
+        self._failures.native.horizontalHeader().setStretchLastSection(True)
+        self._failures.native.setMaximumHeight(160)
+        self._failures.native.setWordWrap(True)
+        self._results = ComboBox(label="results", choices=self._result_choices)
         self._open = PushButton(text="Open result next to its image", enabled=False)
         self.extend([self._input, self._pattern, self._recursive, self._output, self._model,
                      self._model_file, self._device, self._threshold, self._save_prob,
@@ -78,6 +81,9 @@ class BatchWidget(Container):
     # ---- inputs -------------------------------------------------------------------------
     def _model_choices(self, _=None) -> list[str]:
         return [*BUNDLED, *STORE.names(), MODEL_FILE]
+
+    def _result_choices(self, _=None) -> list[str]:
+        return sorted(self._done) if hasattr(self, "_done") else []
 
     def _on_versions_changed(self) -> None:
         try:
@@ -125,7 +131,7 @@ class BatchWidget(Container):
         self._failures.value = {"data": [], "columns": ["file", "reason"], "index": []}
         self._failures.visible = False
         self._done.clear()
-        self._results.choices = []
+        self._results.reset_choices()
         self._open.enabled = False
         self._worker = start_worker(job, yielded=self._on_event, returned=self._on_returned,
                                     errored=self._on_error, aborted=self._on_aborted,
@@ -157,9 +163,11 @@ class BatchWidget(Container):
             self._failures.value = {"data": self._failed, "columns": ["file", "reason"],
                                     "index": list(range(len(self._failed)))}  # fmt: skip
             self._failures.visible = True
+            self._failures.native.resizeColumnToContents(0)
+            self._failures.native.resizeRowsToContents()
         elif result.outputs:
             self._done[result.path.name] = (result.path, result.outputs[0])
-            self._results.choices = sorted(self._done)
+            self._results.reset_choices()
             self._open.enabled = True
 
     def _on_returned(self, run) -> None:
@@ -203,5 +211,5 @@ class BatchWidget(Container):
         rgb = image.ndim == 3 and image.shape[-1] in (3, 4) and mask.ndim == 2
         self._viewer.add_image(image, name=stem, rgb=rgb)
         labels = (mask > 0).astype(np.uint8) if mask.max() == 255 else mask.astype(np.uint8)
-        self._viewer.add_labels(labels, name=f"{stem} labels")
-        self._status.value = f"opened {name} and {mask_path.name}"
+        self._viewer.add_labels(labels, name=f"{stem} labels", colormap=label_colormap())
+        show_info(f"napari-unet: opened {name} and {mask_path.name}")

@@ -42,6 +42,18 @@ def device_choices() -> list[str]:
     return ["auto", *available_devices()]
 
 
+def label_colormap():
+    """Fixed label colours that stand out on fundus and EM images: 1 lime, 255 (ignore)
+    magenta."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    from unet_core.postprocess import IGNORE_LABEL
+
+    colours = {None: "transparent", 0: "transparent", 1: "lime", 2: "cyan", 3: "yellow",
+               4: "orange", IGNORE_LABEL: "magenta"}  # fmt: skip
+    return DirectLabelColormap(color_dict=colours)
+
+
 class SegmentWidget(Container):
     """Choose an image, a model and a device; segment in the background; adjust the threshold."""
 
@@ -212,15 +224,7 @@ class SegmentWidget(Container):
             self._viewer.layers.remove(existing)
         data = np.zeros(shape, dtype)
         if kind == "labels":
-            from napari.utils.colormaps import DirectLabelColormap
-
-            from unet_core.postprocess import IGNORE_LABEL
-
-            colours = {None: "transparent", 0: "transparent", 1: "lime", 2: "cyan", 3: "yellow",
-                       4: "orange", IGNORE_LABEL: "magenta"}  # fmt: skip
-            return self._viewer.add_labels(
-                data, name=name, colormap=DirectLabelColormap(color_dict=colours), **kw
-            )
+            return self._viewer.add_labels(data, name=name, colormap=label_colormap(), **kw)
         return self._viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),
                                       blending="additive", visible=False, **kw)  # fmt: skip
 
