@@ -21,6 +21,8 @@ class SegmentResult:
     scale: float
     seconds: float
     model: str
+    card: Any = None
+    measurements: dict | None = None  # vessel models: measure_vessels of the mask
 
 
 def load_model_cached(spec: str, device: str):
@@ -40,17 +42,30 @@ def load_model_cached(spec: str, device: str):
 
 
 def segment_job(
-    image: Any, model: str, device: str = "auto", tile: int | None = None, tta: bool = False
-) -> Generator[tuple[int, int], None, SegmentResult]:
-    """Segment one 2-D image: yields ``(done, total)`` tiles, returns a :class:`SegmentResult`."""
+    image: Any, model: str, device: str = "auto", tile: int | None = None, tta: bool = False,
+    threshold: float = 0.5,
+) -> Generator[tuple[int, int], None, SegmentResult]:  # fmt: skip
+    """Segment one 2-D image: yields ``(done, total)`` tiles, returns a :class:`SegmentResult`
+    (with vessel measurements of the mask at ``threshold`` for vessel models)."""
     from unet_core.inference.predictor import Predictor
+    from unet_core.measure import measure_for_model
+    from unet_core.postprocess import probabilities_to_labels
 
     start = time.perf_counter()
     net = load_model_cached(model, device)
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
     prob = yield from predictor.run(image)
+    values = measure_for_model(image, probabilities_to_labels(prob, threshold), net.card)
     return SegmentResult(prob, list(net.card.classes), predictor.last_scale,
-                         time.perf_counter() - start, str(model))  # fmt: skip
+                         time.perf_counter() - start, str(model), net.card, values)  # fmt: skip
+
+
+def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:
+    """Vessel measurements of (edited) labels, off the UI thread."""
+    from unet_core.measure import measure_for_model
+
+    yield
+    return measure_for_model(image, (labels == 1).astype("uint8"), card)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from magicgui.widgets import (
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from .._versions import STORE
-from .._workers import segment_job, start_worker
+from .._workers import measure_job, segment_job, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -72,18 +72,22 @@ class SegmentWidget(Container):
         self._threshold = FloatSlider(label="threshold", min=0.01, max=0.99, step=0.01, value=0.5)
         self._legend = Label(label="labels", value="")
         self._status = Label(label="status", value="ready")
+        self._measurements = Label(label="vessels", value="", visible=False)
+        self._measure = PushButton(text="Measure the edited labels", visible=False)
         self.extend([self._image, self._model, self._model_file, self._device, self._tile,
                      self._tta, self._run, self._cancel, self._progress, self._threshold,
-                     self._legend, self._status])  # fmt: skip
+                     self._legend, self._status, self._measurements,
+                     self._measure])  # fmt: skip
         self._model.changed.connect(self._on_model)
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
         self._threshold.changed.connect(self._on_threshold)
+        self._measure.changed.connect(self._on_measure)
         self._worker = None
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
         STORE.changed.connect(self._on_versions_changed)
-        for label in (self._legend, self._status):
+        for label in (self._legend, self._status, self._measurements):
             label.native.setWordWrap(True)
 
     # ---- inputs -------------------------------------------------------------------------
@@ -131,7 +135,8 @@ class SegmentWidget(Container):
         except ValueError as exc:
             show_error(one_line(exc))
             return
-        job = segment_job(image, spec, self._device.value, self._tile.value, self._tta.value)
+        job = segment_job(image, spec, self._device.value, self._tile.value, self._tta.value,
+                          self._threshold.value)  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index}
         self._worker = start_worker(
             job,
@@ -186,7 +191,30 @@ class SegmentWidget(Container):
         self._show(layer, source["index"], result)
         self._set_status(f"segmented '{layer.name}' in {result.seconds:.1f} s "
                          f"(model {result.model}, scale {result.scale:.2f})")  # fmt: skip
+        self._show_measurements(result.measurements)
         show_info(self._status.value)
+
+    # ---- vessel measurements ------------------------------------------------------------
+    def _show_measurements(self, values: dict | None) -> None:
+        from unet_core.measure import describe
+
+        self._measurements.value = describe(values or {})
+        self._measurements.visible = self._measure.visible = bool(values)
+
+    def _on_measure(self) -> None:
+        """Measure the labels as they are now (after brush edits), in the background."""
+        last = self._last
+        if last is None or last["labels"] not in self._viewer.layers or last.get("card") is None:
+            show_error("Segment an image with a vessel model first.")
+            return
+        labels = np.asarray(last["labels"].data[last["index"]]).copy()
+        self._measurements.value = "measuring…"
+        self._measure_worker = start_worker(
+            measure_job(last["image"], labels, last["card"]),
+            returned=self._show_measurements,
+            errored=self._on_error,
+        )
+        self._measure_worker.start()
 
     def _show(self, layer, index: tuple[int, ...], result) -> None:
         from unet_core.postprocess import IGNORE_LABEL, probabilities_to_labels
@@ -208,7 +236,8 @@ class SegmentWidget(Container):
         prob_layer.refresh()
         lab_layer.refresh()
         self._last = {"prob": result.prob, "derived": labels.copy(), "labels": lab_layer,
-                      "index": index}  # fmt: skip
+                      "index": index, "card": result.card,
+                      "image": np.asarray(layer.data[index]) if index else layer.data}  # fmt: skip
         names = ", ".join(f"{i} = {c}" for i, c in enumerate(result.classes))
         self._legend.value = f"{names}; {IGNORE_LABEL} = ignore (skipped by fine-tuning)"
 

@@ -40,3 +40,36 @@ def measure_vessels(
         out["skeleton_length_per_fov"] = out["skeleton_length"] / fov_diameter
         out["mean_width_per_fov"] = out["mean_width"] / fov_diameter
     return out
+
+
+def is_vessel_card(card) -> bool:
+    """Whether a model card describes a vessel model (a fundus scale or a class named vessel)."""
+    return card is not None and (
+        "fov_diameter" in card.scale or any("vessel" in c.lower() for c in card.classes)
+    )
+
+
+def measure_for_model(image: np.ndarray, mask: np.ndarray, card) -> dict[str, float]:
+    """:func:`measure_vessels` of ``mask`` for a vessel model's card, inside the FOV of a colour
+    fundus photograph (and relative to its diameter); ``{}`` for other models."""
+    from .inference.rescale import fov_diameter, fov_mask
+
+    if not is_vessel_card(card) or len(card.classes) != 2:
+        return {}
+    image = np.asarray(image)
+    fov = fov_mask(image) if image.ndim == 3 and "fov_diameter" in card.scale else None
+    diameter = fov_diameter(fov) if fov is not None else None
+    return measure_vessels(mask > 0, fov, diameter or None)
+
+
+def describe(values: dict[str, float]) -> str:
+    """One line for people: ``vessels 11.9 % of the FOV, skeleton 10234 px (...)``."""
+    if not values:
+        return ""
+    text = (f"vessels {100 * values['area_fraction']:.1f} % of the FOV, skeleton "
+            f"{values['skeleton_length']:.0f} px")  # fmt: skip
+    if "skeleton_length_per_fov" in values:
+        text += f" ({values['skeleton_length_per_fov']:.1f} FOV diameters)"
+    text += (f", {values['branch_points']} branch points, {values['end_points']} end points, "
+             f"mean width {values['mean_width']:.1f} px")  # fmt: skip
+    return text

@@ -137,3 +137,28 @@ def test_result_is_not_attached_to_a_removed_or_replaced_layer(segment_widget, t
         assert widget._status.value.startswith("discarded"), widget._status.value
         assert f"img {change} labels" not in viewer.layers
     assert len(messages["warning"]) == 2
+
+
+def test_fundus_sample_gets_scale_and_vessel_measurements(segment_widget, qtbot, messages):
+    """The bundled drive model on the 1411 x 1411 sample: automatic scale shown, vessel
+    measurements shown, and re-measured after the user erases part of the mask."""
+    viewer, widget = segment_widget
+    viewer.open_sample("napari-unet", "fundus")
+    widget._image.value = viewer.layers["fundus"]
+    widget._model.value, widget._device.value = "drive", "cpu"
+    assert widget._measure.native.isHidden()
+    run_and_wait(qtbot, widget)
+    assert "scale 0.3" in widget._status.value  # FOV ~1390 px brought to DRIVE's ~540 px
+    assert not widget._measure.native.isHidden()
+    text = widget._measurements.value
+    area = float(text.split("vessels ")[1].split(" %")[0])
+    assert 5 < area < 20 and "FOV diameters" in text and "branch points" in text
+    labels = viewer.layers["fundus labels"]
+    edited = np.array(labels.data)
+    edited[:, : edited.shape[1] // 2] = 0  # erase the left half
+    labels.data = edited
+    widget._measure.clicked.emit()
+    qtbot.waitUntil(lambda: widget._measurements.value.startswith("vessels"), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: widget._measurements.value != text, timeout=TIMEOUT)
+    smaller = float(widget._measurements.value.split("vessels ")[1].split(" %")[0])
+    assert 0.3 * area < smaller < 0.7 * area

@@ -16,8 +16,7 @@ from ..data.io import ImageReadError, is_image_path, read_image, write_png, writ
 from ..data.lazy import image_shape, open_lazy
 from ..inference.bands import predict_bands
 from ..inference.predictor import Predictor
-from ..inference.rescale import fov_diameter, fov_mask
-from ..measure import measure_vessels
+from ..measure import measure_for_model
 from ..overlay import overlay
 from ..postprocess import probabilities_to_mask
 from .files import FileResult, output_paths
@@ -113,7 +112,7 @@ def _image(predictor, path, image, out_dir, *, threshold, save_prob, save_overla
         write_png(overlay_path, overlay(image, mask))
     write_tiff(mask_path, mask)  # last: its presence means the file is done
     outputs = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
-    values = _measure(predictor, image, mask) if measure else {}
+    values = measure_for_model(image, mask, predictor.card) if measure else {}
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
                       _foreground(mask, prob.shape[0]), predictor.last_scale, values)  # fmt: skip
 
@@ -225,17 +224,3 @@ def _non_finite(image: np.ndarray) -> np.ndarray | None:
 
 def _foreground(mask: np.ndarray, classes: int) -> float:
     return float(np.mean(mask > 0)) if classes == 2 else float(np.mean(mask != 0))
-
-
-def is_vessel_model(predictor: Predictor) -> bool:
-    card = predictor.card
-    return "fov_diameter" in card.scale or any("vessel" in c.lower() for c in card.classes)
-
-
-def _measure(predictor: Predictor, image: np.ndarray, mask: np.ndarray) -> dict:
-    """Vessel measurements for vessel models (inside the FOV of a fundus photograph)."""
-    if not is_vessel_model(predictor) or predictor.model.num_classes != 2:
-        return {}
-    fov = fov_mask(image) if image.ndim == 3 and "fov_diameter" in predictor.card.scale else None
-    diameter = fov_diameter(fov) if fov is not None else None
-    return measure_vessels(mask > 0, fov, diameter or None)
