@@ -146,6 +146,13 @@ def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_fil
     again = next(r for r in rows if r["file"] == first["file"])
     assert again["foreground_fraction"] == first["foreground_fraction"]  # carried over
     assert summary.startswith("# 3 file(s): 2 segmented, 1 skipped, 0 failed")
+    # a run on one file into the same folder keeps the other files' rows
+    (d / "new.tif").write_bytes((d / "a.tif").read_bytes())
+    list(BatchRun(d / "new.tif", out, model=str(model_file), device="cpu", tile=64))
+    rows, summary = report_rows(out)
+    assert [r["file"] for r in rows] == [str(d / n) for n in ("new.tif", "a.tif", "b.tif",
+                                                                "c.tif")]  # fmt: skip
+    assert summary.startswith("# 1 file(s): 1 segmented")
 
 
 def test_vessel_models_report_their_measurements(tmp_path):

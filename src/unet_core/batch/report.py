@@ -2,7 +2,8 @@
 
 Rows are written (and flushed) as files finish, to ``.segmentation.csv.part``; the finished
 report replaces ``segmentation.csv`` when the run ends, cancelled or not. A file skipped
-because it was segmented before keeps the measurements of that earlier run.
+because it was segmented before keeps the measurements of that earlier run, and the rows of
+earlier runs about files this run did not touch are kept (after this run's rows).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Report:
     def __init__(self, out_dir: str | os.PathLike):
         self.path = Path(out_dir) / REPORT_NAME
         self.previous = {row["file"]: row for row in read_report(self.path)}
+        self.seen: set[str] = set()
         self.tmp = self.path.with_name(f".{REPORT_NAME}.part")
         self._file = self.tmp.open("w", newline="")
         self._writer = csv.DictWriter(self._file, COLUMNS)
@@ -69,6 +71,7 @@ class Report:
 
     def add(self, result: FileResult) -> dict:
         row = result_row(result)
+        self.seen.add(row["file"])
         before = self.previous.get(row["file"])
         if result.status == "skipped" and before and before.get("status") in ("ok", "skipped"):
             row.update({k: before.get(k, "") for k in _CARRIED})
@@ -79,6 +82,9 @@ class Report:
     def close(self, summary: str) -> Path:
         if self._file.closed:
             return self.path
+        for name, row in self.previous.items():
+            if name not in self.seen:
+                self._writer.writerow({k: row.get(k, "") for k in COLUMNS})
         self._file.write(f"# {summary}\n")
         self._file.close()
         os.replace(self.tmp, self.path)
