@@ -171,7 +171,17 @@ def _streamed(predictor, path, out_dir, *, threshold, save_prob, save_overlay, m
                 prob_out.write(a, b[1])
             mask_out.write(a, mask)
     outputs = (mask_path,) + (prob_path,) * save_prob
-    note = "streamed band by band (no overlay or measurements)" if save_overlay or measure else ""
+    from ..measure import is_vessel_card
+
+    skipped = [
+        w
+        for w, on in (
+            ("overlay", save_overlay),
+            ("measurements", measure and is_vessel_card(predictor.card)),
+        )
+        if on
+    ]
+    note = "streamed band by band" + (f" (no {' or '.join(skipped)})" if skipped else "")
     return FileResult(path, "ok", note, outputs, tuple(image.shape), 0.0, count / (H * W), 1.0)
 
 

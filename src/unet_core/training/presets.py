@@ -71,9 +71,11 @@ DRIVE = Preset(
     preprocessing=Preprocessing(channels="green", normalize="zscore"),
     classes=["background", "vessel"],
     config=TrainConfig(
-        steps=2000, batch_size=8, patch=128, lr=2e-3, loss="bce_dice", foreground_p=0.5,
-        augmentation=Augmentation(elastic_p=0.5, intensity=1.0), val_every=100, monitor="f1",
-        ema=0.99,
+        steps=3000, batch_size=8, patch=128, lr=2e-3, loss="bce_dice", foreground_p=0.5,
+        # the paper's elastic deformation, plus other cameras: zoom, blur, uneven illumination
+        augmentation=Augmentation(elastic_p=0.5, intensity=1.0, scale_jitter=0.2, blur_p=0.3,
+                                  blur_sigma=1.5, illumination=0.5),
+        val_every=200, monitor="f1", ema=0.99,
     ),
     load=load_drive_samples,
     evaluate=evaluate_vessels,
