@@ -95,3 +95,17 @@ def test_real_drive_lzw_tiff_and_gif(shared_data):
     assert label.shape == (584, 565) and set(np.unique(label)) == {0, 255}
     em = read_image(shared_data / "isbi2012/train/images/00.png")
     assert em.shape == (512, 512)
+
+
+def test_written_files_get_the_usual_permissions_not_the_temp_files_0600(tmp_path):
+    import os
+    import stat
+
+    from unet_core.data.io import write_tiff
+
+    mask = os.umask(0o022)
+    try:
+        path = write_tiff(tmp_path / "m.tif", np.zeros((4, 4), np.uint8))
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

@@ -218,6 +218,9 @@ class BandWriter:
 
     def __exit__(self, kind, exc, tb) -> None:
         if kind is None:
+            from ..data.io import _umask
+
+            os.chmod(self.tmp, 0o666 & ~_umask())
             os.replace(self.tmp, self.path)
         else:
             with contextlib.suppress(OSError):
