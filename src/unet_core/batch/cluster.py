@@ -33,6 +33,16 @@ def segment_remote(path: Path, out_dir: Path, model: str, predictor_options: tup
     return segment_file(predictor, path, out_dir, **file_options)
 
 
+def _quiet_dask() -> None:
+    """dask.distributed sets its loggers to INFO; follow this process's level instead."""
+    import logging
+
+    level = logging.getLogger().getEffectiveLevel()
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(level)
+
+
 def open_client(scheduler: str | None = None, workers: int | None = None):
     """A client of the cluster at ``scheduler``, or of a new LocalCluster of ``workers``
     single-threaded worker processes. Raises a one-line RuntimeError without dask."""
@@ -42,10 +52,16 @@ def open_client(scheduler: str | None = None, workers: int | None = None):
         raise RuntimeError(
             "spreading a batch needs dask.distributed: pip install 'napari-unet[cluster]'"
         ) from exc
+    _quiet_dask()
     if scheduler:
         return Client(scheduler)
+    import logging
+
+    # worker processes log shutdown chatter (closed comms); their errors reach us as results
+    quiet = logging.getLogger().getEffectiveLevel() >= logging.WARNING
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
-                           dashboard_address=None)  # fmt: skip
+                           dashboard_address=None,
+                           silence_logs=logging.CRITICAL if quiet else logging.INFO)  # fmt: skip
     return Client(cluster)
 
 
