@@ -24,6 +24,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .._versions import STORE
 from .._workers import batch_job, start_worker
+from ._jobs import JobControls
 from .segment import BUNDLED, MODEL_FILE, device_choices, label_colormap, one_line
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_OUT = "segmented"  # the default output folder, inside the input folder
 
 
-class BatchWidget(Container):
+class BatchWidget(JobControls, Container):
     """Segment every image of a folder into an output folder, in the background."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
@@ -182,16 +183,6 @@ class BatchWidget(Container):
     def _on_error(self, exc: BaseException) -> None:
         self._status.value = f"failed: {one_line(exc)}"
         show_error(f"napari-unet: {one_line(exc)}")
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self._set_running(False)
-
-    def _set_running(self, running: bool) -> None:
-        self._run.enabled = not running
-        self._cancel.enabled = running
-        if running:
-            self._progress.value = 0
 
     # ---- results ------------------------------------------------------------------------
     def _on_open(self) -> None:

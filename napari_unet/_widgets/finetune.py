@@ -21,6 +21,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .._versions import STORE, ModelVersion
 from .._workers import compare_job, finetune_job, load_model_cached, segment_job, start_worker
+from ._jobs import JobControls
 from .segment import BUNDLED, MODEL_FILE, device_choices, one_line
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class LossPlot:
             self.dice.set([d for d in dice if d is not None])
 
 
-class FinetuneWidget(Container):
+class FinetuneWidget(JobControls, Container):
     """Fine-tune on (image, corrected labels) pairs; versions to switch, compare and save."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
@@ -253,14 +254,6 @@ class FinetuneWidget(Container):
     def _on_error(self, exc: BaseException) -> None:
         self._status.value = f"failed: {one_line(exc)}"
         show_error(f"napari-unet: {one_line(exc)}")
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self._set_running(False)
-
-    def _set_running(self, running: bool) -> None:
-        self._run.enabled = not running
-        self._cancel.enabled = running
 
     def _on_done(self, context: dict, result) -> None:
         pairs, data = context["pairs"], context["data"]

@@ -23,6 +23,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 
 from .._versions import STORE
 from .._workers import measure_job, segment_job, start_worker
+from ._jobs import JobControls
 
 if TYPE_CHECKING:
     import napari
@@ -54,7 +55,7 @@ def label_colormap():
     return DirectLabelColormap(color_dict=colours)
 
 
-class SegmentWidget(Container):
+class SegmentWidget(JobControls, Container):
     """Choose an image, a model and a device; segment in the background; adjust the threshold."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
@@ -163,16 +164,6 @@ class SegmentWidget(Container):
     def _on_error(self, exc: BaseException) -> None:
         self._set_status(f"failed: {one_line(exc)}")
         show_error(f"napari-unet: {one_line(exc)}")
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self._set_running(False)
-
-    def _set_running(self, running: bool) -> None:
-        self._run.enabled = not running
-        self._cancel.enabled = running
-        if running:
-            self._progress.value = 0
 
     def _set_status(self, text: str) -> None:
         self._status.value = text
