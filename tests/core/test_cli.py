@@ -217,3 +217,15 @@ def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path
     assert "--set expects KEY=VALUE" in capsys.readouterr().err
     assert main([*args, "--set", "augmentation.colour=blue"]) == 2
     assert "--set expects KEY=VALUE" in capsys.readouterr().err
+
+
+def test_segment_spreads_files_over_local_dask_workers(tmp_path, folder, model_file, capsys):
+    pytest.importorskip("dask.distributed")
+    args = ["segment", str(folder), "--model", str(model_file), "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 1  # corrupt.png fails
+    assert main([*args, "--out", str(tmp_path / "dask"), "--workers", "2", "--threads", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "5 file(s): 3 segmented, 1 skipped, 1 failed" in out
+    for name in ("a", "b", "c"):
+        local, remote = (read_image(tmp_path / d / f"{name}_mask.tif") for d in ("local", "dask"))
+        np.testing.assert_array_equal(local, remote)

@@ -95,3 +95,28 @@ def test_cancel_keeps_finished_files_and_a_second_run_resumes(batch_widget, tmp_
     wait_idle(qtbot, widget)
     assert f"{len(done)} skipped, 0 failed" in widget._status.value
     assert len(list(out.glob("*_mask.tif"))) == 6
+
+
+def test_a_fine_tuned_version_of_this_session_segments_the_folder(
+    batch_widget, folder, tmp_path, tiny_model_file, qtbot
+):
+    from napari_unet._versions import STORE, ModelVersion
+    from unet_core import load_model
+
+    viewer, widget, shown = batch_widget
+    STORE.versions.clear()
+    try:
+        model = load_model(tiny_model_file, device="cpu")
+        STORE.add(ModelVersion("fine-tuned v1", model, "tiny", ["a"], 5, 1.0))
+        assert "fine-tuned v1" in widget._model.choices  # listed as soon as it exists
+        widget._input.value = folder
+        widget._output.value = tmp_path / "by_version"
+        widget._model.value = "fine-tuned v1"
+        widget._device.value = "cpu"
+        widget._run.clicked.emit()
+        wait_idle(qtbot, widget)
+        assert "3 segmented" in widget._status.value
+        masks = sorted(p.name for p in (tmp_path / "by_version").glob("*_mask.tif"))
+        assert masks == ["a_mask.tif", "b_mask.tif", "c_mask.tif"]
+    finally:
+        STORE.versions.clear()
