@@ -37,6 +37,21 @@ def settle(viewer) -> None:
         time.sleep(0.05)
 
 
+def new_viewer():
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1600, 1000)
+    return viewer
+
+
+def save_shot(viewer, name: str) -> Path:
+    """Settle the window, save ``docs/<name>.png`` and close the viewer."""
+    settle(viewer)
+    out = DOCS / f"{name}.png"
+    viewer.window.screenshot(str(out), canvas_only=False)
+    viewer.close()
+    return out
+
+
 def segment(viewer, sample: str, model: str):
     viewer.open_sample("napari-unet", sample)
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
@@ -49,20 +64,14 @@ def segment(viewer, sample: str, model: str):
 
 
 def segment_shot() -> Path:
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 1000)
+    viewer = new_viewer()
     segment(viewer, "fundus", "drive")
     viewer.layers["fundus labels"].opacity = 0.6
-    settle(viewer)
-    out = DOCS / "segment_widget.png"
-    viewer.window.screenshot(str(out), canvas_only=False)
-    viewer.close()
-    return out
+    return save_shot(viewer, "segment_widget")
 
 
 def finetune_shot() -> Path:
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 1000)
+    viewer = new_viewer()
     segment(viewer, "em", "em")
     labels = viewer.layers["em slice labels"]
     corrected = np.array(labels.data)
@@ -75,11 +84,7 @@ def finetune_shot() -> Path:
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None)
     print(widget._status.value)
-    settle(viewer)
-    out = DOCS / "finetune_widget.png"
-    viewer.window.screenshot(str(out), canvas_only=False)
-    viewer.close()
-    return out
+    return save_shot(viewer, "finetune_widget")
 
 
 def batch_shot() -> Path:
@@ -95,8 +100,7 @@ def batch_shot() -> Path:
         shutil.copy(sample, folder / name)
     (folder / "patient_03.jpg").write_bytes(sample.read_bytes()[:2000])  # a truncated copy
     (folder / "notes.txt").write_text("visit notes")
-    viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 1000)
+    viewer = new_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Batch-segment a folder")
     widget._input.value = folder
     widget._device.value = "cpu"
@@ -107,11 +111,7 @@ def batch_shot() -> Path:
     print("results:", widget._results.choices, widget._results.value)
     widget._open.clicked.emit()
     viewer.layers["patient_01 labels"].opacity = 0.7
-    settle(viewer)
-    out = DOCS / "batch_widget.png"
-    viewer.window.screenshot(str(out), canvas_only=False)
-    viewer.close()
-    return out
+    return save_shot(viewer, "batch_widget")
 
 
 if __name__ == "__main__":

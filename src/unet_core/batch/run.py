@@ -179,8 +179,8 @@ class BatchRun:
         yield from early
         client = open_client(self.scheduler, self.workers)
         try:
-            options = {k: v for k, v in self.predictor_options.items()}
-            yield from run_on_cluster(client, jobs, str(self.model_spec), options, self.threads)
+            yield from run_on_cluster(client, jobs, str(self.model_spec), self.predictor_options,
+                                      self.threads)  # fmt: skip
         finally:
             cluster = getattr(client, "cluster", None)
             client.close()
