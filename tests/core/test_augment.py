@@ -101,3 +101,20 @@ def test_illumination_adds_a_smooth_gradient_of_bounded_size():
     shaded = illumination(flat, np.random.default_rng(1), 0.5)
     assert 0 < np.abs(shaded).max() <= 0.5 * 2 + 1e-6  # ramp (<= a) + radial (<= a)
     assert np.abs(np.diff(shaded, axis=-1)).max() < 0.05  # smooth, no texture added
+
+
+def test_gray_augmentation_copies_the_green_channel_into_all_three():
+    rng = np.random.default_rng(2)
+    image = rng.random((3, 30, 40)).astype(np.float32)
+    labels = (rng.random((30, 40)) > 0.5).astype(np.int64)
+    keep = dict(elastic_p=0.0, dihedral=False, intensity=0.0)
+    gray, out_lab = Augmentation(**keep, gray_p=1.0)(image, labels, np.random.default_rng(0))
+    for c in range(3):
+        np.testing.assert_array_equal(gray[c], image[1])
+    np.testing.assert_array_equal(out_lab, labels)
+    never, _ = Augmentation(**keep, gray_p=0.0)(image, labels, np.random.default_rng(0))
+    np.testing.assert_array_equal(never, image)
+    # p = 0.3: about 30 % of the draws
+    aug, rng = Augmentation(**keep, gray_p=0.3), np.random.default_rng(1)
+    hits = sum(np.array_equal((o := aug(image, labels, rng)[0])[0], o[2]) for _ in range(400))
+    assert 90 <= hits <= 150

@@ -87,6 +87,8 @@ def test_same_padding_needs_multiple_of_grid():
         dict(padding="full"),
         dict(dropout=1.0),
         dict(in_channels=1.5),
+        dict(refine=-1),
+        dict(refine=8, padding="valid"),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs):
@@ -128,3 +130,24 @@ def test_blocks():
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in block) == 2
     x = torch.arange(36.0).reshape(1, 1, 6, 6)
     assert torch.equal(center_crop(x, (2, 2)), x[..., 2:4, 2:4])
+
+
+def test_refiner_starts_as_identity_then_corrects_the_first_pass(tmp_path):
+    from unet_core import load_model, save_model
+
+    torch.manual_seed(0)
+    model = UNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True, refine=4)
+    plain = UNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True)
+    assert model.config["refine"] == 4 and "refine" not in plain.config
+    assert model.refiner.depth == 3 and model.refiner.in_channels == 3 + 2
+    x = torch.randn(2, 3, 48, 64)
+    model.eval()
+    refined, first = model(x, aux=True)
+    assert refined.shape == first.shape == (2, 2, 48, 64)
+    torch.testing.assert_close(refined, first)  # zero output layer: identity at the start
+    torch.nn.init.normal_(model.refiner.head.weight)
+    refined, first = model(x, aux=True)
+    assert not torch.allclose(refined, first)
+    torch.testing.assert_close(model(x), refined)
+    loaded = load_model(save_model(model, tmp_path / "w"), device="cpu")
+    torch.testing.assert_close(loaded(x), refined)

@@ -107,8 +107,14 @@ def test_channel_modes_from_the_card():
         predict(model, rgb, device="cpu")
     rgb_model = UNet(in_channels=3, base_channels=4, depth=2)
     rgb_model.card = ModelCard(rgb_model.config, Preprocessing(channels="rgb"))
-    with pytest.raises(ValueError, match="expects an RGB image"):
-        predict(rgb_model, rgb[..., 0], device="cpu")
+    gray = rgb[..., 0]  # a grayscale photograph into a colour model: repeated into 3 channels
+    np.testing.assert_allclose(
+        predict(rgb_model, gray, device="cpu"),
+        predict(rgb_model, np.stack([gray] * 3, axis=-1), device="cpu"),
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="expects an RGB or grayscale image"):
+        predict(rgb_model, rgb[..., :2], device="cpu")
 
 
 @pytest.mark.parametrize("bad", [np.zeros((3, 40, 40, 2)), np.zeros(10), np.zeros((40, 40, 7))])

@@ -181,3 +181,16 @@ def test_rescaled_sample_is_what_inference_sees_at_that_scale():
     assert (big.labels == 1).sum() == 4 * (labels == 1).sum()
     assert big.roi.sum() == 4 * roi.sum() and big.raw.shape == (60, 80, 3)
     assert abs(float(big.image.mean())) < 1e-3  # normalised after resampling
+
+
+def test_a_cascade_trains_both_passes_on_the_labels():
+    torch.manual_seed(0)
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True, refine=4)
+    model.card = ModelCard(model.config, PRE)
+    first, head = model.inc[0].weight.detach().clone(), model.refiner.head.weight.detach().clone()
+    trainer = Trainer(model, samples(), config(steps=40, val_every=40, lr=3e-3), device="cpu")
+    steps = losses(trainer)
+    # the loss is the sum over both passes: about 2x a single pass's at the start
+    assert np.mean(steps[-8:]) < 0.8 * np.mean(steps[:8])
+    assert not torch.equal(model.inc[0].weight.detach(), first)
+    assert model.refiner.head.weight.detach().abs().sum() > 0 and head.abs().sum() == 0

@@ -100,12 +100,12 @@ def test_error_paths_are_one_line_notifications(segment_widget, tiny_model_file,
 
     from unet_core import Preprocessing, UNet, save_model
 
-    rgb_model = UNet(3, 2, base_channels=4, depth=2, padding="same", batch_norm=True)
-    rgb_file = save_model(rgb_model, tmp_path / "rgb", preprocessing=Preprocessing("rgb"))
+    two = UNet(2, 2, base_channels=4, depth=2, padding="same", batch_norm=True)
+    two_file = save_model(two, tmp_path / "two", preprocessing=Preprocessing("as_is"))
     widget._image.value = viewer.add_image(np.zeros((40, 40), np.uint8), name="gray")
-    use_model_file(widget, rgb_file)
+    use_model_file(widget, two_file)
     run_and_wait(qtbot, widget)
-    assert "expects an RGB image" in messages["error"][-1]
+    assert "expects 2 channel(s), got 1" in messages["error"][-1]
 
     bogus = tmp_path / "bogus.safetensors"
     bogus.write_bytes(b"not a model at all")

@@ -94,6 +94,8 @@ class Augmentation:
     Other cameras: ``scale_jitter`` zooms by a factor in [1/(1+s), 1+s] (log-uniform);
     ``blur_p``/``blur_sigma`` blur with a sigma up to ``blur_sigma`` px; ``illumination`` adds a
     brightness gradient up to that amplitude (in units of the normalised image's std).
+    ``gray_p``: with this probability every channel becomes a copy of the green (middle) one,
+    which is what a grayscale or red-free photograph looks like to a colour model.
     """
 
     elastic_p: float = 0.5
@@ -105,6 +107,7 @@ class Augmentation:
     blur_p: float = 0.0
     blur_sigma: float = 1.0
     illumination: float = 0.0
+    gray_p: float = 0.0
 
     def __call__(
         self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
@@ -123,4 +126,7 @@ class Augmentation:
             image = blur(image, rng.uniform(0.3, 1.0) * self.blur_sigma)
         if self.illumination > 0:
             image = illumination(image, rng, self.illumination)
-        return intensity(image, rng, self.intensity), labels
+        image = intensity(image, rng, self.intensity)
+        if self.gray_p > 0 and rng.random() < self.gray_p and image.shape[0] == 3:
+            image = np.repeat(image[1:2], 3, axis=0)
+        return image, labels

@@ -28,8 +28,8 @@ def image_channels(image: np.ndarray) -> int:
 def check_channels(image: np.ndarray, mode: str, in_channels: int) -> None:
     """Raise a one-line ValueError if ``image`` cannot feed a model with this channel mode."""
     c = image_channels(image)
-    if mode == "rgb" and c not in (3, 4):
-        raise ValueError(f"this model expects an RGB image (3 channels), got {c} channel(s)")
+    if mode == "rgb" and c not in (1, 3, 4):
+        raise ValueError(f"this model expects an RGB or grayscale image, got {c} channels")
     if mode in ("gray", "green") and c not in (1, 3, 4):
         raise ValueError(f"this model expects a grayscale or RGB image, got {c} channels")
     if mode == "as_is" and c != in_channels:
@@ -50,6 +50,8 @@ def select_channels(tile: np.ndarray, mode: str) -> np.ndarray:
         elif mode == "green" and x.shape[-1] >= 3:
             x = x[..., 1:2]
         x = np.moveaxis(x, -1, 0)
+    if mode == "rgb" and x.shape[0] == 1:  # grayscale or red-free into a colour model
+        x = np.repeat(x, 3, axis=0)
     return np.ascontiguousarray(x)
 
 

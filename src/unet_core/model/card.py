@@ -16,8 +16,9 @@ class Preprocessing:
 
     channels
         ``"gray"``: one channel (RGB is converted to luminance); ``"green"``: the green channel of
-        an RGB image (a 2-D image passes as is); ``"rgb"``: exactly 3 channels; ``"as_is"``: the
-        image's channels, which must match the model's ``in_channels``.
+        an RGB image (a 2-D image passes as is); ``"rgb"``: 3 channels (a grayscale image is
+        repeated into all three); ``"as_is"``: the image's channels, which must match the
+        model's ``in_channels``.
     normalize
         ``"zscore"``: per-image, per-channel mean 0, std 1; ``"percentile"``: per-image low/high
         percentiles mapped to 0/1; ``"none"``: values used as they are (as float32).

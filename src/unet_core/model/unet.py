@@ -33,6 +33,11 @@ class UNet(nn.Module):
         Insert BatchNorm2d after each convolution.
     dropout
         Dropout probability at the end of the contracting path (paper Sec. 3.1).
+    refine
+        0, or the base channels of a second, small U-Net (depth <= 3, same padding) that sees the
+        image and the first network's class probabilities and corrects its logits (a cascade as
+        in W-Net/IterNet: it reconnects thin structures the first pass left broken). Its output
+        layer starts at zero, so an untrained refiner passes the first network's output through.
     """
 
     def __init__(
@@ -44,6 +49,7 @@ class UNet(nn.Module):
         padding: str = "valid",
         batch_norm: bool = False,
         dropout: float = 0.0,
+        refine: int = 0,
     ):
         super().__init__()
         for name, value, low in (
@@ -58,6 +64,10 @@ class UNet(nn.Module):
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not isinstance(refine, int) or refine < 0:
+            raise ValueError(f"refine must be an integer >= 0, got {refine!r}")
+        if refine and padding != "same":
+            raise ValueError("refine needs padding='same'")
         self._config = dict(
             in_channels=in_channels,
             num_classes=num_classes,
@@ -67,6 +77,8 @@ class UNet(nn.Module):
             batch_norm=batch_norm,
             dropout=dropout,
         )
+        if refine:  # recorded only when used, so older model cards stay as they were
+            self._config["refine"] = refine
         ch = [base_channels * 2**i for i in range(depth + 1)]
         self.inc = DoubleConv(in_channels, ch[0], padding, batch_norm)
         self.downs = nn.ModuleList(
@@ -79,6 +91,13 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(ch[0], num_classes, kernel_size=1)
         self.card: Any = None  # a ModelCard, set by load_model/save_model
         self._init_weights()
+        self.refiner: UNet | None = None
+        if refine:
+            self.refiner = UNet(
+                in_channels + num_classes, num_classes, refine, min(depth, 3), "same", batch_norm
+            )
+            nn.init.zeros_(self.refiner.head.weight)
+            nn.init.zeros_(self.refiner.head.bias)
 
     def _init_weights(self) -> None:
         """He-normal init, std = sqrt(2 / fan_in) (paper Sec. 3)."""
@@ -88,8 +107,19 @@ class UNet(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, in_channels, H, W) -> logits (N, num_classes, output_size(H), output_size(W))."""
+    def forward(
+        self, x: torch.Tensor, aux: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(N, in_channels, H, W) -> logits (N, num_classes, output_size(H), output_size(W)).
+
+        With a refiner and ``aux=True``: (refined logits, first-pass logits), both trained."""
+        logits = self._single(x)
+        if self.refiner is None:
+            return (logits, logits) if aux else logits
+        refined = logits + self.refiner(torch.cat([x, logits.softmax(dim=1)], dim=1))
+        return (refined, logits) if aux else refined
+
+    def _single(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         x = self.inc(x)
         for down in self.downs:

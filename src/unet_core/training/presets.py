@@ -66,15 +66,17 @@ def evaluate_membranes(prob: np.ndarray, sample: Sample) -> dict:
 DRIVE = Preset(
     name="drive",
     description="Retinal vessels in colour fundus photographs (DRIVE).",
-    architecture=dict(in_channels=1, num_classes=2, base_channels=16, depth=4, padding="same",
-                      batch_norm=True, dropout=0.0),
-    preprocessing=Preprocessing(channels="green", normalize="zscore"),
+    # the photograph's three channels (a grayscale one is repeated into all three), and a small
+    # second U-Net that refines the first one's output
+    architecture=dict(in_channels=3, num_classes=2, base_channels=16, depth=4, padding="same",
+                      batch_norm=True, dropout=0.0, refine=8),
+    preprocessing=Preprocessing(channels="rgb", normalize="zscore"),
     classes=["background", "vessel"],
     config=TrainConfig(
         steps=3000, batch_size=8, patch=128, lr=2e-3, loss="bce_dice", foreground_p=0.5,
         # the paper's elastic deformation, plus other cameras: zoom, blur, uneven illumination
         augmentation=Augmentation(elastic_p=0.5, intensity=1.0, scale_jitter=0.2, blur_p=0.3,
-                                  blur_sigma=1.5, illumination=0.5),
+                                  blur_sigma=1.5, illumination=0.5, gray_p=0.1),
         val_every=200, monitor="f1", ema=0.99,
     ),
     load=load_drive_samples,
