@@ -101,7 +101,7 @@ def test_ignored_pixels_change_nothing_including_gradients():
     target = torch.randint(0, 2, (2, 8, 8))
     target[:, :4] = 255
     other = target.clone()
-    for name in ("weighted_ce", "bce_dice", "focal"):
+    for name in ("ce", "weighted_ce", "bce_dice", "focal"):
         loss = get_loss(name)(logits, target, None, 255)
         (grad,) = torch.autograd.grad(loss, logits)
         assert torch.all(grad[:, :, :4] == 0), name

@@ -194,3 +194,12 @@ def test_a_cascade_trains_both_passes_on_the_labels():
     assert np.mean(steps[-8:]) < 0.8 * np.mean(steps[:8])
     assert not torch.equal(model.inc[0].weight.detach(), first)
     assert model.refiner.head.weight.detach().abs().sum() > 0 and head.abs().sum() == 0
+
+
+def test_plain_ce_uses_no_weight_map_and_the_paper_loss_does():
+    labels = np.stack([disks(0)[1][:32, :32]] * 2)
+    plain = Trainer(tiny_model(), samples(), config(loss="ce"), device="cpu")
+    paper = Trainer(tiny_model(), samples(), config(loss="weighted_ce"), device="cpu")
+    assert plain._weights(labels) is None
+    weights = paper._weights(labels)
+    assert weights.shape == (2, 32, 32) and float(weights.max()) > float(weights.min()) > 0

@@ -17,8 +17,9 @@ class TrainConfig:
         each structure twice as wide); the model card records the scale it was trained at.
     optimizer : ``"adam"`` or ``"sgd"`` (paper: SGD, momentum 0.99).
     schedule : ``"cosine"`` (to ``lr * 0.01``), ``"constant"`` or ``"step"`` (x0.1 at 2/3).
-    loss : ``"weighted_ce"`` (paper, with ``w0``, ``sigma``, ``object_class``), ``"bce_dice"``
-        or ``"focal"``; ``border_weights`` adds the paper's border term to any of them.
+    loss : ``"weighted_ce"`` (paper, with ``w0``, ``sigma``, ``object_class``), ``"ce"`` (plain
+        cross-entropy), ``"bce_dice"`` or ``"focal"``; ``border_weights`` adds the paper's border
+        term to any of them.
     foreground_p : share of patches centred on a non-background pixel.
     patience : stop after this many validations without improvement of ``monitor`` (None: never).
     ema : decay of an exponential moving average of the weights (0: off); validation and the

@@ -77,6 +77,7 @@ def focal_loss(
 
 
 LOSSES: dict[str, Loss] = {
+    "ce": weighted_cross_entropy,  # the trainer passes no weight map for "ce": plain cross-entropy
     "weighted_ce": weighted_cross_entropy,
     "bce_dice": bce_dice_loss,
     "focal": focal_loss,
