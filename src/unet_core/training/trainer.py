@@ -144,11 +144,9 @@ class Trainer:
             weight = extra if weight is None else weight * extra
         x = torch.from_numpy(images).to(self.device, memory_format=self.memory_format)
         y = torch.from_numpy(labels).to(self.device)
-        if self.model.refiner is None:
-            loss = self.loss_fn(self.model(x), y, weight, self.config.ignore_label)
-        else:  # a cascade: both passes learn the labels (deep supervision)
-            out, first = self.model(x, aux=True)
-            loss = self.loss_fn(out, y, weight, self.config.ignore_label)
+        out, first = self.model(x, aux=True)
+        loss = self.loss_fn(out, y, weight, self.config.ignore_label)
+        if self.model.refiner is not None:  # a cascade: both passes learn the labels
             loss = loss + self.loss_fn(first, y, weight, self.config.ignore_label)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
