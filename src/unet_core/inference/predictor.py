@@ -144,7 +144,8 @@ class Predictor:
         return _DEFAULT_BUDGET.get(self.device.type, 1 << 30)
 
     def _tile_bytes(self, edge: int) -> int:
-        base = self.model.config["base_channels"]
+        # a refiner runs after the first network has freed its activations: the wider one counts
+        base = max(self.model.config["base_channels"], self.model.config.get("refine", 0))
         return edge * edge * base * _BYTES_PER_PIXEL_PER_CHANNEL * (2 if self.tta else 1)
 
     def _tile_edge(self, tile: int | None) -> int:

@@ -103,7 +103,8 @@ def iter_finetune(
     lr : learning rate (default 5e-4, Adam, constant).
     ignore_label : label of unannotated pixels; they contribute nothing.
     changed_weight : loss weight of pixels where the labels differ from the model's prediction.
-    freeze_encoder : train the expanding path only. Batch-norm statistics are always kept.
+    freeze_encoder : train the expanding path (and a refiner, if the model has one) only.
+        Batch-norm statistics are always kept.
     """
     if isinstance(images, np.ndarray) and images.ndim in (2, 3) and np.ndim(labels) == 2:
         images, labels = [images], [labels]
