@@ -89,6 +89,8 @@ def test_same_padding_needs_multiple_of_grid():
         dict(in_channels=1.5),
         dict(refine=-1),
         dict(refine=8, padding="valid"),
+        dict(drop_block=1.0),
+        dict(drop_block=-0.1),
     ],
 )
 def test_bad_arguments_are_value_errors(kwargs):
@@ -151,3 +153,32 @@ def test_refiner_starts_as_identity_then_corrects_the_first_pass(tmp_path):
     torch.testing.assert_close(model(x), refined)
     loaded = load_model(save_model(model, tmp_path / "w"), device="cpu")
     torch.testing.assert_close(loaded(x), refined)
+
+
+def test_drop_block_drops_blocks_while_training_only(tmp_path):
+    from unet_core import load_model, save_model
+    from unet_core.model.blocks import DropBlock
+
+    torch.manual_seed(0)
+    block = DropBlock(0.2, size=7)
+    x = torch.ones(8, 4, 64, 64)
+    out = block.train()(x)
+    dropped = out == 0
+    assert 0.15 < dropped.float().mean() < 0.25  # about p of each map
+    assert torch.allclose(out.mean(), torch.tensor(1.0))  # the rest rescaled: mean kept
+    # dropped pixels come in blocks: a dropped pixel's neighbours are mostly dropped too
+    assert (dropped[..., 1:, :] & dropped[..., :-1, :]).sum() > 0.8 * dropped.sum()
+    assert torch.equal(block.eval()(x), x)
+    with pytest.raises(ValueError):
+        DropBlock(0.1, size=4)
+
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True, drop_block=0.1)
+    plain = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True)
+    assert model.config["drop_block"] == 0.1 and "drop_block" not in plain.config
+    assert sum(isinstance(m, DropBlock) for m in model.modules()) == 2 * (1 + 2 + 2)
+    assert not any(isinstance(m, DropBlock) for m in plain.modules())
+    x = torch.randn(2, 1, 32, 32)
+    model.eval()
+    torch.testing.assert_close(model(x), model(x))  # deterministic at inference
+    loaded = load_model(save_model(model, tmp_path / "w"), device="cpu")
+    torch.testing.assert_close(loaded(x), model(x))

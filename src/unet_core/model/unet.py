@@ -33,6 +33,9 @@ class UNet(nn.Module):
         Insert BatchNorm2d after each convolution.
     dropout
         Dropout probability at the end of the contracting path (paper Sec. 3.1).
+    drop_block
+        0, or the fraction of every convolution's feature map dropped in 7x7 blocks while
+        training (DropBlock, as in SA-UNet): regularisation for small training sets.
     refine
         0, or the base channels of a second, small U-Net (depth <= 3, same padding) that sees the
         image and the first network's class probabilities and corrects its logits (a cascade as
@@ -50,6 +53,7 @@ class UNet(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.0,
         refine: int = 0,
+        drop_block: float = 0.0,
     ):
         super().__init__()
         for name, value, low in (
@@ -64,6 +68,8 @@ class UNet(nn.Module):
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not 0.0 <= drop_block < 1.0:
+            raise ValueError(f"drop_block must be in [0, 1), got {drop_block}")
         if not isinstance(refine, int) or refine < 0:
             raise ValueError(f"refine must be an integer >= 0, got {refine!r}")
         if refine and padding != "same":
@@ -77,16 +83,19 @@ class UNet(nn.Module):
             batch_norm=batch_norm,
             dropout=dropout,
         )
-        if refine:  # recorded only when used, so older model cards stay as they were
+        # recorded only when used, so older model cards stay as they were
+        if refine:
             self._config["refine"] = refine
+        if drop_block:
+            self._config["drop_block"] = drop_block
         ch = [base_channels * 2**i for i in range(depth + 1)]
-        self.inc = DoubleConv(in_channels, ch[0], padding, batch_norm)
+        self.inc = DoubleConv(in_channels, ch[0], padding, batch_norm, drop_block)
         self.downs = nn.ModuleList(
-            Down(ch[i], ch[i + 1], padding, batch_norm) for i in range(depth)
+            Down(ch[i], ch[i + 1], padding, batch_norm, drop_block) for i in range(depth)
         )
         self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.ups = nn.ModuleList(
-            Up(ch[i + 1], ch[i], padding, batch_norm) for i in reversed(range(depth))
+            Up(ch[i + 1], ch[i], padding, batch_norm, drop_block) for i in reversed(range(depth))
         )
         self.head = nn.Conv2d(ch[0], num_classes, kernel_size=1)
         self.card: Any = None  # a ModelCard, set by load_model/save_model

@@ -69,7 +69,7 @@ DRIVE = Preset(
     # the photograph's three channels (a grayscale one is repeated into all three), and a small
     # second U-Net that refines the first one's output
     architecture=dict(in_channels=3, num_classes=2, base_channels=16, depth=4, padding="same",
-                      batch_norm=True, dropout=0.0, refine=8),
+                      batch_norm=True, dropout=0.0, refine=8, drop_block=0.0),
     preprocessing=Preprocessing(channels="rgb", normalize="zscore"),
     classes=["background", "vessel"],
     config=TrainConfig(
