@@ -39,7 +39,10 @@ class DropBlock(nn.Module):
         # seed rate so that the blocks grown from the seeds cover about p of the map
         seeds = self.p / size**2 * (h * w) / ((h - size + 1) * (w - size + 1))
         mask = (torch.rand(x.shape[0], x.shape[1], h, w, device=x.device) < seeds).to(x.dtype)
-        keep = 1.0 - nn.functional.max_pool2d(mask, size, stride=1, padding=size // 2)
+        # grow each seed into a size x size block: a square max filter, as two 1-D passes
+        half = size // 2
+        grown = nn.functional.max_pool2d(mask, (size, 1), stride=1, padding=(half, 0))
+        keep = 1.0 - nn.functional.max_pool2d(grown, (1, size), stride=1, padding=(0, half))
         return x * keep * (keep.numel() / keep.sum().clamp(min=1.0))
 
     def extra_repr(self) -> str:
