@@ -169,6 +169,9 @@ def test_drop_block_drops_blocks_while_training_only(tmp_path):
     # dropped pixels come in blocks: a dropped pixel's neighbours are mostly dropped too
     assert (dropped[..., 1:, :] & dropped[..., :-1, :]).sum() > 0.8 * dropped.sum()
     assert torch.equal(block.eval()(x), x)
+    for edge in (1, 2, 4, 6):  # maps smaller than the block: the block shrinks to fit
+        small = block.train()(torch.ones(2, 3, edge, edge))
+        assert small.shape == (2, 3, edge, edge) and torch.isfinite(small).all()
     with pytest.raises(ValueError):
         DropBlock(0.1, size=4)
 

@@ -35,7 +35,8 @@ class DropBlock(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         h, w = x.shape[-2:]
-        size = min(self.size, h, w) | 1  # odd, at most the map
+        size = min(self.size, h, w)
+        size -= 1 - size % 2  # odd and at most the map (deep maps of small crops are tiny)
         # seed rate so that the blocks grown from the seeds cover about p of the map
         seeds = self.p / size**2 * (h * w) / ((h - size + 1) * (w - size + 1))
         mask = (torch.rand(x.shape[0], x.shape[1], h, w, device=x.device) < seeds).to(x.dtype)
