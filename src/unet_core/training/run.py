@@ -108,7 +108,8 @@ def train_preset(
         "train_ids": list(trainer_ids(preset, split)),
         "validation_ids": list(preset.val_ids) if split == "val" else [],
         "steps": trainer.step,
-        "epochs": len(epochs),
+        "epochs": data_passes(trainer.step, config, trainer.sampler.samples),
+        "validations": len(epochs),
         "validation": {
             k: round(v, 4)
             for k, v in best.items()
@@ -124,6 +125,12 @@ def train_preset(
     path = save_model(trainer.model, out, provenance=provenance)
     write_curves(epochs, out.with_name(out.stem + "_curve.png"), config.monitor)
     return path
+
+
+def data_passes(steps: int, config: TrainConfig, samples) -> float:
+    """Epochs in the usual sense: pixels of all patches drawn, over the training pixels."""
+    pixels = sum(s.labels.size for s in samples)
+    return round(steps * config.batch_size * config.patch**2 / max(pixels, 1), 3)
 
 
 def trainer_ids(preset: Preset, split: str) -> tuple[int, ...]:
