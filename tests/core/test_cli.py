@@ -208,7 +208,7 @@ def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path
     ]
     assert "rand_error" in card.provenance["validation"]
     # epochs: passes over the 20 training slices of 512 x 512; one validation per 2 steps
-    assert card.provenance["epochs"] == pytest.approx(2 * 2 * 64**2 / (20 * 512**2), abs=1e-3)
+    assert card.provenance["epochs"] == pytest.approx(2 * 2 * 64**2 / (20 * 512**2), rel=1e-3)
     assert card.provenance["validations"] == 1
     assert card.provenance["recipe"]["patch"] == 64 and card.architecture["base_channels"] == 8
     aug = card.provenance["recipe"]["augmentation"]

@@ -108,7 +108,7 @@ def train_preset(
         "train_ids": list(trainer_ids(preset, split)),
         "validation_ids": list(preset.val_ids) if split == "val" else [],
         "steps": trainer.step,
-        "epochs": data_passes(trainer.step, config, trainer.sampler.samples),
+        "epochs": data_passes(trainer),
         "validations": len(epochs),
         "validation": {
             k: round(v, 4)
@@ -127,10 +127,12 @@ def train_preset(
     return path
 
 
-def data_passes(steps: int, config: TrainConfig, samples) -> float:
-    """Epochs in the usual sense: pixels of all patches drawn, over the training pixels."""
-    pixels = sum(s.labels.size for s in samples)
-    return round(steps * config.batch_size * config.patch**2 / max(pixels, 1), 3)
+def data_passes(trainer: Trainer) -> float:
+    """Epochs in the usual sense: labelled pixels of all patches drawn, over the training
+    pixels (4 significant digits)."""
+    pixels = sum(s.labels.size for s in trainer.sampler.samples)
+    drawn = trainer.step * trainer.config.batch_size * trainer.out_size**2
+    return float(f"{drawn / max(pixels, 1):.4g}")
 
 
 def trainer_ids(preset: Preset, split: str) -> tuple[int, ...]:
