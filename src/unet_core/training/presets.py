@@ -73,8 +73,9 @@ DRIVE = Preset(
     preprocessing=Preprocessing(channels="rgb", normalize="zscore"),
     classes=["background", "vessel"],
     config=TrainConfig(
-        # 6000 steps: the slow decay of a long cosine schedule gained over 3000 (README)
-        steps=6000, batch_size=8, patch=128, lr=2e-3, loss="bce_dice", foreground_p=0.5,
+        # 6000 steps: the slow decay of a long cosine schedule gained over 3000; plain
+        # cross-entropy over BCE + Dice: F1 0.820 against 0.818 with TTA at the last step (README)
+        steps=6000, batch_size=8, patch=128, lr=2e-3, loss="ce", foreground_p=0.5,
         # the paper's elastic deformation, plus other cameras: zoom, blur, uneven illumination
         augmentation=Augmentation(elastic_p=0.5, intensity=1.0, scale_jitter=0.2, blur_p=0.3,
                                   blur_sigma=1.5, illumination=0.5, gray_p=0.1),
