@@ -98,7 +98,8 @@ EM = Preset(
     preprocessing=Preprocessing(channels="gray", normalize="zscore"),
     classes=list(isbi2012.CLASSES),
     config=TrainConfig(
-        steps=2000, batch_size=8, patch=128, lr=2e-3, loss="weighted_ce", object_class=0, ema=0.99,
+        # 4000 steps: adapted Rand error 0.034-0.035 at the last step against 0.050 at 2000 (README)
+        steps=4000, batch_size=8, patch=128, lr=2e-3, loss="weighted_ce", object_class=0, ema=0.99,
         w0=10.0, sigma=5.0, ignore_label=None, foreground_p=0.3,
         augmentation=Augmentation(elastic_p=0.5, intensity=1.0), val_every=100,
         monitor="rand_error", monitor_mode="min",
