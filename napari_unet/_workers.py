@@ -85,12 +85,15 @@ def finetune_job(
     training logs, then ``{"kind": "status"}``; returns a :class:`FinetuneResult`."""
     from unet_core.inference.predictor import Predictor
     from unet_core.training.finetune import heldout_dice, iter_finetune
+    from unet_core.training.threads import available_cores
 
     start = time.perf_counter()
     images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
+    # one core stays with napari's window: it renders the loss plot and the user's painting
+    threads = max(1, available_cores() - 1)
     new = yield from iter_finetune(base, images, labels, steps=steps or None,
                                    seconds=seconds or None, ignore_label=ignore_label,
-                                   device=device)  # fmt: skip
+                                   device=device, threads=threads)  # fmt: skip
     yield {"kind": "status", "text": "re-segmenting with the new model…"}
     prob = Predictor(new, device=device)(target)
     dice = None

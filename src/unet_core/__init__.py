@@ -25,6 +25,8 @@ _EXPORTS = {
     "UNet": ".model.unet",
     "evaluate_model": ".evaluate",
     "TrainConfig": ".training.config",
+    "finetune": ".training.finetune",
+    "iter_finetune": ".training.finetune",
     "Trainer": ".training.trainer",
 }
 __all__ = sorted(_EXPORTS)

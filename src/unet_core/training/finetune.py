@@ -1,9 +1,20 @@
-"""Fine-tuning on a user's corrections (paint-and-retrain), napari-free.
+"""Fine-tuning on a user's corrections or scribbles (paint-and-retrain), napari-free.
 
-The user segments an image, corrects the mask, and fine-tunes: labels use the model's class
-indices, pixels carrying ``ignore_label`` count for nothing (so sparse scribbles are fine), and
-pixels where the correction differs from the model's own prediction weigh ``changed_weight``
-times more, so that a few strokes matter.
+Labels use the model's class indices; pixels carrying ``ignore_label`` count for nothing, so a
+few strokes per class are enough. The recipe is built for rounds of 10-120 s on a CPU, often on
+an image unlike anything the model saw (``benchmarks/finetune.py`` measures each choice):
+
+- batch-norm layers learn in training mode, so the network follows a new domain (frozen
+  statistics do not); a round too short for the running averages to forget the old domain
+  re-estimates them on the user's images (:func:`recalibrate_batchnorm`);
+- one patch a step, centred on a labelled pixel, with flips and rotations; cross-entropy plus
+  soft Dice on the labelled pixels (thin vessels and membranes gain most); Adam at a constant
+  learning rate; the weights averaged over the last steps (EMA 0.95), which smooths out the
+  noise of one-patch steps;
+- nothing before the first step but preparing the images: no prediction, and an optimizer that
+  does not import ``torch._dynamo`` (:mod:`.optim`);
+- the thread count chosen by timing the steps (:class:`ThreadTuner`), so another program on a
+  core costs steps in proportion.
 """
 
 from __future__ import annotations
@@ -19,41 +30,69 @@ import torch
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
 from ..inference.predictor import Cancelled, Predictor, card_of
-from ..inference.rescale import resize
+from ..inference.rescale import auto_scale, resize
 from ..model.unet import UNet
 from ..postprocess import probabilities_to_labels
+from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
+from .threads import ThreadTuner
 from .trainer import Trainer
+
+#: Below this many steps the batch-norm running averages (momentum 0.1) still hold more than
+#: 4 % of the old domain's statistics (0.9 ** 30), so they are re-estimated on the images.
+FEW_STEPS = 30
+
+
+def check_labels(labels: np.ndarray, shape: tuple[int, ...], num_classes: int,
+                 ignore_label: int | None, name: str = "labels") -> np.ndarray:  # fmt: skip
+    """``labels`` as int64 class indices, or a one-line ``ValueError`` saying what is wrong."""
+    labels = np.asarray(labels)
+    if labels.shape != tuple(shape):
+        raise ValueError(f"{name} {labels.shape} do not match the image {tuple(shape)}")
+    if labels.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be integer class indices, got dtype {labels.dtype}")
+    if labels.dtype.kind == "f":
+        if not np.isfinite(labels).all():
+            raise ValueError(f"{name} contain NaN or infinite values; use class indices")
+        if (labels != np.round(labels)).any():
+            raise ValueError(f"{name} must be whole class indices, got fractional values "
+                             f"such as {labels[labels != np.round(labels)].flat[0]:g}")  # fmt: skip
+    labels = labels.astype(np.int64)
+    valid = labels != ignore_label if ignore_label is not None else np.ones(labels.shape, bool)
+    if not valid.any():
+        raise ValueError(f"the {name} mark no pixel for training (all are the ignore label)")
+    bad = (labels[valid] < 0) | (labels[valid] >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"{name} must be class indices 0..{num_classes - 1} (or the ignore label "
+            f"{ignore_label}), got {np.unique(labels[valid][bad])[:5].tolist()}"
+        )
+    return labels
 
 
 def correction_sample(
-    model: UNet, predictor: Predictor, image: np.ndarray, labels: np.ndarray,
-    ignore_label: int | None, changed_weight: float,
-) -> Sample:  # fmt: skip
-    """A training sample at the model's scale, weighted where ``labels`` corrects the model."""
-    labels = np.asarray(labels)
-    if labels.shape != image.shape[:2]:
-        raise ValueError(f"labels {labels.shape} do not match the image {image.shape[:2]}")
-    valid = labels != ignore_label if ignore_label is not None else np.ones(labels.shape, bool)
-    if not valid.any():
-        raise ValueError("the labels mark no pixel for training (all are the ignore label)")
-    bad = (labels[valid] < 0) | (labels[valid] >= model.num_classes)
-    if bad.any():
-        raise ValueError(
-            f"labels must be class indices 0..{model.num_classes - 1} (or the ignore label "
-            f"{ignore_label}), got {np.unique(labels[valid][bad])[:5].tolist()}"
-        )
-    own = probabilities_to_labels(predictor(image))
-    weights = np.where(valid & (labels != own), changed_weight, 1.0).astype(np.float32)
-    factor = predictor.last_scale
+    model: UNet, image: np.ndarray, labels: np.ndarray, ignore_label: int | None
+) -> Sample:
+    """A training sample at the scale the model works at (e.g. a fundus model's FOV size)."""
+    card = card_of(model)
+    labels = check_labels(labels, np.shape(image)[:2], model.num_classes, ignore_label)
+    factor = auto_scale(np.asarray(image), card.scale)
     if abs(factor - 1.0) >= 0.02:  # train where the model works: at its own scale
         size = (max(1, round(labels.shape[0] * factor)), max(1, round(labels.shape[1] * factor)))
         image = resize(np.asarray(image), size)
         labels = resize(labels.astype(np.float32), size, order=0).astype(np.int64)
-        weights = resize(weights, size, order=0)
-    sample = make_sample(image, labels.astype(np.int64), card_of(model).preprocessing)
-    sample.weights = weights
-    return sample
+    return make_sample(np.asarray(image), labels, card.preprocessing)
+
+
+def _as_lists(images, labels) -> tuple[list, list]:
+    if isinstance(images, np.ndarray) and images.ndim in (2, 3) and np.ndim(labels) == 2:
+        images, labels = [images], [labels]
+    images, labels = list(images), list(labels)
+    if len(images) != len(labels) or not images:
+        raise ValueError(
+            f"need as many label images as images, got {len(images)} and {len(labels)}"
+        )
+    return images, labels
 
 
 def finetune(
@@ -61,17 +100,24 @@ def finetune(
     images: Sequence[np.ndarray] | np.ndarray,
     labels: Sequence[np.ndarray] | np.ndarray,
     *,
+    steps: int | None = None,
+    seconds: float | None = None,
+    lr: float | None = None,
+    ignore_label: int | None = None,
+    seed: int = 0,
     callback: Callable[[dict], object] | None = None,
     **options,
 ) -> UNet:
-    """A new model fine-tuned on ``images`` with their corrected ``labels``; ``model`` is untouched.
+    """A new model fine-tuned on ``images`` with their ``labels``; ``model`` is untouched.
 
-    Stops after ``steps`` or ``seconds``, whichever comes first (default: 20 s). ``callback``
-    receives every training log (see :meth:`Trainer.fit`); returning ``False`` stops the run
-    with :class:`Cancelled`, and nothing is returned. Images are (H, W) or (H, W, C) as for
-    :func:`predict`; labels are (H, W) class indices. See :func:`iter_finetune` for the options.
+    Images are (H, W) or (H, W, C) as for :func:`predict`; labels are (H, W) class indices,
+    ``ignore_label`` marking pixels nobody annotated. Stops after ``steps`` or ``seconds``,
+    whichever comes first (default: 20 s). ``callback`` receives every training log (see
+    :meth:`Trainer.fit`); returning ``False`` stops the run with :class:`Cancelled` and nothing
+    is returned. See :func:`iter_finetune` for the other options.
     """
-    job = iter_finetune(model, images, labels, **options)
+    job = iter_finetune(model, images, labels, steps=steps, seconds=seconds, lr=lr,
+                        ignore_label=ignore_label, seed=seed, **options)  # fmt: skip
     try:
         while True:
             log = next(job)
@@ -80,6 +126,21 @@ def finetune(
                 raise Cancelled(f"fine-tuning stopped at step {log.get('step', 0)}")
     except StopIteration as finished:
         return finished.value
+
+
+def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_label: int | None,
+                    seed: int, batch_size: int = 1, patch: int = 128, border_weights: bool = False,
+                    freeze_encoder: bool = False, ema: float = 0.95,
+                    loss: str = "bce_dice") -> TrainConfig:  # fmt: skip
+    """The short-budget recipe as a :class:`TrainConfig` (see the module docstring)."""
+    size = patch if model.padding == "same" else model.valid_input_size(patch + 60)
+    return TrainConfig(
+        steps=steps or 10**9, batch_size=batch_size, patch=size, lr=lr or 1e-3,
+        schedule="constant", warmup=0, loss=loss, border_weights=border_weights,
+        ignore_label=ignore_label, foreground_p=0.0, val_every=10**9, freeze_bn=False,
+        freeze_encoder=freeze_encoder, seed=seed, ema=ema,
+        augmentation=Augmentation(elastic_p=0.0, intensity=0.0),
+    )  # fmt: skip
 
 
 def iter_finetune(
@@ -92,60 +153,69 @@ def iter_finetune(
     lr: float | None = None,
     ignore_label: int | None = None,
     seed: int = 0,
-    changed_weight: float = 5.0,
-    freeze_encoder: bool = False,
-    batch_size: int = 4,
+    changed_weight: float = 1.0,
+    threads: int | None = None,
     device: str = "auto",
+    **recipe,
 ) -> Generator[dict, None, UNet]:
     """Fine-tuning as a generator: yields every training log, returns the new model.
 
     steps, seconds : budget; whichever comes first (default: 20 s).
-    lr : learning rate (default 5e-4, Adam, constant).
+    lr : learning rate (default 1e-3, Adam, constant).
     ignore_label : label of unannotated pixels; they contribute nothing.
-    changed_weight : loss weight of pixels where the labels differ from the model's prediction.
-    freeze_encoder : train the expanding path (and a refiner, if the model has one) only.
-        Batch-norm statistics are always kept.
+    changed_weight : loss weight of pixels the network currently classifies wrongly.
+    threads : at most this many torch threads (None: every core); the tuner picks how many.
+    recipe : ``batch_size``, ``patch``, ``border_weights``, ``freeze_encoder``, ``ema``,
+        ``loss`` (see :func:`finetune_config`).
     """
-    if isinstance(images, np.ndarray) and images.ndim in (2, 3) and np.ndim(labels) == 2:
-        images, labels = [images], [labels]
-    if len(images) != len(labels) or not images:
-        raise ValueError(
-            f"need as many label images as images, got {len(images)} and {len(labels)}"
-        )
+    images, labels = _as_lists(images, labels)
+    for i, (image, lab) in enumerate(zip(images, labels)):  # all checks before any work
+        check_labels(lab, np.shape(image)[:2], model.num_classes, ignore_label, f"labels {i}")
     if steps is None and seconds is None:
         seconds = 20.0
     start = time.perf_counter()
-    predictor = Predictor(model, device=device)
-    samples = [correction_sample(model, predictor, i, lab, ignore_label, changed_weight)
-               for i, lab in zip(images, labels)]  # fmt: skip
+    samples = [correction_sample(model, i, lab, ignore_label) for i, lab in zip(images, labels)]
     new = copy.deepcopy(model)
-    patch = 128 if model.padding == "same" else model.valid_input_size(188)
-    config = TrainConfig(
-        steps=steps or 10**9, batch_size=batch_size, patch=patch, lr=lr or 5e-4,
-        schedule="constant", warmup=0, loss="bce_dice" if model.num_classes == 2 else "focal",
-        ignore_label=ignore_label, foreground_p=0.5, val_every=10, freeze_bn=True,
-        freeze_encoder=freeze_encoder, seed=seed,
-        augmentation=Augmentation(elastic_p=0.25, intensity=0.5),
-    )  # fmt: skip
+    config = finetune_config(new, steps=steps, lr=lr, ignore_label=ignore_label, seed=seed,
+                             **recipe)  # fmt: skip
     torch.manual_seed(seed)
     trainer = Trainer(new, samples, config, device=device)
+    trainer.loss_fn = emphasise_errors(trainer.loss_fn, changed_weight)
     remaining = None if seconds is None else max(0.0, seconds - (time.perf_counter() - start))
-    yield from trainer.fit(seconds=remaining)
+    with ThreadTuner(threads) as tuner:
+        for log in trainer.fit(seconds=remaining):
+            if log["kind"] == "step":
+                tuner.step_done()
+                log["threads"] = tuner.threads
+            yield log
+    new = trainer.eval_model
+    if trainer.step < FEW_STEPS:  # running statistics still remember the old domain
+        recalibrate_batchnorm(new, [s.image for s in samples], device=trainer.device)
     new.eval()
     for p in new.parameters():
         p.requires_grad_(True)
     card = model.card
     if card is not None:
-        done = {
-            "steps": trainer.step,
-            "images": len(samples),
-            "seconds": round(time.perf_counter() - start, 1),
-        }
+        done = {"steps": trainer.step, "images": len(samples),
+                "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
         new.card = dataclasses.replace(
             card, provenance={**card.provenance, "finetuned_from": card.name or "model",
                               "finetune": done},
         )  # fmt: skip
     return new
+
+
+def emphasise_errors(loss_fn: Callable, factor: float) -> Callable:
+    """``loss_fn`` with pixels the logits classify wrongly weighted ``factor`` times more."""
+    if factor == 1.0:
+        return loss_fn
+
+    def loss(logits, target, weight=None, ignore_index=None):
+        wrong = (logits.detach().argmax(1) != target).float()
+        extra = 1.0 + (factor - 1.0) * wrong
+        return loss_fn(logits, target, extra if weight is None else weight * extra, ignore_index)
+
+    return loss
 
 
 def heldout_dice(

@@ -26,6 +26,7 @@ from ..model.unet import UNet
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .losses import get_loss
+from .optim import Adam
 from .weights import class_balance_weights, unet_weight_map
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Trainer:
             for part in (model.inc, *model.downs):
                 part.requires_grad_(False)
         self.optimizer = self._make_optimizer()
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.time_fraction = 0.0  # share of fit(seconds=...) spent, for the schedule
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.step, self.history = 0, []
@@ -95,29 +96,34 @@ class Trainer:
         self.bad_rounds = 0
 
     # ---- pieces ---------------------------------------------------------------------------
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self) -> Adam | torch.optim.SGD:
         c = self.config
         params = [p for p in self.model.parameters() if p.requires_grad] or self.model.parameters()
         if c.optimizer == "sgd":
             return torch.optim.SGD(
                 params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
             )
-        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+        return Adam(params, lr=c.lr, weight_decay=c.weight_decay)
 
     def _lr_factor(self, step: int) -> float:
+        """Warm-up, then the schedule over the run: its steps or its time budget, whichever
+        is further along."""
         c = self.config
         warm = min(1.0, (step + 1) / c.warmup) if c.warmup else 1.0
+        t = min(1.0, max(step / max(1, c.steps), self.time_fraction))
         if c.schedule == "cosine":
-            t = min(1.0, step / max(1, c.steps))
             return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
         if c.schedule == "step":
-            return warm * (0.1 if step >= 2 * c.steps // 3 else 1.0)
+            return warm * (0.1 if t >= 2 / 3 else 1.0)
         return warm
 
     def _weights(self, labels: np.ndarray) -> torch.Tensor | None:
         c = self.config
         if not (c.border_weights or c.loss == "weighted_ce"):
-            return None
+            if self.class_weights is None:
+                return None
+            index = np.clip(labels, 0, len(self.class_weights) - 1)  # ignored pixels count 0
+            return torch.from_numpy(self.class_weights[index].astype(np.float32)).to(self.device)
         maps = [
             unet_weight_map(
                 y, self.model.num_classes, w0=c.w0, sigma=c.sigma, object_class=c.object_class,
@@ -142,6 +148,9 @@ class Trainer:
         if weights is not None:
             extra = torch.from_numpy(weights).to(self.device)
             weight = extra if weight is None else weight * extra
+        lr = self.config.lr * self._lr_factor(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         x = torch.from_numpy(images).to(self.device, memory_format=self.memory_format)
         y = torch.from_numpy(labels).to(self.device)
         out, first = self.model(x, aux=True)
@@ -152,16 +161,16 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         self._update_ema()
-        lr = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
         return {"loss": float(loss.detach()), "lr": lr}
 
     @torch.no_grad()
     def _update_ema(self) -> None:
         if self.ema_model is None:
             return
+        # early on, average over the steps so far (a short run is not pulled to its start)
+        decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
         for avg, p in zip(self.ema_model.parameters(), self.model.parameters()):
-            avg.lerp_(p, 1.0 - self.config.ema)
+            avg.lerp_(p, 1.0 - decay)
         for avg, b in zip(self.ema_model.buffers(), self.model.buffers()):
             avg.copy_(b)
 
@@ -184,6 +193,8 @@ class Trainer:
         """Train until ``config.steps`` (or ``seconds``), yielding a log after every step."""
         c, start, losses = self.config, time.perf_counter(), []
         while self.step < c.steps:
+            if seconds:
+                self.time_fraction = (time.perf_counter() - start) / seconds
             images, labels, weights = self.sampler.batch(c.batch_size, self.rng)
             out = self.train_step(images, labels, weights)
             self.step += 1
@@ -228,7 +239,6 @@ class Trainer:
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "best_model": self.best_state or {},
             "ema_model": self.ema_model.state_dict() if self.ema_model is not None else {},
@@ -247,7 +257,6 @@ class Trainer:
             raise ValueError(f"{Path(path).name} was trained with another architecture")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         self.best_state = state["best_model"] or None
         if self.ema_model is not None and state.get("ema_model"):
