@@ -48,6 +48,21 @@ class VersionStore:
     def get(self, name: str) -> ModelVersion | None:
         return next((v for v in self.versions if v.name == name), None)
 
+    def lineage(self, name: str) -> list[str]:
+        """``name``, its parent, its parent's parent, ... up to a model that is not a version."""
+        chain = [name]
+        while (version := self.get(chain[-1])) is not None and version.parent not in chain:
+            chain.append(version.parent)
+        return chain
+
+    def newest_from(self, name: str) -> str:
+        """The newest version that descends from ``name`` (itself included), else ``name``:
+        the model to fine-tune further labels made by ``name``."""
+        for version in reversed(self.versions):
+            if name in self.lineage(version.name):
+                return version.name
+        return name
+
     def next_name(self) -> str:
         return f"fine-tuned v{len(self.versions) + 1}"
 

@@ -5,7 +5,8 @@ Run under a display, e.g.::
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py
 
 Writes ``docs/segment_widget.png`` (the fundus sample segmented with the bundled ``drive``
-model), ``docs/finetune_widget.png`` (the EM sample after one round of paint-and-retrain) and
+model), ``docs/finetune_widget.png`` (the EM sample after one round of paint-and-retrain),
+``docs/finetune_scribbles.png`` (scribbles on scikit-image's coins) and
 ``docs/batch_widget.png`` (a folder batch-segmented); name some of them to render only those.
 """
 
@@ -71,20 +72,53 @@ def segment_shot() -> Path:
 
 
 def finetune_shot() -> Path:
+    """Corrections mode: the EM slice segmented, a stroke painted and the right part marked
+    "ignore", one round; the new prediction fills only what was not painted."""
     viewer = new_viewer()
     segment(viewer, "em", "em")
     labels = viewer.layers["em slice labels"]
-    corrected = np.array(labels.data)
-    corrected[:, 200:] = 255  # "not annotated" on the right, as a user painting sparsely would
-    labels.data = corrected
+    rows = np.arange(40, 200)
+    labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
+    right = np.argwhere(np.ones((256, 56), bool)) + (0, 200)
+    labels.data_setitem((right[:, 0], right[:, 1]), 255)  # "not annotated" on the right
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
-    widget._image.value, widget._labels.value = viewer.layers["em slice"], labels
+    widget._image.value, widget._target.value = viewer.layers["em slice"], labels
     widget._device.value = "cpu"
     widget._seconds.value = 10
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None)
+    widget._unsure.clicked.emit()
     print(widget._status.value)
     return save_shot(viewer, "finetune_widget")
+
+
+def scribbles_shot() -> Path:
+    """Scribbles mode on an image no bundled model has seen (scikit-image's coins): a few
+    strokes on coins and on the background, one round from the em model."""
+    from skimage import data
+
+    viewer = new_viewer()
+    viewer.add_image(data.coins(), name="coins")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    widget._image.value = viewer.layers["coins"]
+    widget._mode.value = "scribbles"
+    widget._base.value = "em"
+    widget._new_scribbles.clicked.emit()
+    scribbles = viewer.layers["coins scribbles"]
+    for row, col0, col1, value in [(20, 10, 370, 1), (140, 10, 60, 1), (290, 40, 360, 1),
+                                   (70, 40, 60, 2), (160, 95, 115, 2), (235, 250, 275, 2),
+                                   (120, 215, 240, 2), (45, 320, 345, 2)]:  # fmt: skip
+        for dr in range(-2, 3):
+            cols = np.arange(col0, col1)
+            scribbles.data_setitem((np.full(cols.size, row + dr), cols), value)
+    widget._device.value = "cpu"
+    widget._seconds.value = 20
+    widget._run.clicked.emit()
+    wait_for(lambda: widget._worker is None)
+    viewer.layers["coins labels"].opacity = 0.5
+    viewer.layers.selection.active = scribbles
+    print(widget._status.value)
+    return save_shot(viewer, "finetune_scribbles")
 
 
 def batch_shot() -> Path:
@@ -118,7 +152,8 @@ if __name__ == "__main__":
     import sys
 
     DOCS.mkdir(exist_ok=True)
-    shots = {"segment": segment_shot, "finetune": finetune_shot, "batch": batch_shot}
+    shots = {"segment": segment_shot, "finetune": finetune_shot, "scribbles": scribbles_shot,
+             "batch": batch_shot}  # fmt: skip
     for name in sys.argv[1:] or shots:
         shot = shots[name]
         print(f"wrote {shot()}")

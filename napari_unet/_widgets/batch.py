@@ -24,7 +24,7 @@ from napari.utils.notifications import show_error, show_info
 
 from .._versions import STORE
 from .._workers import batch_job, start_worker
-from ._jobs import JobControls
+from ._jobs import JobControls, make_scrollable
 from .segment import BUNDLED, MODEL_FILE, device_choices, label_colormap, one_line
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ class BatchWidget(JobControls, Container):
         self._failed: list[list[str]] = []
         self.run = None  # the last finished BatchRun
         self.max_width = 520
+        make_scrollable(self)
         self._status.native.setWordWrap(True)
         STORE.changed.connect(self._on_versions_changed)
 
@@ -139,6 +140,7 @@ class BatchWidget(JobControls, Container):
                                     finished=self._on_finished)  # fmt: skip
         self._set_running(True)
         self._status.value = f"starting on {folder}…"
+        self._start_activity(1, f"batch-segmenting {Path(folder).name}")
         self._worker.start()
 
     def _on_cancel(self) -> None:
@@ -154,6 +156,7 @@ class BatchWidget(JobControls, Container):
             return
         self._progress.max = max(event.files_total, 1)
         self._progress.value = event.files_done
+        self._advance_activity(event.files_done, event.files_total)
         tiles = f", tile {event.tiles_done}/{event.tiles_total}" if event.tiles_total else ""
         self._status.value = (f"{event.files_done}/{event.files_total} done; "
                               f"{event.path.name}{tiles}")  # fmt: skip

@@ -1,5 +1,6 @@
-"""Paint-and-retrain: fine-tune on corrected Labels layers in the background, watch the loss,
-see the re-segmented mask, and keep every round as a model version."""
+"""Paint-and-retrain: fine-tune on corrected labels or on scribbles in the background, watch the
+loss, see the new prediction fill what was not painted, find where to correct next, and keep
+every round as a model version in a project folder."""
 
 from __future__ import annotations
 
@@ -19,100 +20,33 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
+from .._layers import CORRECTIONS, SCRIBBLES, layer_info, painted_mask, write_prediction
 from .._versions import STORE, ModelVersion
-from .._workers import compare_job, finetune_job, load_model_cached, segment_job, start_worker
-from ._jobs import JobControls
+from .._workers import finetune_job, load_model_cached, start_worker
+from ._jobs import JobControls, make_scrollable
+from ._plot import LossPlot
+from ._versions_panel import VersionsPanel
+from ._where_next import WhereNext
 from .segment import BUNDLED, MODEL_FILE, device_choices, one_line
 
 if TYPE_CHECKING:
     import napari
 
 LATEST = "latest (the model that made the labels)"
+TARGET_LABEL = {CORRECTIONS: "corrected labels", SCRIBBLES: "scribbles"}
 
 
-class Sparkline:
-    """A tiny line chart painted with QPainter: cheap enough to redraw on every training step."""
-
-    def __init__(self, title: str) -> None:
-        from qtpy.QtWidgets import QWidget
-
-        chart = self
-
-        class _Canvas(QWidget):
-            def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-                chart.paint(self)
-
-        self.title = title
-        self.values: list[float] = []
-        self.widget = _Canvas()
-        self.widget.setMinimumHeight(80)
-
-    def set(self, values: list[float]) -> None:
-        self.values = list(values)
-        self.widget.update()  # repainted by Qt when it next draws
-
-    def paint(self, widget) -> None:
-        from qtpy.QtCore import QPointF, Qt
-        from qtpy.QtGui import QColor, QPainter, QPen, QPolygonF
-
-        painter = QPainter(widget)
-        w, h = widget.width(), widget.height()
-        painter.setPen(QColor(200, 200, 200))
-        label = self.title
-        if self.values:
-            label += f": {self.values[-1]:.3f}"
-        painter.drawText(4, 12, label)
-        vals = [v for v in self.values if v == v]  # drop NaN
-        if len(vals) >= 2:
-            lo, hi = min(vals), max(vals)
-            span = (hi - lo) or 1.0
-            n = len(vals)
-            points = [QPointF(4 + (w - 8) * i / (n - 1), 16 + (h - 20) * (1 - (v - lo) / span))
-                      for i, v in enumerate(vals)]  # fmt: skip
-            painter.setPen(QPen(QColor(80, 200, 255), 1.5, Qt.SolidLine))
-            painter.drawPolyline(QPolygonF(points))
-        painter.end()
-
-
-class LossPlot:
-    """Loss against step, and held-out Dice against round."""
-
-    def __init__(self) -> None:
-        from qtpy.QtWidgets import QHBoxLayout, QWidget
-
-        self.loss = Sparkline("loss")
-        self.dice = Sparkline("held-out Dice / round")
-        self.canvas = QWidget()
-        layout = QHBoxLayout(self.canvas)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.loss.widget)
-        layout.addWidget(self.dice.widget)
-        self.steps: list[int] = []
-        self.losses: list[float] = []
-
-    def reset(self) -> None:
-        self.steps, self.losses = [], []
-        self.loss.set([])
-
-    def add(self, step: int, loss: float) -> None:
-        self.steps.append(step)
-        self.losses.append(loss)
-        self.loss.set(self.losses)
-
-    def draw(self, dice: list[float | None] | None = None) -> None:
-        self.loss.set(self.losses)
-        if dice is not None:
-            self.dice.set([d for d in dice if d is not None])
-
-
-class FinetuneWidget(JobControls, Container):
-    """Fine-tune on (image, corrected labels) pairs; versions to switch, compare and save."""
+class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
+    """Fine-tune on (image, labels) pairs; versions to switch, compare, save and reopen."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._labels = create_widget(annotation="napari.layers.Labels", label="corrected labels")
+        self._mode = ComboBox(label="mode", choices=[CORRECTIONS, SCRIBBLES], value=CORRECTIONS)
+        self._target = create_widget(annotation="napari.layers.Labels", label="corrected labels")
+        self._new_scribbles = PushButton(text="New scribbles layer for this image")
+        self._legend = Label(label="legend", value="")
         self._add_pair = PushButton(text="Add this pair to the training set")
         self._pairs_view = Label(label="training set", value="(this pair only)")
         self._held_image = create_widget(annotation="napari.layers.Image", label="held-out image",
@@ -129,6 +63,8 @@ class FinetuneWidget(JobControls, Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=100, value=0)
         self._status = Label(label="status", value="paint corrections, then fine-tune")
+        self._unsure = PushButton(text="Show where the model is unsure")
+        self._goto = PushButton(text="Go to the most uncertain region not yet corrected")
         self._versions = ComboBox(label="versions", choices=lambda _: STORE.names())
         self._use = PushButton(text="Segment with this version")
         self._restore = PushButton(text="Restore the corrections it was trained on")
@@ -136,27 +72,40 @@ class FinetuneWidget(JobControls, Container):
         self._compare = PushButton(text="Compare on the held-out pair")
         self._save_path = FileEdit(label="save as", mode="w", filter="*.safetensors")
         self._save = PushButton(text="Save version as a model file")
-        self.extend([self._image, self._labels, self._add_pair, self._pairs_view,
+        self._project = FileEdit(label="project folder", mode="d")
+        self._open_project = PushButton(text="Open project (pairs and versions)")
+        self.extend([self._image, self._mode, self._target, self._new_scribbles, self._legend,
+                     self._add_pair, self._pairs_view,
                      self._held_image, self._held_labels, self._base, self._base_file,
                      self._seconds, self._steps, self._device, self._run, self._cancel,
-                     self._progress, self._status, self._versions, self._use, self._restore,
-                     self._compare_with, self._compare, self._save_path, self._save])  # fmt: skip
+                     self._progress, self._status, self._unsure, self._goto, self._versions,
+                     self._use, self._restore, self._compare_with, self._compare,
+                     self._save_path, self._save, self._project, self._open_project])  # fmt: skip
         self.plot = LossPlot()
         self.plot.canvas.setMinimumHeight(90)
-        self.native.layout().insertWidget(14, self.plot.canvas)
-        self._status.native.setWordWrap(True)
+        self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
+        for label in (self._status, self._legend):
+            label.native.setWordWrap(True)
         self._pairs: list[tuple] = []
         self._worker = None
         self.max_width = 460
+        make_scrollable(self)
         self._base.changed.connect(lambda v: setattr(self._base_file, "visible", v == MODEL_FILE))
         self._add_pair.changed.connect(self._on_add_pair)
+        self._mode.changed.connect(self._on_mode)
+        self._target.changed.connect(lambda _: self._show_legend())
+        self._new_scribbles.changed.connect(self._on_new_scribbles)
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
         self._use.changed.connect(self._on_use)
         self._restore.changed.connect(self._on_restore)
         self._compare.changed.connect(self._on_compare)
         self._save.changed.connect(self._on_save)
+        self._open_project.changed.connect(self._on_open_project)
+        self._unsure.changed.connect(self._on_unsure)
+        self._goto.changed.connect(self._on_goto)
         STORE.changed.connect(self._on_versions_changed)
+        self._on_mode(self._mode.value)
 
     # ---- choosing ------------------------------------------------------------------------
     def _base_choices(self, _=None) -> list[str]:
@@ -169,20 +118,68 @@ class FinetuneWidget(JobControls, Container):
         except RuntimeError:  # this widget was closed: stop listening
             STORE.changed.disconnect(self._on_versions_changed)
 
+    def _on_mode(self, mode: str) -> None:
+        self._target.label = TARGET_LABEL[mode]
+        self._new_scribbles.visible = mode == SCRIBBLES
+        self._show_legend()
+
+    def _classes(self) -> list[str]:
+        """Class names of the chosen labels' model (or of the chosen bundled model)."""
+        layer = self._target.value
+        classes = layer_info(layer).get("classes") if layer is not None else None
+        if not classes and self._base.value in BUNDLED:
+            from unet_core.model.store import read_card
+
+            classes = read_card(self._base.value).classes
+        return list(classes or ["background", "foreground"])
+
+    def _show_legend(self) -> None:
+        from unet_core.postprocess import IGNORE_LABEL
+
+        classes = self._classes()
+        if self._mode.value == SCRIBBLES:
+            names = ", ".join(f"{i + 1} = {c}" for i, c in enumerate(classes))
+            self._legend.value = f"0 = not annotated; {names}"
+        else:
+            names = ", ".join(f"{i} = {c}" for i, c in enumerate(classes))
+            self._legend.value = (f"{names}; {IGNORE_LABEL} = ignore. What you paint is kept "
+                                  "by every round")  # fmt: skip
+
+    def _on_new_scribbles(self) -> None:
+        """An empty scribbles layer over the image (0 everywhere = nothing annotated yet)."""
+        from .segment import label_colormap
+
+        image = self._image.value
+        if image is None:
+            show_error("Choose an image first.")
+            return
+        shape = image.data.shape[:2] if image.rgb else image.data.shape[-2:]
+        layer = self._viewer.add_labels(
+            np.zeros(shape, np.uint8), name=f"{image.name} scribbles", colormap=label_colormap(),
+            scale=image.scale[-2:], translate=image.translate[-2:],
+        )  # fmt: skip
+        layer_info(layer).update({"mode": SCRIBBLES, "classes": self._classes()})
+        layer.selected_label = 1
+        layer.mode = "paint"
+        self._target.value = layer
+
     def _on_add_pair(self) -> None:
-        image, labels = self._image.value, self._labels.value
+        image, labels = self._image.value, self._target.value
         if image is None or labels is None:
-            show_error("Choose an image and its corrected labels first.")
+            show_error("Choose an image and its labels first.")
             return
         if all(p[1] is not labels for p in self._pairs):
-            self._pairs.append((image, labels))
-        self._pairs_view.value = "; ".join(f"{i.name} + {lab.name}" for i, lab in self._pairs)
+            self._pairs.append((image, labels, self._mode.value))
+        self._pairs_view.value = "; ".join(f"{i.name} + {lab.name} ({mode})"
+                                           for i, lab, mode in self._pairs)  # fmt: skip
 
     def _base_spec(self, labels) -> str:
         choice = self._base.value
-        if choice == LATEST:
-            made_by = labels.metadata.get("napari-unet", {}).get("model")
-            return STORE.versions[-1].name if STORE.versions else (made_by or "drive")
+        if choice == LATEST:  # the model that made these labels, or its newest descendant
+            made_by = layer_info(labels).get("model")
+            if made_by is None:
+                raise ValueError(f"no model has segmented '{labels.name}' yet: choose a base model")
+            return STORE.newest_from(made_by)
         if choice == MODEL_FILE:
             path = self._base_file.value
             if not path or not path.is_file():
@@ -190,37 +187,57 @@ class FinetuneWidget(JobControls, Container):
             return str(path)
         return choice
 
-    def _snapshot(self, image_layer, labels_layer) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of the 2-D image and labels (painting on during training is safe)."""
+    def _snapshot(self, image_layer, labels_layer, mode: str = CORRECTIONS) -> tuple:
+        """Copies of the 2-D image, the training labels and the layer's own values (painting
+        on during training is safe)."""
+        from unet_core.postprocess import scribbles_to_labels
+
         image = np.array(image_layer.data)
-        labels = np.array(labels_layer.data)
-        if labels.shape != image.shape[: labels.ndim] or labels.ndim != 2:
-            raise ValueError(f"'{labels_layer.name}' {labels.shape} does not match "
+        raw = np.array(labels_layer.data)
+        if raw.shape != image.shape[: raw.ndim] or raw.ndim != 2:
+            raise ValueError(f"'{labels_layer.name}' {raw.shape} does not match "
                              f"'{image_layer.name}' {image.shape} as a 2-D image")  # fmt: skip
-        return image, labels
+        labels = scribbles_to_labels(raw) if mode == SCRIBBLES else raw
+        return image, labels, raw
+
+    @staticmethod
+    def _check_fit(model, data: list[tuple], names: list[str]) -> None:
+        """One line, before any training, if the model cannot take the images or labels."""
+        from unet_core.data.preprocess import check_channels
+        from unet_core.postprocess import IGNORE_LABEL
+        from unet_core.training.finetune import check_labels
+
+        for (image, labels, _), name in zip(data, names):
+            check_channels(image, model.card.preprocessing.channels, model.in_channels)
+            check_labels(labels, image.shape[:2], model.num_classes, IGNORE_LABEL, f"'{name}'")
 
     # ---- running -------------------------------------------------------------------------
     def _on_run(self) -> None:
         from unet_core.postprocess import IGNORE_LABEL
 
-        pairs = self._pairs or [(self._image.value, self._labels.value)]
-        if any(i is None or lab is None for i, lab in pairs):
-            show_error("Choose an image and its corrected labels first.")
+        pairs = self._pairs or [(self._image.value, self._target.value, self._mode.value)]
+        if any(i is None or lab is None for i, lab, _ in pairs):
+            show_error("Choose an image and its labels first.")
             return
         try:
+            data = [self._snapshot(*pair) for pair in pairs]
             spec = self._base_spec(pairs[0][1])
-            data = [self._snapshot(i, lab) for i, lab in pairs]
             held = None
             if self._held_image.value is not None and self._held_labels.value is not None:
-                held = self._snapshot(self._held_image.value, self._held_labels.value)
+                held = self._snapshot(self._held_image.value, self._held_labels.value)[:2]
             base = load_model_cached(spec, self._device.value)
-        except Exception as exc:  # a bad file or shape: one line, never a crash
+            self._check_fit(base, data, [lab.name for _, lab, _ in pairs])
+        except Exception as exc:  # a bad file, shape or label value: one line, never a crash
             show_error(f"napari-unet: {one_line(exc)}")
+            self._status.value = f"not started: {one_line(exc)}"
             return
-        job = finetune_job(base, data, data[0][0], heldout=held, seconds=self._seconds.value,
+        train = [(image, labels) for image, labels, _ in data]
+        job = finetune_job(base, train, data[0][0], heldout=held, seconds=self._seconds.value,
                            steps=self._steps.value, device=self._device.value,
                            ignore_label=IGNORE_LABEL)  # fmt: skip
-        context = {"pairs": pairs, "data": data, "parent": spec, "start": time.monotonic()}
+        context = {"pairs": pairs, "data": data, "parent": spec, "start": time.monotonic(),
+                   "corrected": sum(self._corrected(lab, mode, d[2])
+                                    for (_, lab, mode), d in zip(pairs, data))}  # fmt: skip
         self._worker = start_worker(
             job, yielded=self._on_log, returned=lambda r: self._on_done(context, r),
             errored=self._on_error, aborted=self._on_aborted, finished=self._on_finished,
@@ -230,6 +247,7 @@ class FinetuneWidget(JobControls, Container):
         self._progress.value = 0
         self._set_running(True)
         self._status.value = f"fine-tuning {spec} on {len(pairs)} image(s)…"
+        self._start_activity(self._progress.max, f"fine-tuning {spec}")
         self._context = context
         self._worker.start()
 
@@ -242,6 +260,7 @@ class FinetuneWidget(JobControls, Container):
         self.plot.add(log["step"], log["loss"])
         done = log["step"] if self._steps.value else time.monotonic() - self._context["start"]
         self._progress.value = int(min(done, self._progress.max))
+        self._advance_activity(done)
 
     def _on_cancel(self) -> None:
         if self._worker is not None:
@@ -259,99 +278,87 @@ class FinetuneWidget(JobControls, Container):
         pairs, data = context["pairs"], context["data"]
         version = STORE.add(ModelVersion(
             name=STORE.next_name(), model=result.model, parent=context["parent"],
-            images=[i.name for i, _ in pairs], steps=result.steps, seconds=result.seconds,
+            images=[i.name for i, _, _ in pairs], steps=result.steps, seconds=result.seconds,
             heldout_dice=result.heldout_dice,
-            corrections=[(lab.name, d[1]) for (_, lab), d in zip(pairs, data)],
+            corrections=[(lab.name, d[2]) for (_, lab, _), d in zip(pairs, data)],
         ))  # fmt: skip
         self._versions.value = version.name
-        flipped = self._show(pairs[0][0], pairs[0][1], result.prob, version.name)
+        for _, layer, _ in pairs:  # the next round on these labels starts from this version
+            layer_info(layer)["model"] = version.name
+        image, labels, mode = pairs[0]
+        flipped = self._show(image, labels if mode == CORRECTIONS else None, result.prob,
+                             version.name)  # fmt: skip
         self.plot.draw([v.heldout_dice for v in STORE.versions])
         self._progress.value = self._progress.max
-        self._status.value = f"{version.describe()}: {flipped} pixel(s) changed"
+        self._status.value = (f"{version.describe()}: {flipped} pixel(s) changed; "
+                              "the pixels you painted are kept")  # fmt: skip
+        self._save_to_project(context, version)
         show_info(self._status.value)
 
+    @staticmethod
+    def _corrected(layer, mode: str, raw: np.ndarray) -> int:
+        """Pixels the user annotated on this pair (for the learning curve)."""
+        if mode == SCRIBBLES:
+            return int(np.count_nonzero(raw))
+        return int(painted_mask(layer).sum()) if layer_info(layer).get("planes") else raw.size
+
+    def _prediction_layer(self, image_layer):
+        """The labels layer that shows the model's prediction of ``image_layer`` (created
+        empty when missing), and whether it was created."""
+        from .segment import label_colormap
+
+        name = f"{image_layer.name} labels"
+        shape = image_layer.data.shape[:2] if image_layer.rgb else image_layer.data.shape[-2:]
+        if name in self._viewer.layers and self._viewer.layers[name].data.shape == shape:
+            return self._viewer.layers[name], False
+        layer = self._viewer.add_labels(np.zeros(shape, np.uint8), name=name,
+                                        colormap=label_colormap())  # fmt: skip
+        return layer, True
+
     def _show(self, image_layer, labels_layer, prob, model_name: str) -> int:
-        """Put the re-segmentation into the labels (and probability) layers; pixels changed."""
-        from unet_core.postprocess import probabilities_to_labels
+        """Merge the re-segmentation into the labels layer (its prediction layer for
+        scribbles) without touching painted pixels, update the probability layer and show what
+        changed in a "changed" layer; returns the number of pixels changed."""
+        from .segment import foreground_probability
 
-        new = probabilities_to_labels(prob)
-        if labels_layer not in self._viewer.layers:
+        if image_layer not in self._viewer.layers:
             return 0
-        flipped = int(np.sum(np.asarray(labels_layer.data) != new))
-        labels_layer.data = new.astype(labels_layer.data.dtype)
-        labels_layer.metadata.setdefault("napari-unet", {})["model"] = model_name
+        created = False
+        if labels_layer is None or labels_layer not in self._viewer.layers:
+            labels_layer, created = self._prediction_layer(image_layer)
+        if labels_layer.data.shape != prob.shape[1:]:
+            return 0
+        changed = write_prediction(labels_layer, prob, model=model_name, fresh=created,
+                                   extra={"classes": self._classes()})  # fmt: skip
         name = f"{image_layer.name} probability"
-        if name in self._viewer.layers and self._viewer.layers[name].data.shape == new.shape:
-            fg = prob[1] if prob.shape[0] == 2 else 1 - prob[0]
-            self._viewer.layers[name].data = fg.astype(np.float32)
-        return flipped
+        if name in self._viewer.layers and self._viewer.layers[name].data.shape == prob.shape[1:]:
+            self._viewer.layers[name].data = foreground_probability(prob)
+        from qtpy.QtCore import QTimer
 
-    # ---- versions ------------------------------------------------------------------------
-    def _version(self):
-        version = STORE.get(self._versions.value or "")
-        if version is None:
-            show_error("No fine-tuned version yet.")
-        return version
+        # a new layer takes napari ~0.1 s to set up: let the event loop breathe first
+        QTimer.singleShot(0, lambda: self._show_changed(image_layer, changed))
+        return int(changed.sum())
 
-    def _on_use(self) -> None:
-        """Re-segment the chosen image with the chosen version, in the background."""
-        version = self._version()
-        image, labels = self._image.value, self._labels.value
-        if version is None or image is None or labels is None or self._worker is not None:
+    def _show_changed(self, image_layer, changed: np.ndarray) -> None:
+        """A "changed" layer: the pixels this round changed, as outlines; replaced each round."""
+        from napari.utils.colormaps import DirectLabelColormap
+
+        name = f"{image_layer.name} changed"
+        if image_layer not in self._viewer.layers:
             return
-        job = segment_job(np.asarray(image.data), version.name, self._device.value)
-        self._start_side_job(
-            job, lambda r: self._set_status(
-                f"segmented with {version.name}: "
-                f"{self._show(image, labels, r.prob, version.name)} pixel(s) changed"
-            ),
-        )  # fmt: skip
-
-    def _start_side_job(self, job, on_result) -> None:
-        """A short background job (segmenting, comparing) that keeps the viewer responsive."""
-        self._worker = start_worker(job, returned=on_result, errored=self._on_error,
-                                    finished=self._on_finished)  # fmt: skip
-        self._set_running(True)
-        self._status.value = "working…"
-        self._worker.start()
-
-    def _set_status(self, text: str) -> None:
-        self._status.value = text
-
-    def _on_restore(self) -> None:
-        version = self._version()
-        if version is None:
-            return
-        for name, labels in version.corrections:
+        if not changed.any():  # nothing changed: no layer (and none left from an older round)
             if name in self._viewer.layers:
-                self._viewer.layers[name].data = labels.copy()
-        self._status.value = f"restored the corrections {version.name} was trained on"
-
-    def _on_compare(self) -> None:
-        from unet_core.postprocess import IGNORE_LABEL
-
-        a, b = STORE.get(self._versions.value or ""), STORE.get(self._compare_with.value or "")
-        held = (self._held_image.value, self._held_labels.value)
-        if a is None or b is None or None in held or self._worker is not None:
-            show_error("Choose two versions and a held-out image with corrected labels.")
+                self._viewer.layers.remove(name)
             return
-        image, labels = self._snapshot(*held)
-        job = compare_job([a.model, b.model], image, labels, IGNORE_LABEL, self._device.value)
-        self._start_side_job(
-            job, lambda d: self._set_status(
-                f"held-out Dice: {a.name} {d[0]:.3f}, {b.name} {d[1]:.3f}"
-            ),
+        if name in self._viewer.layers and self._viewer.layers[name].data.shape == changed.shape:
+            self._viewer.layers[name].data = changed.astype(np.uint8)
+            return
+        if name in self._viewer.layers:
+            self._viewer.layers.remove(name)
+        layer = self._viewer.add_labels(
+            changed.astype(np.uint8), name=name, opacity=0.9,
+            colormap=DirectLabelColormap(color_dict={None: "transparent", 0: "transparent",
+                                                     1: "red"}),
         )  # fmt: skip
-
-    def _on_save(self) -> None:
-        version = self._version()
-        if version is None:
-            return
-        path = self._save_path.value
-        if not path or str(path) in (".", ""):
-            show_error("Choose a file name to save to.")
-            return
-        from unet_core.model.store import save_model
-
-        written = save_model(version.model, path, name=version.name)
-        self._status.value = f"saved {version.name} to {written}"
+        layer.contour = 1
+        self._viewer.layers.selection.active = self._target.value or layer

@@ -21,9 +21,10 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from .._layers import rethreshold_layer, write_prediction
 from .._versions import STORE
 from .._workers import measure_job, segment_job, start_worker
-from ._jobs import JobControls
+from ._jobs import JobControls, make_scrollable
 
 if TYPE_CHECKING:
     import napari
@@ -41,6 +42,11 @@ def device_choices() -> list[str]:
     from unet_core.inference.device import available_devices
 
     return ["auto", *available_devices()]
+
+
+def foreground_probability(prob: np.ndarray) -> np.ndarray:
+    """(classes, H, W) -> the probability of not being background, float32."""
+    return (prob[1] if prob.shape[0] == 2 else 1 - prob[0]).astype(np.float32)
 
 
 def label_colormap():
@@ -87,6 +93,7 @@ class SegmentWidget(JobControls, Container):
         self._worker = None
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
+        make_scrollable(self)
         STORE.changed.connect(self._on_versions_changed)
         for label in (self._legend, self._status, self._measurements):
             label.native.setWordWrap(True)
@@ -149,6 +156,7 @@ class SegmentWidget(JobControls, Container):
         )
         self._set_running(True)
         self._set_status(f"segmenting '{layer.name}' with {spec}…")
+        self._start_activity(1, f"segmenting {layer.name}")
         self._worker.start()
 
     def _on_cancel(self) -> None:
@@ -160,6 +168,7 @@ class SegmentWidget(JobControls, Container):
         done, total = value
         self._progress.max = max(total, 1)
         self._progress.value = done
+        self._advance_activity(done, total)
 
     def _on_error(self, exc: BaseException) -> None:
         self._set_status(f"failed: {one_line(exc)}")
@@ -208,56 +217,46 @@ class SegmentWidget(JobControls, Container):
         self._measure_worker.start()
 
     def _show(self, layer, index: tuple[int, ...], result) -> None:
-        from unet_core.postprocess import IGNORE_LABEL, probabilities_to_labels
+        from unet_core.postprocess import IGNORE_LABEL
 
         shape = layer.data.shape[: layer.ndim]
-        prob_fg = result.prob[1] if result.prob.shape[0] == 2 else 1 - result.prob[0]
-        labels = probabilities_to_labels(result.prob, self._threshold.value)
         kw = {"scale": layer.scale, "translate": layer.translate}
-        prob_layer = self._layer(f"{layer.name} probability", "image", shape, np.float32, kw)
-        lab_layer = self._layer(f"{layer.name} labels", "labels", shape, np.uint8, kw)
-        prob_layer.data[index] = prob_fg
-        lab_layer.data[index] = labels
-        lab_layer.metadata["napari-unet"] = {
-            "classes": result.classes,
-            "model": result.model,
-            "ignore_label": IGNORE_LABEL,
-            "source": layer.name,
-        }
+        prob_layer, _ = self._layer(f"{layer.name} probability", "image", shape, np.float32, kw)
+        lab_layer, created = self._layer(f"{layer.name} labels", "labels", shape, np.uint8, kw)
+        prob_layer.data[index] = foreground_probability(result.prob)
         prob_layer.refresh()
-        lab_layer.refresh()
-        self._last = {"prob": result.prob, "derived": labels.copy(), "labels": lab_layer,
-                      "index": index, "card": result.card,
+        changed = write_prediction(
+            lab_layer, result.prob, index=index, threshold=self._threshold.value,
+            model=result.model, fresh=created,
+            extra={"classes": result.classes, "ignore_label": IGNORE_LABEL, "source": layer.name},
+        )  # fmt: skip
+        self._last = {"labels": lab_layer, "index": index, "card": result.card,
+                      "changed": int(changed.sum()),
                       "image": np.asarray(layer.data[index]) if index else layer.data}  # fmt: skip
         names = ", ".join(f"{i} = {c}" for i, c in enumerate(result.classes))
         self._legend.value = f"{names}; {IGNORE_LABEL} = ignore (skipped by fine-tuning)"
 
     def _layer(self, name: str, kind: str, shape, dtype, kw: dict):
-        """The result layer ``name``, reused when it fits, else created."""
+        """The result layer ``name``, reused when it fits, else created; and whether it was
+        created."""
         if name in self._viewer.layers:
             existing = self._viewer.layers[name]
             from napari.layers import Image, Labels
 
             wanted = Labels if kind == "labels" else Image
             if isinstance(existing, wanted) and existing.data.shape == tuple(shape):
-                return existing
+                return existing, False
             self._viewer.layers.remove(existing)
         data = np.zeros(shape, dtype)
         if kind == "labels":
-            return self._viewer.add_labels(data, name=name, colormap=label_colormap(), **kw)
+            return self._viewer.add_labels(data, name=name, colormap=label_colormap(), **kw), True
         return self._viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),
-                                      blending="additive", visible=False, **kw)  # fmt: skip
+                                      blending="additive", visible=False, **kw), True  # fmt: skip
 
     def _on_threshold(self, value: float) -> None:
-        """Re-derive the labels from the stored probabilities, keeping painted edits."""
+        """Re-derive the labels from the newest probabilities of the layer (the newest model
+        that segmented it, fine-tuned versions included), keeping painted edits."""
         last = self._last
         if last is None or last["labels"] not in self._viewer.layers:
             return
-        from unet_core.postprocess import rethreshold
-
-        layer, index = last["labels"], last["index"]
-        current = np.asarray(layer.data[index])
-        new = rethreshold(last["prob"], value, current, last["derived"])
-        last["derived"] = np.where(current != last["derived"], last["derived"], new)
-        layer.data[index] = new
-        layer.refresh()
+        rethreshold_layer(last["labels"], value, last["index"])

@@ -25,6 +25,30 @@ def probabilities_to_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarra
     return labels * 255 if prob.shape[0] == 2 else labels
 
 
+def keep_corrections(
+    current: np.ndarray, previous: np.ndarray, fresh: np.ndarray,
+    painted: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """A new prediction merged into labels without touching the user's work.
+
+    ``previous`` is what the last prediction wrote, ``current`` what the labels hold now and
+    ``fresh`` the new prediction. Pixels where ``current`` and ``previous`` differ were painted
+    by hand, as were those ``painted`` already marks; they keep their value (the ignore label
+    too) and the others take ``fresh``. Returns (merged labels, painted mask).
+    """
+    mask = current != previous
+    if painted is not None:
+        mask |= painted
+    return np.where(mask, current, fresh).astype(current.dtype), mask
+
+
+def scribbles_to_labels(scribbles: np.ndarray) -> np.ndarray:
+    """A scribbles layer (0 = not annotated, k + 1 = class k, ``IGNORE_LABEL`` = ignore) as
+    training labels (class indices, ``IGNORE_LABEL`` where nothing was painted)."""
+    scribbles = np.asarray(scribbles).astype(np.int64)
+    return np.where((scribbles == 0) | (scribbles == IGNORE_LABEL), IGNORE_LABEL, scribbles - 1)
+
+
 def rethreshold(
     prob: np.ndarray, threshold: float, current: np.ndarray, previous: np.ndarray
 ) -> np.ndarray:
@@ -33,6 +57,4 @@ def rethreshold(
     ``previous`` is what the last thresholding produced and ``current`` what the layer holds
     now; pixels where they differ were painted by hand and are kept as they are.
     """
-    fresh = probabilities_to_labels(prob, threshold)
-    edited = current != previous
-    return np.where(edited, current, fresh).astype(current.dtype)
+    return keep_corrections(current, previous, probabilities_to_labels(prob, threshold))[0]

@@ -78,6 +78,12 @@ def test_ema_weights_are_the_moving_average():
     trainer = Trainer(tiny_model(), samples(), config(steps=1, ema=0.75), device="cpu")
     before = [p.detach().clone() for p in trainer.model.parameters()]
     losses(trainer)
+    decay = min(0.75, 1 / 10)  # early steps average over the steps so far: (1 + t) / (10 + t)
+    for b, p, avg in zip(before, trainer.model.parameters(), trainer.ema_model.parameters()):
+        torch.testing.assert_close(avg, decay * b + (1 - decay) * p.detach())
+    trainer.step = 1000  # later on, the configured decay
+    before = [p.detach().clone() for p in trainer.ema_model.parameters()]
+    trainer._update_ema()
     for b, p, avg in zip(before, trainer.model.parameters(), trainer.ema_model.parameters()):
         torch.testing.assert_close(avg, 0.75 * b + 0.25 * p.detach())
 

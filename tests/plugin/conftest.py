@@ -24,3 +24,9 @@ def segment_widget(make_napari_viewer):
     viewer = make_napari_viewer()
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
     return viewer, widget
+
+
+@pytest.fixture(autouse=True)
+def home_in_tmp(tmp_path, monkeypatch):
+    """Projects saved to their default folder (``~/napari-unet-projects``) land in tmp."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -33,7 +33,7 @@ def painted(make_napari_viewer, tiny_model_file):
     lab_layer = viewer.add_labels(labels, name="cells labels")
     lab_layer.metadata["napari-unet"] = {"model": str(tiny_model_file)}
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
-    widget._image.value, widget._labels.value = img_layer, lab_layer
+    widget._image.value, widget._target.value = img_layer, lab_layer
     widget._device.value = "cpu"
     return viewer, widget, img_layer, lab_layer
 
@@ -50,7 +50,8 @@ def test_finetune_adds_a_version_and_resegments(painted, qtbot, tmp_path):
     assert version.steps == 15 and version.images == ["cells"]
     assert widget._status.value.startswith("fine-tuned v1")
     assert lab_layer.metadata["napari-unet"]["model"] == "fine-tuned v1"
-    assert set(np.unique(lab_layer.data)) <= {0, 1}  # re-segmented by the new model
+    # labels painted by hand are the user's: the round keeps all of them, the 255 too
+    assert lab_layer.data[0, 0] == 255 and lab_layer.data[20:50, 20:50].min() == 1
     assert "fine-tuned v1" in widget._base.choices and "fine-tuned v1" in widget._versions.choices
     assert widget.plot.losses and len(widget.plot.losses) == 15
 
@@ -110,12 +111,14 @@ def test_event_loop_stays_responsive_during_finetuning(painted, qtbot):
 
 
 def test_errors_are_notifications(painted, qtbot, monkeypatch):
+    import napari_unet._widgets._versions_panel as versions_panel
     import napari_unet._widgets.finetune as module
 
     errors = []
     monkeypatch.setattr(module, "show_error", errors.append)
+    monkeypatch.setattr(versions_panel, "show_error", errors.append)
     viewer, widget, img_layer, lab_layer = painted
-    widget._labels.value = viewer.add_labels(np.zeros((10, 10), np.uint8), name="wrong size")
+    widget._target.value = viewer.add_labels(np.zeros((10, 10), np.uint8), name="wrong size")
     widget._run.clicked.emit()
     assert "does not match" in errors[-1]
     widget._use.clicked.emit()

@@ -23,7 +23,8 @@ class TrainConfig:
     foreground_p : share of patches centred on a non-background pixel.
     patience : stop after this many validations without improvement of ``monitor`` (None: never).
     ema : decay of an exponential moving average of the weights (0: off); validation and the
-        saved model then use the averaged weights (Polyak averaging).
+        saved model then use the averaged weights (Polyak averaging). Step t uses
+        ``min(ema, (1 + t) / (10 + t))``, so a short run is not pulled towards its start.
     freeze_bn, freeze_encoder : for fine-tuning on few images: keep batch-norm statistics, and
         leave the contracting path's weights as they are.
     """
