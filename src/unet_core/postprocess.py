@@ -47,14 +47,3 @@ def scribbles_to_labels(scribbles: np.ndarray) -> np.ndarray:
     training labels (class indices, ``IGNORE_LABEL`` where nothing was painted)."""
     scribbles = np.asarray(scribbles).astype(np.int64)
     return np.where((scribbles == 0) | (scribbles == IGNORE_LABEL), IGNORE_LABEL, scribbles - 1)
-
-
-def rethreshold(
-    prob: np.ndarray, threshold: float, current: np.ndarray, previous: np.ndarray
-) -> np.ndarray:
-    """New labels at ``threshold`` that keep the user's edits.
-
-    ``previous`` is what the last thresholding produced and ``current`` what the layer holds
-    now; pixels where they differ were painted by hand and are kept as they are.
-    """
-    return keep_corrections(current, previous, probabilities_to_labels(prob, threshold))[0]

@@ -14,13 +14,6 @@ from unet_core.postprocess import probabilities_to_labels
 TIMEOUT = 120_000
 
 
-@pytest.fixture(autouse=True)
-def empty_store():
-    STORE.versions.clear()
-    yield
-    STORE.versions.clear()
-
-
 def cells_image() -> np.ndarray:
     rng = np.random.default_rng(1)
     image = rng.integers(0, 120, (96, 96), dtype=np.uint8)

@@ -12,13 +12,6 @@ from unet_core import load_model
 TIMEOUT = 120_000
 
 
-@pytest.fixture(autouse=True)
-def empty_store():
-    STORE.versions.clear()
-    yield
-    STORE.versions.clear()
-
-
 @pytest.fixture
 def painted(make_napari_viewer, tiny_model_file):
     """A viewer with an image, a labels layer 'segmented' by the tiny model and a painted
