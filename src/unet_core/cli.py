@@ -86,32 +86,50 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--threads", type=_positive_int, help="CPU threads for torch (per worker)")
     seg.set_defaults(func=cmd_segment)
 
-    tr = sub.add_parser("train", help="train a model from a preset recipe")
-    tr.add_argument("--preset", required=True, help="recipe: drive or em")
-    tr.add_argument("--data", required=True, type=Path, help="data folder (e.g. ../shared/data)")
-    tr.add_argument("--out", required=True, type=Path, help="model file to write")
-    tr.add_argument(
+    tr = sub.add_parser(
+        "train",
+        help="train a model on your own images (--images/--labels) or from a preset recipe",
+        description="Own data: napari-unet train --images DIR --labels DIR --out FILE. "
+        "Labels are masks with class indices 0..K-1 (255 = not annotated), paired with the "
+        "images by file name. Bundled recipes: napari-unet train --preset drive|em --data DIR.",
+    )
+    own = tr.add_argument_group("your own images")
+    own.add_argument("--images", type=Path, help="folder of training images")
+    own.add_argument("--labels", type=Path, help="folder of label masks, paired by file stem")
+    own.add_argument("--classes", help="class names, e.g. background,nucleus,border")
+    own.add_argument("--val-images", type=Path, help="folder of validation images")
+    own.add_argument("--val-labels", type=Path, help="folder of validation labels")
+    own.add_argument("--minutes", type=float, help="time budget (default 4 unless --steps)")
+    own.add_argument("--size", choices=("small", "medium", "large"), default="medium",
+                     help="network size (default medium)")  # fmt: skip
+    own.add_argument("--from", dest="base", metavar="MODEL", help="start from this model")
+    own.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    pre = tr.add_argument_group("bundled recipes")
+    pre.add_argument("--preset", help="recipe: drive or em")
+    pre.add_argument("--data", type=Path, help="data folder (e.g. ../shared/data)")
+    pre.add_argument(
         "--split",
         choices=("val", "all"),
         default="val",
         help="val: train on the training ids and validate; all: train on all ids",
     )
-    tr.add_argument("--steps", type=_positive_int, help="override the preset's step count")
-    tr.add_argument("--seed", type=int, help="override the preset's seed")
-    tr.add_argument(
+    pre.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="override a recipe entry, e.g. --set patch=160 --set augmentation.blur_p=0.3",
     )
-    tr.add_argument(
+    pre.add_argument(
         "--arch",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="override an architecture entry, e.g. --arch base_channels=24",
     )
+    tr.add_argument("--out", required=True, type=Path, help="model file to write")
+    tr.add_argument("--steps", type=_positive_int, help="training steps")
+    tr.add_argument("--seed", type=int, help="random seed")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     tr.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     tr.add_argument("--resume", action="store_true", help="continue from <out>.ckpt")
@@ -167,9 +185,24 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if (args.images is None) == (args.preset is None):
+        raise ValueError("give either --images and --labels (your own data) or --preset")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.images is not None:
+        from .cli_train import train_own
+
+        return train_own(args)
+    if args.data is None:
+        raise ValueError("--preset needs --data (e.g. ../shared/data)")
+    return train_preset_cli(args)
+
+
+def train_preset_cli(args: argparse.Namespace) -> int:
     import dataclasses
 
-    import torch
     from tqdm import tqdm
 
     from .training.presets import get_preset
@@ -179,8 +212,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.arch:
         arch = _parse_overrides(preset.architecture, args.arch)
         preset = dataclasses.replace(preset, architecture={**preset.architecture, **arch})
-    if args.threads:
-        torch.set_num_threads(args.threads)
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     overrides.update(_parse_overrides(preset.config, args.set))
     config = dataclasses.replace(preset.config, **overrides)

@@ -3,7 +3,8 @@
 Vessel models (DRIVE convention): Dice/F1, IoU, sensitivity, specificity, accuracy and AUC
 inside the field of view when FOV masks are given. Membrane models (a class named "membrane",
 ISBI 2012 protocol): pixel error, adapted Rand error and variation of information; their labels
-follow the challenge's convention (the darker value, 0, marks membranes).
+follow the challenge's convention (the darker value, 0, marks membranes). Other models (your
+own, any number of classes): IoU and Dice of each class against masks of class indices.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import numpy as np
 
 from .batch import find_inputs
 from .data.drive import binarize
+from .data.folders import IGNORE, read_labels
 from .data.io import read_image
 from .data.isbi2012 import membrane_labels
-from .inference.predictor import Predictor
-from .metrics import binary_metrics, em_metrics
+from .inference.predictor import Predictor, card_of
+from .measure import is_vessel_card
+from .metrics import binary_metrics, class_metrics, em_metrics
 from .model.unet import UNet
+from .postprocess import probabilities_to_labels
 
 
 def _key(path: Path) -> str:
@@ -75,9 +79,15 @@ def evaluate_model(
         raise ValueError(f"no images found in {images}")
     predictor = Predictor(model, device=device, tta=tta)
     membrane = is_membrane_model(model)
+    generic = not membrane and not is_vessel_card(getattr(model, "card", None))
     rows = []
     for paths in pair_files(*groups):
-        prob = predictor(read_image(paths[0]))[1]
+        probs = predictor(read_image(paths[0]))
+        prob = probs[1]
+        if generic or model.num_classes > 2:
+            row = class_scores(probs, paths[1], card_of(model).classes, threshold)
+            rows.append({"image": paths[0].name, **row})
+            continue
         raw = read_image(paths[1])
         if membrane:
             row = em_metrics(prob, membrane_labels(raw) == 1, threshold)
@@ -88,6 +98,17 @@ def evaluate_model(
     keys = [k for k in rows[0] if k != "image"]
     rows.append({"image": "mean", **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}})
     return rows
+
+
+def class_scores(prob: np.ndarray, labels: Path, classes: list[str], threshold: float) -> dict:
+    """IoU and Dice per class of a prediction against a label mask (class indices, 255 not
+    annotated; a 0/255 mask is read as background/foreground)."""
+    truth = read_labels(labels)
+    if prob.shape[0] == 2 and not ((truth > 0) & (truth < IGNORE)).any():
+        truth = np.where(truth == IGNORE, 1, truth)
+    if truth.shape != prob.shape[1:]:
+        raise ValueError(f"{labels.name} {truth.shape} does not match the image {prob.shape[1:]}")
+    return class_metrics(probabilities_to_labels(prob, threshold), truth, classes, IGNORE)
 
 
 def _as_list(x) -> list:

@@ -83,3 +83,29 @@ def em_metrics(
         "vi_split": float(split),
         "vi_merge": float(merge),
     }
+
+
+def class_metrics(
+    pred: np.ndarray, truth: np.ndarray, classes: list[str], ignore_label: int | None = 255
+) -> dict[str, float]:
+    """IoU and Dice of each foreground class (1..K-1) over the annotated pixels, and their
+    means ``iou`` and ``dice``; a class absent from both prediction and truth is left out of
+    the means (NaN in its own entry)."""
+    pred, truth = np.asarray(pred), np.asarray(truth)
+    if pred.shape != truth.shape:
+        raise ValueError(f"prediction {pred.shape} and truth {truth.shape} differ in shape")
+    sel = truth != ignore_label if ignore_label is not None else np.ones(truth.shape, bool)
+    p, t = pred[sel], truth[sel]
+    out: dict[str, float] = {}
+    ious, dices = [], []
+    for k, name in enumerate(classes[1:], start=1):
+        inter, union = np.sum((p == k) & (t == k)), np.sum((p == k) | (t == k))
+        iou = float(inter / union) if union else float("nan")
+        dice = float(2 * inter / (union + inter)) if union else float("nan")
+        out[f"iou_{name}"], out[f"dice_{name}"] = iou, dice
+        if union:
+            ious.append(iou)
+            dices.append(dice)
+    out["iou"] = float(np.mean(ious)) if ious else float("nan")
+    out["dice"] = float(np.mean(dices)) if dices else float("nan")
+    return out

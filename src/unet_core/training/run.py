@@ -102,7 +102,7 @@ def train_preset(
     elif trainer.ema_model is not None:
         trainer.model.load_state_dict(trainer.ema_model.state_dict())
     epochs = [h for h in trainer.history if h["kind"] == "epoch"]
-    best = _best_entry(epochs, config)
+    best = best_entry(epochs, config)
     provenance = {
         "data": preset.citation,
         "train_ids": list(trainer_ids(preset, split)),
@@ -139,7 +139,7 @@ def trainer_ids(preset: Preset, split: str) -> tuple[int, ...]:
     return preset.train_ids if split == "val" else preset.train_ids + preset.val_ids
 
 
-def _best_entry(epochs: list[dict], config: TrainConfig) -> dict:
+def best_entry(epochs: list[dict], config: TrainConfig) -> dict:
     scored = [e for e in epochs if config.monitor in e]
     if not scored:
         return epochs[-1] if epochs else {}

@@ -91,6 +91,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.step, self.history = 0, []
+        self.seconds = 0.0  # spent in fit() over all runs of this training (kept by resume)
         self.best: float | None = None
         self.best_state: dict | None = None
         self.bad_rounds = 0
@@ -190,18 +191,24 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self, seconds: float | None = None) -> Iterator[dict]:
-        """Train until ``config.steps`` (or ``seconds``), yielding a log after every step."""
+        """Train until ``config.steps`` (or ``seconds`` more), yielding a log after every step.
+
+        The schedule counts the time of earlier runs of a resumed training as spent, so a run
+        resumed with the rest of its budget goes on where it stopped."""
         c, start, losses = self.config, time.perf_counter(), []
+        before = self.seconds
         while self.step < c.steps:
             if seconds:
-                self.time_fraction = (time.perf_counter() - start) / seconds
+                self.time_fraction = self.seconds / (before + seconds)
             images, labels, weights = self.sampler.batch(c.batch_size, self.rng)
             out = self.train_step(images, labels, weights)
             self.step += 1
+            self.seconds = before + time.perf_counter() - start
             losses.append(out["loss"])
-            yield {"kind": "step", "step": self.step, **out}
+            yield {"kind": "step", "step": self.step, "elapsed": self.seconds, **out}
             timed_out = seconds is not None and time.perf_counter() - start >= seconds
-            if self.step % c.val_every == 0 or self.step == c.steps or timed_out:
+            # the config is read afresh: a caller may space validations once steps are timed
+            if self.step % self.config.val_every == 0 or self.step == c.steps or timed_out:
                 entry = self._end_epoch(losses, out["lr"], time.perf_counter() - start)
                 losses = []
                 yield entry
@@ -244,7 +251,7 @@ class Trainer:
             "ema_model": self.ema_model.state_dict() if self.ema_model is not None else {},
         }
         info = {
-            "step": self.step, "history": self.history, "best": self.best,
+            "step": self.step, "history": self.history, "best": self.best, "seconds": self.seconds,
             "bad_rounds": self.bad_rounds, "rng": self.rng.bit_generator.state,
             "config": self.config.to_dict(), "architecture": self.model.config,
         }  # fmt: skip
@@ -263,4 +270,5 @@ class Trainer:
             self.ema_model.load_state_dict(state["ema_model"])
         self.step, self.history = info["step"], info["history"]
         self.best, self.bad_rounds = info["best"], info["bad_rounds"]
+        self.seconds = float(info.get("seconds", 0.0))
         self.rng.bit_generator.state = info["rng"]

@@ -1,0 +1,73 @@
+"""``napari-unet train --images DIR --labels DIR --out FILE``: a model for your own images,
+with a progress bar that shows the loss and the held-out score."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def train_own(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .data.folders import load_folders
+    from .training.scratch import iter_train
+
+    if args.labels is None:
+        raise ValueError("--images needs --labels (a folder of masks named like the images)")
+    if (args.val_images is None) != (args.val_labels is None):
+        raise ValueError("give both --val-images and --val-labels, or neither")
+    if args.minutes is not None and args.steps is not None:
+        raise ValueError("give --minutes or --steps, not both")
+    if args.minutes is not None and args.minutes <= 0:
+        raise ValueError(f"--minutes must be > 0, got {args.minutes}")
+    out = args.out if args.out.suffix == ".safetensors" else args.out.with_name(
+        args.out.name + ".safetensors")  # fmt: skip
+    if out.exists() and not (args.overwrite or args.resume):
+        raise ValueError(f"{out} exists: choose another --out, or pass --overwrite or --resume")
+    classes = None
+    if args.classes:
+        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
+        if len(classes) < 2 or len(set(classes)) != len(classes):
+            raise ValueError(f"--classes needs two or more distinct names, got {args.classes!r}")
+    data = load_folders(args.images, args.labels, classes)
+    val = None
+    if args.val_images is not None:
+        val = load_folders(args.val_images, args.val_labels, data.classes)
+    for note in data.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"{len(data.names)} image pair(s), classes: "
+          + ", ".join(f"{i}={c}" for i, c in enumerate(data.classes)), file=sys.stderr)  # fmt: skip
+    minutes = args.minutes if args.steps is None else None
+    total = args.steps or round((minutes or 4.0) * 60)
+    bar = tqdm(total=total, unit="step" if args.steps else "s", disable=None, file=sys.stderr)
+    score = ""
+
+    def show(entry: dict) -> None:
+        nonlocal score
+        if entry["kind"] == "status":
+            tqdm.write(entry["text"], file=sys.stderr)
+            return
+        if entry["kind"] == "epoch" and "iou" in entry:
+            score = f"{entry['iou']:.3f}"
+        bar.n = min(total, entry["step"] if args.steps else round(entry.get("elapsed", 0)))
+        bar.set_postfix_str(f"loss {entry['loss']:.3f}" + (f", held-out IoU {score}"
+                            if score else ""), refresh=True)  # fmt: skip
+
+    job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
+                     base=args.base, resume=args.resume, device=args.device,
+                     seed=args.seed or 0, source=f"{args.images} + {args.labels}")  # fmt: skip
+    while True:
+        try:
+            show(next(job))
+        except StopIteration as finished:
+            result = finished.value
+            break
+    bar.close()
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()
+                       if k in ("iou", "dice") or k.startswith("iou_"))  # fmt: skip
+    how = "stopped early, best weights so far" if result.stopped else "done"
+    print(f"{how}: {result.steps} steps in {result.seconds:.0f} s; held-out {scores or 'n/a'}",
+          file=sys.stderr)  # fmt: skip
+    print(f"wrote {result.path}" + (f" and {result.curve}" if result.curve else ""))
+    return 0

@@ -1,0 +1,227 @@
+"""A user's own training data: an image folder and a label folder paired by file stem, every
+file checked before any training, with all problems reported in one message.
+
+Labels are integer masks: class indices 0..K-1, and 255 for pixels that are not annotated.
+A label set that holds only 0 and 255 is a plain binary mask (ImageJ, Fiji and most painting
+programs save masks so) and is read as background / foreground.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..model.card import Preprocessing
+from .datasets import Sample, make_sample
+from .io import ImageReadError, is_image_path, read_image
+
+IGNORE = 255
+#: label files may carry one of these after the image's stem (``cell01_mask.png``)
+LABEL_SUFFIXES = ("", "_labels", "_label", "_mask", "_masks", "_seg", "_gt", "_annotation")
+_SHOWN = 4  # names listed per kind of problem
+
+
+class DataError(ValueError):
+    """Training data that cannot be used; the message lists every problem found."""
+
+
+@dataclass
+class FolderData:
+    """Checked training images with their labels (class indices, 255 = not annotated)."""
+
+    names: list[str]
+    images: list[np.ndarray]
+    labels: list[np.ndarray]
+    classes: list[str]
+    preprocessing: Preprocessing
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_channels(self) -> int:
+        modes = {"gray": 1, "green": 1, "rgb": 3}
+        return modes.get(self.preprocessing.channels, _channels(self.images[0]))
+
+    def samples(self) -> list[Sample]:
+        return [make_sample(i, lab, self.preprocessing, n)
+                for n, i, lab in zip(self.names, self.images, self.labels)]  # fmt: skip
+
+    def describe_input(self) -> dict:
+        """What the card records about the input: dtype, channels, normalisation."""
+        dtypes = sorted({str(i.dtype) for i in self.images})
+        pre = self.preprocessing
+        return {
+            "dtype": ", ".join(dtypes),
+            "channels": _channels(self.images[0]),
+            "preprocessing": f"channels={pre.channels}, normalize={pre.normalize} per image",
+        }
+
+
+def _listing(names: list[str]) -> str:
+    more = f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else ""
+    return ", ".join(names[:_SHOWN]) + more
+
+
+def _image_files(folder: Path, what: str) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"the {what} folder {folder} does not exist")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p)
+                   and not p.name.startswith("."))  # fmt: skip
+    if not files:
+        raise DataError(f"no image files in the {what} folder {folder}")
+    return files
+
+
+def _label_key(path: Path, image_stems: set[str]) -> str:
+    stem = path.stem
+    for suffix in LABEL_SUFFIXES[1:]:
+        if stem.endswith(suffix) and stem[: -len(suffix)] in image_stems:
+            return stem[: -len(suffix)]
+    return stem
+
+
+def pair_folders(images: str | os.PathLike, labels: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """(image, label) files matched by stem (``a.tif`` with ``a.png`` or ``a_mask.png``);
+    DataError listing every unpaired or ambiguous file."""
+    image_files = _image_files(Path(images), "image")
+    label_files = _image_files(Path(labels), "label")
+    by_stem: dict[str, list[Path]] = {}
+    for p in image_files:
+        by_stem.setdefault(p.stem, []).append(p)
+    stems = set(by_stem)
+    by_key: dict[str, list[Path]] = {}
+    for p in label_files:
+        by_key.setdefault(_label_key(p, stems), []).append(p)
+    problems = []
+    twice = [p.name for s in sorted(by_stem) if len(by_stem[s]) > 1 for p in by_stem[s]]
+    twice += [p.name for k in sorted(by_key) if len(by_key[k]) > 1 for p in by_key[k]]
+    if twice:
+        problems.append(f"more than one file with the same stem: {_listing(twice)}")
+    no_label = [by_stem[s][0].name for s in sorted(stems - set(by_key))]
+    if no_label:
+        problems.append(f"no label file for {len(no_label)} image(s): {_listing(no_label)}")
+    no_image = [by_key[k][0].name for k in sorted(set(by_key) - stems)]
+    if no_image:
+        problems.append(f"no image for {len(no_image)} label file(s): {_listing(no_image)}")
+    if problems:
+        raise DataError("cannot pair images and labels: " + "; ".join(problems))
+    return [(by_stem[s][0], by_key[s][0]) for s in sorted(stems)]
+
+
+def _channels(image: np.ndarray) -> int:
+    return 1 if image.ndim == 2 else image.shape[-1]
+
+
+def _as_classes(raw: np.ndarray, name: str) -> tuple[np.ndarray | None, str]:
+    """Integer labels, or None and what is wrong with them."""
+    if raw.ndim == 3 and raw.shape[-1] in (3, 4) and (raw[..., :3] == raw[..., :1]).all():
+        raw = raw[..., 0]  # a gray mask saved as RGB
+    if raw.ndim != 2:
+        return None, f"{name} is not a one-channel mask (shape {raw.shape})"
+    if raw.dtype.kind == "f":
+        if not np.isfinite(raw).all() or (raw != np.round(raw)).any():
+            return None, f"{name} holds non-integer values"
+    elif raw.dtype.kind not in "biu":
+        return None, f"{name} is not an integer mask ({raw.dtype})"
+    labels = raw.astype(np.int64)
+    if labels.min() < 0:
+        return None, f"{name} holds negative values"
+    return labels, ""
+
+
+def read_labels(path: str | os.PathLike) -> np.ndarray:
+    """One label file as int64 class indices (255 = not annotated); DataError if it is not
+    an integer mask."""
+    labels, problem = _as_classes(read_image(path), Path(path).name)
+    if labels is None:
+        raise DataError(problem)
+    return labels
+
+
+def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None) -> FolderData:
+    """Read and check every pair; DataError listing every problem (unreadable files, shape
+    mismatches, label values beyond the classes, files with nothing annotated)."""
+    names, images, raws, problems = [], [], [], []
+    for image_path, label_path in pairs:
+        try:
+            image, raw = read_image(image_path), read_image(label_path)
+        except (ImageReadError, OSError, ValueError) as exc:
+            problems.append(str(exc))
+            continue
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] > 4):
+            problems.append(f"{image_path.name} is not a 2-D image (shape {image.shape})")
+            continue
+        names.append(image_path.stem)
+        images.append(image)
+        raws.append(raw)
+    return check_arrays(images, raws, names, classes, problems)
+
+
+def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list[str],
+                 classes: list[str] | None = None,
+                 problems: list[str] | None = None) -> FolderData:  # fmt: skip
+    """Check (image, labels) arrays (files read, or napari layers) and infer the classes."""
+    problems = list(problems or [])
+    kept = []
+    for name, image, raw in zip(names, images, labels):
+        lab, problem = _as_classes(np.asarray(raw), name)
+        if lab is None:
+            problems.append(problem)
+        elif lab.shape != np.shape(image)[:2]:
+            problems.append(f"the labels of {name} are {lab.shape[0]} x {lab.shape[1]} but "
+                            f"the image is {image.shape[0]} x {image.shape[1]}")  # fmt: skip
+        else:
+            kept.append((name, np.asarray(image), lab))
+    notes = []
+    if kept and not any(((lab > 0) & (lab < IGNORE)).any() for _, _, lab in kept):
+        kept = [(n, i, np.where(lab == IGNORE, 1, lab)) for n, i, lab in kept]
+        notes.append("the labels hold only 0 and 255: read as background (0) and foreground (255)")
+    problems += _check_values([k[0] for k in kept], [k[2] for k in kept], classes)
+    if len({_channels(k[1]) for k in kept}) > 1:
+        problems.append("the images mix " + " and ".join(
+            f"{c}-channel" for c in sorted({_channels(k[1]) for k in kept})))  # fmt: skip
+    if problems or not kept:
+        raise DataError("; ".join(problems) or "no training images")
+    if classes is None:
+        k = max(int(lab[lab != IGNORE].max(initial=0)) for _, _, lab in kept) + 1
+        classes = default_class_names(max(2, k))
+    names, images, labels = (list(x) for x in zip(*kept))
+    return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
+
+
+def _check_values(names, labels, classes) -> list[str]:
+    problems = []
+    empty = [n for n, lab in zip(names, labels) if (lab == IGNORE).all()]
+    if empty:
+        problems.append(f"nothing annotated (every pixel 255) in: {_listing(empty)}")
+    if classes is not None:
+        k = len(classes)
+        beyond = {n: np.unique(lab[(lab >= k) & (lab != IGNORE)]) for n, lab in zip(names, labels)}
+        beyond = {n: v for n, v in beyond.items() if v.size}
+        if beyond:
+            shown = [f"{n} ({', '.join(map(str, v[:3]))})" for n, v in beyond.items()]
+            problems.append(f"label values beyond the {k} classes 0..{k - 1} "
+                            f"({', '.join(classes)}) in: {_listing(shown)}")  # fmt: skip
+    return problems
+
+
+def default_class_names(k: int) -> list[str]:
+    if k < 2:
+        raise DataError("the labels hold one class only: at least two are needed")
+    return ["background", "foreground"] if k == 2 else ["background"] + [
+        f"class {i}" for i in range(1, k)]  # fmt: skip
+
+
+def preprocessing_for(image: np.ndarray) -> Preprocessing:
+    """Gray images as one channel, RGB(A) as three; any bit depth, normalised per image."""
+    c = _channels(image)
+    channels = "gray" if c == 1 else "rgb" if c in (3, 4) else "as_is"
+    return Preprocessing(channels=channels, normalize="zscore")
+
+
+def load_folders(images: str | os.PathLike, labels: str | os.PathLike,
+                 classes: list[str] | None = None) -> FolderData:  # fmt: skip
+    """:func:`pair_folders` then :func:`load_pairs`."""
+    return load_pairs(pair_folders(images, labels), classes)

@@ -1,0 +1,208 @@
+"""Train a model for a user's own images, from scratch or from a model: checked data in, a
+model file with its card out (``napari-unet train --images DIR --labels DIR``, the napari
+"Train a new model" widget).
+
+Without validation images a part of the training data is held out and scored: whole images
+when there are four or more, else the bottom fifth of each image (its labels are then hidden
+from training). The best validated weights are saved; a stop (Cancel, Ctrl+C) saves the best
+weights so far. ``<out>.ckpt`` is written at every validation and resumes a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import platform
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.datasets import Sample, make_sample
+from ..data.folders import IGNORE, FolderData
+from ..metrics import class_metrics
+from ..model.card import ModelCard
+from ..model.store import load_model, save_model
+from ..model.unet import UNet
+from .config import TrainConfig
+from .recipe import architecture, generic_config
+from .run import best_entry, data_passes, write_curves
+from .trainer import Trainer
+
+HOLDOUT = 0.2  # share of the training data held out when no validation data is given
+TIMING_STEPS = 5  # steps timed before validations are spaced over a time budget
+VALIDATIONS = 12  # validations in a run with a time budget
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    model: UNet
+    steps: int
+    seconds: float
+    validation: dict  # the best validation's metrics ({} without validation)
+    stopped: bool  # stopped early (Cancel, Ctrl+C): the best weights so far were saved
+    curve: Path | None = None
+
+
+def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
+    """(training samples, validation samples, what was held out)."""
+    samples = data.samples()
+    n = len(samples)
+    if n >= 4:
+        k = max(1, round(n * HOLDOUT))
+        picks = set(np.linspace(n - 1, 0, k).round().astype(int).tolist())
+        val = [s for i, s in enumerate(samples) if i in picks]
+        return ([s for i, s in enumerate(samples) if i not in picks], val,
+                f"{k} of {n} images: {', '.join(s.name for s in val)}")  # fmt: skip
+    train, val = [], []
+    for s, raw in zip(samples, data.images):
+        H = s.labels.shape[0]
+        cut = H - max(1, round(H * HOLDOUT))
+        labels = s.labels.copy()
+        labels[cut:] = IGNORE
+        train.append(Sample(s.image, labels, s.name, s.roi, s.raw))
+        if (s.labels[cut:] != IGNORE).any():
+            val.append(make_sample(raw[cut:], s.labels[cut:], data.preprocessing, s.name))
+    return train, val, f"the bottom {round(100 * HOLDOUT)} % of each image"
+
+
+def new_model(data: FolderData, size: str, base: str | None, device: str) -> UNet:
+    """A fresh network sized for the data, or ``base`` (a model name or file) to start from."""
+    k = len(data.classes)
+    if base is None:
+        model = UNet(**architecture(size, data.in_channels, k))
+        model.card = ModelCard(model.config, data.preprocessing, list(data.classes))
+        return model
+    model = load_model(base, device=device)
+    if model.num_classes != k:
+        raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
+    if model.card.preprocessing.channels == "as_is" and model.in_channels != data.in_channels:
+        raise ValueError(f"{base} takes {model.in_channels} channel(s), the images have "
+                         f"{data.in_channels}")  # fmt: skip
+    model.card = dataclasses.replace(model.card, classes=list(data.classes), provenance={})
+    return model
+
+
+def fits(data: FolderData, model: UNet) -> FolderData:
+    """``data`` read with ``model``'s preprocessing; ValueError if its images cannot feed it."""
+    from ..data.preprocess import check_channels
+
+    pre = model.card.preprocessing
+    for name, image in zip(data.names, data.images):
+        try:
+            check_channels(image, pre.channels, model.in_channels)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return dataclasses.replace(data, preprocessing=pre)
+
+
+def evaluator(classes: list[str]) -> Callable[[np.ndarray, Sample], dict]:
+    def evaluate(prob: np.ndarray, sample: Sample) -> dict:
+        pred = (prob[1] >= 0.5) if prob.shape[0] == 2 else np.argmax(prob, axis=0)
+        return class_metrics(pred.astype(np.int64), sample.labels, classes, IGNORE)
+
+    return evaluate
+
+
+def iter_train(
+    data: FolderData,
+    out: str | os.PathLike,
+    *,
+    val: FolderData | None = None,
+    minutes: float | None = None,
+    steps: int | None = None,
+    size: str = "medium",
+    base: str | None = None,
+    resume: bool = False,
+    device: str = "auto",
+    seed: int = 0,
+    source: str = "",
+    stop: Callable[[], bool] | None = None,
+) -> Generator[dict, None, TrainResult]:
+    """Train on ``data``: yields the trainer's logs (see :meth:`Trainer.fit`), returns a
+    :class:`TrainResult`. ``minutes`` and ``steps`` bound the run (default: 4 minutes);
+    ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
+    either way."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        out = out.with_name(out.name + ".safetensors")
+    ckpt = out.with_name(out.stem + ".ckpt")
+    if minutes is None and steps is None:
+        minutes = 4.0
+    torch.manual_seed(seed)
+    model = new_model(data, size, base, device)
+    if base is not None:  # the images are read the way the base model reads them
+        data = fits(data, model)
+        val = None if val is None else fits(val, model)
+    if val is not None:
+        train, held, holdout = data.samples(), val.samples(), ""
+    else:
+        train, held, holdout = hold_out(data)
+    config, reasons = generic_config([s.labels for s in train], size=size, steps=steps, seed=seed)
+    trainer = Trainer(model, train, config, val=held, evaluate=evaluator(data.classes),
+                      device=device, checkpoint=ckpt)  # fmt: skip
+    if resume and ckpt.exists():
+        trainer.resume(ckpt)
+        yield {"kind": "status", "text": f"resumed from {ckpt.name} at step {trainer.step}"}
+    budget = None if minutes is None else max(0.0, minutes * 60 - trainer.seconds)
+    stopped = False
+    try:
+        for entry in trainer.fit(seconds=budget):
+            if budget and entry["kind"] == "step" and entry["step"] == TIMING_STEPS:
+                per_step = trainer.seconds / max(1, trainer.step)
+                every = max(10, round(budget / VALIDATIONS / max(per_step, 1e-3)))
+                trainer.config = dataclasses.replace(trainer.config, val_every=every)
+            yield entry
+            if stop is not None and stop():
+                stopped = True
+                break
+    except KeyboardInterrupt:
+        stopped = True
+    return finish(trainer, out, data, config=trainer.config, reasons=reasons, holdout=holdout,
+                  source=source, base=base, stopped=stopped)  # fmt: skip
+
+
+def finish(trainer: Trainer, out: Path, data: FolderData, *, config: TrainConfig, reasons: dict,
+           holdout: str, source: str, base: str | None, stopped: bool) -> TrainResult:  # fmt: skip
+    """Save the best validated weights (else the averaged ones), their card and the curve."""
+    if trainer.best_state is not None:
+        trainer.model.load_state_dict(trainer.best_state)
+    elif trainer.ema_model is not None:
+        trainer.model.load_state_dict(trainer.ema_model.state_dict())
+    epochs = [h for h in trainer.history if h["kind"] == "epoch"]
+    best = best_entry(epochs, config)
+    scores = {k: round(v, 4) for k, v in best.items() if k.startswith(("iou", "dice"))
+              and isinstance(v, float) and np.isfinite(v)}  # fmt: skip
+    provenance = {
+        "data": source or f"{len(data.names)} images", "images": list(data.names),
+        "held_out": holdout or "validation images given", "from": base or "scratch",
+        "input": data.describe_input(), "steps": trainer.step, "epochs": data_passes(trainer),
+        "validation": scores, "recipe": config.to_dict(), "choices": reasons,
+        "train_seconds": round(trainer.seconds, 1), "stopped_early": stopped,
+        "trained": _dt.date.today().isoformat(), "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {trainer.device}",
+    }  # fmt: skip
+    if data.notes:
+        provenance["notes"] = list(data.notes)
+    trainer.model.to(memory_format=torch.contiguous_format)
+    description = f"{', '.join(data.classes[1:])} in the user's images ({len(data.names)} images)"
+    path = save_model(trainer.model, out, name=out.stem, description=description,
+                      classes=list(data.classes), preprocessing=data.preprocessing,
+                      provenance=provenance)  # fmt: skip
+    curve = write_curves(epochs, out.with_name(out.stem + "_curve.png"), config.monitor)
+    return TrainResult(path, trainer.model.eval(), trainer.step, trainer.seconds, scores, stopped,
+                       curve)  # fmt: skip
+
+
+def train(data: FolderData, out: str | os.PathLike, **options) -> TrainResult:
+    """:func:`iter_train` run to the end."""
+    job = iter_train(data, out, **options)
+    while True:
+        try:
+            next(job)
+        except StopIteration as finished:
+            return finished.value
