@@ -1,6 +1,6 @@
-"""Open our outputs (``*_mask.tif``, ``*_prob.tif``), DRIVE's GIF masks and LZW TIFFs, and folders
-in DRIVE or ISBI 2012 layout. ``napari_get_reader`` returns None for anything else and never
-raises."""
+"""Open our outputs (``*_mask.tif``, ``*_prob.tif``, ``*_instances.tif``), DRIVE's GIF masks and
+LZW TIFFs, and folders in DRIVE or ISBI 2012 layout. ``napari_get_reader`` returns None for
+anything else and never raises."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def napari_get_reader(path: str | list[str]) -> Reader | None:
         if p.is_dir():
             return read_folder if _folder_kind(p) else None
         name = p.name.lower()
-        if name.endswith(("_mask.tif", "_prob.tif", ".gif")) or name.endswith((".tif", ".tiff")):
+        if name.endswith((".gif", ".tif", ".tiff")):
             return read_file if p.is_file() else None
     except Exception:  # a reader must never raise while deciding
         return None
@@ -55,6 +55,8 @@ def _layer_for(path: Path) -> LayerData:
     few_values = (
         data.ndim == 2 and data.dtype.kind in "iub" and len(np.unique(data[::4, ::4])) <= 16
     )
+    if lower.endswith("_instances.tif") and data.ndim in (2, 3):  # separate objects
+        return (np.asarray(data, np.int32), {"name": name}, "labels")
     if lower.endswith("_mask.tif") or (lower.endswith(".gif") and few_values):
         labels = data if data.max() != 255 or len(np.unique(data)) > 2 else (data > 0)
         return (np.asarray(labels, np.uint8), {"name": name}, "labels")

@@ -63,8 +63,8 @@ class VersionStore:
                 return version.name
         return name
 
-    def next_name(self) -> str:
-        return f"fine-tuned v{len(self.versions) + 1}"
+    def next_name(self, kind: str = "fine-tuned") -> str:
+        return f"{kind} v{len(self.versions) + 1}"
 
 
 STORE = VersionStore()

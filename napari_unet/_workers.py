@@ -23,6 +23,7 @@ class SegmentResult:
     model: str
     card: Any = None
     measurements: dict | None = None  # vessel models: measure_vessels of the mask
+    objects: Any = None  # (H, W) int32 separate objects, when asked for
 
 
 def load_model_cached(spec: str, device: str):
@@ -43,21 +44,24 @@ def load_model_cached(spec: str, device: str):
 
 def segment_job(
     image: Any, model: str, device: str = "auto", tile: int | None = None, tta: bool = False,
-    threshold: float = 0.5,
+    threshold: float = 0.5, objects: bool = False,
 ) -> Generator[tuple[int, int], None, SegmentResult]:  # fmt: skip
     """Segment one 2-D image: yields ``(done, total)`` tiles, returns a :class:`SegmentResult`
-    (with vessel measurements of the mask at ``threshold`` for vessel models)."""
+    (with vessel measurements of the mask at ``threshold`` for vessel models, and the
+    separate objects when ``objects``)."""
     from unet_core.inference.predictor import Predictor
     from unet_core.measure import measure_for_model
-    from unet_core.postprocess import probabilities_to_labels
+    from unet_core.postprocess import probabilities_to_labels, separate_objects
 
     start = time.perf_counter()
     net = load_model_cached(model, device)
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
     prob = yield from predictor.run(image)
     values = measure_for_model(image, probabilities_to_labels(prob, threshold), net.card)
+    instances = separate_objects(prob, net.card.classes, threshold) if objects else None
     return SegmentResult(prob, list(net.card.classes), predictor.last_scale,
-                         time.perf_counter() - start, str(model), net.card, values)  # fmt: skip
+                         time.perf_counter() - start, str(model), net.card, values,
+                         instances)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:
@@ -101,6 +105,28 @@ def finetune_job(
         dice = heldout_dice(new, heldout[0], heldout[1], ignore_label, device=device)
     steps_done = new.card.provenance.get("finetune", {}).get("steps", 0) if new.card else 0
     return FinetuneResult(new, prob, steps_done, time.perf_counter() - start, dice)
+
+
+def train_job(data: Any, out: str, *, val: Any = None, minutes: float | None,
+              steps: int | None = None, size: str = "medium", base: str | None = None,
+              device: str = "auto", stop=None) -> Generator[dict, None, Any]:  # fmt: skip
+    """Train a new model on checked data (``unet_core.data.folders.FolderData``): yields the
+    training logs, returns ``unet_core.training.scratch.TrainResult``. ``stop()`` returning
+    True ends the run early; the best weights so far are kept."""
+    import torch
+
+    from unet_core.training.scratch import iter_train
+    from unet_core.training.threads import available_cores
+
+    # one core stays with napari's window: it draws the plot and the user's painting
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(before, available_cores() - 1)))
+    try:
+        return (yield from iter_train(data, out, val=val, minutes=minutes, steps=steps,
+                                      size=size, base=base, device=device, stop=stop,
+                                      source="napari"))  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
 
 
 def compare_job(

@@ -7,7 +7,9 @@ Run under a display, e.g.::
 Writes ``docs/segment_widget.png`` (the fundus sample segmented with the bundled ``drive``
 model), ``docs/finetune_widget.png`` (the EM sample after one round of paint-and-retrain),
 ``docs/finetune_scribbles.png`` (scribbles on scikit-image's coins) and
-``docs/batch_widget.png`` (a folder batch-segmented); name some of them to render only those.
+``docs/batch_widget.png`` (a folder batch-segmented) and ``docs/train_widget.png`` (a new
+three-class model trained on simulated nuclei, then its objects); name some of them to render
+only those.
 """
 
 from __future__ import annotations
@@ -148,12 +150,51 @@ def batch_shot() -> Path:
     return save_shot(viewer, "batch_widget")
 
 
+def train_shot() -> Path:
+    """A new model for an image no bundled model fits: simulated 16-bit nuclei, annotated as
+    background / nucleus / border in the top half (the bottom half "not annotated"), trained
+    for a minute; then segmented with it, touching nuclei separated into objects."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from finetune import nuclei_image
+    from owndata import border_classes
+
+    image, labels = nuclei_image(512, seed=3)
+    labels = border_classes(labels)
+    labels[256:] = 255
+    viewer = new_viewer()
+    img = viewer.add_image(image, name="nuclei")
+    from napari_unet._widgets.segment import label_colormap
+
+    lab = viewer.add_labels(labels, name="nuclei annotations", colormap=label_colormap(),
+                            opacity=0.5)  # fmt: skip
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train a new model")
+    widget._image.value, widget._mask_layer.value = img, lab
+    widget._classes.value = "background, nucleus, border"
+    widget._minutes.value = 1.0
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    wait_for(lambda: widget._worker is None and widget._run.enabled)
+    print(widget._status.value)
+    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    seg._image.value, seg._model.value, seg._device.value = img, "trained v1", "cpu"
+    seg._objects.value = True
+    seg._run.clicked.emit()
+    wait_for(lambda: seg._worker is None and seg._run.enabled)
+    print(seg._status.value)
+    lab.visible = False
+    viewer.layers["nuclei labels"].visible = False
+    viewer.layers["nuclei objects"].contour = 0
+    return save_shot(viewer, "train_widget")
+
+
 if __name__ == "__main__":
     import sys
 
     DOCS.mkdir(exist_ok=True)
     shots = {"segment": segment_shot, "finetune": finetune_shot, "scribbles": scribbles_shot,
-             "batch": batch_shot}  # fmt: skip
+             "batch": batch_shot, "train": train_shot}  # fmt: skip
     for name in sys.argv[1:] or shots:
         shot = shots[name]
         print(f"wrote {shot()}")

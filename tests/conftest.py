@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -39,3 +40,34 @@ def shared_data() -> Path:
     if not (DATA / "drive").is_dir() or not (DATA / "isbi2012").is_dir():
         pytest.skip(f"real data not found at {DATA} (see the project README, 'Data')")
     return DATA
+
+
+def _discs(seed: int = 0, size: int = 96, classes: int = 2, dtype=np.uint8):
+    """A synthetic fluorescence-like image of bright discs, some touching, on a noisy dim
+    background, and its labels: 0/1, or with ``classes=3`` 0 background, 1 interior and
+    2 the outer 2 px of each disc."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    objects = np.zeros((size, size), np.int32)
+    for k in range(1, size // 10):
+        cy, cx, r = rng.uniform(8, size - 8), rng.uniform(8, size - 8), rng.uniform(5, 9)
+        objects[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = k
+    labels = (objects > 0).astype(np.uint8)
+    if classes == 3:
+        same = ndimage.grey_erosion(objects, size=5) == ndimage.grey_dilation(objects, size=5)
+        labels = np.where(objects > 0, 2, 0).astype(np.uint8)
+        labels[(objects > 0) & same] = 1
+    top = 60000 if dtype == np.uint16 else 220
+    signal = ndimage.gaussian_filter(np.where(objects > 0, 1.0, 0.15), 1.0)
+    image = signal * top * rng.uniform(0.8, 1.0, signal.shape) + rng.normal(
+        0, 0.04 * top, signal.shape
+    )
+    return image.clip(0, np.iinfo(dtype).max).astype(dtype), labels
+
+
+@pytest.fixture
+def discs():
+    """``discs(seed, size, classes, dtype) -> (image, labels)``: see :func:`_discs`."""
+    return _discs

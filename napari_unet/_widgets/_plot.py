@@ -1,4 +1,4 @@
-"""Live charts for the Fine-tune widget, painted with QPainter (no plotting library)."""
+"""Live charts for the Fine-tune and Train widgets, painted with QPainter (no plotting library)."""
 
 from __future__ import annotations
 
@@ -56,13 +56,13 @@ class Sparkline:
 
 
 class LossPlot:
-    """Loss against step, and held-out Dice against round."""
+    """Loss against step, and a held-out score (Dice against round, by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, score: str = "held-out Dice", per: str = "round") -> None:
         from qtpy.QtWidgets import QHBoxLayout, QWidget
 
         self.loss = Sparkline("loss", "step")
-        self.dice = Sparkline("held-out Dice", "round")
+        self.dice = Sparkline(score, per)
         self.canvas = QWidget()
         layout = QHBoxLayout(self.canvas)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -50,6 +50,8 @@ class BatchWidget(JobControls, Container):
                                        value=0.5)  # fmt: skip
         self._save_prob = CheckBox(text="also write probability maps", value=False)
         self._overwrite = CheckBox(text="overwrite existing results", value=False)
+        self._objects = CheckBox(text="separate objects (count and mean area in the CSV)",
+                                 value=False)  # fmt: skip
         self._run = PushButton(text="Segment folder")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="files", min=0, max=1, value=0)
@@ -63,7 +65,8 @@ class BatchWidget(JobControls, Container):
         self._open = PushButton(text="Open result next to its image", enabled=False)
         self.extend([self._input, self._pattern, self._recursive, self._output, self._model,
                      self._model_file, self._device, self._threshold, self._save_prob,
-                     self._overwrite, self._run, self._cancel, self._progress, self._status,
+                     self._overwrite, self._objects, self._run, self._cancel, self._progress,
+                     self._status,
                      self._failures, self._results, self._open])  # fmt: skip
         self._input.changed.connect(self._on_input)
         self._model.changed.connect(lambda v: setattr(self._model_file, "visible",
@@ -128,7 +131,8 @@ class BatchWidget(JobControls, Container):
         job = batch_job([str(folder)], str(out), model, device=self._device.value,
                         pattern=self._pattern.value or "*", recursive=self._recursive.value,
                         threshold=self._threshold.value, save_prob=self._save_prob.value,
-                        overwrite=self._overwrite.value)  # fmt: skip
+                        overwrite=self._overwrite.value,
+                        instances=self._objects.value)  # fmt: skip
         self._failed = []
         self._failures.value = {"data": [], "columns": ["file", "reason"], "index": []}
         self._failures.visible = False
@@ -206,4 +210,7 @@ class BatchWidget(JobControls, Container):
         self._viewer.add_image(image, name=stem, rgb=rgb)
         labels = (mask > 0).astype(np.uint8) if mask.max() == 255 else mask.astype(np.uint8)
         self._viewer.add_labels(labels, name=f"{stem} labels", colormap=label_colormap())
+        objects = mask_path.with_name(mask_path.name.replace("_mask.tif", "_instances.tif"))
+        if objects.is_file():
+            self._viewer.add_labels(read_image(objects), name=f"{stem} objects", opacity=0.6)
         show_info(f"napari-unet: opened {name} and {mask_path.name}")

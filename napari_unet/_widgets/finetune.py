@@ -136,14 +136,14 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
     def _show_legend(self) -> None:
         from unet_core.postprocess import IGNORE_LABEL
 
+        from .segment import legend
+
         classes = self._classes()
         if self._mode.value == SCRIBBLES:
-            names = ", ".join(f"{i + 1} = {c}" for i, c in enumerate(classes))
-            self._legend.value = f"0 = not annotated; {names}"
+            self._legend.value = f"0 = not annotated; {legend(classes, offset=1)}"
         else:
-            names = ", ".join(f"{i} = {c}" for i, c in enumerate(classes))
-            self._legend.value = (f"{names}; {IGNORE_LABEL} = ignore. What you paint is kept "
-                                  "by every round")  # fmt: skip
+            self._legend.value = (f"{legend(classes)}; {IGNORE_LABEL} = ignore (magenta). What "
+                                  "you paint is kept by every round")  # fmt: skip
 
     def _on_new_scribbles(self) -> None:
         """An empty scribbles layer over the image (0 everywhere = nothing annotated yet)."""

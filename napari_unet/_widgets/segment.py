@@ -49,16 +49,33 @@ def foreground_probability(prob: np.ndarray) -> np.ndarray:
     return (prob[1] if prob.shape[0] == 2 else 1 - prob[0]).astype(np.float32)
 
 
+#: colours of classes 1, 2, ... (class 0, the background, is transparent; 255 is magenta)
+PALETTE = ("lime", "cyan", "yellow", "orange", "dodgerblue", "red", "white", "hotpink",
+           "purple", "chocolate", "olive", "teal")  # fmt: skip
+
+
 def label_colormap():
-    """Fixed label colours that stand out on fundus and EM images: 1 lime, 255 (ignore)
-    magenta."""
+    """Fixed label colours that stand out on fundus, EM and fluorescence images: value v in
+    ``PALETTE[v - 1]``, 255 (ignore) magenta."""
     from napari.utils.colormaps import DirectLabelColormap
 
     from unet_core.postprocess import IGNORE_LABEL
 
-    colours = {None: "transparent", 0: "transparent", 1: "lime", 2: "cyan", 3: "yellow",
-               4: "orange", IGNORE_LABEL: "magenta"}  # fmt: skip
+    colours = {None: "transparent", 0: "transparent", IGNORE_LABEL: "magenta"}
+    for value, colour in enumerate(PALETTE, start=1):
+        colours[value] = colour
     return DirectLabelColormap(color_dict=colours)
+
+
+def legend(classes: list[str], offset: int = 0) -> str:
+    """``0 = background, 1 = nucleus (lime), 2 = border (cyan)``: each class's value and colour
+    (``offset`` 1 for scribbles, where class k is painted as k + 1 and 0 means not annotated)."""
+    entries = []
+    for k, name in enumerate(classes):
+        value = k + offset
+        colour = f" ({PALETTE[value - 1]})" if 0 < value <= len(PALETTE) else ""
+        entries.append(f"{value} = {name}{colour}")
+    return ", ".join(entries)
 
 
 class SegmentWidget(JobControls, Container):
@@ -73,6 +90,7 @@ class SegmentWidget(JobControls, Container):
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._tile = SpinBox(label="tile (0: auto)", min=0, max=16384, step=16, value=0)
         self._tta = CheckBox(text="test-time augmentation (8x slower)", value=False)
+        self._objects = CheckBox(text="separate objects (an instance labels layer)", value=False)
         self._run = PushButton(text="Segment")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
@@ -82,8 +100,8 @@ class SegmentWidget(JobControls, Container):
         self._measurements = Label(label="vessels", value="", visible=False)
         self._measure = PushButton(text="Measure the edited labels", visible=False)
         self.extend([self._image, self._model, self._model_file, self._device, self._tile,
-                     self._tta, self._run, self._cancel, self._progress, self._threshold,
-                     self._legend, self._status, self._measurements,
+                     self._tta, self._objects, self._run, self._cancel, self._progress,
+                     self._threshold, self._legend, self._status, self._measurements,
                      self._measure])  # fmt: skip
         self._model.changed.connect(self._on_model)
         self._run.changed.connect(self._on_run)
@@ -144,7 +162,7 @@ class SegmentWidget(JobControls, Container):
             show_error(one_line(exc))
             return
         job = segment_job(image, spec, self._device.value, self._tile.value, self._tta.value,
-                          self._threshold.value)  # fmt: skip
+                          self._threshold.value, self._objects.value)  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index}
         self._worker = start_worker(
             job,
@@ -233,8 +251,12 @@ class SegmentWidget(JobControls, Container):
         self._last = {"labels": lab_layer, "index": index, "card": result.card,
                       "changed": int(changed.sum()),
                       "image": np.asarray(layer.data[index]) if index else layer.data}  # fmt: skip
-        names = ", ".join(f"{i} = {c}" for i, c in enumerate(result.classes))
-        self._legend.value = f"{names}; {IGNORE_LABEL} = ignore (skipped by fine-tuning)"
+        self._legend.value = (f"{legend(result.classes)}; {IGNORE_LABEL} = ignore (magenta, "
+                              "skipped by training)")  # fmt: skip
+        if result.objects is not None:
+            objects, _ = self._layer(f"{layer.name} objects", "objects", shape, np.int32, kw)
+            objects.data[index] = result.objects
+            objects.refresh()
 
     def _layer(self, name: str, kind: str, shape, dtype, kw: dict):
         """The result layer ``name``, reused when it fits, else created; and whether it was
@@ -243,11 +265,13 @@ class SegmentWidget(JobControls, Container):
             existing = self._viewer.layers[name]
             from napari.layers import Image, Labels
 
-            wanted = Labels if kind == "labels" else Image
+            wanted = Image if kind == "image" else Labels
             if isinstance(existing, wanted) and existing.data.shape == tuple(shape):
                 return existing, False
             self._viewer.layers.remove(existing)
         data = np.zeros(shape, dtype)
+        if kind == "objects":  # separate objects: napari's random colours, outlined
+            return self._viewer.add_labels(data, name=name, opacity=0.6, **kw), True
         if kind == "labels":
             return self._viewer.add_labels(data, name=name, colormap=label_colormap(), **kw), True
         return self._viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),

@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--recursive", action="store_true", help="search folders recursively")
     seg.add_argument("--no-measure", action="store_true", help="no vessel measurements")
     seg.add_argument(
+        "--instances",
+        action="store_true",
+        help="separate touching objects: <stem>_instances.tif, object count and mean area",
+    )
+    seg.add_argument(
         "--stream-above",
         type=float,
         default=67.1,
@@ -86,54 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--threads", type=_positive_int, help="CPU threads for torch (per worker)")
     seg.set_defaults(func=cmd_segment)
 
-    tr = sub.add_parser(
-        "train",
-        help="train a model on your own images (--images/--labels) or from a preset recipe",
-        description="Own data: napari-unet train --images DIR --labels DIR --out FILE. "
-        "Labels are masks with class indices 0..K-1 (255 = not annotated), paired with the "
-        "images by file name. Bundled recipes: napari-unet train --preset drive|em --data DIR.",
-    )
-    own = tr.add_argument_group("your own images")
-    own.add_argument("--images", type=Path, help="folder of training images")
-    own.add_argument("--labels", type=Path, help="folder of label masks, paired by file stem")
-    own.add_argument("--classes", help="class names, e.g. background,nucleus,border")
-    own.add_argument("--val-images", type=Path, help="folder of validation images")
-    own.add_argument("--val-labels", type=Path, help="folder of validation labels")
-    own.add_argument("--minutes", type=float, help="time budget (default 4 unless --steps)")
-    own.add_argument("--size", choices=("small", "medium", "large"), default="medium",
-                     help="network size (default medium)")  # fmt: skip
-    own.add_argument("--from", dest="base", metavar="MODEL", help="start from this model")
-    own.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    pre = tr.add_argument_group("bundled recipes")
-    pre.add_argument("--preset", help="recipe: drive or em")
-    pre.add_argument("--data", type=Path, help="data folder (e.g. ../shared/data)")
-    pre.add_argument(
-        "--split",
-        choices=("val", "all"),
-        default="val",
-        help="val: train on the training ids and validate; all: train on all ids",
-    )
-    pre.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set patch=160 --set augmentation.blur_p=0.3",
-    )
-    pre.add_argument(
-        "--arch",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an architecture entry, e.g. --arch base_channels=24",
-    )
-    tr.add_argument("--out", required=True, type=Path, help="model file to write")
-    tr.add_argument("--steps", type=_positive_int, help="training steps")
-    tr.add_argument("--seed", type=int, help="random seed")
-    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    tr.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
-    tr.add_argument("--resume", action="store_true", help="continue from <out>.ckpt")
-    tr.set_defaults(func=cmd_train)
+    from .cli_train import add_train_parser
+
+    add_train_parser(sub, _positive_int).set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="score a model against ground-truth labels")
     ev.add_argument("images", type=Path, help="image file or folder")
@@ -167,6 +127,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
         device=args.device, tile=args.tile, batch_size=args.batch_size, tta=args.tta,
         scale=args.scale, threshold=args.threshold, save_prob=args.save_prob,
         save_overlay=args.overlay, overwrite=args.overwrite, measure=not args.no_measure,
+        instances=args.instances,
         stream_pixels=int(args.stream_above * 1e6), scheduler=args.scheduler,
         workers=args.workers, threads=args.threads,
     )  # fmt: skip

@@ -1,10 +1,69 @@
-"""``napari-unet train --images DIR --labels DIR --out FILE``: a model for your own images,
-with a progress bar that shows the loss and the held-out score."""
+"""``napari-unet train``: its options, and ``--images DIR --labels DIR --out FILE`` (a model for
+your own images, with a progress bar that shows the loss and the held-out score)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+
+def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
+    """The ``train`` sub-command's options: your own images, or a bundled recipe."""
+    tr = sub.add_parser(
+        "train",
+        help="train a model on your own images (--images/--labels) or from a preset recipe",
+        description="Own data: napari-unet train --images DIR --labels DIR --out FILE. "
+        "Labels are masks with class indices 0..K-1 (255 = not annotated), paired with the "
+        "images by file name. Bundled recipes: napari-unet train --preset drive|em --data DIR.",
+    )
+    own = tr.add_argument_group("your own images")
+    own.add_argument("--images", type=Path, metavar="DIR", help="folder of training images")
+    own.add_argument(
+        "--labels", type=Path, metavar="DIR", help="folder of label masks, paired by file stem"
+    )
+    own.add_argument(
+        "--classes", metavar="NAME,NAME,...", help="class names, e.g. background,nucleus,border"
+    )
+    own.add_argument("--val-images", type=Path, metavar="DIR", help="folder of validation images")
+    own.add_argument("--val-labels", type=Path, metavar="DIR", help="folder of validation labels")
+    own.add_argument(
+        "--minutes", type=float, metavar="M", help="time budget (default 4 unless --steps)"
+    )
+    own.add_argument("--size", choices=("small", "medium", "large"), default="medium",
+                     help="network size (default medium)")  # fmt: skip
+    own.add_argument("--from", dest="base", metavar="MODEL", help="start from this model")
+    own.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    pre = tr.add_argument_group("bundled recipes")
+    pre.add_argument("--preset", help="recipe: drive or em")
+    pre.add_argument("--data", type=Path, help="data folder (e.g. ../shared/data)")
+    pre.add_argument(
+        "--split",
+        choices=("val", "all"),
+        default="val",
+        help="val: train on the training ids and validate; all: train on all ids",
+    )
+    pre.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe entry, e.g. --set patch=160 --set augmentation.blur_p=0.3",
+    )
+    pre.add_argument(
+        "--arch",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an architecture entry, e.g. --arch base_channels=24",
+    )
+    tr.add_argument("--out", required=True, type=Path, help="model file to write")
+    tr.add_argument("--steps", type=positive_int, help="training steps")
+    tr.add_argument("--seed", type=int, help="random seed")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    tr.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    tr.add_argument("--resume", action="store_true", help="continue from <out>.ckpt")
+    return tr
 
 
 def train_own(args: argparse.Namespace) -> int:

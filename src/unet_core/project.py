@@ -121,7 +121,7 @@ class Project:
         """Write ``model`` as ``versions/<name>.safetensors`` and record it."""
         from .model.store import save_model
 
-        file = f"versions/{_slug(name)}.safetensors"
+        file = self.version_file(name).relative_to(self.folder).as_posix()
         save_model(model, self.folder / file, name=name)
         version = Version(name, file, parent, int(steps), float(seconds), list(images),
                           int(corrected_pixels), heldout_dice)  # fmt: skip
@@ -140,6 +140,10 @@ class Project:
         atomic_write(self.folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     # ---- reading ------------------------------------------------------------------------
+    def version_file(self, name: str) -> Path:
+        """Where the model file of version ``name`` lives."""
+        return self.folder / "versions" / f"{_slug(name)}.safetensors"
+
     def path(self, relative: str) -> Path:
         return Path(relative) if Path(relative).is_absolute() else self.folder / relative
 

@@ -175,16 +175,18 @@ def test_vessel_models_report_their_measurements(tmp_path):
     mask = read_image(tmp_path / "o" / "eye_mask.tif") > 0
     fov = fov_mask(img)
     expected = measure_vessels(mask, fov, fov_diameter(fov))
-    assert result.measurements == expected and 0 < expected["area_fraction"] < 1
+    measured = dict(result.measurements)
+    assert measured.pop("area_vessel") == mask.sum()  # every model: each class's area
+    assert measured == expected and 0 < expected["area_fraction"] < 1
     assert expected["skeleton_length"] > 0 and "mean_width_per_fov" in expected
     rows, _ = report_rows(tmp_path / "o")
     assert float(rows[0]["vessel_area_fraction"]) == pytest.approx(expected["area_fraction"],
                                                                    rel=1e-4)  # fmt: skip
     assert float(rows[0]["skeleton_length"]) == pytest.approx(expected["skeleton_length"], 1e-4)
     assert int(rows[0]["branch_points"]) == expected["branch_points"]
-    # a model that is not a vessel model gets no vessel columns
+    # a model that is not a vessel model gets no vessel columns, only its classes' areas
     (plain,) = list(BatchRun(tmp_path / "eye.png", tmp_path / "p", model=tiny(), device="cpu"))
-    assert plain.measurements == {}
+    assert list(plain.measurements) == ["area_foreground"]
 
 
 @pytest.mark.parametrize("padding", ["valid", "same"])

@@ -1,13 +1,18 @@
-"""The three widgets docked together fit a 1366 x 768 screen, each scrolling its own rows."""
+"""The four widgets docked together fit a 1366 x 768 screen, each scrolling its own rows."""
 
 import pytest
 from qtpy.QtWidgets import QApplication, QLabel, QScrollArea
 
-WIDGETS = ["Segment", "Fine-tune (paint and retrain)", "Batch-segment a folder"]
+WIDGETS = [
+    "Segment",
+    "Fine-tune (paint and retrain)",
+    "Train a new model",
+    "Batch-segment a folder",
+]
 
 
 @pytest.mark.gl
-def test_three_docked_widgets_fit_a_small_screen(make_napari_viewer, qtbot):
+def test_four_docked_widgets_fit_a_small_screen(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
     docked = [viewer.window.add_plugin_dock_widget("napari-unet", name)[1] for name in WIDGETS]

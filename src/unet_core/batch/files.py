@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..data.io import is_image_path
 
-OUTPUT_SUFFIXES = ("_mask", "_prob")
+OUTPUT_SUFFIXES = ("_mask", "_prob", "_instances")
 #: the per-file report a batch writes into its output folder
 REPORT_NAME = "segmentation.csv"
 
@@ -102,6 +102,11 @@ def output_paths(path: Path, out_dir: Path) -> tuple[Path, Path, Path]:
     """(mask, probability, overlay) output paths of an input file."""
     stem = out_dir / path.stem
     return Path(f"{stem}_mask.tif"), Path(f"{stem}_prob.tif"), Path(f"{stem}_overlay.png")
+
+
+def instances_path(path: Path, out_dir: Path) -> Path:
+    """Where the separate objects (instance labels) of an input file go."""
+    return out_dir / f"{path.stem}_instances.tif"
 
 
 def check_output_folder(out_dir: str | os.PathLike) -> Path:

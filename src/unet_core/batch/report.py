@@ -20,10 +20,19 @@ MEASUREMENTS = (
     "vessel_area_fraction", "skeleton_length", "branch_points", "end_points", "mean_width",
     "skeleton_length_per_fov", "mean_width_per_fov",
 )  # fmt: skip
+OBJECTS = ("objects", "mean_object_area")
 COLUMNS = ("file", "status", "reason", "height", "width", "channels", "slices", "seconds",
            "scale", "foreground_fraction", *MEASUREMENTS, "mask")  # fmt: skip
 _CARRIED = ("height", "width", "channels", "slices", "scale", "foreground_fraction",
-            *MEASUREMENTS)  # fmt: skip
+            *MEASUREMENTS, *OBJECTS)  # fmt: skip
+
+
+def columns_for(classes: list[str], instances: bool = False) -> tuple[str, ...]:
+    """The report's columns for a model with these classes: the area of each class but the
+    background (``area_<name>``, pixels) and, with ``instances``, the objects' count and mean
+    area, before the mask's path."""
+    extra = tuple(f"area_{c}" for c in classes[1:]) + (OBJECTS if instances else ())
+    return COLUMNS[:-1] + extra + COLUMNS[-1:]
 
 
 def read_report(path: str | os.PathLike) -> list[dict]:
@@ -51,7 +60,7 @@ def result_row(r: FileResult) -> dict:
         "foreground_fraction": "" if math.isnan(r.foreground) else f"{r.foreground:.5f}",
         "mask": str(r.outputs[0]) if r.outputs else "",
     }  # fmt: skip
-    for k in MEASUREMENTS:
+    for k in (*MEASUREMENTS, *OBJECTS, *(k for k in m if k.startswith("area_"))):
         v = m.get(k, "")
         row[k] = f"{v:.5g}" if isinstance(v, float) else v
     return row
@@ -60,13 +69,14 @@ def result_row(r: FileResult) -> dict:
 class Report:
     """Writes the rows of one run; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, out_dir: str | os.PathLike):
+    def __init__(self, out_dir: str | os.PathLike, columns: tuple[str, ...] = COLUMNS):
         self.path = Path(out_dir) / REPORT_NAME
+        self.columns = columns
         self.previous = {row["file"]: row for row in read_report(self.path)}
         self.seen: set[str] = set()
         self.tmp = self.path.with_name(f".{REPORT_NAME}.part")
         self._file = self.tmp.open("w", newline="")
-        self._writer = csv.DictWriter(self._file, COLUMNS)
+        self._writer = csv.DictWriter(self._file, columns, extrasaction="ignore")
         self._writer.writeheader()
 
     def add(self, result: FileResult) -> dict:
@@ -74,7 +84,8 @@ class Report:
         self.seen.add(row["file"])
         before = self.previous.get(row["file"])
         if result.status == "skipped" and before and before.get("status") in ("ok", "skipped"):
-            row.update({k: before.get(k, "") for k in _CARRIED})
+            carried = (*_CARRIED, *(k for k in self.columns if k.startswith("area_")))
+            row.update({k: before.get(k, "") for k in carried})
         self._writer.writerow(row)
         self._file.flush()
         return row
@@ -84,7 +95,7 @@ class Report:
             return self.path
         for name, row in self.previous.items():
             if name not in self.seen:
-                self._writer.writerow({k: row.get(k, "") for k in COLUMNS})
+                self._writer.writerow({k: row.get(k, "") for k in self.columns})
         self._file.write(f"# {summary}\n")
         self._file.close()
         os.replace(self.tmp, self.path)

@@ -18,7 +18,7 @@ from .files import (
     collect_inputs,
     output_paths,
 )
-from .report import Report
+from .report import Report, columns_for
 from .segment import STREAM_PIXELS, segment_file_steps
 
 
@@ -64,6 +64,7 @@ class BatchRun:
         save_overlay: bool = False,
         overwrite: bool = False,
         measure: bool = True,
+        instances: bool = False,
         stream_pixels: int = STREAM_PIXELS,
         scheduler: str | None = None,
         workers: int | None = None,
@@ -82,7 +83,7 @@ class BatchRun:
         self.out_dir = check_output_folder(out_dir)
         self.file_options = dict(threshold=threshold, save_prob=save_prob,
                                  save_overlay=save_overlay, overwrite=overwrite, measure=measure,
-                                 stream_pixels=stream_pixels)  # fmt: skip
+                                 instances=instances, stream_pixels=stream_pixels)  # fmt: skip
         self.predictor_options = dict(device=device, tile=tile, batch_size=batch_size, tta=tta,
                                       scale=scale)  # fmt: skip
         self.distributed = bool(scheduler or workers)
@@ -91,6 +92,7 @@ class BatchRun:
         self.predictor = None if self.distributed else self._predictor(model)
         if self.distributed and not isinstance(model, (str, os.PathLike)):
             raise BatchError("a cluster run needs the model as a bundled name or a file")
+        self.classes = self._classes(model)
         self.counts = {"ok": 0, "skipped": 0, "failed": 0}
         self.report_path = self.out_dir / REPORT_NAME
         self.cancelled = False
@@ -107,6 +109,16 @@ class BatchRun:
             except (ModelFileError, ValueError, OSError) as exc:
                 raise BatchError(str(exc)) from exc
         return Predictor(model, **self.predictor_options)
+
+    def _classes(self, model) -> list[str]:
+        if self.predictor is not None:
+            return list(self.predictor.card.classes)
+        from ..model.store import read_card
+
+        try:
+            return list(read_card(model).classes)
+        except (ValueError, OSError) as exc:
+            raise BatchError(str(exc)) from exc
 
     @property
     def files(self) -> list[Path]:
@@ -130,7 +142,7 @@ class BatchRun:
         start = time.perf_counter()
         total = len(self.inputs)
         protected = frozenset(p.resolve() for p in self.files)
-        report = Report(self.out_dir)
+        report = Report(self.out_dir, columns_for(self.classes, self.file_options["instances"]))
         done = 0
         stream = self._distributed(protected) if self.distributed else self._local(protected)
         try:

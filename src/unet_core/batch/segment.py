@@ -18,8 +18,14 @@ from ..inference.bands import predict_bands
 from ..inference.predictor import Predictor
 from ..measure import measure_for_model
 from ..overlay import overlay
-from ..postprocess import probabilities_to_mask
-from .files import FileResult, output_paths
+from ..postprocess import (
+    class_areas,
+    object_stats,
+    probabilities_to_labels,
+    probabilities_to_mask,
+    separate_objects,
+)
+from .files import FileResult, instances_path, output_paths
 
 #: images with more pixels than this are read lazily and segmented band by band (8192 x 8192)
 STREAM_PIXELS = 1 << 26
@@ -45,13 +51,16 @@ def segment_file_steps(
     save_overlay: bool = False,
     overwrite: bool = False,
     measure: bool = True,
+    instances: bool = False,
     stream_pixels: int = STREAM_PIXELS,
     protected: frozenset[Path] = frozenset(),
 ) -> Steps:
     """Segment one file into ``out_dir``, yielding ``(done, total)`` tiles as it goes.
 
     Closing the generator (a cancel) stops after the current tile batch and leaves no output
-    behind: outputs are written under temporary names and renamed once complete.
+    behind: outputs are written under temporary names and renamed once complete. The
+    measurements hold each class's area and, with ``instances``, the number and mean area of
+    separate objects (their labels written to ``<stem>_instances.tif``).
     """
     start = time.perf_counter()
     path = Path(path)
@@ -59,12 +68,13 @@ def segment_file_steps(
     if path.is_file() and not is_image_path(path):
         return FileResult(path, "skipped", f"not an image file ({path.suffix or 'no suffix'})")
     targets = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
+    targets += (instances_path(path, out_dir),) * instances
     if any(t.resolve() in protected for t in targets):
         return FileResult(path, "failed", "its output name would overwrite an input file")
     if not overwrite and all(t.exists() for t in targets):
         return FileResult(path, "skipped", "outputs exist (use overwrite to redo)", targets)
     options = dict(threshold=threshold, save_prob=save_prob, save_overlay=save_overlay,
-                   measure=measure)  # fmt: skip
+                   measure=measure, instances=instances)  # fmt: skip
     try:
         shape = image_shape(path)
         if shape is not None and is_2d(shape) and shape[0] * shape[1] > stream_pixels:
@@ -97,7 +107,8 @@ def segment_file(predictor: Predictor, path: Path, out_dir: Path, **options) -> 
         return finished.value
 
 
-def _image(predictor, path, image, out_dir, *, threshold, save_prob, save_overlay, measure):
+def _image(predictor, path, image, out_dir, *, threshold, save_prob, save_overlay, measure,
+           instances):  # fmt: skip
     mask_path, prob_path, overlay_path = output_paths(path, out_dir)
     bad = _non_finite(image)
     prob = yield from predictor.run(image)
@@ -106,18 +117,30 @@ def _image(predictor, path, image, out_dir, *, threshold, save_prob, save_overla
     if bad is not None:
         mask[bad] = 0
         reason = f"{int(bad.sum())} NaN/inf pixel(s) treated as the mean and left unsegmented"
+    outputs = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
+    classes = predictor.card.classes
+    labels = probabilities_to_labels(prob, threshold)
+    values = class_areas(labels if bad is None else np.where(bad, 0, labels), classes)
+    if instances:
+        objects = separate_objects(prob, classes, threshold)
+        if bad is not None:
+            objects[bad] = 0
+        write_tiff(instances_path(path, out_dir), objects.astype(_label_dtype(objects)))
+        values.update(object_stats(objects))
+        outputs += (instances_path(path, out_dir),)
     if save_prob:
         write_tiff(prob_path, prob)
     if save_overlay:
         write_png(overlay_path, overlay(image, mask))
     write_tiff(mask_path, mask)  # last: its presence means the file is done
-    outputs = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
-    values = measure_for_model(image, mask, predictor.card) if measure else {}
+    if measure:
+        values.update(measure_for_model(image, mask, predictor.card))
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
                       _foreground(mask, prob.shape[0]), predictor.last_scale, values)  # fmt: skip
 
 
-def _stack(predictor, path, stack, out_dir, *, threshold, save_prob, save_overlay, measure):
+def _stack(predictor, path, stack, out_dir, *, threshold, save_prob, save_overlay, measure,
+           instances):  # fmt: skip
     """A 3-D stack where 2-D images were expected: segmented slice by slice."""
     mask_path, prob_path, _ = output_paths(path, out_dir)
     n = stack.shape[0]
@@ -139,13 +162,15 @@ def _stack(predictor, path, stack, out_dir, *, threshold, save_prob, save_overla
     write_tiff(mask_path, mask)
     outputs = (mask_path,) + (prob_path,) * save_prob
     note = f"a stack of {n} slices, segmented slice by slice"
-    if save_overlay:
-        note += " (no overlay for stacks)"
+    skipped = [w for w, on in (("overlay", save_overlay), ("objects", instances)) if on]
+    if skipped:
+        note += f" (no {' or '.join(skipped)} for stacks)"
     fg = _foreground(mask, predictor.model.num_classes)
     return FileResult(path, "ok", note, outputs, tuple(stack.shape), 0.0, fg, predictor.last_scale)
 
 
-def _streamed(predictor, path, out_dir, *, threshold, save_prob, save_overlay, measure):
+def _streamed(predictor, path, out_dir, *, threshold, save_prob, save_overlay, measure,
+              instances):  # fmt: skip
     """An image too large to load: read lazily, predicted band by band, written band by band."""
     mask_path, prob_path, _ = output_paths(path, out_dir)
     if predictor.scale != "auto" and abs(float(predictor.scale) - 1.0) >= 0.02:
@@ -177,6 +202,7 @@ def _streamed(predictor, path, out_dir, *, threshold, save_prob, save_overlay, m
         w
         for w, on in (
             ("overlay", save_overlay),
+            ("objects", instances),
             ("measurements", measure and is_vessel_card(predictor.card)),
         )
         if on
@@ -225,6 +251,10 @@ class BandWriter:
         else:
             with contextlib.suppress(OSError):
                 os.unlink(self.tmp)
+
+
+def _label_dtype(objects: np.ndarray):
+    return np.uint16 if objects.max(initial=0) < 65536 else np.uint32
 
 
 def _non_finite(image: np.ndarray) -> np.ndarray | None:

@@ -153,9 +153,13 @@ def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None)
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] > 4):
             problems.append(f"{image_path.name} is not a 2-D image (shape {image.shape})")
             continue
+        labels, problem = _as_classes(raw, label_path.name)
+        if labels is None:
+            problems.append(problem)
+            continue
         names.append(image_path.stem)
         images.append(image)
-        raws.append(raw)
+        raws.append(labels)
     return check_arrays(images, raws, names, classes, problems)
 
 
@@ -175,7 +179,12 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
         else:
             kept.append((name, np.asarray(image), lab))
     notes = []
-    if kept and not any(((lab > 0) & (lab < IGNORE)).any() for _, _, lab in kept):
+    if classes is None and any(looks_like_instances(lab) for _, _, lab in kept):
+        kept = [(n, i, instances_to_foreground(lab)) for n, i, lab in kept]
+        notes.append("the labels look like instance masks (one value per object): read as "
+                     "background and foreground, with a 1-px background line where objects "
+                     "touch; segment with --instances to get objects back")  # fmt: skip
+    elif kept and not any(((lab > 0) & (lab < IGNORE)).any() for _, _, lab in kept):
         kept = [(n, i, np.where(lab == IGNORE, 1, lab)) for n, i, lab in kept]
         notes.append("the labels hold only 0 and 255: read as background (0) and foreground (255)")
     problems += _check_values([k[0] for k in kept], [k[2] for k in kept], classes)
@@ -189,6 +198,27 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
         classes = default_class_names(max(2, k))
     names, images, labels = (list(x) for x in zip(*kept))
     return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
+
+
+def looks_like_instances(labels: np.ndarray) -> bool:
+    """More distinct values than any class list would have (or values above 255): a mask with
+    one value per object, as cell-segmentation data sets ship them."""
+    values = np.unique(labels)
+    return values.max(initial=0) > IGNORE or len(values[(values > 0) & (values != IGNORE)]) > 16
+
+
+def instances_to_foreground(labels: np.ndarray) -> np.ndarray:
+    """An instance mask as 0/1 labels, objects parted by background where they touch (the
+    paper's separating lines); the paper's border weights then learn to keep them apart."""
+    from scipy import ndimage
+
+    objects = np.asarray(labels, np.int64)
+    high = ndimage.maximum_filter(objects, size=3)
+    low = ndimage.minimum_filter(np.where(objects > 0, objects, objects.max() + 1), size=3)
+    contact = (objects > 0) & (high != low) & (low <= objects.max())
+    out = (objects > 0).astype(np.int64)
+    out[contact & (objects == high)] = 0  # one side of each contact: a 1-px line
+    return out
 
 
 def _check_values(names, labels, classes) -> list[str]:

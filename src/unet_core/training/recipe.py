@@ -5,8 +5,9 @@ the time budget, and each choice written down with its reason (it goes into the 
   norm (the practical variant: any image size, stable on small batches).
 - Patch: 128 px (96 for images smaller than that); batch 8 (4 for the large network), so a
   4-minute run on two CPU cores makes a few hundred steps.
-- Loss: cross-entropy; the paper's border weights when separate objects lie close together
-  (gaps of a few pixels between objects, as between touching cells), else none.
+- Loss: cross-entropy; the paper's border term (w0 = 10, sigma = 5 px, every class weighing 1)
+  when separate objects lie close together (gaps of a few pixels, as between touching cells)
+  and no class is named as their border; else none (``benchmarks/owndata.py`` measured both).
 - Augmentation: the paper's elastic deformation, flips and 90-degree rotations, intensity
   (brightness, contrast, gamma), a little zoom.
 - Schedule: Adam 2e-3 with a short warm-up and a cosine decay over the steps or the time budget,
@@ -20,6 +21,7 @@ from scipy import ndimage
 
 from ..data.augment import Augmentation
 from ..data.folders import IGNORE
+from ..postprocess import border_class
 from .config import TrainConfig
 
 SIZES = {
@@ -64,6 +66,7 @@ def objects_touch(labels: list[np.ndarray], object_class: int = 1) -> bool:
 def generic_config(
     labels: list[np.ndarray],
     *,
+    classes: list[str] | None = None,
     size: str = "medium",
     steps: int | None = None,
     seed: int = 0,
@@ -71,7 +74,8 @@ def generic_config(
     """The recipe for these labels: a :class:`TrainConfig` and the reasons for its choices."""
     smallest = min(min(lab.shape) for lab in labels)
     patch = 128 if smallest >= 128 else 96
-    touch = objects_touch(labels)
+    separated = classes is not None and border_class(classes) is not None
+    touch = not separated and objects_touch(labels)
     counts = np.bincount(np.concatenate([lab[lab != IGNORE].ravel() for lab in labels]))
     rare = counts[1:][counts[1:] > 0].min() / counts.sum() if counts[1:].any() else 0.0
     config = TrainConfig(
@@ -83,8 +87,10 @@ def generic_config(
     )  # fmt: skip
     reasons = {
         "patch": f"{patch} px (smallest image side {smallest} px)",
-        "loss": "cross-entropy" + (" with the paper's border weights: objects lie a few pixels "
-                                   "apart" if touch else "; objects do not touch"),
+        "loss": "cross-entropy" + (
+            "; a border class separates the objects" if separated
+            else " with the paper's border weights: objects lie a few pixels apart" if touch
+            else "; objects do not touch"),
         "foreground_p": f"{config.foreground_p} of the patches centred on an object "
                         f"(rarest class {100 * rare:.1f} % of the annotated pixels)",
     }  # fmt: skip

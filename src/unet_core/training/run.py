@@ -97,11 +97,8 @@ def train_preset(
     for entry in trainer.fit():
         if on_log is not None:
             on_log(entry)
-    if trainer.best_state is not None:
-        trainer.model.load_state_dict(trainer.best_state)
-    elif trainer.ema_model is not None:
-        trainer.model.load_state_dict(trainer.ema_model.state_dict())
-    epochs = [h for h in trainer.history if h["kind"] == "epoch"]
+    trainer.keep_best()
+    epochs = trainer.epochs()
     best = best_entry(epochs, config)
     provenance = {
         "data": preset.citation,

@@ -10,6 +10,7 @@ weights so far. ``<out>.ckpt`` is written at every validation and resumes a run.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as _dt
 import os
@@ -70,14 +71,15 @@ def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
     return train, val, f"the bottom {round(100 * HOLDOUT)} % of each image"
 
 
-def new_model(data: FolderData, size: str, base: str | None, device: str) -> UNet:
-    """A fresh network sized for the data, or ``base`` (a model name or file) to start from."""
+def new_model(data: FolderData, size: str, base: str | UNet | None, device: str) -> UNet:
+    """A fresh network sized for the data, or a copy of ``base`` (a model, its name or file)."""
     k = len(data.classes)
     if base is None:
         model = UNet(**architecture(size, data.in_channels, k))
         model.card = ModelCard(model.config, data.preprocessing, list(data.classes))
         return model
-    model = load_model(base, device=device)
+    model = copy.deepcopy(base) if isinstance(base, UNet) else load_model(base, device=device)
+    base = model.card.name if isinstance(base, UNet) else base
     if model.num_classes != k:
         raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
     if model.card.preprocessing.channels == "as_is" and model.in_channels != data.in_channels:
@@ -116,7 +118,7 @@ def iter_train(
     minutes: float | None = None,
     steps: int | None = None,
     size: str = "medium",
-    base: str | None = None,
+    base: str | UNet | None = None,
     resume: bool = False,
     device: str = "auto",
     seed: int = 0,
@@ -142,7 +144,8 @@ def iter_train(
         train, held, holdout = data.samples(), val.samples(), ""
     else:
         train, held, holdout = hold_out(data)
-    config, reasons = generic_config([s.labels for s in train], size=size, steps=steps, seed=seed)
+    config, reasons = generic_config([s.labels for s in train], classes=data.classes, size=size,
+                                     steps=steps, seed=seed)  # fmt: skip
     trainer = Trainer(model, train, config, val=held, evaluate=evaluator(data.classes),
                       device=device, checkpoint=ckpt)  # fmt: skip
     if resume and ckpt.exists():
@@ -162,24 +165,25 @@ def iter_train(
                 break
     except KeyboardInterrupt:
         stopped = True
+    if stopped:
+        entry = trainer.validate_now()
+        if entry is not None:
+            yield entry
     return finish(trainer, out, data, config=trainer.config, reasons=reasons, holdout=holdout,
                   source=source, base=base, stopped=stopped)  # fmt: skip
 
 
 def finish(trainer: Trainer, out: Path, data: FolderData, *, config: TrainConfig, reasons: dict,
-           holdout: str, source: str, base: str | None, stopped: bool) -> TrainResult:  # fmt: skip
+           holdout: str, source: str, base, stopped: bool) -> TrainResult:  # fmt: skip
     """Save the best validated weights (else the averaged ones), their card and the curve."""
-    if trainer.best_state is not None:
-        trainer.model.load_state_dict(trainer.best_state)
-    elif trainer.ema_model is not None:
-        trainer.model.load_state_dict(trainer.ema_model.state_dict())
-    epochs = [h for h in trainer.history if h["kind"] == "epoch"]
+    trainer.keep_best()
+    epochs = trainer.epochs()
     best = best_entry(epochs, config)
     scores = {k: round(v, 4) for k, v in best.items() if k.startswith(("iou", "dice"))
               and isinstance(v, float) and np.isfinite(v)}  # fmt: skip
     provenance = {
         "data": source or f"{len(data.names)} images", "images": list(data.names),
-        "held_out": holdout or "validation images given", "from": base or "scratch",
+        "held_out": holdout or "validation images given", "from": _name(base),
         "input": data.describe_input(), "steps": trainer.step, "epochs": data_passes(trainer),
         "validation": scores, "recipe": config.to_dict(), "choices": reasons,
         "train_seconds": round(trainer.seconds, 1), "stopped_early": stopped,
@@ -196,6 +200,12 @@ def finish(trainer: Trainer, out: Path, data: FolderData, *, config: TrainConfig
     curve = write_curves(epochs, out.with_name(out.stem + "_curve.png"), config.monitor)
     return TrainResult(path, trainer.model.eval(), trainer.step, trainer.seconds, scores, stopped,
                        curve)  # fmt: skip
+
+
+def _name(base) -> str:
+    if base is None:
+        return "scratch"
+    return (base.card.name or "a model") if isinstance(base, UNet) else str(base)
 
 
 def train(data: FolderData, out: str | os.PathLike, **options) -> TrainResult:

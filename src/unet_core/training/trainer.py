@@ -82,6 +82,8 @@ class Trainer:
             self.class_weights = class_balance_weights(
                 labels, model.num_classes, config.ignore_label
             )
+        elif config.border_weights:  # the border term alone: every class weighs 1
+            self.class_weights = np.ones(model.num_classes)
         self.ema_model = copy.deepcopy(model) if config.ema > 0 else None
         if config.freeze_encoder:
             for part in (model.inc, *model.downs):
@@ -95,6 +97,7 @@ class Trainer:
         self.best: float | None = None
         self.best_state: dict | None = None
         self.bad_rounds = 0
+        self._losses: list[float] = []  # of the steps since the last validation
 
     # ---- pieces ---------------------------------------------------------------------------
     def _make_optimizer(self) -> Adam | torch.optim.SGD:
@@ -180,6 +183,29 @@ class Trainer:
         """The weights that are validated and saved: the moving average when ``ema`` is on."""
         return self.ema_model if self.ema_model is not None else self.model
 
+    def validate_now(self) -> dict | None:
+        """Close the current epoch early (validate, checkpoint): a run stopped between
+        validations then still keeps whichever weights validated best. None when the last
+        step was validated already."""
+        if not self.step or (self.history and self.history[-1]["step"] == self.step):
+            return None
+        lr = self.config.lr * self._lr_factor(self.step)
+        entry = self._end_epoch(self._losses or [float("nan")], lr, 0.0)
+        self._losses = []
+        return entry
+
+    def keep_best(self) -> None:
+        """Load the weights to save into ``model``: the best validated ones, else the
+        averaged ones (EMA), else leave the last ones."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        elif self.ema_model is not None:
+            self.model.load_state_dict(self.ema_model.state_dict())
+
+    def epochs(self) -> list[dict]:
+        """The validation logs so far."""
+        return [h for h in self.history if h["kind"] == "epoch"]
+
     def validate(self) -> dict:
         """Mean of ``evaluate`` over the validation samples (empty without them)."""
         if not self.val or self.evaluate is None:
@@ -195,7 +221,8 @@ class Trainer:
 
         The schedule counts the time of earlier runs of a resumed training as spent, so a run
         resumed with the rest of its budget goes on where it stopped."""
-        c, start, losses = self.config, time.perf_counter(), []
+        c, start = self.config, time.perf_counter()
+        losses = self._losses = []
         before = self.seconds
         while self.step < c.steps:
             if seconds:
@@ -210,7 +237,7 @@ class Trainer:
             # the config is read afresh: a caller may space validations once steps are timed
             if self.step % self.config.val_every == 0 or self.step == c.steps or timed_out:
                 entry = self._end_epoch(losses, out["lr"], time.perf_counter() - start)
-                losses = []
+                losses = self._losses = []
                 yield entry
                 if entry.get("stop") or timed_out:
                     return

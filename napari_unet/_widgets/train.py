@@ -1,0 +1,258 @@
+"""Train a new model for your own images: from the open image/labels pairs or from two folders,
+in the background, with the loss and the held-out IoU drawn live. Cancel keeps the best weights
+so far. The result becomes a model version (Segment, Batch and Fine-tune list it) and a model
+file in the project folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    create_widget,
+)
+from napari.utils.notifications import show_error, show_info
+
+from .._layers import CORRECTIONS, SCRIBBLES, layer_info
+from .._versions import STORE, ModelVersion
+from .._workers import start_worker, train_job
+from ._jobs import JobControls, make_scrollable
+from ._plot import LossPlot
+from .segment import BUNDLED, device_choices, legend, one_line
+
+if TYPE_CHECKING:
+    import napari
+
+LAYERS = "open image/labels pairs"
+FOLDERS = "two folders"
+SCRATCH = "scratch (a new network)"
+SIZES = ("small", "medium", "large")
+
+
+class TrainWidget(JobControls, Container):
+    """Pairs or folders, class names, network size and time budget; Train and Cancel."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._source = ComboBox(label="train on", choices=[LAYERS, FOLDERS], value=LAYERS)
+        self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._mask_layer = create_widget(annotation="napari.layers.Labels", label="labels")
+        self._scribbles = CheckBox(text="scribbles: 0 = not annotated, class k painted as k + 1")
+        self._add_pair = PushButton(text="Add this pair")
+        self._pairs_view = Label(label="pairs", value="(this pair only)")
+        self._images_dir = FileEdit(label="images folder", mode="d", visible=False)
+        self._labels_dir = FileEdit(label="labels folder", mode="d", visible=False)
+        self._classes = LineEdit(label="class names", value="")
+        self._classes.tooltip = "comma-separated, class 0 first (empty: from the labels)"
+        self._legend = Label(label="legend", value="")
+        self._size = ComboBox(label="network", choices=SIZES, value="medium")
+        self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
+        self._base = ComboBox(label="start from", choices=self._base_choices, value=SCRATCH)
+        self._device = ComboBox(label="device", choices=device_choices(), value="auto")
+        self._project = FileEdit(label="project folder", mode="d")
+        self._run = PushButton(text="Train a new model")
+        self._cancel = PushButton(text="Stop (keeps the best weights so far)", enabled=False)
+        self._progress = ProgressBar(label="progress", min=0, max=100, value=0)
+        self._status = Label(label="status", value="label a few images, then train")
+        self.extend([self._source, self._image, self._mask_layer, self._scribbles, self._add_pair,
+                     self._pairs_view, self._images_dir, self._labels_dir, self._classes,
+                     self._legend, self._size, self._minutes, self._base, self._device,
+                     self._project, self._run, self._cancel, self._progress,
+                     self._status])  # fmt: skip
+        self.plot = LossPlot("held-out IoU", "validation")
+        self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
+        for label in (self._status, self._legend, self._pairs_view):
+            label.native.setWordWrap(True)
+        self._pairs: list[tuple] = []
+        self._stop = False
+        self.max_width = 460
+        make_scrollable(self)
+        self._source.changed.connect(self._on_source)
+        self._classes.changed.connect(lambda _: self._show_legend())
+        self._scribbles.changed.connect(lambda _: self._show_legend())
+        self._add_pair.changed.connect(self._on_add_pair)
+        self._run.changed.connect(self._on_run)
+        self._cancel.changed.connect(self._on_cancel)
+        STORE.changed.connect(self._on_versions_changed)
+        self._show_legend()
+
+    # ---- choosing ------------------------------------------------------------------------
+    def _base_choices(self, _=None) -> list[str]:
+        return [SCRATCH, *STORE.names(), *BUNDLED]
+
+    def _on_versions_changed(self) -> None:
+        try:
+            self._base.reset_choices()
+        except RuntimeError:  # this widget was closed: stop listening
+            STORE.changed.disconnect(self._on_versions_changed)
+
+    def _on_source(self, source: str) -> None:
+        layers = source == LAYERS
+        for w in (self._image, self._mask_layer, self._scribbles, self._add_pair, self._pairs_view):
+            w.visible = layers
+        self._images_dir.visible = self._labels_dir.visible = not layers
+
+    def _class_names(self) -> list[str] | None:
+        names = [c.strip() for c in self._classes.value.split(",") if c.strip()]
+        if not names:
+            return None
+        if len(names) < 2 or len(set(names)) != len(names):
+            raise ValueError("class names: two or more distinct names, class 0 first")
+        return names
+
+    def _show_legend(self) -> None:
+        try:
+            names = self._class_names() or ["background", "foreground", "…"]
+        except ValueError as exc:
+            self._legend.value = one_line(exc)
+            return
+        offset = 1 if self._scribbles.value else 0
+        start = "0 = not annotated; " if offset else ""
+        self._legend.value = f"{start}{legend(names, offset)}; 255 = not annotated (magenta)"
+
+    def _on_add_pair(self) -> None:
+        image, labels = self._image.value, self._mask_layer.value
+        if image is None or labels is None:
+            show_error("Choose an image and its labels first.")
+            return
+        mode = SCRIBBLES if self._scribbles.value else CORRECTIONS
+        if all(p[1] is not labels for p in self._pairs):
+            self._pairs.append((image, labels, mode))
+        self._pairs_view.value = "; ".join(f"{i.name} + {lab.name}" for i, lab, _ in self._pairs)
+
+    # ---- the data ------------------------------------------------------------------------
+    def _layer_data(self):
+        """Checked data from the open layers (copies: painting on during training is safe),
+        and the pairs for the project."""
+        from unet_core.data.folders import check_arrays
+        from unet_core.postprocess import scribbles_to_labels
+
+        mode = SCRIBBLES if self._scribbles.value else CORRECTIONS
+        pairs = self._pairs or [(self._image.value, self._mask_layer.value, mode)]
+        if any(i is None or lab is None for i, lab, _ in pairs):
+            raise ValueError("choose an image and its labels first")
+        images = [np.array(i.data) for i, _, _ in pairs]
+        raws = [np.array(lab.data) for _, lab, _ in pairs]
+        labels = [scribbles_to_labels(r) if m == SCRIBBLES else r
+                  for r, (_, _, m) in zip(raws, pairs)]  # fmt: skip
+        data = check_arrays(images, labels, [lab.name for _, lab, _ in pairs],
+                            self._class_names())  # fmt: skip
+        return data, pairs, [(i, lab, r) for i, lab, r in zip(images, labels, raws)]
+
+    def _folder_data(self):
+        from unet_core.data.folders import load_folders
+
+        images, labels = self._images_dir.value, self._labels_dir.value
+        if not images or not labels or str(images) == "." or str(labels) == ".":
+            raise ValueError("choose the images folder and the labels folder first")
+        return load_folders(images, labels, self._class_names()), [], []
+
+    def _project_folder(self, data) -> Path:
+        folder = self._project.value
+        if folder and str(folder) not in (".", ""):
+            return Path(folder)
+        if self._source.value == FOLDERS:
+            images = Path(self._images_dir.value)
+            folder = images.parent / f"{images.name}.unet-project"
+        else:
+            from .._project import default_folder
+
+            folder = default_folder((self._pairs or [(self._image.value,)])[0][0])
+        self._project.value = folder
+        return Path(folder)
+
+    # ---- running -------------------------------------------------------------------------
+    def _on_run(self) -> None:
+        from unet_core.project import Project
+
+        try:
+            load = self._layer_data if self._source.value == LAYERS else self._folder_data
+            data, pairs, arrays = load()
+            folder = self._project_folder(data)
+        except Exception as exc:  # a bad folder, file, shape or label value: one line
+            show_error(f"napari-unet: {one_line(exc)}")
+            self._status.value = f"not started: {one_line(exc)}"
+            return
+        name = STORE.next_name("trained")
+        base = None if self._base.value == SCRATCH else self._base.value
+        if base is not None and STORE.get(base) is not None:
+            base = STORE.get(base).model  # a version of this session: copied, never changed
+        out = Project(folder).version_file(name)
+        self._stop = False
+        job = train_job(data, str(out), minutes=self._minutes.value, size=self._size.value,
+                        base=base, device=self._device.value, stop=lambda: self._stop)  # fmt: skip
+        self._context = {"name": name, "data": data, "pairs": pairs, "arrays": arrays,
+                         "folder": folder, "parent": self._base.value,
+                         "start": time.monotonic(), "scores": []}  # fmt: skip
+        self._worker = start_worker(
+            job, yielded=self._on_log, returned=self._on_done, errored=self._on_error,
+            finished=self._on_finished,
+        )  # fmt: skip
+        self.plot.reset()
+        self.plot.dice.set([])
+        self._progress.max = round(self._minutes.value * 60)
+        self._set_running(True)
+        classes = ", ".join(data.classes)
+        self._status.value = f"training {name} on {len(data.names)} image(s) ({classes})…"
+        for note in data.notes:
+            self._status.value += f"; {note}"
+        self._start_activity(self._progress.max, f"training {name}")
+        self._worker.start()
+
+    def _on_log(self, log: dict) -> None:
+        if log.get("kind") == "status":
+            self._status.value = log["text"]
+            return
+        if log.get("kind") == "epoch":
+            if "iou" in log:
+                self._context["scores"].append(log["iou"])
+                self.plot.dice.set(self._context["scores"])
+            return
+        self.plot.add(log["step"], log["loss"])
+        done = time.monotonic() - self._context["start"]
+        self._progress.value = int(min(done, self._progress.max))
+        self._advance_activity(done)
+
+    def _on_cancel(self) -> None:
+        if self._worker is not None:
+            self._stop = True
+            self._status.value = "stopping: saving the best weights so far…"
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._status.value = f"failed: {one_line(exc)}"
+        show_error(f"napari-unet: {one_line(exc)}")
+
+    def _on_done(self, result) -> None:
+        from .._project import save_round
+
+        c = self._context
+        version = STORE.add(ModelVersion(
+            name=c["name"], model=result.model, parent=c["parent"], images=list(c["data"].names),
+            steps=result.steps, seconds=result.seconds,
+            heldout_dice=result.validation.get("dice"),
+        ))  # fmt: skip
+        for _, layer, _ in c["pairs"]:  # Fine-tune's "latest" continues from this model
+            layer_info(layer).update({"model": version.name, "classes": c["data"].classes})
+        annotated = sum(int(np.sum(lab != 255)) for lab in c["data"].labels)
+        save_round(c["folder"], c["pairs"], c["arrays"], version, annotated)
+        iou = result.validation.get("iou")
+        how = "stopped early, best weights kept" if result.stopped else "done"
+        self._progress.value = self._progress.max
+        self._status.value = (
+            f"{version.name} ({how}): {result.steps} steps in {result.seconds:.0f} s"
+            + (f", held-out IoU {iou:.3f}" if iou is not None else "")
+            + f"; model file {result.path}. Choose '{version.name}' in Segment or Batch."
+        )  # fmt: skip
+        show_info(self._status.value)

@@ -1,0 +1,224 @@
+"""Training a model for one's own images: folders in, a model file out (CLI and Python)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import tifffile
+
+from unet_core import load_model, read_card
+from unet_core.cli import main
+from unet_core.data.folders import DataError, load_folders, pair_folders
+from unet_core.data.io import read_image
+from unet_core.training.scratch import iter_train, train
+
+
+def write_set(root, discs, names, classes=2, dtype=np.uint8, suffix=".tif"):
+    """images/ and labels/ folders of synthetic discs; returns the root."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    for seed, name in enumerate(names):
+        image, labels = discs(seed, 96, classes, dtype)
+        tifffile.imwrite(root / "images" / f"{name}.tif", image)
+        tifffile.imwrite(root / "labels" / f"{name}{suffix}", labels)
+    return root
+
+
+def run_cli(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def test_pairs_by_stem_and_lists_every_unpaired_file(tmp_path, discs):
+    root = write_set(tmp_path, discs, ["a", "b", "c"])
+    (root / "labels" / "b.tif").unlink()
+    (root / "labels" / "c.tif").rename(root / "labels" / "c_mask.tif")  # a suffix still pairs
+    tifffile.imwrite(root / "labels" / "stray.tif", np.zeros((96, 96), np.uint8))
+    with pytest.raises(DataError) as err:
+        pair_folders(root / "images", root / "labels")
+    text = str(err.value)
+    assert "no label file for 1 image(s): b.tif" in text
+    assert "no image for 1 label file(s): stray.tif" in text
+    (root / "labels" / "stray.tif").unlink()
+    (root / "images" / "b.tif").unlink()
+    pairs = pair_folders(root / "images", root / "labels")
+    assert [(i.name, lab.name) for i, lab in pairs] == [("a.tif", "a.tif"), ("c.tif", "c_mask.tif")]
+
+
+def test_cli_unpaired_files_exit_2_before_training(tmp_path, discs, capsys):
+    root = write_set(tmp_path, discs, ["a", "b"])
+    (root / "labels" / "a.tif").unlink()
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
+                 "--out", tmp_path / "m", "--steps", "5")  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "no label file for 1 image(s): a.tif" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "m.ckpt").exists()
+
+
+def test_labels_beyond_the_classes_and_all_ignore_files_are_named(tmp_path, discs, capsys):
+    root = write_set(tmp_path, discs, ["a", "b", "c"], classes=3)
+    tifffile.imwrite(root / "labels" / "c.tif", np.full((96, 96), 255, np.uint8))
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
+                 "--classes", "background,cell", "--out", tmp_path / "m",
+                 "--steps", "5")  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "label values beyond the 2 classes 0..1 (background, cell) in: a (2), b (2)" in err
+    assert "nothing annotated (every pixel 255) in: c" in err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_shape_mismatch_and_non_integer_labels(tmp_path, discs):
+    root = write_set(tmp_path, discs, ["a", "b"])
+    tifffile.imwrite(root / "labels" / "a.tif", np.zeros((50, 96), np.uint8))
+    tifffile.imwrite(root / "labels" / "b.tif", np.full((96, 96), 0.5, np.float32))
+    with pytest.raises(DataError) as err:
+        load_folders(root / "images", root / "labels")
+    assert "the labels of a are 50 x 96 but the image is 96 x 96" in str(err.value)
+    assert "b.tif holds non-integer values" in str(err.value)
+
+
+def test_classes_inferred_and_0_255_masks_read_as_binary(tmp_path, discs):
+    root = write_set(tmp_path, discs, ["a", "b"], classes=3)
+    assert load_folders(root / "images", root / "labels").classes == [
+        "background", "class 1", "class 2"]  # fmt: skip
+    for p in (root / "labels").iterdir():
+        tifffile.imwrite(p, (read_image(p) > 0).astype(np.uint8) * 255)
+    data = load_folders(root / "images", root / "labels")
+    assert data.classes == ["background", "foreground"] and data.notes
+    assert set(np.unique(data.labels[0])) == {0, 1}
+
+
+def iou(mask, truth):
+    return np.sum(mask & truth) / max(1, np.sum(mask | truth))
+
+
+@pytest.mark.slow
+def test_two_classes_train_then_segment_from_folders_16_bit(tmp_path, discs, capsys):
+    root = write_set(tmp_path / "train", discs, ["a", "b", "c"], dtype=np.uint16)
+    out = tmp_path / "nuclei.safetensors"
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels", "--out", out,
+                 "--steps", "60", "--size", "small", "--classes", "background,nucleus")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(out)
+    assert card.classes == ["background", "nucleus"]
+    assert card.provenance["input"]["dtype"] == "uint16"
+    assert card.preprocessing.channels == "gray" and card.preprocessing.normalize == "zscore"
+    assert card.provenance["held_out"] == "the bottom 20 % of each image"
+    assert card.provenance["validation"]["iou"] > 0.5
+    assert (tmp_path / "nuclei_curve.png").stat().st_size > 0
+    # an image it never saw, segmented from the command line
+    image, truth = discs(7, 96, 2, np.uint16)
+    tifffile.imwrite(tmp_path / "new.tif", image)
+    assert run_cli("segment", tmp_path / "new.tif", "--model", out, "--out", tmp_path / "seg") == 0
+    mask = read_image(tmp_path / "seg" / "new_mask.tif")
+    assert set(np.unique(mask)) == {0, 255}
+    assert iou(mask > 0, truth > 0) > 0.7
+    assert (
+        run_cli("info", out) == 0 and "classes: 0=background, 1=nucleus" in capsys.readouterr().out
+    )
+
+
+@pytest.mark.slow
+def test_three_classes_end_to_end_with_objects(tmp_path, discs, capsys):
+    root = write_set(tmp_path / "train", discs, ["a", "b", "c", "d"], classes=3)
+    out = tmp_path / "cells"
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels", "--out", out,
+                 "--steps", "200", "--size", "small",
+                 "--classes", "background,nucleus,border")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(tmp_path / "cells.safetensors")
+    assert card.classes == ["background", "nucleus", "border"]
+    assert card.provenance["held_out"] == "1 of 4 images: d"
+    image, truth = discs(9, 96, 3)
+    tifffile.imwrite(tmp_path / "new.tif", image)
+    rc = run_cli("segment", tmp_path / "new.tif", "--model", tmp_path / "cells.safetensors",
+                 "--out", tmp_path / "seg", "--instances")  # fmt: skip
+    assert rc == 0
+    mask = read_image(tmp_path / "seg" / "new_mask.tif")
+    assert set(np.unique(mask)) == {0, 1, 2}  # class indices, not 0/255
+    assert iou(mask > 0, truth > 0) > 0.7  # the nuclei with their borders
+    objects = read_image(tmp_path / "seg" / "new_instances.tif")
+    with open(tmp_path / "seg" / "segmentation.csv", newline="") as f:
+        row = next(csv.DictReader(line for line in f if not line.startswith("#")))
+    assert int(row["area_nucleus"]) == np.sum(mask == 1)
+    assert int(row["area_border"]) == np.sum(mask == 2)
+    assert int(row["objects"]) == objects.max() >= 3
+    capsys.readouterr()
+    rc = run_cli("evaluate", tmp_path / "new.tif", tmp_path / "seg" / "new_mask.tif", "--model",
+                 tmp_path / "cells.safetensors", "--json")  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)
+    assert rc == 0 and rows[0]["iou_nucleus"] == pytest.approx(1.0)  # scored against itself
+
+
+def test_resume_continues_the_run_and_out_is_never_overwritten(tmp_path, discs, capsys):
+    root = write_set(tmp_path, discs, ["a", "b"])
+    args = ["train", "--images", root / "images", "--labels", root / "labels", "--out",
+            tmp_path / "m", "--size", "small"]  # fmt: skip
+    assert run_cli(*args, "--steps", "6") == 0
+    assert run_cli(*args, "--steps", "6") == 2
+    assert "exists" in capsys.readouterr().err
+    assert run_cli(*args, "--steps", "10", "--resume") == 0
+    card = read_card(tmp_path / "m.safetensors")
+    assert card.provenance["steps"] == 10
+
+
+def test_stop_saves_the_best_weights_so_far(tmp_path, discs):
+    root = write_set(tmp_path, discs, ["a", "b"])
+    data = load_folders(root / "images", root / "labels")
+    steps = []
+    job = iter_train(data, tmp_path / "m", minutes=10, size="small", device="cpu",
+                     stop=lambda: len(steps) >= 12)  # fmt: skip
+    try:
+        while True:
+            log = next(job)
+            if log["kind"] == "step":
+                steps.append(log)
+    except StopIteration as finished:
+        result = finished.value
+    assert result.stopped and result.steps == 12 and result.path.exists()
+    model = load_model(result.path)
+    assert model.card.provenance["stopped_early"] is True
+    assert result.validation  # validated on the way out, so the best weights were chosen
+
+
+def test_from_a_model_keeps_its_input_conventions(tmp_path, discs, tiny_rgb_model):
+    root = write_set(tmp_path, discs, ["a", "b"])
+    data = load_folders(root / "images", root / "labels")
+    result = train(data, tmp_path / "m", steps=3, base=str(tiny_rgb_model), device="cpu")
+    card = read_card(result.path)
+    assert card.preprocessing.channels == "rgb" and card.provenance["from"] == str(tiny_rgb_model)
+    with pytest.raises(ValueError, match="has 2 classes but the labels have 3"):
+        data3 = load_folders(write_set(tmp_path / "3", discs, ["a"], 3) / "images",
+                             tmp_path / "3" / "labels")  # fmt: skip
+        train(data3, tmp_path / "m3", steps=3, base=str(tiny_rgb_model), device="cpu")
+
+
+@pytest.fixture
+def tiny_rgb_model(tmp_path):
+    import torch
+
+    from unet_core import Preprocessing, UNet, save_model
+
+    torch.manual_seed(0)
+    model = UNet(3, 2, base_channels=4, depth=2, padding="same", batch_norm=True)
+    return save_model(model, tmp_path / "rgb", name="rgb",
+                      preprocessing=Preprocessing("rgb", "zscore"))  # fmt: skip
+
+
+def test_instance_masks_become_foreground_with_lines_between_touching_objects(tmp_path, discs):
+    from scipy import ndimage
+
+    root = write_set(tmp_path, discs, ["a"])
+    image, labels = discs(0, 96)
+    objects, n = ndimage.label(labels)
+    objects[:10, :10] = np.arange(100).reshape(10, 10) + 300  # ids above 255 too
+    tifffile.imwrite(root / "labels" / "a.tif", objects.astype(np.uint16))
+    data = load_folders(root / "images", root / "labels")
+    assert data.classes == ["background", "foreground"] and "instance masks" in data.notes[0]
+    out = data.labels[0]
+    assert set(np.unique(out)) == {0, 1}
+    assert out[10:].sum() <= labels[10:].sum()  # lines cut only where objects touch
