@@ -30,9 +30,10 @@ import torch
 from scipy import ndimage
 
 from unet_core import finetune, load_model
+from unet_core.base.labels import IGNORE_LABEL
 from unet_core.data.preprocess import preprocess
 from unet_core.inference.predictor import Predictor
-from unet_core.postprocess import IGNORE_LABEL, probabilities_to_labels
+from unet_core.postprocess import probabilities_to_labels
 from unet_core.training.losses import weighted_cross_entropy
 
 

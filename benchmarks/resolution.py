@@ -31,7 +31,8 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 def simulate(d, diameter: float, quality: int | None):
     """(image, labels, fov) of a DRIVE image as another camera with that FOV would see it."""
-    from unet_core.inference.rescale import fov_diameter, resize
+    from unet_core.base.arrays import resize
+    from unet_core.tasks.fundus import fov_diameter
 
     if diameter is None:
         image = jpeg(d.image, quality) if quality else d.image
@@ -81,7 +82,7 @@ def main() -> None:
                     prob = predictor(image)[1]
                     rows[name].append(binary_metrics(prob >= 0.5, labels, prob=prob, roi=fov))
                     if name == "auto":
-                        factors.append(predictor.last_scale)
+                        factors.append(predictor.scale_for(image))
             mean = {k: {m: np.mean([r[m] for r in v]) for m in ("f1", "auc")}
                     for k, v in rows.items()}  # fmt: skip
             q = f"q{quality}" if quality else "no"

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from unet_core import Predictor, UNet
-from unet_core.inference.tiling import read_window
+from unet_core.base.arrays import read_window
 
 
 def best_of(fn, repeats: int) -> float:

@@ -22,7 +22,7 @@ class SegmentResult:
     seconds: float
     model: str
     card: Any = None
-    measurements: dict | None = None  # vessel models: measure_vessels of the mask
+    measurements: dict | None = None  # the task's measurements of the mask (vessels)
     objects: Any = None  # (H, W) int32 separate objects, when asked for
 
 
@@ -50,26 +50,26 @@ def segment_job(
     (with vessel measurements of the mask at ``threshold`` for vessel models, and the
     separate objects when ``objects``)."""
     from unet_core.inference.predictor import Predictor
-    from unet_core.measure import measure_for_model
     from unet_core.postprocess import probabilities_to_labels, separate_objects
 
     start = time.perf_counter()
     net = load_model_cached(model, device)
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
-    prob = yield from predictor.run(image)
-    values = measure_for_model(image, probabilities_to_labels(prob, threshold), net.card)
+    scale = predictor.scale_for(image)
+    prob = yield from predictor.run(image, scale=scale)
+    values = predictor.task.measure(image, probabilities_to_labels(prob, threshold), net.card)
     instances = separate_objects(prob, net.card.classes, threshold) if objects else None
-    return SegmentResult(prob, list(net.card.classes), predictor.last_scale,
+    return SegmentResult(prob, list(net.card.classes), scale,
                          time.perf_counter() - start, str(model), net.card, values,
                          instances)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:
-    """Vessel measurements of (edited) labels, off the UI thread."""
-    from unet_core.measure import measure_for_model
+    """The task's measurements (vessels) of (edited) labels, off the UI thread."""
+    from unet_core.tasks import task_of
 
     yield
-    return measure_for_model(image, (labels == 1).astype("uint8"), card)
+    return task_of(card).measure(image, (labels == 1).astype("uint8"), card)
 
 
 @dataclass
@@ -152,12 +152,15 @@ def start_worker(job: Generator, **connections):
     return worker
 
 
-def batch_job(inputs: list[str], out_dir: str, model: Any, device: str = "auto", **options):
-    """Segment files and folders into ``out_dir`` (see ``unet_core.batch.BatchRun``): yields
-    its progress events and per-file results, returns the run (counts, summary, report)."""
+def batch_job(inputs: list[str], out_dir: str, model: Any, options: Any, pattern: str = "*",
+              recursive: bool = False):  # fmt: skip
+    """Segment files and folders into ``out_dir`` with ``options`` (a
+    ``unet_core.batch.SegmentOptions``, see ``BatchRun``): yields its progress events and
+    per-file results, returns the run (counts, summary, report)."""
     from unet_core.batch import BatchRun
 
-    net = load_model_cached(model, device) if isinstance(model, str) else model
-    run = BatchRun(inputs, out_dir, model=net, device=device, **options)
+    net = load_model_cached(model, options.device) if isinstance(model, str) else model
+    run = BatchRun(inputs, out_dir, model=net, options=options, pattern=pattern,
+                   recursive=recursive)  # fmt: skip
     yield from run.events()
     return run

@@ -1,7 +1,15 @@
 """What every widget that runs a background job shares: Run/Cancel buttons that swap while a
-worker runs, a progress bar reset at the start, and an entry in napari's activity panel."""
+worker runs, a progress bar reset at the start, an entry in napari's activity panel, Cancel,
+and errors as one-line notifications."""
 
 from __future__ import annotations
+
+from napari.utils.notifications import show_error
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class JobControls:
@@ -10,6 +18,16 @@ class JobControls:
 
     _worker = None
     _activity = None
+    _cancelling = "cancelling…"  # the status while a cancelled job winds down
+
+    def _on_cancel(self) -> None:
+        if self._worker is not None:
+            self._status.value = self._cancelling
+            self._worker.quit()
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._status.value = f"failed: {one_line(exc)}"
+        show_error(f"napari-unet: {one_line(exc)}")
 
     def _start_activity(self, total: int, description: str) -> None:
         """Show the job in napari's activity panel too (``napari.utils.progress``)."""

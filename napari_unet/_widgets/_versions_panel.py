@@ -12,11 +12,31 @@ from napari.utils.notifications import show_error
 from .._layers import CORRECTIONS
 from .._versions import STORE
 from .._workers import compare_job, segment_job, start_worker
-from .segment import one_line
+from ._jobs import one_line
 
 
 class VersionsPanel:
     """Mixin for the Fine-tune widget: the versions and project rows and their handlers."""
+
+    def _version_rows(self) -> list:
+        """The rows, connected to their handlers, for the widget to add."""
+        from magicgui.widgets import ComboBox, FileEdit, PushButton
+
+        self._versions = ComboBox(label="versions", choices=lambda _: STORE.names())
+        self._use = PushButton(text="Segment with this version")
+        self._restore = PushButton(text="Restore the corrections it was trained on")
+        self._compare_with = ComboBox(label="compare with", choices=lambda _: STORE.names())
+        self._compare = PushButton(text="Compare on the held-out pair")
+        self._save_path = FileEdit(label="save as", mode="w", filter="*.safetensors")
+        self._save = PushButton(text="Save version as a model file")
+        self._project = FileEdit(label="project folder", mode="d")
+        self._open_project = PushButton(text="Open project (pairs and versions)")
+        for button, handler in ((self._use, self._on_use), (self._restore, self._on_restore),
+                                (self._compare, self._on_compare), (self._save, self._on_save),
+                                (self._open_project, self._on_open_project)):  # fmt: skip
+            button.changed.connect(handler)
+        return [self._versions, self._use, self._restore, self._compare_with, self._compare,
+                self._save_path, self._save, self._project, self._open_project]  # fmt: skip
 
     def _project_folder(self, image_layer):
         from .._project import default_folder
@@ -116,7 +136,7 @@ class VersionsPanel:
         self._status.value = f"restored the corrections {version.name} was trained on"
 
     def _on_compare(self) -> None:
-        from unet_core.postprocess import IGNORE_LABEL
+        from unet_core.base.labels import IGNORE_LABEL
 
         a, b = STORE.get(self._versions.value or ""), STORE.get(self._compare_with.value or "")
         held = (self._held_image.value, self._held_labels.value)

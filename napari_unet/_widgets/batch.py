@@ -22,10 +22,10 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
-from .._versions import STORE
 from .._workers import batch_job, start_worker
-from ._jobs import JobControls, make_scrollable
-from .segment import BUNDLED, MODEL_FILE, device_choices, label_colormap, one_line
+from ._jobs import JobControls, make_scrollable, one_line
+from ._model_picker import ModelPicker
+from .segment import device_choices, label_colormap
 
 if TYPE_CHECKING:
     import napari
@@ -36,6 +36,8 @@ DEFAULT_OUT = "segmented"  # the default output folder, inside the input folder
 class BatchWidget(JobControls, Container):
     """Segment every image of a folder into an output folder, in the background."""
 
+    _cancelling = "cancelling after the current tiles…"
+
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = napari_viewer
@@ -43,8 +45,8 @@ class BatchWidget(JobControls, Container):
         self._pattern = LineEdit(label="pattern", value="*")
         self._recursive = CheckBox(text="include sub-folders", value=False)
         self._output = FileEdit(label="output folder", mode="d")
-        self._model = ComboBox(label="model", choices=self._model_choices, value="drive")
-        self._model_file = FileEdit(label="model file", filter="*.safetensors", visible=False)
+        self._picker = ModelPicker("model", "drive")
+        self._model, self._model_file = self._picker.rows
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._threshold = FloatSpinBox(label="threshold", min=0.01, max=0.99, step=0.05,
                                        value=0.5)  # fmt: skip
@@ -69,8 +71,6 @@ class BatchWidget(JobControls, Container):
                      self._status,
                      self._failures, self._results, self._open])  # fmt: skip
         self._input.changed.connect(self._on_input)
-        self._model.changed.connect(lambda v: setattr(self._model_file, "visible",
-                                                      v == MODEL_FILE))  # fmt: skip
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
         self._open.changed.connect(self._on_open)
@@ -81,20 +81,10 @@ class BatchWidget(JobControls, Container):
         self.max_width = 520
         make_scrollable(self)
         self._status.native.setWordWrap(True)
-        STORE.changed.connect(self._on_versions_changed)
 
     # ---- inputs -------------------------------------------------------------------------
-    def _model_choices(self, _=None) -> list[str]:
-        return [*BUNDLED, *STORE.names(), MODEL_FILE]
-
     def _result_choices(self, _=None) -> list[str]:
         return sorted(self._done) if hasattr(self, "_done") else []
-
-    def _on_versions_changed(self) -> None:
-        try:
-            self._model.reset_choices()
-        except RuntimeError:  # closed
-            STORE.changed.disconnect(self._on_versions_changed)
 
     def _on_input(self, folder: Path) -> None:
         """Suggest ``<input>/segmented`` as the output folder unless one was chosen."""
@@ -103,19 +93,6 @@ class BatchWidget(JobControls, Container):
             self._output.value = Path(folder) / DEFAULT_OUT
         self._status.value = "ready"
 
-    def _model_arg(self):
-        choice = self._model.value
-        version = STORE.get(choice)
-        if version is not None:
-            return version.model
-        if choice != MODEL_FILE:
-            return choice
-        path = self._model_file.value
-        if not path or not Path(path).is_file():
-            raise ValueError("choose a model file (.safetensors) first")
-        return str(path)
-
-    # ---- running ------------------------------------------------------------------------
     def _on_run(self) -> None:
         folder, out = self._input.value, self._output.value
         try:
@@ -123,16 +100,19 @@ class BatchWidget(JobControls, Container):
                 raise ValueError("choose an input folder first")
             if not out or str(out) == ".":
                 raise ValueError("choose an output folder first")
-            model = self._model_arg()
+            model = self._picker.spec()
         except ValueError as exc:
             self._status.value = one_line(exc)
             show_error(one_line(exc))
             return
-        job = batch_job([str(folder)], str(out), model, device=self._device.value,
-                        pattern=self._pattern.value or "*", recursive=self._recursive.value,
-                        threshold=self._threshold.value, save_prob=self._save_prob.value,
-                        overwrite=self._overwrite.value,
-                        instances=self._objects.value)  # fmt: skip
+        from unet_core.batch.options import SegmentOptions
+
+        options = SegmentOptions(device=self._device.value, threshold=self._threshold.value,
+                                 save_prob=self._save_prob.value, overwrite=self._overwrite.value,
+                                 instances=self._objects.value)  # fmt: skip
+        job = batch_job([str(folder)], str(out), model, options,
+                        pattern=self._pattern.value or "*",
+                        recursive=self._recursive.value)  # fmt: skip
         self._failed = []
         self._failures.value = {"data": [], "columns": ["file", "reason"], "index": []}
         self._failures.visible = False
@@ -146,11 +126,6 @@ class BatchWidget(JobControls, Container):
         self._status.value = f"starting on {folder}…"
         self._start_activity(1, f"batch-segmenting {Path(folder).name}")
         self._worker.start()
-
-    def _on_cancel(self) -> None:
-        if self._worker is not None:
-            self._status.value = "cancelling after the current tiles…"
-            self._worker.quit()
 
     def _on_event(self, event) -> None:
         from unet_core.batch import FileResult
@@ -186,10 +161,6 @@ class BatchWidget(JobControls, Container):
     def _on_aborted(self) -> None:
         self._status.value = ("cancelled: finished files are kept, the current one was not "
                               "written; run again to resume")  # fmt: skip
-
-    def _on_error(self, exc: BaseException) -> None:
-        self._status.value = f"failed: {one_line(exc)}"
-        show_error(f"napari-unet: {one_line(exc)}")
 
     # ---- results ------------------------------------------------------------------------
     def _on_open(self) -> None:

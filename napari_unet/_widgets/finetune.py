@@ -11,7 +11,6 @@ import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
-    FileEdit,
     Label,
     ProgressBar,
     PushButton,
@@ -20,14 +19,16 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import CORRECTIONS, SCRIBBLES, layer_info, painted_mask, write_prediction
+from .._layers import CORRECTIONS, SCRIBBLES, layer_info, painted_mask
 from .._versions import STORE, ModelVersion
 from .._workers import finetune_job, load_model_cached, start_worker
-from ._jobs import JobControls, make_scrollable
+from ._jobs import JobControls, make_scrollable, one_line
+from ._model_picker import BUNDLED, ModelPicker
 from ._plot import LossPlot
+from ._round_display import RoundDisplay
 from ._versions_panel import VersionsPanel
 from ._where_next import WhereNext
-from .segment import BUNDLED, MODEL_FILE, device_choices, one_line
+from .segment import device_choices
 
 if TYPE_CHECKING:
     import napari
@@ -36,7 +37,7 @@ LATEST = "latest (the model that made the labels)"
 TARGET_LABEL = {CORRECTIONS: "corrected labels", SCRIBBLES: "scribbles"}
 
 
-class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
+class FinetuneWidget(JobControls, VersionsPanel, WhereNext, RoundDisplay, Container):
     """Fine-tune on (image, labels) pairs; versions to switch, compare, save and reopen."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
@@ -54,8 +55,8 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
         self._held_labels = create_widget(
             annotation="napari.layers.Labels", label="held-out labels", options={"nullable": True}
         )
-        self._base = ComboBox(label="base model", choices=self._base_choices, value=LATEST)
-        self._base_file = FileEdit(label="model file", filter="*.safetensors", visible=False)
+        self._picker = ModelPicker("base model", LATEST, first=(LATEST,))
+        self._base, self._base_file = self._picker.rows
         self._seconds = SpinBox(label="budget (s)", min=1, max=3600, value=20)
         self._steps = SpinBox(label="max steps (0: none)", min=0, max=100000, value=0)
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
@@ -65,22 +66,12 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
         self._status = Label(label="status", value="paint corrections, then fine-tune")
         self._unsure = PushButton(text="Show where the model is unsure")
         self._goto = PushButton(text="Go to the most uncertain region not yet corrected")
-        self._versions = ComboBox(label="versions", choices=lambda _: STORE.names())
-        self._use = PushButton(text="Segment with this version")
-        self._restore = PushButton(text="Restore the corrections it was trained on")
-        self._compare_with = ComboBox(label="compare with", choices=lambda _: STORE.names())
-        self._compare = PushButton(text="Compare on the held-out pair")
-        self._save_path = FileEdit(label="save as", mode="w", filter="*.safetensors")
-        self._save = PushButton(text="Save version as a model file")
-        self._project = FileEdit(label="project folder", mode="d")
-        self._open_project = PushButton(text="Open project (pairs and versions)")
         self.extend([self._image, self._mode, self._target, self._new_scribbles, self._legend,
                      self._add_pair, self._pairs_view,
                      self._held_image, self._held_labels, self._base, self._base_file,
                      self._seconds, self._steps, self._device, self._run, self._cancel,
-                     self._progress, self._status, self._unsure, self._goto, self._versions,
-                     self._use, self._restore, self._compare_with, self._compare,
-                     self._save_path, self._save, self._project, self._open_project])  # fmt: skip
+                     self._progress, self._status, self._unsure, self._goto,
+                     *self._version_rows()])  # fmt: skip
         self.plot = LossPlot()
         self.plot.canvas.setMinimumHeight(90)
         self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
@@ -90,30 +81,21 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
         self._worker = None
         self.max_width = 460
         make_scrollable(self)
-        self._base.changed.connect(lambda v: setattr(self._base_file, "visible", v == MODEL_FILE))
         self._add_pair.changed.connect(self._on_add_pair)
         self._mode.changed.connect(self._on_mode)
         self._target.changed.connect(lambda _: self._show_legend())
         self._new_scribbles.changed.connect(self._on_new_scribbles)
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
-        self._use.changed.connect(self._on_use)
-        self._restore.changed.connect(self._on_restore)
-        self._compare.changed.connect(self._on_compare)
-        self._save.changed.connect(self._on_save)
-        self._open_project.changed.connect(self._on_open_project)
         self._unsure.changed.connect(self._on_unsure)
         self._goto.changed.connect(self._on_goto)
         STORE.changed.connect(self._on_versions_changed)
         self._on_mode(self._mode.value)
 
     # ---- choosing ------------------------------------------------------------------------
-    def _base_choices(self, _=None) -> list[str]:
-        return [LATEST, *STORE.names(), *BUNDLED, MODEL_FILE]
-
     def _on_versions_changed(self) -> None:
         try:
-            for widget in (self._base, self._versions, self._compare_with):
+            for widget in (self._versions, self._compare_with):
                 widget.reset_choices()
         except RuntimeError:  # this widget was closed: stop listening
             STORE.changed.disconnect(self._on_versions_changed)
@@ -134,7 +116,7 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
         return list(classes or ["background", "foreground"])
 
     def _show_legend(self) -> None:
-        from unet_core.postprocess import IGNORE_LABEL
+        from unet_core.base.labels import IGNORE_LABEL
 
         from .segment import legend
 
@@ -180,12 +162,7 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
             if made_by is None:
                 raise ValueError(f"no model has segmented '{labels.name}' yet: choose a base model")
             return STORE.newest_from(made_by)
-        if choice == MODEL_FILE:
-            path = self._base_file.value
-            if not path or not path.is_file():
-                raise ValueError("choose a model file (.safetensors) first")
-            return str(path)
-        return choice
+        return self._picker.spec()
 
     def _snapshot(self, image_layer, labels_layer, mode: str = CORRECTIONS) -> tuple:
         """Copies of the 2-D image, the training labels and the layer's own values (painting
@@ -203,8 +180,8 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
     @staticmethod
     def _check_fit(model, data: list[tuple], names: list[str]) -> None:
         """One line, before any training, if the model cannot take the images or labels."""
+        from unet_core.base.labels import IGNORE_LABEL
         from unet_core.data.preprocess import check_channels
-        from unet_core.postprocess import IGNORE_LABEL
         from unet_core.training.finetune import check_labels
 
         for (image, labels, _), name in zip(data, names):
@@ -213,7 +190,7 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
 
     # ---- running -------------------------------------------------------------------------
     def _on_run(self) -> None:
-        from unet_core.postprocess import IGNORE_LABEL
+        from unet_core.base.labels import IGNORE_LABEL
 
         pairs = self._pairs or [(self._image.value, self._target.value, self._mode.value)]
         if any(i is None or lab is None for i, lab, _ in pairs):
@@ -262,17 +239,8 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
         self._progress.value = int(min(done, self._progress.max))
         self._advance_activity(done)
 
-    def _on_cancel(self) -> None:
-        if self._worker is not None:
-            self._status.value = "cancelling…"
-            self._worker.quit()
-
     def _on_aborted(self) -> None:
         self._status.value = "cancelled: the previous model is kept"
-
-    def _on_error(self, exc: BaseException) -> None:
-        self._status.value = f"failed: {one_line(exc)}"
-        show_error(f"napari-unet: {one_line(exc)}")
 
     def _on_done(self, context: dict, result) -> None:
         pairs, data = context["pairs"], context["data"]
@@ -301,64 +269,3 @@ class FinetuneWidget(JobControls, VersionsPanel, WhereNext, Container):
         if mode == SCRIBBLES:
             return int(np.count_nonzero(raw))
         return int(painted_mask(layer).sum()) if layer_info(layer).get("planes") else raw.size
-
-    def _prediction_layer(self, image_layer):
-        """The labels layer that shows the model's prediction of ``image_layer`` (created
-        empty when missing), and whether it was created."""
-        from .segment import label_colormap
-
-        name = f"{image_layer.name} labels"
-        shape = image_layer.data.shape[:2] if image_layer.rgb else image_layer.data.shape[-2:]
-        if name in self._viewer.layers and self._viewer.layers[name].data.shape == shape:
-            return self._viewer.layers[name], False
-        layer = self._viewer.add_labels(np.zeros(shape, np.uint8), name=name,
-                                        colormap=label_colormap())  # fmt: skip
-        return layer, True
-
-    def _show(self, image_layer, labels_layer, prob, model_name: str) -> int:
-        """Merge the re-segmentation into the labels layer (its prediction layer for
-        scribbles) without touching painted pixels, update the probability layer and show what
-        changed in a "changed" layer; returns the number of pixels changed."""
-        from .segment import foreground_probability
-
-        if image_layer not in self._viewer.layers:
-            return 0
-        created = False
-        if labels_layer is None or labels_layer not in self._viewer.layers:
-            labels_layer, created = self._prediction_layer(image_layer)
-        if labels_layer.data.shape != prob.shape[1:]:
-            return 0
-        changed = write_prediction(labels_layer, prob, model=model_name, fresh=created,
-                                   extra={"classes": self._classes()})  # fmt: skip
-        name = f"{image_layer.name} probability"
-        if name in self._viewer.layers and self._viewer.layers[name].data.shape == prob.shape[1:]:
-            self._viewer.layers[name].data = foreground_probability(prob)
-        from qtpy.QtCore import QTimer
-
-        # a new layer takes napari ~0.1 s to set up: let the event loop breathe first
-        QTimer.singleShot(0, lambda: self._show_changed(image_layer, changed))
-        return int(changed.sum())
-
-    def _show_changed(self, image_layer, changed: np.ndarray) -> None:
-        """A "changed" layer: the pixels this round changed, as outlines; replaced each round."""
-        from napari.utils.colormaps import DirectLabelColormap
-
-        name = f"{image_layer.name} changed"
-        if image_layer not in self._viewer.layers:
-            return
-        if not changed.any():  # nothing changed: no layer (and none left from an older round)
-            if name in self._viewer.layers:
-                self._viewer.layers.remove(name)
-            return
-        if name in self._viewer.layers and self._viewer.layers[name].data.shape == changed.shape:
-            self._viewer.layers[name].data = changed.astype(np.uint8)
-            return
-        if name in self._viewer.layers:
-            self._viewer.layers.remove(name)
-        layer = self._viewer.add_labels(
-            changed.astype(np.uint8), name=name, opacity=0.9,
-            colormap=DirectLabelColormap(color_dict={None: "transparent", 0: "transparent",
-                                                     1: "red"}),
-        )  # fmt: skip
-        layer.contour = 1
-        self._viewer.layers.selection.active = self._target.value or layer

@@ -11,7 +11,6 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    FileEdit,
     FloatSlider,
     Label,
     ProgressBar,
@@ -22,24 +21,16 @@ from magicgui.widgets import (
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from .._layers import rethreshold_layer, write_prediction
-from .._versions import STORE
 from .._workers import measure_job, segment_job, start_worker
-from ._jobs import JobControls, make_scrollable
+from ._jobs import JobControls, make_scrollable, one_line
+from ._model_picker import ModelPicker
 
 if TYPE_CHECKING:
     import napari
 
-MODEL_FILE = "model file…"
-BUNDLED = ("drive", "em")
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
 
 def device_choices() -> list[str]:
-    from unet_core.inference.device import available_devices
+    from unet_core.base.device import available_devices
 
     return ["auto", *available_devices()]
 
@@ -59,7 +50,7 @@ def label_colormap():
     ``PALETTE[v - 1]``, 255 (ignore) magenta."""
     from napari.utils.colormaps import DirectLabelColormap
 
-    from unet_core.postprocess import IGNORE_LABEL
+    from unet_core.base.labels import IGNORE_LABEL
 
     colours = {None: "transparent", 0: "transparent", IGNORE_LABEL: "magenta"}
     for value, colour in enumerate(PALETTE, start=1):
@@ -85,8 +76,8 @@ class SegmentWidget(JobControls, Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._model = ComboBox(label="model", choices=self._model_choices, value="drive")
-        self._model_file = FileEdit(label="model file", filter="*.safetensors", visible=False)
+        self._picker = ModelPicker("model", "drive")
+        self._model, self._model_file = self._picker.rows
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._tile = SpinBox(label="tile (0: auto)", min=0, max=16384, step=16, value=0)
         self._tta = CheckBox(text="test-time augmentation (8x slower)", value=False)
@@ -97,13 +88,12 @@ class SegmentWidget(JobControls, Container):
         self._threshold = FloatSlider(label="threshold", min=0.01, max=0.99, step=0.01, value=0.5)
         self._legend = Label(label="labels", value="")
         self._status = Label(label="status", value="ready")
-        self._measurements = Label(label="vessels", value="", visible=False)
+        self._measurements = Label(label="measured", value="", visible=False)
         self._measure = PushButton(text="Measure the edited labels", visible=False)
         self.extend([self._image, self._model, self._model_file, self._device, self._tile,
                      self._tta, self._objects, self._run, self._cancel, self._progress,
                      self._threshold, self._legend, self._status, self._measurements,
                      self._measure])  # fmt: skip
-        self._model.changed.connect(self._on_model)
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
         self._threshold.changed.connect(self._on_threshold)
@@ -112,32 +102,10 @@ class SegmentWidget(JobControls, Container):
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
         make_scrollable(self)
-        STORE.changed.connect(self._on_versions_changed)
         for label in (self._legend, self._status, self._measurements):
             label.native.setWordWrap(True)
 
     # ---- inputs -------------------------------------------------------------------------
-    def _on_versions_changed(self) -> None:
-        try:
-            self._model.reset_choices()
-        except RuntimeError:  # this widget was closed: stop listening
-            STORE.changed.disconnect(self._on_versions_changed)
-
-    def _model_choices(self, _=None) -> list[str]:
-        """Bundled models, this session's fine-tuned versions, or a file."""
-        return [*BUNDLED, *STORE.names(), MODEL_FILE]
-
-    def _on_model(self, value: str) -> None:
-        self._model_file.visible = value == MODEL_FILE
-
-    def _model_spec(self) -> str:
-        if self._model.value != MODEL_FILE:
-            return self._model.value
-        path = self._model_file.value
-        if not path or not path.is_file():
-            raise ValueError("choose a model file (.safetensors) first")
-        return str(path)
-
     def _current_plane(self, layer) -> tuple[np.ndarray, tuple[int, ...]]:
         """The 2-D (or RGB) image to segment, and its index in a stack (``()`` for 2-D)."""
         spatial = layer.ndim
@@ -156,7 +124,7 @@ class SegmentWidget(JobControls, Container):
             show_error("Open or select an image layer first.")
             return
         try:
-            spec = self._model_spec()
+            spec = self._picker.spec()
             image, index = self._current_plane(layer)
         except ValueError as exc:
             show_error(one_line(exc))
@@ -177,20 +145,11 @@ class SegmentWidget(JobControls, Container):
         self._start_activity(1, f"segmenting {layer.name}")
         self._worker.start()
 
-    def _on_cancel(self) -> None:
-        if self._worker is not None:
-            self._set_status("cancelling…")
-            self._worker.quit()
-
     def _on_progress(self, value: tuple[int, int]) -> None:
         done, total = value
         self._progress.max = max(total, 1)
         self._progress.value = done
         self._advance_activity(done, total)
-
-    def _on_error(self, exc: BaseException) -> None:
-        self._set_status(f"failed: {one_line(exc)}")
-        show_error(f"napari-unet: {one_line(exc)}")
 
     def _set_status(self, text: str) -> None:
         self._status.value = text
@@ -214,9 +173,10 @@ class SegmentWidget(JobControls, Container):
 
     # ---- vessel measurements ------------------------------------------------------------
     def _show_measurements(self, values: dict | None) -> None:
-        from unet_core.measure import describe
+        from unet_core.tasks import task_of
 
-        self._measurements.value = describe(values or {})
+        card = (self._last or {}).get("card")
+        self._measurements.value = task_of(card).describe(values) if values else ""
         self._measurements.visible = self._measure.visible = bool(values)
 
     def _on_measure(self) -> None:
@@ -235,7 +195,7 @@ class SegmentWidget(JobControls, Container):
         self._measure_worker.start()
 
     def _show(self, layer, index: tuple[int, ...], result) -> None:
-        from unet_core.postprocess import IGNORE_LABEL
+        from unet_core.base.labels import IGNORE_LABEL
 
         shape = layer.data.shape[: layer.ndim]
         kw = {"scale": layer.scale, "translate": layer.translate}

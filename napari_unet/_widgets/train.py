@@ -27,9 +27,10 @@ from napari.utils.notifications import show_error, show_info
 from .._layers import CORRECTIONS, SCRIBBLES, layer_info
 from .._versions import STORE, ModelVersion
 from .._workers import start_worker, train_job
-from ._jobs import JobControls, make_scrollable
+from ._jobs import JobControls, make_scrollable, one_line
+from ._model_picker import ModelPicker
 from ._plot import LossPlot
-from .segment import BUNDLED, device_choices, legend, one_line
+from .segment import device_choices, legend
 
 if TYPE_CHECKING:
     import napari
@@ -59,7 +60,8 @@ class TrainWidget(JobControls, Container):
         self._legend = Label(label="legend", value="")
         self._size = ComboBox(label="network", choices=SIZES, value="medium")
         self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
-        self._base = ComboBox(label="start from", choices=self._base_choices, value=SCRATCH)
+        self._picker = ModelPicker("start from", SCRATCH, first=(SCRATCH,))
+        self._base, self._base_file = self._picker.rows
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._project = FileEdit(label="project folder", mode="d")
         self._run = PushButton(text="Train a new model")
@@ -68,7 +70,8 @@ class TrainWidget(JobControls, Container):
         self._status = Label(label="status", value="label a few images, then train")
         self.extend([self._source, self._image, self._mask_layer, self._scribbles, self._add_pair,
                      self._pairs_view, self._images_dir, self._labels_dir, self._classes,
-                     self._legend, self._size, self._minutes, self._base, self._device,
+                     self._legend, self._size, self._minutes, self._base, self._base_file,
+                     self._device,
                      self._project, self._run, self._cancel, self._progress,
                      self._status])  # fmt: skip
         self.plot = LossPlot("held-out IoU", "validation")
@@ -85,19 +88,9 @@ class TrainWidget(JobControls, Container):
         self._add_pair.changed.connect(self._on_add_pair)
         self._run.changed.connect(self._on_run)
         self._cancel.changed.connect(self._on_cancel)
-        STORE.changed.connect(self._on_versions_changed)
         self._show_legend()
 
     # ---- choosing ------------------------------------------------------------------------
-    def _base_choices(self, _=None) -> list[str]:
-        return [SCRATCH, *STORE.names(), *BUNDLED]
-
-    def _on_versions_changed(self) -> None:
-        try:
-            self._base.reset_choices()
-        except RuntimeError:  # this widget was closed: stop listening
-            STORE.changed.disconnect(self._on_versions_changed)
-
     def _on_source(self, source: str) -> None:
         layers = source == LAYERS
         for w in (self._image, self._mask_layer, self._scribbles, self._add_pair, self._pairs_view):
@@ -181,12 +174,13 @@ class TrainWidget(JobControls, Container):
             load = self._layer_data if self._source.value == LAYERS else self._folder_data
             data, pairs, arrays = load()
             folder = self._project_folder(data)
+            spec = self._picker.spec()
         except Exception as exc:  # a bad folder, file, shape or label value: one line
             show_error(f"napari-unet: {one_line(exc)}")
             self._status.value = f"not started: {one_line(exc)}"
             return
         name = STORE.next_name("trained")
-        base = None if self._base.value == SCRATCH else self._base.value
+        base = None if spec == SCRATCH else spec
         if base is not None and STORE.get(base) is not None:
             base = STORE.get(base).model  # a version of this session: copied, never changed
         out = Project(folder).version_file(name)
@@ -229,10 +223,6 @@ class TrainWidget(JobControls, Container):
         if self._worker is not None:
             self._stop = True
             self._status.value = "stopping: saving the best weights so far…"
-
-    def _on_error(self, exc: BaseException) -> None:
-        self._status.value = f"failed: {one_line(exc)}"
-        show_error(f"napari-unet: {one_line(exc)}")
 
     def _on_done(self, result) -> None:
         from .._project import save_round

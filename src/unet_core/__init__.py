@@ -9,7 +9,7 @@ from ._lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Cancelled": ".inference.predictor",
+    "Cancelled": ".base.jobs",
     "Predictor": ".inference.predictor",
     "predict": ".inference.predictor",
     "ImageReadError": ".data.io",

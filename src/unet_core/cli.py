@@ -42,13 +42,8 @@ def _scale(text: str) -> str | float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="napari-unet", description="U-Net segmentation without a display."
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_segment_parser(sub) -> argparse.ArgumentParser:
+    """The ``segment`` sub-command's options (they become a ``SegmentOptions``)."""
     seg = sub.add_parser("segment", help="segment images or folders of images")
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     seg.add_argument("--out", required=True, type=Path, help="output folder")
@@ -89,8 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="spread files over a local dask cluster of this many processes",
     )
     seg.add_argument("--threads", type=_positive_int, help="CPU threads for torch (per worker)")
-    seg.set_defaults(func=cmd_segment)
+    return seg
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="napari-unet", description="U-Net segmentation without a display."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    add_segment_parser(sub).set_defaults(func=cmd_segment)
     from .cli_train import add_train_parser
 
     add_train_parser(sub, _positive_int).set_defaults(func=cmd_train)
@@ -116,21 +120,21 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .batch import BatchRun, FileResult
+    from .batch import BatchRun, FileResult, SegmentOptions
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    run = BatchRun(
-        args.inputs, args.out, model=args.model, pattern=args.pattern, recursive=args.recursive,
+    options = SegmentOptions(
         device=args.device, tile=args.tile, batch_size=args.batch_size, tta=args.tta,
         scale=args.scale, threshold=args.threshold, save_prob=args.save_prob,
         save_overlay=args.overlay, overwrite=args.overwrite, measure=not args.no_measure,
-        instances=args.instances,
-        stream_pixels=int(args.stream_above * 1e6), scheduler=args.scheduler,
-        workers=args.workers, threads=args.threads,
+        instances=args.instances, stream_pixels=int(args.stream_above * 1e6),
     )  # fmt: skip
+    run = BatchRun(args.inputs, args.out, model=args.model, options=options,
+                   pattern=args.pattern, recursive=args.recursive, scheduler=args.scheduler,
+                   workers=args.workers, threads=args.threads)  # fmt: skip
     bar = tqdm(total=len(run.inputs), unit="file", disable=None, file=sys.stderr)
     for item in run.events():
         if isinstance(item, FileResult):

@@ -69,6 +69,7 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
 def train_own(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .base.jobs import drain
     from .data.folders import load_folders
     from .training.scratch import iter_train
 
@@ -107,21 +108,17 @@ def train_own(args: argparse.Namespace) -> int:
         if entry["kind"] == "status":
             tqdm.write(entry["text"], file=sys.stderr)
             return
-        if entry["kind"] == "epoch" and "iou" in entry:
-            score = f"{entry['iou']:.3f}"
-        bar.n = min(total, entry["step"] if args.steps else round(entry.get("elapsed", 0)))
+        if entry["kind"] == "epoch":
+            score = f"{entry['iou']:.3f}" if "iou" in entry else score
+        else:
+            bar.n = min(total, entry["step"] if args.steps else round(entry["elapsed"]))
         bar.set_postfix_str(f"loss {entry['loss']:.3f}" + (f", held-out IoU {score}"
                             if score else ""), refresh=True)  # fmt: skip
 
     job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
                      base=args.base, resume=args.resume, device=args.device,
                      seed=args.seed or 0, source=f"{args.images} + {args.labels}")  # fmt: skip
-    while True:
-        try:
-            show(next(job))
-        except StopIteration as finished:
-            result = finished.value
-            break
+    result = drain(job, show)
     bar.close()
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()
                        if k in ("iou", "dice") or k.startswith("iou_"))  # fmt: skip

@@ -1,10 +1,11 @@
-"""Scoring a model against ground truth: one row of metrics per image, and their mean.
+"""Scoring a model against ground truth: one row of metrics per image, and their mean. The
+metrics are the model's task's (``unet_core.tasks``):
 
-Vessel models (DRIVE convention): Dice/F1, IoU, sensitivity, specificity, accuracy and AUC
-inside the field of view when FOV masks are given. Membrane models (a class named "membrane",
-ISBI 2012 protocol): pixel error, adapted Rand error and variation of information; their labels
-follow the challenge's convention (the darker value, 0, marks membranes). Other models (your
-own, any number of classes): IoU and Dice of each class against masks of class indices.
+Fundus models (DRIVE convention): Dice/F1, IoU, sensitivity, specificity, accuracy and AUC
+inside the field of view when FOV masks are given. EM models (ISBI 2012 protocol): pixel error,
+adapted Rand error and variation of information; their labels follow the challenge's convention
+(the darker value, 0, marks membranes). Other models (your own, any number of classes): IoU and
+Dice of each class against masks of class indices.
 """
 
 from __future__ import annotations
@@ -17,14 +18,9 @@ import numpy as np
 
 from .batch import find_inputs
 from .data.drive import binarize
-from .data.folders import IGNORE, read_labels
 from .data.io import read_image
-from .data.isbi2012 import membrane_labels
-from .inference.predictor import Predictor, card_of
-from .measure import is_vessel_card
-from .metrics import binary_metrics, class_metrics, em_metrics
+from .inference.predictor import Predictor
 from .model.unet import UNet
-from .postprocess import probabilities_to_labels
 
 
 def _key(path: Path) -> str:
@@ -50,11 +46,6 @@ def _natural(key: str) -> tuple:
     return (0, int(key)) if key.isdigit() else (1, key)
 
 
-def is_membrane_model(model: UNet) -> bool:
-    card = getattr(model, "card", None)
-    return card is not None and any("membrane" in c.lower() for c in card.classes)
-
-
 def evaluate_model(
     model: UNet,
     images: list[str | os.PathLike] | str | os.PathLike,
@@ -78,37 +69,19 @@ def evaluate_model(
     if not groups[0]:
         raise ValueError(f"no images found in {images}")
     predictor = Predictor(model, device=device, tta=tta)
-    membrane = is_membrane_model(model)
-    generic = not membrane and not is_vessel_card(getattr(model, "card", None))
+    task, classes = predictor.task, predictor.card.classes
     rows = []
     for paths in pair_files(*groups):
-        probs = predictor(read_image(paths[0]))
-        prob = probs[1]
-        if generic or model.num_classes > 2:
-            row = class_scores(probs, paths[1], card_of(model).classes, threshold)
-            rows.append({"image": paths[0].name, **row})
-            continue
-        raw = read_image(paths[1])
-        if membrane:
-            row = em_metrics(prob, membrane_labels(raw) == 1, threshold)
-        else:
-            roi = binarize(read_image(paths[2])) if len(paths) > 2 else None
-            row = binary_metrics(prob >= threshold, binarize(raw), prob=prob, roi=roi)
+        prob = predictor(read_image(paths[0]))
+        roi = binarize(read_image(paths[2])) if len(paths) > 2 else None
+        try:
+            row = task.evaluate(prob, read_image(paths[1]), threshold, roi=roi, classes=classes)
+        except ValueError as exc:
+            raise ValueError(f"{paths[1].name}: {exc}") from None
         rows.append({"image": paths[0].name, **row})
     keys = [k for k in rows[0] if k != "image"]
     rows.append({"image": "mean", **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}})
     return rows
-
-
-def class_scores(prob: np.ndarray, labels: Path, classes: list[str], threshold: float) -> dict:
-    """IoU and Dice per class of a prediction against a label mask (class indices, 255 not
-    annotated; a 0/255 mask is read as background/foreground)."""
-    truth = read_labels(labels)
-    if prob.shape[0] == 2 and not ((truth > 0) & (truth < IGNORE)).any():
-        truth = np.where(truth == IGNORE, 1, truth)
-    if truth.shape != prob.shape[1:]:
-        raise ValueError(f"{labels.name} {truth.shape} does not match the image {prob.shape[1:]}")
-    return class_metrics(probabilities_to_labels(prob, threshold), truth, classes, IGNORE)
 
 
 def _as_list(x) -> list:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Label value that fine-tuning treats as "not annotated" (contributes nothing to the loss).
-IGNORE_LABEL = 255
+from .base.labels import IGNORE_LABEL
 
 
 def probabilities_to_labels(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .data.io import atomic_write, read_image, write_tiff
+from .base.files import atomic_write
+from .data.io import read_image, write_tiff
 
 MANIFEST = "project.json"
 CURVE_COLUMNS = ["round", "version", "parent", "created", "steps", "images",

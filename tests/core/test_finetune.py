@@ -11,6 +11,7 @@ import torch
 
 import unet_core
 from unet_core import Cancelled, ModelCard, Preprocessing, UNet, predict
+from unet_core.base.labels import IGNORE_LABEL
 from unet_core.data.augment import Augmentation
 from unet_core.data.datasets import make_sample
 from unet_core.metrics import binary_metrics
@@ -20,7 +21,6 @@ from unet_core.training.finetune import finetune
 from unet_core.training.trainer import Trainer
 
 PRE = Preprocessing(channels="gray", normalize="zscore")
-IGNORE = 255
 
 
 def scene(seed: int, squares: bool, size: int = 96):
@@ -100,11 +100,11 @@ def test_unlabelled_pixels_are_not_learned_as_background(disk_model):
     image, labels = scene(12, squares=True)
     objects, n = ndimage.label(labels == 1)
     squares = np.unique(objects[(labels == 1) & (image < 160)])
-    scribble = np.full(labels.shape, IGNORE)
+    scribble = np.full(labels.shape, IGNORE_LABEL)
     scribble[:4, :] = 0  # a background stroke...
     scribble[objects == squares[0]] = 1  # ...and one of the squares; the rest unlabelled
-    sparse = finetune(disk_model, image, scribble, steps=150, ignore_label=IGNORE)
-    as_background = np.where(scribble == IGNORE, 0, scribble)
+    sparse = finetune(disk_model, image, scribble, steps=150, ignore_label=IGNORE_LABEL)
+    as_background = np.where(scribble == IGNORE_LABEL, 0, scribble)
     dense = finetune(disk_model, image, as_background, steps=150)
     disks = np.isin(objects, np.setdiff1d(np.arange(1, n + 1), squares))  # never labelled
     found = [(predict(m, image, device="cpu")[1] >= 0.5)[disks].mean()
@@ -178,7 +178,7 @@ def bad_labels():
         (labels * 0.5 + 0.25, "whole class indices"),
         (labels - 1, r"class indices 0..1 .*\[-1\]"),
         (labels * 3, r"class indices 0..1 .*\[3\]"),
-        (np.full(labels.shape, IGNORE), "no pixel"),
+        (np.full(labels.shape, IGNORE_LABEL), "no pixel"),
         (labels.astype(str), "dtype"),
     ]
 
@@ -188,7 +188,9 @@ def test_bad_labels_give_one_line_before_any_training(disk_model, labels, messag
     image, _ = scene(15, squares=True)
     logs = []
     with pytest.raises(ValueError, match=message) as info:
-        finetune(disk_model, image, labels, steps=5, ignore_label=IGNORE, callback=logs.append)
+        finetune(
+            disk_model, image, labels, steps=5, ignore_label=IGNORE_LABEL, callback=logs.append
+        )
     assert "\n" not in str(info.value) and logs == []
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unet_core.measure import measure_vessels
+from unet_core.tasks.fundus import measure_vessels
 
 
 def tee() -> np.ndarray:

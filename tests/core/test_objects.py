@@ -75,3 +75,29 @@ def test_border_weights_chosen_when_objects_lie_a_few_pixels_apart():
     config, reasons = generic_config([far], size="small", steps=10)
     assert not config.border_weights and config.patch == 96  # images smaller than 128 px
     assert config.steps == 10 and config.ignore_label == 255 and config.loss == "ce"
+
+
+def test_a_report_keeps_the_columns_of_an_earlier_run_with_another_model(tmp_path):
+    import csv
+
+    import torch
+    from PIL import Image
+
+    from unet_core import Preprocessing, UNet, save_model
+    from unet_core.batch import BatchRun
+
+    torch.manual_seed(0)
+    files = {}
+    for name, classes in (("a", ["background", "nucleus"]), ("b", ["background", "cell", "rim"])):
+        model = UNet(1, len(classes), base_channels=4, depth=2, padding="same", batch_norm=True)
+        files[name] = save_model(model, tmp_path / name, classes=classes,
+                                 preprocessing=Preprocessing("gray", "zscore"))  # fmt: skip
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), np.uint8)).save(
+            tmp_path / f"{name}.png"
+        )
+        list(BatchRun(tmp_path / f"{name}.png", tmp_path / "out", model=files[name], device="cpu"))
+    with open(tmp_path / "out" / "segmentation.csv", newline="") as f:
+        rows = {r["file"]: r for r in csv.DictReader(x for x in f if not x.startswith("#"))}
+    a, b = rows[str(tmp_path / "a.png")], rows[str(tmp_path / "b.png")]
+    assert a["area_nucleus"] != "" and b["area_cell"] != "" and b["area_rim"] != ""
+    assert int(b["area_cell"]) + int(b["area_rim"]) <= 40 * 40

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from unet_core import Cancelled, ModelCard, Predictor, Preprocessing, UNet, predict
+from unet_core.base.arrays import read_window
 from unet_core.data.preprocess import Normalizer
-from unet_core.inference.tiling import read_window
 
 
 def whole_image_reference(model: UNet, image: np.ndarray, context: int) -> np.ndarray:
@@ -169,7 +169,7 @@ def test_preallocated_output_and_training_flag_restored(valid_model, tmp_path):
 
 
 def test_device_choice():
-    from unet_core.inference.device import available_devices, resolve_device
+    from unet_core.base.device import available_devices, resolve_device
 
     assert resolve_device("auto").type == available_devices()[0]
     assert resolve_device("cpu").type == "cpu"

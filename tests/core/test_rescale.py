@@ -7,7 +7,7 @@ import torch
 from unet_core import ModelCard, Predictor, Preprocessing, UNet
 from unet_core.data.drive import binarize
 from unet_core.data.io import read_image
-from unet_core.inference.rescale import auto_scale, fov_diameter, fov_mask
+from unet_core.tasks.fundus import auto_scale, fov_diameter, fov_mask
 
 
 def synthetic_fundus(size: int, diameter: int) -> np.ndarray:
@@ -47,9 +47,11 @@ def test_prediction_at_another_scale_comes_back_at_the_input_shape():
     image = synthetic_fundus(301, 250)
     predictor = Predictor(model, device="cpu")
     prob = predictor(image)
-    assert prob.shape == (2, 301, 301) and predictor.last_scale == pytest.approx(0.4, rel=0.03)
+    assert prob.shape == (2, 301, 301) and predictor.scale_for(image) == pytest.approx(
+        0.4, rel=0.03
+    )
     np.testing.assert_allclose(prob.sum(0), 1, atol=1e-4)
     fixed = Predictor(model, device="cpu", scale=1.0)
-    assert fixed(image).shape == (2, 301, 301) and fixed.last_scale == 1.0
+    assert fixed(image).shape == (2, 301, 301) and fixed.scale_for(image) == 1.0
     with pytest.raises(ValueError, match="scale must be"):
         Predictor(model, scale=-1)

@@ -3,14 +3,8 @@
 import numpy as np
 import pytest
 
-from unet_core.inference.tiling import (
-    coverage,
-    make_grid,
-    mirror_indices,
-    plan_axis,
-    ramp_weights,
-    read_window,
-)
+from unet_core.base.arrays import mirror_indices, read_window
+from unet_core.inference.tiling import coverage, make_grid, plan_axis, ramp_weights
 
 
 def test_mirror_indices_reflect_without_repeating_the_edge():

@@ -6,7 +6,7 @@ import pytest
 import tifffile
 
 import napari_unet._widgets.batch as batch_module
-from napari_unet._widgets.segment import MODEL_FILE
+from napari_unet._widgets._model_picker import MODEL_FILE
 
 TIMEOUT = 120_000
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
+import napari_unet._widgets._jobs as jobs_module
 import napari_unet._widgets.segment as segment_module
-from napari_unet._widgets.segment import MODEL_FILE
+from napari_unet._widgets._model_picker import MODEL_FILE
 
 TIMEOUT = 60_000
 
@@ -15,6 +16,7 @@ def messages(monkeypatch):
     seen = {"error": [], "warning": [], "info": []}
     for kind in seen:
         monkeypatch.setattr(segment_module, f"show_{kind}", seen[kind].append)
+    monkeypatch.setattr(jobs_module, "show_error", seen["error"].append)  # a job that failed
     return seen
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import napari_unet._widgets._jobs as jobs_module
 from napari_unet._versions import STORE
 from napari_unet._widgets import train as train_module
 from unet_core import read_card
@@ -16,6 +17,7 @@ def messages(monkeypatch):
     seen = {"error": [], "info": []}
     for kind in seen:
         monkeypatch.setattr(train_module, f"show_{kind}", seen[kind].append)
+    monkeypatch.setattr(jobs_module, "show_error", seen["error"].append)  # a job that failed
     return seen
 
 

@@ -9,11 +9,13 @@ from .files import (
     is_output_name,
     output_paths,
 )
+from .options import STREAM_PIXELS, SegmentOptions
 from .run import BatchRun, Progress, segment_batch
-from .segment import STREAM_PIXELS, segment_file, segment_file_steps
+from .segment import segment_file, segment_file_steps
 
 __all__ = [
     "REPORT_NAME", "STREAM_PIXELS", "BatchError", "BatchRun", "FileResult", "Progress",
+    "SegmentOptions",
     "collect_inputs", "find_inputs", "is_output_name", "output_paths", "segment_batch",
     "segment_file", "segment_file_steps",
 ]  # fmt: skip

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .files import FileResult
+from .options import SegmentOptions
 
 
 @functools.lru_cache(maxsize=2)
-def _worker_predictor(model: str, predictor_options: tuple, threads: int | None):
+def _worker_predictor(model: str, options: SegmentOptions, threads: int | None):
     """The predictor of this worker process, built on its first task and kept."""
     import torch
 
@@ -20,17 +21,16 @@ def _worker_predictor(model: str, predictor_options: tuple, threads: int | None)
 
     if threads:
         torch.set_num_threads(threads)
-    options = dict(predictor_options)
-    return Predictor(load_model(model, device=options.get("device", "auto")), **options)
+    return Predictor(load_model(model, device=options.device), **options.predictor_args())
 
 
-def segment_remote(path: Path, out_dir: Path, model: str, predictor_options: tuple,
-                   file_options: dict, threads: int | None) -> FileResult:  # fmt: skip
+def segment_remote(path: Path, out_dir: Path, model: str, options: SegmentOptions,
+                   threads: int | None, protected: frozenset) -> FileResult:  # fmt: skip
     """One file, on a worker."""
     from .segment import segment_file
 
-    predictor = _worker_predictor(model, predictor_options, threads)
-    return segment_file(predictor, path, out_dir, **file_options)
+    predictor = _worker_predictor(model, options, threads)
+    return segment_file(predictor, path, out_dir, options, protected=protected)
 
 
 def _quiet_dask() -> None:
@@ -65,17 +65,18 @@ def open_client(scheduler: str | None = None, workers: int | None = None):
     return Client(cluster)
 
 
-def run_on_cluster(client, jobs: list[tuple[Path, Path, dict]], model: str,
-                   predictor_options: dict, threads: int | None,
+def run_on_cluster(client, jobs: list[tuple[Path, Path]], model: str, options: SegmentOptions,
+                   threads: int | None, protected: frozenset = frozenset(),
                    ) -> Iterator[FileResult]:  # fmt: skip
-    """Submit one task per ``(path, out_dir, file_options)`` and yield results as they finish;
-    closing the iterator cancels the tasks not yet finished."""
+    """Submit one task per ``(path, out_dir)`` and yield results as they finish; closing the
+    iterator cancels the tasks not yet finished."""
     from dask.distributed import as_completed
 
-    frozen = tuple(sorted(predictor_options.items()))
     futures = [
-        client.submit(segment_remote, path, out_dir, model, frozen, options, threads, pure=False)
-        for path, out_dir, options in jobs
+        client.submit(
+            segment_remote, path, out_dir, model, options, threads, protected, pure=False
+        )  # fmt: skip
+        for path, out_dir in jobs
     ]
     try:
         for future in as_completed(futures):

@@ -13,6 +13,7 @@ from ..data.io import is_image_path
 OUTPUT_SUFFIXES = ("_mask", "_prob", "_instances")
 #: the per-file report a batch writes into its output folder
 REPORT_NAME = "segmentation.csv"
+RUN_RECORD = "segmentation_run.json"  # the run's model and options, beside the report
 
 
 class BatchError(ValueError):
@@ -48,7 +49,7 @@ def is_output_name(path: Path) -> bool:
 
 
 def _listed(path: Path, images_only: bool, skip_outputs: bool) -> bool:
-    if not path.is_file() or path.name.startswith(".") or path.name == REPORT_NAME:
+    if not path.is_file() or path.name.startswith(".") or path.name in (REPORT_NAME, RUN_RECORD):
         return False
     if path.name.endswith("_overlay.png") or (skip_outputs and is_output_name(path)):
         return False

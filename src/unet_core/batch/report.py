@@ -14,25 +14,39 @@ import math
 import os
 from pathlib import Path
 
-from .files import REPORT_NAME, FileResult
+from .files import REPORT_NAME, RUN_RECORD, FileResult
 
-MEASUREMENTS = (
-    "vessel_area_fraction", "skeleton_length", "branch_points", "end_points", "mean_width",
-    "skeleton_length_per_fov", "mean_width_per_fov",
-)  # fmt: skip
 OBJECTS = ("objects", "mean_object_area")
 COLUMNS = ("file", "status", "reason", "height", "width", "channels", "slices", "seconds",
-           "scale", "foreground_fraction", *MEASUREMENTS, "mask")  # fmt: skip
-_CARRIED = ("height", "width", "channels", "slices", "scale", "foreground_fraction",
-            *MEASUREMENTS, *OBJECTS)  # fmt: skip
+           "scale", "foreground_fraction", "mask")  # fmt: skip
+#: columns of this run's own doing, never carried over from an earlier run's row
+_OWN = ("file", "status", "reason", "seconds", "mask")
 
 
-def columns_for(classes: list[str], instances: bool = False) -> tuple[str, ...]:
-    """The report's columns for a model with these classes: the area of each class but the
-    background (``area_<name>``, pixels) and, with ``instances``, the objects' count and mean
-    area, before the mask's path."""
-    extra = tuple(f"area_{c}" for c in classes[1:]) + (OBJECTS if instances else ())
+def columns_for(measurements: tuple[str, ...], classes: list[str],
+                instances: bool = False) -> tuple[str, ...]:  # fmt: skip
+    """The report's columns: the task's ``measurements`` (e.g. vessel length), the area of each
+    class but the background (``area_<name>``, pixels) and, with ``instances``, the objects'
+    count and mean area, before the mask's path."""
+    extra = (*measurements, *(f"area_{c}" for c in classes[1:]), *(OBJECTS if instances else ()))
     return COLUMNS[:-1] + extra + COLUMNS[-1:]
+
+
+def write_run_record(out_dir: str | os.PathLike, model: dict, options: dict,
+                     summary: str) -> Path:  # fmt: skip
+    """``segmentation_run.json`` beside the report: the model's identity, the options and the
+    outcome of the last run, as nnU-Net writes its prediction arguments beside its outputs."""
+    import datetime as dt
+    import json
+
+    from .. import __version__
+    from ..base.files import atomic_write
+
+    record = {"napari_unet": __version__, "finished": dt.datetime.now().isoformat("T", "seconds"),
+              "model": model, "options": options, "summary": summary}  # fmt: skip
+    text = json.dumps(record, indent=1, default=str)
+    path = Path(out_dir) / RUN_RECORD
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_report(path: str | os.PathLike) -> list[dict]:
@@ -48,9 +62,6 @@ def result_row(r: FileResult) -> dict:
     shape = tuple(r.shape)
     stack = len(shape) == 4 or (len(shape) == 3 and shape[-1] > 4)
     dims = shape[1:] if stack else shape
-    m = dict(r.measurements)
-    if "area_fraction" in m:
-        m["vessel_area_fraction"] = m.pop("area_fraction")
     row = {
         "file": str(r.path), "status": r.status, "reason": r.reason,
         "height": dims[0] if dims else "", "width": dims[1] if len(dims) > 1 else "",
@@ -60,8 +71,7 @@ def result_row(r: FileResult) -> dict:
         "foreground_fraction": "" if math.isnan(r.foreground) else f"{r.foreground:.5f}",
         "mask": str(r.outputs[0]) if r.outputs else "",
     }  # fmt: skip
-    for k in (*MEASUREMENTS, *OBJECTS, *(k for k in m if k.startswith("area_"))):
-        v = m.get(k, "")
+    for k, v in r.measurements.items():
         row[k] = f"{v:.5g}" if isinstance(v, float) else v
     return row
 
@@ -71,8 +81,11 @@ class Report:
 
     def __init__(self, out_dir: str | os.PathLike, columns: tuple[str, ...] = COLUMNS):
         self.path = Path(out_dir) / REPORT_NAME
-        self.columns = columns
-        self.previous = {row["file"]: row for row in read_report(self.path)}
+        rows = read_report(self.path)
+        self.previous = {row["file"]: row for row in rows}
+        # columns of earlier runs (another model's measurements) are kept, before the mask's
+        earlier = [c for row in rows[:1] for c in row if c and c not in columns]
+        self.columns = columns = (*columns[:-1], *earlier, columns[-1])
         self.seen: set[str] = set()
         self.tmp = self.path.with_name(f".{REPORT_NAME}.part")
         self._file = self.tmp.open("w", newline="")
@@ -84,8 +97,7 @@ class Report:
         self.seen.add(row["file"])
         before = self.previous.get(row["file"])
         if result.status == "skipped" and before and before.get("status") in ("ok", "skipped"):
-            carried = (*_CARRIED, *(k for k in self.columns if k.startswith("area_")))
-            row.update({k: before.get(k, "") for k in carried})
+            row.update({k: before.get(k, "") for k in self.columns if k not in _OWN})
         self._writer.writerow(row)
         self._file.flush()
         return row

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.jobs import relay
 from ..data.io import is_image_path
+from ..tasks import task_of
 from .files import (
     REPORT_NAME,
     BatchError,
@@ -18,8 +21,9 @@ from .files import (
     collect_inputs,
     output_paths,
 )
-from .report import Report, columns_for
-from .segment import STREAM_PIXELS, segment_file_steps
+from .options import SegmentOptions
+from .report import Report, columns_for, write_run_record
+from .segment import segment_file_steps
 
 
 @dataclass
@@ -52,24 +56,15 @@ class BatchRun:
         out_dir: str | os.PathLike,
         *,
         model="drive",
+        options: SegmentOptions | None = None,
         pattern: str = "*",
         recursive: bool = False,
-        device: str = "auto",
-        tile: int | None = None,
-        batch_size: int | None = None,
-        tta: bool = False,
-        scale: float | str = "auto",
-        threshold: float = 0.5,
-        save_prob: bool = False,
-        save_overlay: bool = False,
-        overwrite: bool = False,
-        measure: bool = True,
-        instances: bool = False,
-        stream_pixels: int = STREAM_PIXELS,
         scheduler: str | None = None,
         workers: int | None = None,
         threads: int | None = None,
+        **changes,
     ):
+        self.options = (options or SegmentOptions()).with_(**changes)
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         for p in map(Path, inputs):
@@ -81,18 +76,14 @@ class BatchRun:
             where = ", ".join(map(str, inputs))
             raise BatchError(f"no image files found in {where} (pattern {pattern!r})")
         self.out_dir = check_output_folder(out_dir)
-        self.file_options = dict(threshold=threshold, save_prob=save_prob,
-                                 save_overlay=save_overlay, overwrite=overwrite, measure=measure,
-                                 instances=instances, stream_pixels=stream_pixels)  # fmt: skip
-        self.predictor_options = dict(device=device, tile=tile, batch_size=batch_size, tta=tta,
-                                      scale=scale)  # fmt: skip
         self.distributed = bool(scheduler or workers)
         self.scheduler, self.workers, self.threads = scheduler, workers, threads
         self.model_spec = model
         self.predictor = None if self.distributed else self._predictor(model)
         if self.distributed and not isinstance(model, (str, os.PathLike)):
             raise BatchError("a cluster run needs the model as a bundled name or a file")
-        self.classes = self._classes(model)
+        self.card = self._card(model)
+        self.classes, self.task = list(self.card.classes), task_of(self.card)
         self.counts = {"ok": 0, "skipped": 0, "failed": 0}
         self.report_path = self.out_dir / REPORT_NAME
         self.cancelled = False
@@ -105,20 +96,31 @@ class BatchRun:
 
         if not isinstance(model, UNet):
             try:
-                model = load_model(model, device=self.predictor_options["device"])
+                model = load_model(model, device=self.options.device)
             except (ModelFileError, ValueError, OSError) as exc:
                 raise BatchError(str(exc)) from exc
-        return Predictor(model, **self.predictor_options)
+        return Predictor(model, **self.options.predictor_args())
 
-    def _classes(self, model) -> list[str]:
+    def _card(self, model):
         if self.predictor is not None:
-            return list(self.predictor.card.classes)
+            return self.predictor.card
         from ..model.store import read_card
 
         try:
-            return list(read_card(model).classes)
+            return read_card(model)
         except (ValueError, OSError) as exc:
             raise BatchError(str(exc)) from exc
+
+    def model_identity(self) -> dict:
+        from ..model.store import model_identity
+
+        model = self.predictor.model if self.predictor is not None else self.model_spec
+        if self.predictor is not None and isinstance(self.model_spec, (str, os.PathLike)):
+            model = self.model_spec
+        try:
+            return model_identity(model)
+        except (ValueError, OSError):
+            return {"name": str(self.model_spec)}
 
     @property
     def files(self) -> list[Path]:
@@ -142,7 +144,8 @@ class BatchRun:
         start = time.perf_counter()
         total = len(self.inputs)
         protected = frozenset(p.resolve() for p in self.files)
-        report = Report(self.out_dir, columns_for(self.classes, self.file_options["instances"]))
+        columns = columns_for(self.task.report_columns, self.classes, self.options.instances)
+        report = Report(self.out_dir, columns)
         done = 0
         stream = self._distributed(protected) if self.distributed else self._local(protected)
         try:
@@ -163,6 +166,9 @@ class BatchRun:
             stream.close()  # a cancel: the current file stops after its tile batch, unwritten
             self.seconds = time.perf_counter() - start
             report.close(self.summary())
+            with contextlib.suppress(OSError):  # the rows are safe; the record is a bonus
+                write_run_record(self.out_dir, self.model_identity(), self.options.to_dict(),
+                                 self.summary())  # fmt: skip
 
     def _local(self, protected):
         for job in self._jobs():
@@ -170,14 +176,9 @@ class BatchRun:
                 yield job
                 continue
             i, out = job
-            steps = segment_file_steps(self.predictor, i.path, out, protected=protected,
-                                       **self.file_options)  # fmt: skip
-            try:
-                while True:
-                    d, t = next(steps)
-                    yield i.path, d, t
-            except StopIteration as finished:
-                yield finished.value
+            steps = segment_file_steps(self.predictor, i.path, out, self.options,
+                                       protected=protected)  # fmt: skip
+            yield (yield from relay(steps, lambda tiles, path=i.path: (path, *tiles)))
 
     def _distributed(self, protected):
         from .cluster import open_client, run_on_cluster
@@ -187,12 +188,12 @@ class BatchRun:
             if isinstance(job, FileResult):
                 early.append(job)
             else:
-                jobs.append((job[0].path, job[1], dict(self.file_options, protected=protected)))
+                jobs.append((job[0].path, job[1]))
         yield from early
         client = open_client(self.scheduler, self.workers)
         try:
-            yield from run_on_cluster(client, jobs, str(self.model_spec), self.predictor_options,
-                                      self.threads)  # fmt: skip
+            yield from run_on_cluster(client, jobs, str(self.model_spec), self.options,
+                                      self.threads, protected)  # fmt: skip
         finally:
             cluster = getattr(client, "cluster", None)
             client.close()

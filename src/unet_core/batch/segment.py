@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.files import file_mode
+from ..base.jobs import drain, relay
 from ..data.io import ImageReadError, is_image_path, read_image, write_png, write_tiff
 from ..data.lazy import image_shape, open_lazy
 from ..inference.bands import predict_bands
 from ..inference.predictor import Predictor
-from ..measure import measure_for_model
 from ..overlay import overlay
 from ..postprocess import (
     class_areas,
@@ -26,9 +27,7 @@ from ..postprocess import (
     separate_objects,
 )
 from .files import FileResult, instances_path, output_paths
-
-#: images with more pixels than this are read lazily and segmented band by band (8192 x 8192)
-STREAM_PIXELS = 1 << 26
+from .options import SegmentOptions
 
 Steps = Generator[tuple[int, int], None, FileResult]
 
@@ -45,46 +44,41 @@ def segment_file_steps(
     predictor: Predictor,
     path: Path,
     out_dir: Path,
+    options: SegmentOptions | None = None,
     *,
-    threshold: float = 0.5,
-    save_prob: bool = False,
-    save_overlay: bool = False,
-    overwrite: bool = False,
-    measure: bool = True,
-    instances: bool = False,
-    stream_pixels: int = STREAM_PIXELS,
     protected: frozenset[Path] = frozenset(),
+    **changes,
 ) -> Steps:
     """Segment one file into ``out_dir``, yielding ``(done, total)`` tiles as it goes.
 
     Closing the generator (a cancel) stops after the current tile batch and leaves no output
     behind: outputs are written under temporary names and renamed once complete. The
     measurements hold each class's area and, with ``instances``, the number and mean area of
-    separate objects (their labels written to ``<stem>_instances.tif``).
+    separate objects (their labels written to ``<stem>_instances.tif``). ``changes`` override
+    fields of ``options`` (e.g. ``threshold=0.4``).
     """
+    o = (options or SegmentOptions()).with_(**changes)
     start = time.perf_counter()
     path = Path(path)
     mask_path, prob_path, overlay_path = output_paths(path, out_dir)
     if path.is_file() and not is_image_path(path):
         return FileResult(path, "skipped", f"not an image file ({path.suffix or 'no suffix'})")
-    targets = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
-    targets += (instances_path(path, out_dir),) * instances
+    targets = (mask_path,) + (prob_path,) * o.save_prob + (overlay_path,) * o.save_overlay
+    targets += (instances_path(path, out_dir),) * o.instances
     if any(t.resolve() in protected for t in targets):
         return FileResult(path, "failed", "its output name would overwrite an input file")
-    if not overwrite and all(t.exists() for t in targets):
+    if not o.overwrite and all(t.exists() for t in targets):
         return FileResult(path, "skipped", "outputs exist (use overwrite to redo)", targets)
-    options = dict(threshold=threshold, save_prob=save_prob, save_overlay=save_overlay,
-                   measure=measure, instances=instances)  # fmt: skip
     try:
         shape = image_shape(path)
-        if shape is not None and is_2d(shape) and shape[0] * shape[1] > stream_pixels:
-            result = yield from _streamed(predictor, path, out_dir, **options)
+        if shape is not None and is_2d(shape) and shape[0] * shape[1] > o.stream_pixels:
+            result = yield from _streamed(predictor, path, out_dir, o)
         else:
             image = read_image(path)
             if is_2d(image.shape):
-                result = yield from _image(predictor, path, image, out_dir, **options)
+                result = yield from _image(predictor, path, image, out_dir, o)
             elif is_stack(image.shape):
-                result = yield from _stack(predictor, path, image, out_dir, **options)
+                result = yield from _stack(predictor, path, image, out_dir, o)
             else:
                 raise ValueError(f"expected a 2-D image or a stack of them, got {image.shape}")
     except (ImageReadError, ValueError, RuntimeError, MemoryError) as exc:
@@ -97,113 +91,100 @@ def segment_file_steps(
     return result
 
 
-def segment_file(predictor: Predictor, path: Path, out_dir: Path, **options) -> FileResult:
+def segment_file(predictor: Predictor, path: Path, out_dir: Path,
+                 options: SegmentOptions | None = None, **changes) -> FileResult:  # fmt: skip
     """:func:`segment_file_steps` run to the end."""
-    job = segment_file_steps(predictor, path, out_dir, **options)
-    try:
-        while True:
-            next(job)
-    except StopIteration as finished:
-        return finished.value
+    return drain(segment_file_steps(predictor, path, out_dir, options, **changes))
 
 
-def _image(predictor, path, image, out_dir, *, threshold, save_prob, save_overlay, measure,
-           instances):  # fmt: skip
+def _image(predictor, path, image, out_dir, o: SegmentOptions):
     mask_path, prob_path, overlay_path = output_paths(path, out_dir)
     bad = _non_finite(image)
-    prob = yield from predictor.run(image)
-    mask = probabilities_to_mask(prob, threshold)
+    scale = predictor.scale_for(image)
+    prob = yield from predictor.run(image, scale=scale)
+    mask = probabilities_to_mask(prob, o.threshold)
     reason = ""
     if bad is not None:
         mask[bad] = 0
         reason = f"{int(bad.sum())} NaN/inf pixel(s) treated as the mean and left unsegmented"
-    outputs = (mask_path,) + (prob_path,) * save_prob + (overlay_path,) * save_overlay
+    outputs = (mask_path,) + (prob_path,) * o.save_prob + (overlay_path,) * o.save_overlay
     classes = predictor.card.classes
-    labels = probabilities_to_labels(prob, threshold)
+    labels = probabilities_to_labels(prob, o.threshold)
     values = class_areas(labels if bad is None else np.where(bad, 0, labels), classes)
-    if instances:
-        objects = separate_objects(prob, classes, threshold)
+    if o.instances:
+        objects = separate_objects(prob, classes, o.threshold)
         if bad is not None:
             objects[bad] = 0
         write_tiff(instances_path(path, out_dir), objects.astype(_label_dtype(objects)))
         values.update(object_stats(objects))
         outputs += (instances_path(path, out_dir),)
-    if save_prob:
+    if o.save_prob:
         write_tiff(prob_path, prob)
-    if save_overlay:
+    if o.save_overlay:
         write_png(overlay_path, overlay(image, mask))
     write_tiff(mask_path, mask)  # last: its presence means the file is done
-    if measure:
-        values.update(measure_for_model(image, mask, predictor.card))
+    if o.measure:
+        values.update(predictor.task.measure(image, mask, predictor.card))
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
-                      _foreground(mask, prob.shape[0]), predictor.last_scale, values)  # fmt: skip
+                      _foreground(mask, prob.shape[0]), scale, values)  # fmt: skip
 
 
-def _stack(predictor, path, stack, out_dir, *, threshold, save_prob, save_overlay, measure,
-           instances):  # fmt: skip
+def _stack(predictor, path, stack, out_dir, o: SegmentOptions):
     """A 3-D stack where 2-D images were expected: segmented slice by slice."""
     mask_path, prob_path, _ = output_paths(path, out_dir)
     n = stack.shape[0]
     masks, probs = [], []
     for z in range(n):
-        job = predictor.run(stack[z])
-        try:
-            while True:
-                done, total = next(job)
-                yield z * total + done, n * total
-        except StopIteration as finished:
-            prob = finished.value
-        masks.append(probabilities_to_mask(prob, threshold))
-        if save_prob:
+        scale = predictor.scale_for(stack[z])
+        job = predictor.run(stack[z], scale=scale)
+        prob = yield from relay(job, lambda t, z=z: (z * t[1] + t[0], n * t[1]))
+        masks.append(probabilities_to_mask(prob, o.threshold))
+        if o.save_prob:
             probs.append(prob)
     mask = np.stack(masks)
-    if save_prob:
+    if o.save_prob:
         write_tiff(prob_path, np.stack(probs))
     write_tiff(mask_path, mask)
-    outputs = (mask_path,) + (prob_path,) * save_prob
+    outputs = (mask_path,) + (prob_path,) * o.save_prob
     note = f"a stack of {n} slices, segmented slice by slice"
-    skipped = [w for w, on in (("overlay", save_overlay), ("objects", instances)) if on]
+    skipped = [w for w, on in (("overlay", o.save_overlay), ("objects", o.instances)) if on]
     if skipped:
         note += f" (no {' or '.join(skipped)} for stacks)"
     fg = _foreground(mask, predictor.model.num_classes)
-    return FileResult(path, "ok", note, outputs, tuple(stack.shape), 0.0, fg, predictor.last_scale)
+    return FileResult(path, "ok", note, outputs, tuple(stack.shape), 0.0, fg, scale)
 
 
-def _streamed(predictor, path, out_dir, *, threshold, save_prob, save_overlay, measure,
-              instances):  # fmt: skip
+def _streamed(predictor, path, out_dir, o: SegmentOptions):
     """An image too large to load: read lazily, predicted band by band, written band by band."""
     mask_path, prob_path, _ = output_paths(path, out_dir)
     if predictor.scale != "auto" and abs(float(predictor.scale) - 1.0) >= 0.02:
         raise ValueError("images this large are segmented at their own scale (no --scale)")
-    if save_prob and predictor.model.num_classes != 2:
+    if o.save_prob and predictor.model.num_classes != 2:
         raise ValueError("probability maps of multi-class models are not written for huge images")
     image = open_lazy(path)
     H, W = image.shape[:2]
-    predictor.last_scale = 1.0
     count = 0
     with contextlib.ExitStack() as stack:
         mask_out = stack.enter_context(BandWriter(mask_path, (H, W), np.uint8))
         prob_out = None
-        if save_prob:
+        if o.save_prob:
             prob_out = stack.enter_context(BandWriter(prob_path, (H, W), np.float32))
         for kind, a, b in predict_bands(predictor, image):
             if kind == "tiles":
                 yield a, b
                 continue
-            mask = probabilities_to_mask(b, threshold)
+            mask = probabilities_to_mask(b, o.threshold)
             count += int(np.count_nonzero(mask))
             if prob_out is not None:
                 prob_out.write(a, b[1])
             mask_out.write(a, mask)
-    outputs = (mask_path,) + (prob_path,) * save_prob
-    from ..measure import is_vessel_card
-
+    outputs = (mask_path,) + (prob_path,) * o.save_prob
     skipped = [
         w
         for w, on in (
-            ("overlay", save_overlay),
-            ("objects", instances),
-            ("measurements", measure and is_vessel_card(predictor.card)),
+            ("overlay", o.save_overlay),
+            ("objects", o.instances),
+            ("measurements", o.measure and bool(predictor.task.report_columns)),
         )
         if on
     ]
@@ -244,9 +225,7 @@ class BandWriter:
 
     def __exit__(self, kind, exc, tb) -> None:
         if kind is None:
-            from ..data.io import _umask
-
-            os.chmod(self.tmp, 0o666 & ~_umask())
+            os.chmod(self.tmp, file_mode())
             os.replace(self.tmp, self.path)
         else:
             with contextlib.suppress(OSError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..inference.tiling import read_window
+from ..base.arrays import read_window, resize
 from ..model.card import Preprocessing
 from .augment import Augmentation
 from .preprocess import preprocess
@@ -52,8 +52,6 @@ def make_sample(
 def rescale_sample(sample: Sample, factor: float, pre: Preprocessing) -> Sample:
     """``sample`` resampled by ``factor`` as inference would resample it: the raw image
     bilinearly, then normalised; labels, roi and weights with nearest neighbour."""
-    from ..inference.rescale import resize
-
     if sample.raw is None:
         raise ValueError(f"{sample.name}: rescaling needs the raw image")
     H, W = sample.labels.shape

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.labels import IGNORE_LABEL
 from ..model.card import Preprocessing
 from .datasets import Sample, make_sample
 from .io import ImageReadError, is_image_path, read_image
 
-IGNORE = 255
 #: label files may carry one of these after the image's stem (``cell01_mask.png``)
 LABEL_SUFFIXES = ("", "_labels", "_label", "_mask", "_masks", "_seg", "_gt", "_annotation")
 _SHOWN = 4  # names listed per kind of problem
@@ -140,6 +140,17 @@ def read_labels(path: str | os.PathLike) -> np.ndarray:
     return labels
 
 
+def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
+    """A label image as int64 class indices for scoring: a two-class model's 0/255 mask is
+    read as background/foreground; else 255 stays "not annotated"."""
+    labels, problem = _as_classes(np.asarray(raw), "the labels")
+    if labels is None:
+        raise DataError(problem)
+    if num_classes == 2 and not ((labels > 0) & (labels < IGNORE_LABEL)).any():
+        labels = np.where(labels == IGNORE_LABEL, 1, labels)
+    return labels
+
+
 def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None) -> FolderData:
     """Read and check every pair; DataError listing every problem (unreadable files, shape
     mismatches, label values beyond the classes, files with nothing annotated)."""
@@ -184,8 +195,8 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
         notes.append("the labels look like instance masks (one value per object): read as "
                      "background and foreground, with a 1-px background line where objects "
                      "touch; segment with --instances to get objects back")  # fmt: skip
-    elif kept and not any(((lab > 0) & (lab < IGNORE)).any() for _, _, lab in kept):
-        kept = [(n, i, np.where(lab == IGNORE, 1, lab)) for n, i, lab in kept]
+    elif kept and not any(((lab > 0) & (lab < IGNORE_LABEL)).any() for _, _, lab in kept):
+        kept = [(n, i, np.where(lab == IGNORE_LABEL, 1, lab)) for n, i, lab in kept]
         notes.append("the labels hold only 0 and 255: read as background (0) and foreground (255)")
     problems += _check_values([k[0] for k in kept], [k[2] for k in kept], classes)
     if len({_channels(k[1]) for k in kept}) > 1:
@@ -194,7 +205,7 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
     if problems or not kept:
         raise DataError("; ".join(problems) or "no training images")
     if classes is None:
-        k = max(int(lab[lab != IGNORE].max(initial=0)) for _, _, lab in kept) + 1
+        k = max(int(lab[lab != IGNORE_LABEL].max(initial=0)) for _, _, lab in kept) + 1
         classes = default_class_names(max(2, k))
     names, images, labels = (list(x) for x in zip(*kept))
     return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
@@ -204,7 +215,8 @@ def looks_like_instances(labels: np.ndarray) -> bool:
     """More distinct values than any class list would have (or values above 255): a mask with
     one value per object, as cell-segmentation data sets ship them."""
     values = np.unique(labels)
-    return values.max(initial=0) > IGNORE or len(values[(values > 0) & (values != IGNORE)]) > 16
+    classes = values[(values > 0) & (values != IGNORE_LABEL)]
+    return values.max(initial=0) > IGNORE_LABEL or len(classes) > 16
 
 
 def instances_to_foreground(labels: np.ndarray) -> np.ndarray:
@@ -223,12 +235,13 @@ def instances_to_foreground(labels: np.ndarray) -> np.ndarray:
 
 def _check_values(names, labels, classes) -> list[str]:
     problems = []
-    empty = [n for n, lab in zip(names, labels) if (lab == IGNORE).all()]
+    empty = [n for n, lab in zip(names, labels) if (lab == IGNORE_LABEL).all()]
     if empty:
         problems.append(f"nothing annotated (every pixel 255) in: {_listing(empty)}")
     if classes is not None:
         k = len(classes)
-        beyond = {n: np.unique(lab[(lab >= k) & (lab != IGNORE)]) for n, lab in zip(names, labels)}
+        beyond = {n: np.unique(lab[(lab >= k) & (lab != IGNORE_LABEL)])
+                  for n, lab in zip(names, labels)}  # fmt: skip
         beyond = {n: v for n, v in beyond.items() if v.size}
         if beyond:
             shown = [f"{n} ({', '.join(map(str, v[:3]))})" for n, v in beyond.items()]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ..base.files import atomic_write
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -110,36 +111,6 @@ def _canonical(array: np.ndarray, name: str) -> np.ndarray:
     if array.ndim < 2:
         raise ImageReadError(f"{name}: expected an image, got an array of shape {array.shape}")
     return array
-
-
-def _umask() -> int:
-    """The process umask, read without changing it where the OS allows (Linux)."""
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)  # elsewhere: swap and restore (a brief window, once per file)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=path.parent
-    )
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def write_tiff(path: str | os.PathLike, array: np.ndarray, **meta) -> Path:

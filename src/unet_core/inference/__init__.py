@@ -3,15 +3,11 @@
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "available_devices": ".device",
-    "resolve_device": ".device",
-    "Cancelled": ".predictor",
     "Predictor": ".predictor",
-    "eval_mode": ".predictor",
     "predict": ".predictor",
+    "predict_bands": ".bands",
     "TileGrid": ".tiling",
     "make_grid": ".tiling",
-    "mirror_indices": ".tiling",
     "plan_axis": ".tiling",
 }
 __all__ = sorted(_EXPORTS)

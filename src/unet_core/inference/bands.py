@@ -12,9 +12,10 @@ from collections.abc import Generator
 
 import numpy as np
 
+from ..base.arrays import read_window
+from ..base.jobs import relay
 from ..data.preprocess import Normalizer, check_channels
 from .predictor import Predictor
-from .tiling import read_window
 
 #: rows per band; a multiple of the usual TIFF tile and strip sizes
 BAND_ROWS = 1024
@@ -49,12 +50,7 @@ def predict_bands(
     for y0, n in zip(starts, per_band):
         h = min(rows, H - y0)
         band = read_window(image, y0 - halo, 0, h + 2 * halo, W)
-        job = predictor._run_tiles(band, None, norm)
-        try:
-            while True:
-                d, _ = next(job)
-                yield "tiles", done + d, total
-        except StopIteration as finished:
-            prob = finished.value
+        job = predictor.run_normalized(band, norm)
+        prob = yield from relay(job, lambda tiles, before=done: ("tiles", before + tiles[0], total))
         done += n
         yield "band", y0, prob[:, halo : halo + h]

@@ -8,20 +8,21 @@ allocated once; memory beyond the output is bounded by the tile batch.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
 
+from ..base.arrays import read_window, resize
+from ..base.device import eval_mode, memory_format, resolve_device
+from ..base.jobs import drain
 from ..data.preprocess import Normalizer, check_channels, select_channels
 from ..model.blocks import center_crop
 from ..model.card import ModelCard
 from ..model.unet import UNet
-from .device import resolve_device
-from .rescale import auto_scale, fov_mask, resize
-from .tiling import TileGrid, coverage, make_grid, ramp_weights, read_window
+from ..tasks import task_of
+from .tiling import TileGrid, coverage, make_grid, ramp_weights
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +31,6 @@ Progress = Callable[[int, int], object]
 #: Activation bytes per input pixel and base channel in inference (float32; measured ~25 on CPU).
 _BYTES_PER_PIXEL_PER_CHANNEL = 40
 _DEFAULT_BUDGET = {"cpu": 1 << 30, "mps": 2 << 30}
-
-
-class Cancelled(Exception):
-    """Raised when a progress callback asked to stop."""
-
-
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
-    """Put ``model`` in eval mode for the block, then restore its training flag."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def card_of(model: UNet) -> ModelCard:
@@ -92,8 +78,11 @@ class Predictor:
         Bytes of activations per batch used to pick the default tile and batch size.
     scale
         Resampling factor applied before the network (probabilities are resampled back to the
-        image's size). ``"auto"``: from the model card's training scale (e.g. the fundus field
-        of view diameter), 1 when the card records none. The factor used is ``last_scale``.
+        image's size). ``"auto"``: the model's task finds it from the card's training scale
+        (e.g. the fundus field of view diameter), 1 when the card records none; see
+        :meth:`scale_for`.
+
+    The predictor holds no state between calls: one can serve several threads in turn.
     """
 
     def __init__(
@@ -115,11 +104,10 @@ class Predictor:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = resolve_device(device)
         # channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN
-        self.memory_format = (
-            torch.channels_last if self.device.type in ("cpu", "cuda") else torch.contiguous_format
-        )
+        self.memory_format = memory_format(self.device)
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.card = card_of(model)
+        self.task = task_of(self.card)
         self.tta = bool(tta)
         g = model.grid
         if model.padding == "valid":
@@ -131,7 +119,7 @@ class Predictor:
             self.overlap = g if overlap is None else int(np.ceil(overlap / g) * g)
         if scale != "auto" and not (isinstance(scale, (int, float)) and 0 < scale <= 16):
             raise ValueError(f"scale must be 'auto' or a factor in (0, 16], got {scale!r}")
-        self.scale, self.last_scale = scale, 1.0
+        self.scale = scale
         self.budget = memory_budget or self._default_budget()
         self.tile = self._tile_edge(tile)
         self.batch_size = batch_size or self._default_batch()
@@ -186,46 +174,46 @@ class Predictor:
         ``progress(done, total)`` is called after each batch of tiles; returning ``False`` stops
         the job with :class:`Cancelled`. ``out`` may be a preallocated (e.g. memory-mapped) array.
         """
-        job = self.run(image, out)
-        try:
-            while True:
-                done, total = next(job)
-                if progress is not None and progress(done, total) is False:
-                    job.close()
-                    raise Cancelled(f"stopped after {done} of {total} tiles")
-        except StopIteration as finished:
-            return finished.value
+        if progress is None:
+            return drain(self.run(image, out))
+        return drain(self.run(image, out), lambda tiles: progress(*tiles),
+                     lambda tiles: f"stopped after {tiles[0]} of {tiles[1]} tiles")  # fmt: skip
+
+    def scale_for(self, image: np.ndarray) -> float:
+        """The resampling factor :meth:`run` uses for ``image`` (see ``scale``)."""
+        if self.scale != "auto":
+            return float(self.scale)
+        return self.task.scale_for(image, self.card)
 
     def run(
-        self, image: np.ndarray, out: np.ndarray | None = None
+        self, image: np.ndarray, out: np.ndarray | None = None, scale: float | None = None
     ) -> Generator[tuple[int, int], None, np.ndarray]:
         """The prediction as a generator: yields ``(done, total)`` tiles, returns the result.
 
+        ``scale``: the factor from :meth:`scale_for` when the caller asked for it already.
         Stopping between yields (``close()``) abandons the job cleanly; no torch state is held
         across a yield. This is what GUI workers iterate over.
         """
         check_channels(image, self.card.preprocessing.channels, self.model.in_channels)
-        factor = auto_scale(image, self.card.scale) if self.scale == "auto" else float(self.scale)
-        self.last_scale = factor
+        factor = self.scale_for(image) if scale is None else float(scale)
         if abs(factor - 1.0) < 0.02:
-            out = yield from self._run_tiles(image, out)
+            out = yield from self.run_normalized(image, out=out)
         else:
             H, W = image.shape[:2]
             size = (max(1, round(H * factor)), max(1, round(W * factor)))
-            prob = yield from self._run_tiles(resize(np.asarray(image), size), None)
+            prob = yield from self.run_normalized(resize(np.asarray(image), size))
             back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
             out = self._output(out, (self.model.num_classes, H, W))
             out[...] = back
-        if "fov_diameter" in self.card.scale and image.ndim == 3:
-            outside = ~fov_mask(image)  # a fundus model: nothing to find outside the FOV
-            out[0][outside], out[1:, outside] = 1.0, 0.0
+        self.task.finish(image, out, self.card)
         return out
 
-    def _run_tiles(
-        self, image: np.ndarray, out: np.ndarray | None, norm: Normalizer | None = None
+    def run_normalized(
+        self, image: np.ndarray, norm: Normalizer | None = None, out: np.ndarray | None = None
     ) -> Generator[tuple[int, int], None, np.ndarray]:
-        """Overlap-tile prediction at the image's own scale (``norm``: statistics fitted on a
-        larger image this one is part of; by default fitted on ``image``)."""
+        """Overlap-tile prediction at the image's own scale, with no task step: for a band of
+        a larger image, pass ``norm`` fitted on the whole image (default: fitted on
+        ``image``)."""
         pre = self.card.preprocessing
         H, W = image.shape[:2]
         grid = self.plan((H, W))
@@ -309,4 +297,4 @@ def predict(
     return predictor(image, progress=progress, out=out)
 
 
-__all__ = ["Cancelled", "Predictor", "eval_mode", "predict"]
+__all__ = ["Predictor", "card_of", "predict"]

@@ -36,6 +36,16 @@ class Preprocessing:
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
 
 
+def infer_task(classes: list[str], scale: dict) -> str:
+    """The task of a card that does not name one (files written before cards had it)."""
+    names = [c.lower() for c in classes or []]
+    if "fov_diameter" in (scale or {}) or any("vessel" in c for c in names):
+        return "fundus"
+    if any("membrane" in c for c in names):
+        return "em"
+    return "generic"
+
+
 @dataclass
 class ModelCard:
     """Architecture, input conventions, classes, scale and provenance of a model.
@@ -43,6 +53,8 @@ class ModelCard:
     ``scale`` says at which pixel scale the model was trained, e.g. ``{"fov_diameter": 540}``
     for fundus photographs or ``{"pixel_size_nm": 4}``; inference may resample to it.
     ``provenance`` holds free-form facts: data, recipe, epochs, validation metrics.
+    ``task`` names the kind of image (``unet_core.tasks``: "fundus", "em", "generic"); cards
+    written before it existed get it from their scale and class names.
     """
 
     architecture: dict[str, Any]
@@ -52,8 +64,11 @@ class ModelCard:
     description: str = ""
     scale: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    task: str = ""
 
     def __post_init__(self) -> None:
+        if not self.task:
+            self.task = infer_task(self.classes, self.scale)
         n = int(self.architecture.get("num_classes", 2))
         if not self.classes:
             self.classes = (
@@ -87,6 +102,7 @@ class ModelCard:
             lines.append(f"  {self.description}")
         lines.append("architecture: U-Net, " + ", ".join(f"{k}={arch[k]}" for k in sorted(arch)))
         lines.append(f"classes: {', '.join(f'{i}={c}' for i, c in enumerate(self.classes))}")
+        lines.append(f"task: {self.task}")
         pre = self.preprocessing
         lines.append(f"input: channels={pre.channels}, normalize={pre.normalize}")
         if self.scale:

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from ..data.io import atomic_write
-from ..inference.device import resolve_device
+from ..base.device import resolve_device
+from ..base.files import atomic_write
 from .card import ModelCard, Preprocessing
 from .unet import UNet
 
@@ -46,6 +46,8 @@ def save_model(model: UNet, path: str | os.PathLike, **meta: Any) -> Path:
         raise ValueError(f"unknown model card entries: {sorted(unknown)}")
     base = model.card if model.card is not None else ModelCard(architecture=model.config)
     fields = {k: getattr(base, k) for k in ModelCard.__dataclass_fields__}
+    if model.card is None:
+        fields["task"] = ""  # inferred from the classes and scale given here, unless named
     fields.update(meta, architecture=model.config)
     if isinstance(fields["preprocessing"], dict):
         fields["preprocessing"] = Preprocessing(**fields["preprocessing"])
@@ -73,6 +75,21 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     raise ModelFileError(
         f"no model file {key!r} and no bundled model of that name (bundled: {names})"
     )
+
+
+def model_identity(model) -> dict:
+    """Which model this is, for records beside results: its name, task and classes, and for a
+    model file (or bundled name) the file and its SHA-256."""
+    import hashlib
+
+    if isinstance(model, UNet):
+        card = model.card or ModelCard(architecture=model.config)
+        return {"name": card.name or "(in memory)", "task": card.task, "classes": card.classes}
+    path = resolve_model_path(model)
+    card = read_card(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {"name": card.name or path.stem, "task": card.task, "classes": card.classes,
+            "file": str(path.resolve()), "sha256": digest}  # fmt: skip
 
 
 def read_card(name_or_path: str | os.PathLike) -> ModelCard:

@@ -37,11 +37,16 @@ class UNet(nn.Module):
         0, or the fraction of every convolution's feature map dropped in 7x7 blocks while
         training (DropBlock, as in SA-UNet): regularisation for small training sets.
     refine
-        0, or the base channels of a second, small U-Net (depth <= 3, same padding) that sees the
-        image and the first network's class probabilities and corrects its logits (a cascade as
-        in W-Net/IterNet: it reconnects thin structures the first pass left broken). Its output
-        layer starts at zero, so an untrained refiner passes the first network's output through.
+        0, or the base channels of a refining second network: ``UNet(refine=k)`` builds a
+        :class:`RefinedUNet`.
     """
+
+    def __new__(cls, *args, **kwargs):
+        # UNet(..., refine=k) builds the cascade, so that UNet(**card.architecture) rebuilds
+        # any model file
+        if cls is UNet and kwargs.get("refine"):
+            cls = RefinedUNet
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -56,37 +61,12 @@ class UNet(nn.Module):
         drop_block: float = 0.0,
     ):
         super().__init__()
-        for name, value, low in (
-            ("in_channels", in_channels, 1),
-            ("num_classes", num_classes, 1),
-            ("base_channels", base_channels, 1),
-            ("depth", depth, 1),
-        ):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if not 0.0 <= drop_block < 1.0:
-            raise ValueError(f"drop_block must be in [0, 1), got {drop_block}")
-        if not isinstance(refine, int) or refine < 0:
-            raise ValueError(f"refine must be an integer >= 0, got {refine!r}")
-        if refine and padding != "same":
-            raise ValueError("refine needs padding='same'")
-        self._config = dict(
-            in_channels=in_channels,
-            num_classes=num_classes,
-            base_channels=base_channels,
-            depth=depth,
-            padding=padding,
-            batch_norm=batch_norm,
-            dropout=dropout,
-        )
-        # recorded only when used, so older model cards stay as they were
-        if refine:
-            self._config["refine"] = refine
-        if drop_block:
+        check_arguments(in_channels, num_classes, base_channels, depth, padding, dropout,
+                        drop_block, refine)  # fmt: skip
+        self._config = dict(in_channels=in_channels, num_classes=num_classes,
+                            base_channels=base_channels, depth=depth, padding=padding,
+                            batch_norm=batch_norm, dropout=dropout)  # fmt: skip
+        if drop_block:  # recorded only when used, so older model cards stay as they were
             self._config["drop_block"] = drop_block
         ch = [base_channels * 2**i for i in range(depth + 1)]
         self.inc = DoubleConv(in_channels, ch[0], padding, batch_norm, drop_block)
@@ -100,13 +80,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(ch[0], num_classes, kernel_size=1)
         self.card: Any = None  # a ModelCard, set by load_model/save_model
         self._init_weights()
-        self.refiner: UNet | None = None
-        if refine:
-            self.refiner = UNet(
-                in_channels + num_classes, num_classes, refine, min(depth, 3), "same", batch_norm
-            )
-            nn.init.zeros_(self.refiner.head.weight)
-            nn.init.zeros_(self.refiner.head.bias)
+        self.refiner: UNet | None = None  # see RefinedUNet
 
     def _init_weights(self) -> None:
         """He-normal init, std = sqrt(2 / fan_in) (paper Sec. 3)."""
@@ -121,14 +95,12 @@ class UNet(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """(N, in_channels, H, W) -> logits (N, num_classes, output_size(H), output_size(W)).
 
-        With a refiner and ``aux=True``: (refined logits, first-pass logits), both trained."""
-        logits = self._single(x)
-        if self.refiner is None:
-            return (logits, logits) if aux else logits
-        refined = logits + self.refiner(torch.cat([x, logits.softmax(dim=1)], dim=1))
-        return (refined, logits) if aux else refined
+        ``aux=True``: (logits, first-pass logits); the same for a plain U-Net."""
+        logits = self.single_pass(x)
+        return (logits, logits) if aux else logits
 
-    def _single(self, x: torch.Tensor) -> torch.Tensor:
+    def single_pass(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net itself: contracting path, expanding path with skips, 1x1 head."""
         skips = []
         x = self.inc(x)
         for down in self.downs:
@@ -241,3 +213,59 @@ class UNet(nn.Module):
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self._config.items())
+
+
+class RefinedUNet(UNet):
+    """A U-Net followed by a small second U-Net (depth <= 3, same padding) that sees the image
+    and the first network's class probabilities and corrects its logits: a cascade as in
+    W-Net/IterNet, which reconnects thin structures the first pass left broken. The second
+    network's output layer starts at zero, so untrained it passes the first one's output
+    through. ``refine`` is its base channels; the other arguments are :class:`UNet`'s."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, base_channels: int = 64,
+                 depth: int = 4, padding: str = "same", batch_norm: bool = False,
+                 dropout: float = 0.0, refine: int = 8, drop_block: float = 0.0):  # fmt: skip
+        if not isinstance(refine, int) or refine < 1:
+            raise ValueError(f"refine must be an integer >= 1, got {refine!r}")
+        if padding != "same":
+            raise ValueError("refine needs padding='same'")
+        super().__init__(in_channels, num_classes, base_channels, depth, padding, batch_norm,
+                         dropout, 0, drop_block)  # fmt: skip
+        self._config = {**self._config, "refine": refine}
+        self._config = {k: self._config[k] for k in (*CONFIG_ORDER, "drop_block")
+                        if k in self._config}  # fmt: skip
+        self.refiner = UNet(in_channels + num_classes, num_classes, refine, min(depth, 3), "same",
+                            batch_norm)  # fmt: skip
+        nn.init.zeros_(self.refiner.head.weight)
+        nn.init.zeros_(self.refiner.head.bias)
+
+    def forward(
+        self, x: torch.Tensor, aux: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Refined logits; ``aux=True``: (refined logits, first-pass logits), both trained."""
+        logits = self.single_pass(x)
+        refined = logits + self.refiner(torch.cat([x, logits.softmax(dim=1)], dim=1))
+        return (refined, logits) if aux else refined
+
+
+CONFIG_ORDER = ("in_channels", "num_classes", "base_channels", "depth", "padding", "batch_norm",
+                "dropout", "refine")  # fmt: skip
+
+
+def check_arguments(in_channels, num_classes, base_channels, depth, padding, dropout,
+                    drop_block, refine) -> None:  # fmt: skip
+    """A one-line ValueError for an argument the network cannot be built with."""
+    for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
+                        ("base_channels", base_channels), ("depth", depth)):  # fmt: skip
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if not 0.0 <= drop_block < 1.0:
+        raise ValueError(f"drop_block must be in [0, 1), got {drop_block}")
+    if not isinstance(refine, int) or refine < 0:
+        raise ValueError(f"refine must be an integer >= 0, got {refine!r}")
+    if refine and padding != "same":
+        raise ValueError("refine needs padding='same'")

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..data.io import atomic_write
+from ..base.files import atomic_write
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], info: dict[str, Any]) -> Path:

@@ -27,12 +27,14 @@ from collections.abc import Callable, Generator, Sequence
 import numpy as np
 import torch
 
+from ..base.arrays import resize
+from ..base.jobs import drain
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
-from ..inference.predictor import Cancelled, Predictor, card_of
-from ..inference.rescale import auto_scale, resize
+from ..inference.predictor import Predictor, card_of
 from ..model.unet import UNet
 from ..postprocess import probabilities_to_labels
+from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
 from .threads import ThreadTuner
@@ -76,7 +78,7 @@ def correction_sample(
     """A training sample at the scale the model works at (e.g. a fundus model's FOV size)."""
     card = card_of(model)
     labels = check_labels(labels, np.shape(image)[:2], model.num_classes, ignore_label)
-    factor = auto_scale(np.asarray(image), card.scale)
+    factor = task_of(card).scale_for(np.asarray(image), card)
     if abs(factor - 1.0) >= 0.02:  # train where the model works: at its own scale
         size = (max(1, round(labels.shape[0] * factor)), max(1, round(labels.shape[1] * factor)))
         image = resize(np.asarray(image), size)
@@ -118,14 +120,7 @@ def finetune(
     """
     job = iter_finetune(model, images, labels, steps=steps, seconds=seconds, lr=lr,
                         ignore_label=ignore_label, seed=seed, **options)  # fmt: skip
-    try:
-        while True:
-            log = next(job)
-            if callback is not None and callback(log) is False:
-                job.close()
-                raise Cancelled(f"fine-tuning stopped at step {log.get('step', 0)}")
-    except StopIteration as finished:
-        return finished.value
+    return drain(job, callback, lambda log: f"fine-tuning stopped at step {log.get('step', 0)}")
 
 
 def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_label: int | None,

@@ -9,14 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.labels import IGNORE_LABEL
 from ..data import drive, isbi2012
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
 from ..metrics import binary_metrics, em_metrics
 from ..model.card import Preprocessing
 from .config import TrainConfig
-
-IGNORE = 255
 
 
 @dataclass
@@ -35,6 +34,7 @@ class Preset:
     val_ids: tuple[int, ...]
     data_subdir: str
     citation: str
+    task: str = "generic"
     scale: dict = field(default_factory=dict)
 
 
@@ -43,7 +43,7 @@ def load_drive_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
     out = []
     for d in drive.load_drive(root, ids):
         labels = d.labels.astype(np.int64)
-        labels[~d.fov] = IGNORE
+        labels[~d.fov] = IGNORE_LABEL
         out.append(make_sample(d.image, labels, pre, f"{d.id:02d}_training", roi=d.fov))
     return out
 
@@ -86,6 +86,7 @@ DRIVE = Preset(
     train_ids=drive.TRAIN_IDS,
     val_ids=drive.VAL_IDS,
     data_subdir="drive",
+    task="fundus",
     citation="Staal et al., Ridge-based vessel segmentation in color images of the retina, "
     "IEEE TMI 23(4):501-509, 2004",
 )  # fmt: skip
@@ -109,6 +110,7 @@ EM = Preset(
     train_ids=isbi2012.TRAIN_IDS,
     val_ids=isbi2012.VAL_IDS,
     data_subdir="isbi2012",
+    task="em",
     citation="Cardona et al., PLoS Biol 8(10), 2010; Arganda-Carreras et al., Front. Neuroanat. "
     "2015 (ISBI 2012 EM segmentation challenge)",
 )  # fmt: skip

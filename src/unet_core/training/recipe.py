@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..base.labels import IGNORE_LABEL
 from ..data.augment import Augmentation
-from ..data.folders import IGNORE
 from ..postprocess import border_class
 from .config import TrainConfig
 
@@ -53,7 +53,7 @@ def narrow_gaps(labels: np.ndarray, object_class: int = 1) -> int:
     size = 2 * GAP + 1
     high = ndimage.maximum_filter(objects, size)
     low = ndimage.minimum_filter(np.where(objects > 0, objects, n + 1), size)
-    background = (labels != object_class) & (labels != IGNORE)
+    background = (labels != object_class) & (labels != IGNORE_LABEL)
     return int(np.sum(background & (low <= n) & (high != low)))
 
 
@@ -76,12 +76,13 @@ def generic_config(
     patch = 128 if smallest >= 128 else 96
     separated = classes is not None and border_class(classes) is not None
     touch = not separated and objects_touch(labels)
-    counts = np.bincount(np.concatenate([lab[lab != IGNORE].ravel() for lab in labels]))
+    counts = np.bincount(np.concatenate([lab[lab != IGNORE_LABEL].ravel() for lab in labels]))
     rare = counts[1:][counts[1:] > 0].min() / counts.sum() if counts[1:].any() else 0.0
     config = TrainConfig(
         steps=steps or UNBOUNDED, batch_size=4 if size == "large" else 8, patch=patch,
         lr=2e-3, schedule="cosine", warmup=20, loss="ce", border_weights=touch, w0=10.0,
-        sigma=5.0, object_class=1, ignore_label=IGNORE, foreground_p=0.5 if rare < 0.25 else 0.3,
+        sigma=5.0, object_class=1, ignore_label=IGNORE_LABEL,
+        foreground_p=0.5 if rare < 0.25 else 0.3,
         augmentation=Augmentation(elastic_p=0.5, intensity=1.0, scale_jitter=0.1),
         val_every=50, monitor="iou", monitor_mode="max", ema=0.99, seed=seed,
     )  # fmt: skip

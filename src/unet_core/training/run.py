@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.datasets import rescale_sample
 from ..model.card import ModelCard
 from ..model.store import save_model
 from ..model.unet import UNet
+from ..tasks import task_of
 from .config import TrainConfig
 from .presets import Preset
 from .trainer import Trainer
@@ -57,7 +57,7 @@ def build_trainer(
     model = UNet(**preset.architecture)
     model.card = ModelCard(
         model.config, preset.preprocessing, list(preset.classes), preset.name, preset.description,
-        dict(preset.scale),
+        dict(preset.scale), task=preset.task,
     )  # fmt: skip
     return Trainer(model, train, config, val=val, evaluate=preset.evaluate, device=device,
                    checkpoint=checkpoint)  # fmt: skip
@@ -88,11 +88,9 @@ def train_preset(
     if resume and ckpt.exists():
         trainer.resume(ckpt)
         log.info("resumed from %s at step %d", ckpt, trainer.step)
-    if preset.name == "drive":
-        from ..inference.rescale import fov_diameter
-
-        diam = [fov_diameter(s.roi) for s in trainer.sampler.samples if s.roi is not None]
-        trainer.model.card.scale = {"fov_diameter": round(float(np.mean(diam)), 1)}
+    scale = task_of(preset.task).card_scale([s.roi for s in trainer.sampler.samples])
+    if scale:
+        trainer.model.card.scale = scale
     start = time.perf_counter()
     for entry in trainer.fit():
         if on_log is not None:

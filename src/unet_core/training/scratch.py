@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..base.jobs import drain
+from ..base.labels import IGNORE_LABEL
 from ..data.datasets import Sample, make_sample
-from ..data.folders import IGNORE, FolderData
+from ..data.folders import FolderData
 from ..metrics import class_metrics
 from ..model.card import ModelCard
 from ..model.store import load_model, save_model
@@ -64,9 +66,9 @@ def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
         H = s.labels.shape[0]
         cut = H - max(1, round(H * HOLDOUT))
         labels = s.labels.copy()
-        labels[cut:] = IGNORE
+        labels[cut:] = IGNORE_LABEL
         train.append(Sample(s.image, labels, s.name, s.roi, s.raw))
-        if (s.labels[cut:] != IGNORE).any():
+        if (s.labels[cut:] != IGNORE_LABEL).any():
             val.append(make_sample(raw[cut:], s.labels[cut:], data.preprocessing, s.name))
     return train, val, f"the bottom {round(100 * HOLDOUT)} % of each image"
 
@@ -76,7 +78,7 @@ def new_model(data: FolderData, size: str, base: str | UNet | None, device: str)
     k = len(data.classes)
     if base is None:
         model = UNet(**architecture(size, data.in_channels, k))
-        model.card = ModelCard(model.config, data.preprocessing, list(data.classes))
+        model.card = ModelCard(model.config, data.preprocessing, list(data.classes), task="generic")
         return model
     model = copy.deepcopy(base) if isinstance(base, UNet) else load_model(base, device=device)
     base = model.card.name if isinstance(base, UNet) else base
@@ -105,7 +107,7 @@ def fits(data: FolderData, model: UNet) -> FolderData:
 def evaluator(classes: list[str]) -> Callable[[np.ndarray, Sample], dict]:
     def evaluate(prob: np.ndarray, sample: Sample) -> dict:
         pred = (prob[1] >= 0.5) if prob.shape[0] == 2 else np.argmax(prob, axis=0)
-        return class_metrics(pred.astype(np.int64), sample.labels, classes, IGNORE)
+        return class_metrics(pred.astype(np.int64), sample.labels, classes, IGNORE_LABEL)
 
     return evaluate
 
@@ -156,9 +158,7 @@ def iter_train(
     try:
         for entry in trainer.fit(seconds=budget):
             if budget and entry["kind"] == "step" and entry["step"] == TIMING_STEPS:
-                per_step = trainer.seconds / max(1, trainer.step)
-                every = max(10, round(budget / VALIDATIONS / max(per_step, 1e-3)))
-                trainer.config = dataclasses.replace(trainer.config, val_every=every)
+                space_validations(trainer, budget)
             yield entry
             if stop is not None and stop():
                 stopped = True
@@ -171,6 +171,13 @@ def iter_train(
             yield entry
     return finish(trainer, out, data, config=trainer.config, reasons=reasons, holdout=holdout,
                   source=source, base=base, stopped=stopped)  # fmt: skip
+
+
+def space_validations(trainer: Trainer, budget: float) -> None:
+    """About ``VALIDATIONS`` validations over a time budget, from the steps timed so far."""
+    per_step = trainer.seconds / max(1, trainer.step)
+    every = max(10, round(budget / VALIDATIONS / max(per_step, 1e-3)))
+    trainer.config = dataclasses.replace(trainer.config, val_every=every)
 
 
 def finish(trainer: Trainer, out: Path, data: FolderData, *, config: TrainConfig, reasons: dict,
@@ -210,9 +217,4 @@ def _name(base) -> str:
 
 def train(data: FolderData, out: str | os.PathLike, **options) -> TrainResult:
     """:func:`iter_train` run to the end."""
-    job = iter_train(data, out, **options)
-    while True:
-        try:
-            next(job)
-        except StopIteration as finished:
-            return finished.value
+    return drain(iter_train(data, out, **options))

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..base.device import eval_mode, memory_format, resolve_device
 from ..data.datasets import PatchSampler, Sample
-from ..inference.device import resolve_device
-from ..inference.predictor import Predictor, eval_mode
+from ..inference.predictor import Predictor
 from ..model.unet import UNet
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -63,10 +63,7 @@ class Trainer:
     ):
         self.config = config
         self.device = resolve_device(device)
-        # channels-last is ~1.3x faster for these convolutions on CPU and CUDA
-        self.memory_format = (
-            torch.channels_last if self.device.type in ("cpu", "cuda") else torch.contiguous_format
-        )
+        self.memory_format = memory_format(self.device)
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.val, self.evaluate = val or [], evaluate
         self.checkpoint = Path(checkpoint) if checkpoint else None

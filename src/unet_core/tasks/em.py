@@ -1,0 +1,24 @@
+"""Electron micrographs of neural tissue (ISBI 2012): membranes against cell interior, scored
+with the challenge's protocol (pixel error, adapted Rand error, variation of information)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics import em_metrics
+from .base import Task
+
+
+class EM(Task):
+    """Cell membranes in serial-section EM."""
+
+    name = "em"
+
+    def evaluate(self, prob, labels, threshold, roi=None, classes=None) -> dict:
+        """The challenge's labels (0 = membrane) against the membrane probability."""
+        from ..data.isbi2012 import membrane_labels
+
+        return em_metrics(prob[1], membrane_labels(np.asarray(labels)) == 1, threshold)
+
+
+TASK = EM()
