@@ -177,12 +177,13 @@ def train_shot() -> Path:
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None and widget._run.enabled)
     print(widget._status.value)
-    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    dock, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
     seg._image.value, seg._model.value, seg._device.value = img, "trained v1", "cpu"
     seg._objects.value = True
     seg._run.clicked.emit()
     wait_for(lambda: seg._worker is None and seg._run.enabled)
     print(seg._status.value)
+    viewer.window.remove_dock_widget(dock)  # the Train widget, with its plot, fills the side
     lab.visible = False
     viewer.layers["nuclei labels"].visible = False
     viewer.layers["nuclei objects"].contour = 0

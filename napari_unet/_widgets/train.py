@@ -50,7 +50,8 @@ class TrainWidget(JobControls, Container):
         self._source = ComboBox(label="train on", choices=[LAYERS, FOLDERS], value=LAYERS)
         self._image = create_widget(annotation="napari.layers.Image", label="image")
         self._mask_layer = create_widget(annotation="napari.layers.Labels", label="labels")
-        self._scribbles = CheckBox(text="scribbles: 0 = not annotated, class k painted as k + 1")
+        self._scribbles = CheckBox(text="scribbles (0 = not annotated)")
+        self._scribbles.tooltip = "class k is painted as k + 1; the legend lists the values"
         self._add_pair = PushButton(text="Add this pair")
         self._pairs_view = Label(label="pairs", value="(this pair only)")
         self._images_dir = FileEdit(label="images folder", mode="d", visible=False)
@@ -243,6 +244,8 @@ class TrainWidget(JobControls, Container):
         self._status.value = (
             f"{version.name} ({how}): {result.steps} steps in {result.seconds:.0f} s"
             + (f", held-out IoU {iou:.3f}" if iou is not None else "")
-            + f"; model file {result.path}. Choose '{version.name}' in Segment or Batch."
+            + f"; model file {result.path.name} in the project's versions folder. Choose "
+            f"'{version.name}' in Segment or Batch."
         )  # fmt: skip
+        self._status.tooltip = str(result.path)
         show_info(self._status.value)

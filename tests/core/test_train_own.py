@@ -107,7 +107,7 @@ def test_two_classes_train_then_segment_from_folders_16_bit(tmp_path, discs, cap
     assert card.classes == ["background", "nucleus"]
     assert card.provenance["input"]["dtype"] == "uint16"
     assert card.preprocessing.channels == "gray" and card.preprocessing.normalize == "zscore"
-    assert card.provenance["held_out"] == "the bottom 20 % of each image"
+    assert card.provenance["held_out"] == "the bottom 20 % of each image's annotated rows"
     assert card.provenance["validation"]["iou"] > 0.5
     assert (tmp_path / "nuclei_curve.png").stat().st_size > 0
     # an image it never saw, segmented from the command line
@@ -222,3 +222,13 @@ def test_instance_masks_become_foreground_with_lines_between_touching_objects(tm
     out = data.labels[0]
     assert set(np.unique(out)) == {0, 1}
     assert out[10:].sum() <= labels[10:].sum()  # lines cut only where objects touch
+
+
+def test_the_held_out_part_is_taken_from_what_was_annotated(tmp_path, discs):
+    root = write_set(tmp_path, discs, ["a"])
+    labels = discs(0, 96)[1].copy()
+    labels[48:] = 255  # only the top half annotated
+    tifffile.imwrite(root / "labels" / "a.tif", labels)
+    data = load_folders(root / "images", root / "labels")
+    result = train(data, tmp_path / "m", steps=3, size="small", device="cpu")
+    assert "iou" in result.validation  # scored on rows 38-47, which training did not see

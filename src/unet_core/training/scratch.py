@@ -3,8 +3,8 @@ model file with its card out (``napari-unet train --images DIR --labels DIR``, t
 "Train a new model" widget).
 
 Without validation images a part of the training data is held out and scored: whole images
-when there are four or more, else the bottom fifth of each image (its labels are then hidden
-from training). The best validated weights are saved; a stop (Cancel, Ctrl+C) saves the best
+when there are four or more, else the bottom fifth of the annotated rows of each image (their
+labels are then hidden from training). The best validated weights are saved; a stop (Cancel, Ctrl+C) saves the best
 weights so far. ``<out>.ckpt`` is written at every validation and resumes a run.
 """
 
@@ -63,14 +63,17 @@ def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
                 f"{k} of {n} images: {', '.join(s.name for s in val)}")  # fmt: skip
     train, val = [], []
     for s, raw in zip(samples, data.images):
-        H = s.labels.shape[0]
-        cut = H - max(1, round(H * HOLDOUT))
+        rows = np.flatnonzero((s.labels != IGNORE_LABEL).any(axis=1))  # the annotated rows
+        end = rows[-1] + 1
+        cut = end - max(1, round((end - rows[0]) * HOLDOUT))
         labels = s.labels.copy()
-        labels[cut:] = IGNORE_LABEL
+        labels[cut:end] = IGNORE_LABEL
         train.append(Sample(s.image, labels, s.name, s.roi, s.raw))
-        if (s.labels[cut:] != IGNORE_LABEL).any():
-            val.append(make_sample(raw[cut:], s.labels[cut:], data.preprocessing, s.name))
-    return train, val, f"the bottom {round(100 * HOLDOUT)} % of each image"
+        if (labels != IGNORE_LABEL).any() and (s.labels[cut:end] != IGNORE_LABEL).any():
+            val.append(make_sample(raw[cut:end], s.labels[cut:end], data.preprocessing, s.name))
+        else:  # too little annotated to spare a part: train on all of it
+            train[-1] = s
+    return train, val, f"the bottom {round(100 * HOLDOUT)} % of each image's annotated rows"
 
 
 def new_model(data: FolderData, size: str, base: str | UNet | None, device: str) -> UNet:
