@@ -4,8 +4,9 @@ model file with its card out (``napari-unet train --images DIR --labels DIR``, t
 
 Without validation images a part of the training data is held out and scored: whole images
 when there are four or more, else the bottom fifth of the annotated rows of each image (their
-labels are then hidden from training). The best validated weights are saved; a stop (Cancel, Ctrl+C) saves the best
-weights so far. ``<out>.ckpt`` is written at every validation and resumes a run.
+labels are then hidden from training). The best validated weights are saved; a stop (Cancel,
+Ctrl+C) saves the best weights so far. ``<out>.ckpt`` is written at every validation and resumes
+a run.
 """
 
 from __future__ import annotations
@@ -157,10 +158,10 @@ def iter_train(
         trainer.resume(ckpt)
         yield {"kind": "status", "text": f"resumed from {ckpt.name} at step {trainer.step}"}
     budget = None if minutes is None else max(0.0, minutes * 60 - trainer.seconds)
-    stopped = False
+    stopped, first = False, trainer.step
     try:
         for entry in trainer.fit(seconds=budget):
-            if budget and entry["kind"] == "step" and entry["step"] == TIMING_STEPS:
+            if budget and entry["kind"] == "step" and entry["step"] == first + TIMING_STEPS:
                 space_validations(trainer, budget)
             yield entry
             if stop is not None and stop():
