@@ -237,6 +237,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .model.store import load_model
 
     model = load_model(args.model, device=args.device)
+    print(f"model: {args.model} ({model.card.task})", file=sys.stderr)
     rows = evaluate_model(model, args.images, args.labels, args.fov, threshold=args.threshold,
                           tta=args.tta, device=args.device, ids=args.ids)  # fmt: skip
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))

@@ -81,8 +81,7 @@ def train_own(args: argparse.Namespace) -> int:
         raise ValueError("give --minutes or --steps, not both")
     if args.minutes is not None and args.minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {args.minutes}")
-    out = args.out if args.out.suffix == ".safetensors" else args.out.with_name(
-        args.out.name + ".safetensors")  # fmt: skip
+    out = args.out if args.out.suffix == ".safetensors" else Path(f"{args.out}.safetensors")
     if out.exists() and not (args.overwrite or args.resume):
         raise ValueError(f"{out} exists: choose another --out, or pass --overwrite or --resume")
     classes = None

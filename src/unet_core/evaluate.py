@@ -18,6 +18,7 @@ import numpy as np
 
 from .batch import find_inputs
 from .data.drive import binarize
+from .data.folders import label_key
 from .data.io import read_image
 from .inference.predictor import Predictor
 from .model.unet import UNet
@@ -30,16 +31,22 @@ def _key(path: Path) -> str:
 
 def pair_files(*groups: list[Path]) -> list[tuple[Path, ...]]:
     """Match files across groups by the first number in their names (``21_training.tif`` with
-    ``21_manual1.gif``; extra files in the later groups are ignored), else by sorted order;
-    ValueError if they cannot be matched."""
-    keys = [[_key(p) for p in g] for g in groups]
-    if all(len(set(k)) == len(k) for k in keys) and all(set(keys[0]) <= set(k) for k in keys):
-        index = [dict(zip(k, g)) for k, g in zip(keys, groups)]
-        return [tuple(ix[k] for ix in index) for k in sorted(keys[0], key=_natural)]
-    if len({len(g) for g in groups}) != 1:
-        sizes = ", ".join(str(len(g)) for g in groups)
-        raise ValueError(f"cannot pair the files: the folders hold {sizes} images")
-    return list(zip(*(sorted(g) for g in groups)))
+    ``21_manual1.gif``; extra files in the later groups are ignored), else by stem as training
+    pairs them (``a.tif`` with ``a.png`` or ``a_mask.png``); ValueError naming the files that
+    cannot be matched."""
+    for key in (_key, None):
+        if key is None:
+            stems = {p.stem for p in groups[0]}
+            keys = [[p.stem for p in groups[0]]]
+            keys += [[label_key(p, stems) for p in g] for g in groups[1:]]
+        else:
+            keys = [[key(p) for p in g] for g in groups]
+        if all(len(set(k)) == len(k) for k in keys) and all(set(keys[0]) <= set(k) for k in keys):
+            index = [dict(zip(k, g)) for k, g in zip(keys, groups)]
+            return [tuple(ix[k] for ix in index) for k in sorted(keys[0], key=_natural)]
+    unpaired = [p.name for p, k in zip(groups[0], keys[0]) if not all(k in ks for ks in keys[1:])]
+    raise ValueError("cannot pair the files: no label file for "
+                     + (", ".join(unpaired[:4]) or "some images (names repeat)"))  # fmt: skip
 
 
 def _natural(key: str) -> tuple:

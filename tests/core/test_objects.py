@@ -101,3 +101,16 @@ def test_a_report_keeps_the_columns_of_an_earlier_run_with_another_model(tmp_pat
     a, b = rows[str(tmp_path / "a.png")], rows[str(tmp_path / "b.png")]
     assert a["area_nucleus"] != "" and b["area_cell"] != "" and b["area_rim"] != ""
     assert int(b["area_cell"]) + int(b["area_rim"]) <= 40 * 40
+
+
+def test_generic_evaluation_reads_instance_masks_and_refuses_empty_ones():
+    from unet_core.tasks import task_of
+
+    truth = np.zeros((20, 20), np.uint16)
+    truth[2:8, 2:8], truth[10:18, 10:18] = 3, 7  # two objects as instance ids
+    prob = np.stack([truth == 0, truth > 0]).astype(np.float32)
+    scores = task_of("generic").evaluate(prob, truth, 0.5, classes=["background", "cell"])
+    assert scores["iou_cell"] == pytest.approx(1.0)
+    three = np.concatenate([prob, np.zeros((1, 20, 20), np.float32)])
+    with pytest.raises(ValueError, match="nothing annotated"):  # 255 = not annotated
+        task_of("generic").evaluate(three, np.full((20, 20), 255), 0.5)

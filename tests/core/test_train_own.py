@@ -232,3 +232,41 @@ def test_the_held_out_part_is_taken_from_what_was_annotated(tmp_path, discs):
     data = load_folders(root / "images", root / "labels")
     result = train(data, tmp_path / "m", steps=3, size="small", device="cpu")
     assert "iou" in result.validation  # scored on rows 38-47, which training did not see
+
+
+def test_a_few_objects_as_instance_ids_and_jpeg_masks(tmp_path, discs):
+    from PIL import Image
+    from scipy import ndimage
+
+    root = write_set(tmp_path, discs, ["a"])
+    objects, n = ndimage.label(discs(0, 96)[1])
+    assert 3 <= n <= 16
+    tifffile.imwrite(root / "labels" / "a.tif", objects.astype(np.uint16))
+    data = load_folders(root / "images", root / "labels")
+    assert data.classes == ["background", "foreground"] and "instance masks" in data.notes[0]
+    (root / "labels" / "a.tif").unlink()
+    Image.fromarray((discs(0, 96)[1] * 255).astype(np.uint8)).save(root / "labels" / "a.jpg")
+    with pytest.raises(DataError, match="a.jpg is a JPEG"):
+        load_folders(root / "images", root / "labels")
+
+
+def test_class_values_missing_from_every_mask_are_noted(tmp_path, discs):
+    root = write_set(tmp_path, discs, ["a"])
+    labels = discs(0, 96)[1].copy()
+    labels[0, 0] = 5  # a stray value
+    tifffile.imwrite(root / "labels" / "a.tif", labels)
+    data = load_folders(root / "images", root / "labels")
+    assert len(data.classes) == 6 and "2, 3, 4 appear in no mask" in data.notes[0]
+
+
+def test_evaluate_pairs_by_stem_and_names_what_it_cannot_pair(tmp_path, discs, capsys):
+    from unet_core.evaluate import pair_files
+
+    images = [tmp_path / f"img{i:02d}.tif" for i in range(4)]
+    labels = [tmp_path / n for n in ("img00.png", "img01.png", "img02.png", "extra.png")]
+    with pytest.raises(ValueError, match="no label file for img03.tif"):
+        pair_files(images, labels)
+    labels[3] = tmp_path / "img03_mask.png"
+    pairs = pair_files([tmp_path / "b.tif", tmp_path / "a.tif"], [tmp_path / "a_mask.png",
+                                                                  tmp_path / "b.png"])  # fmt: skip
+    assert [(i.name, lab.name) for i, lab in pairs] == [("a.tif", "a_mask.png"), ("b.tif", "b.png")]

@@ -74,7 +74,8 @@ def _image_files(folder: Path, what: str) -> list[Path]:
     return files
 
 
-def _label_key(path: Path, image_stems: set[str]) -> str:
+def label_key(path: Path, image_stems: set[str]) -> str:
+    """The image stem a label file belongs to (its own stem, less a suffix like ``_mask``)."""
     stem = path.stem
     for suffix in LABEL_SUFFIXES[1:]:
         if stem.endswith(suffix) and stem[: -len(suffix)] in image_stems:
@@ -93,7 +94,7 @@ def pair_folders(images: str | os.PathLike, labels: str | os.PathLike) -> list[t
     stems = set(by_stem)
     by_key: dict[str, list[Path]] = {}
     for p in label_files:
-        by_key.setdefault(_label_key(p, stems), []).append(p)
+        by_key.setdefault(label_key(p, stems), []).append(p)
     problems = []
     twice = [p.name for s in sorted(by_stem) if len(by_stem[s]) > 1 for p in by_stem[s]]
     twice += [p.name for k in sorted(by_key) if len(by_key[k]) > 1 for p in by_key[k]]
@@ -148,6 +149,10 @@ def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
         raise DataError(problem)
     if num_classes == 2 and not ((labels > 0) & (labels < IGNORE_LABEL)).any():
         labels = np.where(labels == IGNORE_LABEL, 1, labels)
+    elif num_classes == 2 and ((labels > 1) & (labels != IGNORE_LABEL)).any():
+        labels = instances_to_foreground(np.where(labels == IGNORE_LABEL, 0, labels))
+    if (labels == IGNORE_LABEL).all():
+        raise DataError("nothing annotated (every pixel 255)")
     return labels
 
 
@@ -163,6 +168,10 @@ def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None)
             continue
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] > 4):
             problems.append(f"{image_path.name} is not a 2-D image (shape {image.shape})")
+            continue
+        if label_path.suffix.lower() in (".jpg", ".jpeg"):
+            problems.append(f"{label_path.name} is a JPEG, whose compression changes label "
+                            "values: save masks as PNG or TIFF")  # fmt: skip
             continue
         labels, problem = _as_classes(raw, label_path.name)
         if labels is None:
@@ -207,16 +216,28 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
     if classes is None:
         k = max(int(lab[lab != IGNORE_LABEL].max(initial=0)) for _, _, lab in kept) + 1
         classes = default_class_names(max(2, k))
+        seen = set().union(*(np.unique(lab).tolist() for _, _, lab in kept))
+        missing = [str(c) for c in range(1, len(classes)) if c not in seen]
+        if missing:
+            notes.append(f"class value(s) {', '.join(missing)} appear in no mask, yet the model "
+                         f"gets {len(classes)} classes: check the labels, or name the classes "
+                         "with --classes")  # fmt: skip
     names, images, labels = (list(x) for x in zip(*kept))
     return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
 
 
 def looks_like_instances(labels: np.ndarray) -> bool:
-    """More distinct values than any class list would have (or values above 255): a mask with
-    one value per object, as cell-segmentation data sets ship them."""
+    """A mask with one value per object, as cell-segmentation data sets ship them: values above
+    255, more than 16 values, or three or more values each forming one connected region."""
     values = np.unique(labels)
     classes = values[(values > 0) & (values != IGNORE_LABEL)]
-    return values.max(initial=0) > IGNORE_LABEL or len(classes) > 16
+    if values.max(initial=0) > IGNORE_LABEL or len(classes) > 16:
+        return True
+    if len(classes) < 3:
+        return False
+    from scipy import ndimage  # a few objects: every value is one connected region
+
+    return all(ndimage.label(labels == v)[1] == 1 for v in classes)
 
 
 def instances_to_foreground(labels: np.ndarray) -> np.ndarray:

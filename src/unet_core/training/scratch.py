@@ -135,12 +135,9 @@ def iter_train(
     :class:`TrainResult`. ``minutes`` and ``steps`` bound the run (default: 4 minutes);
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
     either way."""
-    out = Path(out)
-    if out.suffix != ".safetensors":
-        out = out.with_name(out.name + ".safetensors")
+    out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
     ckpt = out.with_name(out.stem + ".ckpt")
-    if minutes is None and steps is None:
-        minutes = 4.0
+    minutes = 4.0 if minutes is None and steps is None else minutes
     torch.manual_seed(seed)
     model = new_model(data, size, base, device)
     if base is not None:  # the images are read the way the base model reads them
@@ -157,6 +154,8 @@ def iter_train(
     if resume and ckpt.exists():
         trainer.resume(ckpt)
         yield {"kind": "status", "text": f"resumed from {ckpt.name} at step {trainer.step}"}
+    elif resume:
+        yield {"kind": "status", "text": f"no {ckpt.name} to resume from: a new run"}
     budget = None if minutes is None else max(0.0, minutes * 60 - trainer.seconds)
     stopped, first = False, trainer.step
     try:

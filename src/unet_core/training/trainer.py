@@ -200,8 +200,7 @@ class Trainer:
             self.model.load_state_dict(self.ema_model.state_dict())
 
     def epochs(self) -> list[dict]:
-        """The validation logs so far."""
-        return [h for h in self.history if h["kind"] == "epoch"]
+        return [h for h in self.history if h["kind"] == "epoch"]  # the validation logs so far
 
     def validate(self) -> dict:
         """Mean of ``evaluate`` over the validation samples (empty without them)."""
@@ -285,7 +284,10 @@ class Trainer:
         """Continue a run saved by :meth:`save` (same model architecture)."""
         state, info = load_checkpoint(path)
         if info["architecture"] != self.model.config:
-            raise ValueError(f"{Path(path).name} was trained with another architecture")
+            old, new = info["architecture"], self.model.config
+            diff = ", ".join(f"{k} {old.get(k)} (now {new.get(k)})" for k in sorted({*old, *new})
+                             if old.get(k) != new.get(k))  # fmt: skip
+            raise ValueError(f"{Path(path).name} was trained with another architecture: {diff}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
