@@ -63,6 +63,11 @@ def test_train_from_open_layers_becomes_a_version_and_a_model_file(trainer, disc
     assert card.classes == ["background", "nucleus", "border"]
     assert (tmp_path / "proj" / "project.json").exists()
     assert viewer.layers["cells0 labels"].metadata["napari-unet"]["model"] == "trained v1"
+    # Fine-tune's "latest" goes on from the new model, with its classes in the legend
+    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    fine._target.value = viewer.layers["cells0 labels"]
+    assert fine._base_spec(viewer.layers["cells0 labels"]) == "trained v1"
+    assert "2 = border (cyan)" in fine._legend.value
 
     # the Segment widget lists the new model and segments with it
     _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
