@@ -36,7 +36,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 from finetune import nuclei_image  # noqa: E402
 
-from unet_core.data.folders import load_folders, read_labels  # noqa: E402
+from unet_core.data.folders import as_class_labels, load_folders  # noqa: E402
 from unet_core.data.io import read_image  # noqa: E402
 from unet_core.data.preprocess import preprocess  # noqa: E402
 from unet_core.inference.predictor import Predictor  # noqa: E402
@@ -98,7 +98,7 @@ def score(model, root: Path, classes: list[str], scored: str) -> float:
     ious = []
     for path in sorted((root / "test" / "images").iterdir()):
         prob = predictor(read_image(path))
-        truth = read_labels(root / "test" / "labels" / path.name)
+        truth = as_class_labels(read_image(root / "test" / "labels" / path.name), len(classes))
         ious.append(class_metrics(probabilities_to_labels(prob), truth, classes)[f"iou_{scored}"])
     return float(np.mean(ious))
 

@@ -23,17 +23,18 @@ def default_folder(image_layer) -> Path:
 
 
 def save_round(folder: Path, pairs: list[tuple], data: list[tuple], version: ModelVersion,
-               corrected_pixels: int) -> Any:  # fmt: skip
-    """Write the round's pairs (labels as painted) and its version into the project."""
+               corrected_pixels: int, model_written: bool = False) -> Any:  # fmt: skip
+    """Write the round's pairs (labels as painted) and its version into the project
+    (``model_written``: its model file is in place already)."""
     from unet_core.project import Project
 
     project = Project(folder)
     for (image_layer, labels_layer, mode), (image, _, raw) in zip(pairs, data):
         project.save_pair(image_layer.name, labels_layer.name, mode, raw, image=image,
                           image_path=image_file(image_layer))  # fmt: skip
-    project.save_version(version.model, version.name, version.parent, version.steps,
-                         version.seconds, version.images, corrected_pixels,
-                         version.heldout_dice)  # fmt: skip
+    model = None if model_written else version.model
+    project.save_version(model, version.name, version.parent, version.steps, version.seconds,
+                         version.images, corrected_pixels, version.heldout_dice)  # fmt: skip
     return project
 
 

@@ -191,6 +191,7 @@ class TrainWidget(JobControls, Container):
         self._context = {"name": name, "data": data, "pairs": pairs, "arrays": arrays,
                          "folder": folder, "parent": self._base.value,
                          "start": time.monotonic(), "scores": []}  # fmt: skip
+        job = self._train_and_save(job, self._context)
         self._worker = start_worker(
             job, yielded=self._on_log, returned=self._on_done, errored=self._on_error,
             finished=self._on_finished,
@@ -225,19 +226,29 @@ class TrainWidget(JobControls, Container):
             self._stop = True
             self._status.value = "stopping: saving the best weights so far…"
 
-    def _on_done(self, result) -> None:
+    @staticmethod
+    def _train_and_save(job, c: dict):
+        """The training job, then the project written, all in the background (the model file
+        is written by the training itself)."""
         from .._project import save_round
 
-        c = self._context
-        version = STORE.add(ModelVersion(
+        result = yield from job
+        yield {"kind": "status", "text": "saving the project…"}
+        version = ModelVersion(
             name=c["name"], model=result.model, parent=c["parent"], images=list(c["data"].names),
             steps=result.steps, seconds=result.seconds,
             heldout_dice=result.validation.get("dice"),
-        ))  # fmt: skip
+        )  # fmt: skip
+        annotated = sum(int(np.sum(lab != 255)) for lab in c["data"].labels)
+        save_round(c["folder"], c["pairs"], c["arrays"], version, annotated, model_written=True)
+        return result, version
+
+    def _on_done(self, done) -> None:
+        result, version = done
+        c = self._context
+        STORE.add(version)
         for _, layer, _ in c["pairs"]:  # Fine-tune's "latest" continues from this model
             layer_info(layer).update({"model": version.name, "classes": c["data"].classes})
-        annotated = sum(int(np.sum(lab != 255)) for lab in c["data"].labels)
-        save_round(c["folder"], c["pairs"], c["arrays"], version, annotated)
         iou = result.validation.get("iou")
         how = "stopped early, best weights kept" if result.stopped else "done"
         self._progress.value = self._progress.max

@@ -69,7 +69,6 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
 def train_own(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .base.jobs import drain
     from .data.folders import load_folders
     from .training.scratch import iter_train
 
@@ -117,7 +116,7 @@ def train_own(args: argparse.Namespace) -> int:
     job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
                      base=args.base, resume=args.resume, device=args.device,
                      seed=args.seed or 0, source=f"{args.images} + {args.labels}")  # fmt: skip
-    result = drain(job, show)
+    result = run_to_end(job, show)
     bar.close()
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()
                        if k in ("iou", "dice") or k.startswith("iou_"))  # fmt: skip
@@ -126,3 +125,18 @@ def train_own(args: argparse.Namespace) -> int:
           file=sys.stderr)  # fmt: skip
     print(f"wrote {result.path}" + (f" and {result.curve}" if result.curve else ""))
     return 0
+
+
+def run_to_end(job, show):
+    """Drain the training job; a Ctrl+C that lands here, between two steps rather than inside
+    the job, is passed into it, so that it saves the best weights and returns as well."""
+    from .base.jobs import drain
+
+    try:
+        return drain(job, show)
+    except KeyboardInterrupt:
+        try:
+            job.throw(KeyboardInterrupt)
+            return drain(job, show)
+        except StopIteration as finished:
+            return finished.value

@@ -119,11 +119,15 @@ class Project:
     def save_version(self, model: Any, name: str, parent: str, steps: int, seconds: float,
                      images: list[str], corrected_pixels: int = 0,
                      heldout_dice: float | None = None) -> Version:  # fmt: skip
-        """Write ``model`` as ``versions/<name>.safetensors`` and record it."""
+        """Write ``model`` as ``versions/<name>.safetensors`` and record it (``model=None``:
+        the file is there already, e.g. written by training)."""
         from .model.store import save_model
 
         file = self.version_file(name).relative_to(self.folder).as_posix()
-        save_model(model, self.folder / file, name=name)
+        if model is not None:
+            save_model(model, self.folder / file, name=name)
+        elif not (self.folder / file).is_file():
+            raise ValueError(f"{file} is missing from the project")
         version = Version(name, file, parent, int(steps), float(seconds), list(images),
                           int(corrected_pixels), heldout_dice)  # fmt: skip
         self.versions = [v for v in self.versions if v.name != name] + [version]

@@ -270,3 +270,20 @@ def test_evaluate_pairs_by_stem_and_names_what_it_cannot_pair(tmp_path, discs, c
     pairs = pair_files([tmp_path / "b.tif", tmp_path / "a.tif"], [tmp_path / "a_mask.png",
                                                                   tmp_path / "b.png"])  # fmt: skip
     assert [(i.name, lab.name) for i, lab in pairs] == [("a.tif", "a_mask.png"), ("b.tif", "b.png")]
+
+
+def test_ctrl_c_between_steps_still_saves_the_best_weights(tmp_path, discs):
+    from unet_core.cli_train import run_to_end
+
+    root = write_set(tmp_path, discs, ["a", "b"])
+    data = load_folders(root / "images", root / "labels")
+    job = iter_train(data, tmp_path / "m", minutes=10, size="small", device="cpu")
+    seen = []
+
+    def show(log):  # the user presses Ctrl+C while the progress bar is drawn
+        seen.append(log)
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    result = run_to_end(job, show)
+    assert result.stopped and result.steps == 4 and result.path.exists() and result.validation

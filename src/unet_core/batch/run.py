@@ -114,9 +114,8 @@ class BatchRun:
     def model_identity(self) -> dict:
         from ..model.store import model_identity
 
-        model = self.predictor.model if self.predictor is not None else self.model_spec
-        if self.predictor is not None and isinstance(self.model_spec, (str, os.PathLike)):
-            model = self.model_spec
+        spec = self.model_spec
+        model = spec if isinstance(spec, (str, os.PathLike)) else self.predictor.model
         try:
             return model_identity(model)
         except (ValueError, OSError):

@@ -132,15 +132,6 @@ def _as_classes(raw: np.ndarray, name: str) -> tuple[np.ndarray | None, str]:
     return labels, ""
 
 
-def read_labels(path: str | os.PathLike) -> np.ndarray:
-    """One label file as int64 class indices (255 = not annotated); DataError if it is not
-    an integer mask."""
-    labels, problem = _as_classes(read_image(path), Path(path).name)
-    if labels is None:
-        raise DataError(problem)
-    return labels
-
-
 def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
     """A label image as int64 class indices for scoring: a two-class model's 0/255 mask is
     read as background/foreground; else 255 stays "not annotated"."""
