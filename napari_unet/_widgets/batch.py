@@ -21,6 +21,7 @@ from magicgui.widgets import (
     Table,
 )
 from napari.utils.notifications import show_error, show_info
+from unet_core.base.names import one_line as printable
 
 from .._workers import batch_job, start_worker
 from ._jobs import JobControls, make_scrollable, one_line
@@ -138,18 +139,18 @@ class BatchWidget(JobControls, Container):
         self._advance_activity(event.files_done, event.files_total)
         tiles = f", tile {event.tiles_done}/{event.tiles_total}" if event.tiles_total else ""
         self._status.value = (f"{event.files_done}/{event.files_total} done; "
-                              f"{event.path.name}{tiles}")  # fmt: skip
+                              f"{printable(event.path.name)}{tiles}")  # fmt: skip
 
     def _on_file(self, result) -> None:
         if result.status == "failed":
-            self._failed.append([result.path.name, result.reason])
+            self._failed.append([printable(result.path.name), printable(result.reason)])
             self._failures.value = {"data": self._failed, "columns": ["file", "reason"],
                                     "index": list(range(len(self._failed)))}  # fmt: skip
             self._failures.visible = True
             self._failures.native.resizeColumnToContents(0)
             self._failures.native.resizeRowsToContents()
         elif result.outputs:
-            self._done[result.path.name] = (result.path, result.outputs[0])
+            self._done[printable(result.path.name)] = (result.path, result.outputs[0])
             self._results.reset_choices()
             self._open.enabled = True
 

@@ -30,6 +30,12 @@ def _probability(text: str) -> float:
     return value
 
 
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got empty text")
+    return Path(text)
+
+
 def _scale(text: str) -> str | float:
     if text == "auto":
         return text
@@ -46,7 +52,7 @@ def add_segment_parser(sub) -> argparse.ArgumentParser:
     """The ``segment`` sub-command's options (they become a ``SegmentOptions``)."""
     seg = sub.add_parser("segment", help="segment images or folders of images")
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    seg.add_argument("--out", required=True, type=Path, help="output folder")
+    seg.add_argument("--out", required=True, type=_folder, help="output folder")
     seg.add_argument("--model", default="drive", help="bundled model name or model file")
     seg.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     seg.add_argument("--tile", type=_positive_int, help="input tile edge in pixels")
@@ -120,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .base.names import one_line
     from .batch import BatchRun, FileResult, SegmentOptions
 
     if args.threads:
@@ -136,16 +143,22 @@ def cmd_segment(args: argparse.Namespace) -> int:
                    pattern=args.pattern, recursive=args.recursive, scheduler=args.scheduler,
                    workers=args.workers, threads=args.threads)  # fmt: skip
     bar = tqdm(total=len(run.inputs), unit="file", disable=None, file=sys.stderr)
-    for item in run.events():
-        if isinstance(item, FileResult):
-            bar.update(1)
-            if item.status == "failed":
-                tqdm.write(f"FAILED {item.path}: {item.reason}", file=sys.stderr)
-        elif item.tiles_total:
-            bar.set_postfix_str(f"{item.path.name} {item.tiles_done}/{item.tiles_total} tiles",
-                                refresh=True)  # fmt: skip
-    bar.close()
-    print(f"{run.summary()} -> {run.report_path}")
+    events = run.events()
+    try:
+        for item in events:
+            if isinstance(item, FileResult):
+                bar.update(1)
+                if item.status == "failed":
+                    tqdm.write(f"FAILED {one_line(item.path)}: {one_line(item.reason)}",
+                               file=sys.stderr)  # fmt: skip
+            elif item.tiles_total:
+                name = one_line(item.path.name)
+                bar.set_postfix_str(f"{name} {item.tiles_done}/{item.tiles_total} tiles",
+                                    refresh=True)  # fmt: skip
+    finally:  # Ctrl+C or SIGTERM: the run closes its report, then the summary is printed
+        events.close()
+        bar.close()
+        print(f"{run.summary()} -> {one_line(run.report_path)}")
     return 1 if run.counts["failed"] else 0
 
 
@@ -245,30 +258,53 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .model.store import bundled_models, read_card
+    from .model.store import bundled_models, read_card, weight_problems
 
     if args.model is None:
         names = bundled_models()
         print("bundled models: " + (", ".join(names) if names else "none"))
         return 0
     print(read_card(args.model).render())
+    for problem in weight_problems(args.model):
+        print(f"warning: {problem}", file=sys.stderr)
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl+C is: the current file stops, the report is written."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    from .base.names import one_line
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
+    if not args.verbose:  # a damaged file is reported once, in our words, not by its decoder
+        for name in ("tifffile", "PIL"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)
     except (ValueError, OSError, RuntimeError) as exc:
-        print(f"napari-unet {args.command}: error: {exc}", file=sys.stderr)
+        print(f"napari-unet {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("stopped (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -79,16 +79,35 @@ def evaluate_model(
     task, classes = predictor.task, predictor.card.classes
     rows = []
     for paths in pair_files(*groups):
-        prob = predictor(read_image(paths[0]))
+        image, truth = read_image(paths[0]), read_image(paths[1])
         roi = binarize(read_image(paths[2])) if len(paths) > 2 else None
+        _check_pair(image, truth, roi, paths)
+        prob = predictor(image)
         try:
-            row = task.evaluate(prob, read_image(paths[1]), threshold, roi=roi, classes=classes)
+            row = task.evaluate(prob, truth, threshold, roi=roi, classes=classes)
         except ValueError as exc:
             raise ValueError(f"{paths[1].name}: {exc}") from None
         rows.append({"image": paths[0].name, **row})
     keys = [k for k in rows[0] if k != "image"]
     rows.append({"image": "mean", **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}})
     return rows
+
+
+def _check_pair(image, truth, roi, paths) -> None:
+    """A one-line ValueError naming the file whose size does not match its image, or whose
+    field of view is empty (the metrics would be NaN)."""
+    size = image.shape[:2]
+    for what, array, path in (("label image", truth, paths[1]),
+                              ("field-of-view mask", roi, paths[-1])):  # fmt: skip
+        if array is not None and array.shape[:2] != size:
+            raise ValueError(f"{path.name}: the {what} is {_dims(array)} pixels but "
+                             f"{paths[0].name} is {_dims(image)}")  # fmt: skip
+    if roi is not None and not roi.any():
+        raise ValueError(f"{paths[2].name}: the field-of-view mask is empty (no pixel inside)")
+
+
+def _dims(array) -> str:
+    return " x ".join(map(str, array.shape[:2]))
 
 
 def _as_list(x) -> list:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..base.files import PART_NAME as _PART
+from ..base.names import one_line
 from ..data.io import is_image_path
 
 OUTPUT_SUFFIXES = ("_mask", "_prob", "_instances")
@@ -41,6 +46,7 @@ class Input:
 
     path: Path
     subdir: Path = Path()
+    skip: str = ""  # why a batch skips this folder entry without opening it
 
 
 def is_output_name(path: Path) -> bool:
@@ -48,12 +54,74 @@ def is_output_name(path: Path) -> bool:
     return path.suffix.lower() == ".tif" and path.stem.endswith(OUTPUT_SUFFIXES)
 
 
+def real_path(path: str | os.PathLike) -> Path:
+    """The absolute path with links resolved as far as they go (a link loop or a dangling
+    link does not raise), to tell when two names are one file."""
+    return Path(os.path.realpath(path))
+
+
+def entry_problem(path: Path) -> tuple[str, str] | None:
+    """("failed" or "skipped", reason) for a named entry that is not a regular file: a
+    dangling link, a link loop, a folder, a FIFO or device (never opened: it could block).
+    None for a regular file (or a link to one)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if not os.path.lexists(path):
+            return "failed", "no such file"
+        if exc.errno == errno.ELOOP:
+            return "failed", "a symbolic link loop"
+        if exc.errno == errno.ENOENT:
+            return "failed", f"a broken symbolic link (to {one_line(os.readlink(path))})"
+        return "failed", f"cannot be opened ({exc.strerror or exc})"
+    if stat.S_ISREG(info.st_mode):
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return "skipped", "a folder, not an image file (use recursive to segment inside it)"
+    return "failed", "not a regular file (a pipe, socket or device)"
+
+
+def _bookkeeping(path: Path) -> bool:
+    """The report, the run record and temporary files of this tool."""
+    return path.name in (REPORT_NAME, RUN_RECORD) or bool(_PART.match(path.name))
+
+
 def _listed(path: Path, images_only: bool, skip_outputs: bool) -> bool:
-    if not path.is_file() or path.name.startswith(".") or path.name in (REPORT_NAME, RUN_RECORD):
+    if _bookkeeping(path) or path.name.endswith("_overlay.png"):
         return False
-    if path.name.endswith("_overlay.png") or (skip_outputs and is_output_name(path)):
+    if not images_only:  # a batch lists every entry, and says why it skips or fails one
+        return True
+    if not path.is_file() or path.name.startswith("."):
         return False
-    return is_image_path(path) or not images_only
+    return is_image_path(path) and not (skip_outputs and is_output_name(path))
+
+
+def _skip_reason(path: Path, skip_outputs: bool) -> str:
+    if path.name.startswith("."):
+        return "a hidden file"
+    if skip_outputs and is_output_name(path):
+        return "named like an output of napari-unet (<stem>_mask.tif)"
+    return ""
+
+
+def _entries(folder: Path, pattern: str, recursive: bool, exclude: frozenset[Path]):
+    """The entries of ``folder`` whose name matches ``pattern``, sorted, descending into
+    sub-folders (links included, each folder once: a link loop ends) with ``recursive``.
+    Without it, sub-folders are entries too, so that a batch can list them."""
+    if "/" in pattern or os.sep in pattern:  # a pattern with folders: glob's own rules
+        yield from sorted(folder.rglob(pattern) if recursive else folder.glob(pattern))
+        return
+    seen: set[Path] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        here = real_path(root)
+        dirs[:] = sorted(d for d in dirs if real_path(Path(root) / d) not in exclude | seen)
+        seen.add(here)
+        names = files + [d for d in dirs if not recursive or is_image_path(d)]
+        for name in sorted(names):
+            if fnmatch.fnmatch(name, pattern):
+                yield Path(root) / name
+        if not recursive:
+            return
 
 
 def collect_inputs(
@@ -63,29 +131,33 @@ def collect_inputs(
     *,
     images_only: bool = True,
     skip_outputs: bool = True,
+    exclude: Iterable[str | os.PathLike] = (),
 ) -> list[Input]:
-    """Files named directly, plus the files matching ``pattern`` in named folders, sorted.
+    """Files named directly, plus the entries matching ``pattern`` in named folders, sorted.
 
-    In folders, hidden files, our own outputs and report are left out, and so are files that
-    are not images unless ``images_only=False`` (a batch reports them as skipped). Files found
-    in sub-folders keep that sub-folder below the output folder. A named path that does not
+    With ``images_only`` (the default) only image files are kept from folders: hidden files,
+    our own outputs and report, sub-folders, links that lead nowhere are left out. A batch
+    passes ``images_only=False`` and gets every entry, to report each one it cannot segment
+    with its reason. Files found in sub-folders keep that sub-folder below the output folder;
+    folders in ``exclude`` (the output folder) are not searched. A named path that does not
     exist is kept, so that it is reported as failed.
     """
+    skip = frozenset(real_path(p) for p in exclude)
     found: list[Input] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = path.rglob(pattern) if recursive else path.glob(pattern)
             found.extend(
-                Input(p, p.parent.relative_to(path))
-                for p in sorted(files)
+                Input(p, p.parent.relative_to(path), _skip_reason(p, skip_outputs))
+                for p in _entries(path, pattern, recursive, skip)
                 if _listed(p, images_only, skip_outputs)
             )
         else:
             found.append(Input(path))
     unique: dict[Path, Input] = {}
-    for i in found:
-        unique.setdefault(i.path.resolve(), i)
+    for i in found:  # one file named twice (or through a link) once; broken entries each
+        key = real_path(i.path) if os.path.exists(i.path) else Path(os.path.abspath(i.path))
+        unique.setdefault(key, i)
     return list(unique.values())
 
 

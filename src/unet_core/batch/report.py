@@ -1,19 +1,24 @@
 """The per-file CSV a batch writes into its output folder, with a summary line at the end.
 
-Rows are written (and flushed) as files finish, to ``.segmentation.csv.part``; the finished
-report replaces ``segmentation.csv`` when the run ends, cancelled or not. A file skipped
-because it was segmented before keeps the measurements of that earlier run, and the rows of
-earlier runs about files this run did not touch are kept (after this run's rows).
+Each row is appended to ``segmentation.csv`` (and flushed) as its file finishes, so a run that
+is killed leaves a report of what it finished. When the run ends, cancelled or not, the report
+is rewritten in order (this run's rows, then the rows of earlier runs about files it did not
+touch) with the summary line. A file skipped because it was segmented before keeps the
+measurements of that earlier run. Every read and write holds a lock on the output folder, so
+two runs into one folder lose no row of either.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import math
 import os
 from pathlib import Path
 
+from ..base.files import atomic_write, folder_lock
+from ..base.names import one_line, path_text
 from .files import REPORT_NAME, RUN_RECORD, FileResult
 
 OBJECTS = ("objects", "mean_object_area")
@@ -40,7 +45,6 @@ def write_run_record(out_dir: str | os.PathLike, model: dict, options: dict,
     import json
 
     from .. import __version__
-    from ..base.files import atomic_write
 
     record = {"napari_unet": __version__, "finished": dt.datetime.now().isoformat("T", "seconds"),
               "model": model, "options": options, "summary": summary}  # fmt: skip
@@ -50,12 +54,36 @@ def write_run_record(out_dir: str | os.PathLike, model: dict, options: dict,
 
 
 def read_report(path: str | os.PathLike) -> list[dict]:
-    """The rows of a report (the summary line left out)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+    """The rows of a report (summary lines left out; a ``#`` inside a quoted file name is
+    not one)."""
+    return _read(Path(path))[1]
+
+
+def _read(path: Path) -> tuple[list[str] | None, list[dict]]:
+    """(columns, rows) of a report; (None, []) when there is none."""
+    try:
+        f = path.open(newline="", encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None, []
+    with f:
+        reader = csv.DictReader(_records(f))
+        rows = [row for row in reader if row.get("file")]
+        return (list(reader.fieldnames) if reader.fieldnames else None), rows
+
+
+def _records(lines):
+    """CSV records, each possibly several lines long (a quoted newline), leaving out the
+    comment lines that start a record."""
+    record = ""
+    for line in lines:
+        if not record and line.startswith("#"):
+            continue
+        record += line
+        if record.count('"') % 2 == 0:  # outside quotes: the record is complete
+            yield record
+            record = ""
+    if record:
+        yield record
 
 
 def result_row(r: FileResult) -> dict:
@@ -63,13 +91,13 @@ def result_row(r: FileResult) -> dict:
     stack = len(shape) == 4 or (len(shape) == 3 and shape[-1] > 4)
     dims = shape[1:] if stack else shape
     row = {
-        "file": str(r.path), "status": r.status, "reason": r.reason,
+        "file": path_text(r.path), "status": r.status, "reason": one_line(r.reason),
         "height": dims[0] if dims else "", "width": dims[1] if len(dims) > 1 else "",
         "channels": (dims[2] if len(dims) > 2 else 1) if dims else "",
         "slices": shape[0] if stack else (1 if dims else ""),
         "seconds": f"{r.seconds:.2f}", "scale": f"{r.scale:.3f}" if r.status == "ok" else "",
         "foreground_fraction": "" if math.isnan(r.foreground) else f"{r.foreground:.5f}",
-        "mask": str(r.outputs[0]) if r.outputs else "",
+        "mask": path_text(r.outputs[0]) if r.outputs else "",
     }  # fmt: skip
     for k, v in r.measurements.items():
         row[k] = f"{v:.5g}" if isinstance(v, float) else v
@@ -80,38 +108,73 @@ class Report:
     """Writes the rows of one run; use as a context manager or call :meth:`close`."""
 
     def __init__(self, out_dir: str | os.PathLike, columns: tuple[str, ...] = COLUMNS):
-        self.path = Path(out_dir) / REPORT_NAME
-        rows = read_report(self.path)
+        self.folder = Path(out_dir)
+        self.path = self.folder / REPORT_NAME
+        with folder_lock(self.folder):
+            header, rows = _read(self.path)
         self.previous = {row["file"]: row for row in rows}
-        # columns of earlier runs (another model's measurements) are kept, before the mask's
-        earlier = [c for row in rows[:1] for c in row if c and c not in columns]
-        self.columns = columns = (*columns[:-1], *earlier, columns[-1])
-        self.seen: set[str] = set()
-        self.tmp = self.path.with_name(f".{REPORT_NAME}.part")
-        self._file = self.tmp.open("w", newline="")
-        self._writer = csv.DictWriter(self._file, columns, extrasaction="ignore")
-        self._writer.writeheader()
+        self.columns = _merge(columns, header or ())
+        self.rows: dict[str, dict] = {}  # this run's, in order
+        self.closed = False
+
+    @property
+    def seen(self) -> set[str]:
+        return set(self.rows)
 
     def add(self, result: FileResult) -> dict:
         row = result_row(result)
-        self.seen.add(row["file"])
         before = self.previous.get(row["file"])
         if result.status == "skipped" and before and before.get("status") in ("ok", "skipped"):
             row.update({k: before.get(k, "") for k in self.columns if k not in _OWN})
-        self._writer.writerow(row)
-        self._file.flush()
+        self.rows.pop(row["file"], None)
+        self.rows[row["file"]] = row
+        with folder_lock(self.folder):
+            header = _read_header(self.path)
+            columns = _merge(self.columns, header or ())
+            if header is None or tuple(header) != columns:  # new, or another run's columns
+                _, rows = _read(self.path)
+                self.columns = columns
+                self._write(rows + [row])
+            else:
+                self._append(row)
         return row
 
     def close(self, summary: str) -> Path:
-        if self._file.closed:
+        if self.closed:
             return self.path
-        for name, row in self.previous.items():
-            if name not in self.seen:
-                self._writer.writerow({k: row.get(k, "") for k in self.columns})
-        self._file.write(f"# {summary}\n")
-        self._file.close()
-        os.replace(self.tmp, self.path)
+        self.closed = True
+        with folder_lock(self.folder):
+            header, rows = _read(self.path)
+            self.columns = _merge(self.columns, header or ())
+            others: dict[str, dict] = {}
+            for row in rows:  # the latest row of each file that earlier or other runs wrote
+                if row["file"] not in self.rows:
+                    others.pop(row["file"], None)
+                    others[row["file"]] = row
+            self._write([*self.rows.values(), *others.values()], summary)
         return self.path
+
+    def _write(self, rows: list[dict], summary: str = "") -> None:
+        def write(tmp: Path) -> None:
+            with tmp.open("w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, self.columns, extrasaction="ignore", restval="")
+                writer.writeheader()
+                writer.writerows(rows)
+                if summary:
+                    f.write(f"# {one_line(summary)}\n")
+
+        atomic_write(self.path, write)
+
+    def _append(self, row: dict) -> None:
+        buffer = io.StringIO()
+        csv.DictWriter(buffer, self.columns, extrasaction="ignore", restval="").writerow(row)
+        data = buffer.getvalue().encode("utf-8")
+        with self.path.open("rb+") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
+                data = b"\n" + data  # a row cut short by a killed writer stays apart
+            f.write(data)  # one write: a killed run leaves whole rows
+            f.flush()
 
     def __enter__(self) -> Report:
         return self
@@ -119,3 +182,17 @@ class Report:
     def __exit__(self, *exc) -> None:
         with contextlib.suppress(OSError):
             self.close("run interrupted")
+
+
+def _read_header(path: Path) -> list[str] | None:
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as f:
+            return next(csv.reader(_records(f)), None) or None
+    except FileNotFoundError:
+        return None
+
+
+def _merge(columns, header) -> tuple[str, ...]:
+    """``columns`` with the extra columns of an existing report kept, before the mask's."""
+    earlier = [c for c in header if c and c not in columns]
+    return (*columns[:-1], *earlier, columns[-1])

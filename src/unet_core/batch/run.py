@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.files import remove_stale_parts
 from ..base.jobs import relay
+from ..base.names import one_line
 from ..data.io import is_image_path
 from ..tasks import task_of
 from .files import (
@@ -20,6 +22,7 @@ from .files import (
     check_output_folder,
     collect_inputs,
     output_paths,
+    real_path,
 )
 from .options import SegmentOptions
 from .report import Report, columns_for, write_run_record
@@ -67,13 +70,17 @@ class BatchRun:
         self.options = (options or SegmentOptions()).with_(**changes)
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
-        for p in map(Path, inputs):
-            if not p.exists() and not is_image_path(p):
-                raise BatchError(f"no such file or folder: {p}")
-        self.inputs: list[Input] = collect_inputs(inputs, pattern, recursive, images_only=False)
-        named = {Path(p).resolve() for p in inputs if not Path(p).is_dir()}
-        if not any(is_image_path(i.path) or i.path.resolve() in named for i in self.inputs):
-            where = ", ".join(map(str, inputs))
+        inputs = [Path(p) for p in inputs]
+        missing = [p for p in inputs if not os.path.lexists(p)]
+        if len(missing) == len(inputs):  # a typo, not a file among others that went missing
+            raise BatchError(f"no such file or folder: {one_line(missing[0]) if missing else ''}")
+        if not str(out_dir).strip():
+            raise BatchError("the output folder is empty text: name a folder")
+        self.inputs: list[Input] = collect_inputs(inputs, pattern, recursive, images_only=False,
+                                                  exclude=[out_dir])  # fmt: skip
+        named = {real_path(p) for p in inputs if not p.is_dir()}
+        if not any(is_image_path(i.path) or real_path(i.path) in named for i in self.inputs):
+            where = ", ".join(map(one_line, inputs))
             raise BatchError(f"no image files found in {where} (pattern {pattern!r})")
         self.out_dir = check_output_folder(out_dir)
         self.distributed = bool(scheduler or workers)
@@ -129,11 +136,14 @@ class BatchRun:
         """(input, its output folder), or a failed result for an output-name collision."""
         claimed: dict[Path, Path] = {}
         for i in self.inputs:
+            if i.skip:
+                yield FileResult(i.path, "skipped", i.skip)
+                continue
             out = self.out_dir / i.subdir
-            mask = output_paths(i.path, out)[0].resolve()
+            mask = real_path(output_paths(i.path, out)[0])
             if mask in claimed:
-                yield FileResult(i.path, "failed", f"same output name as {claimed[mask]} "
-                                 "(rename one of them)")  # fmt: skip
+                yield FileResult(i.path, "failed", f"same output name as "
+                                 f"{one_line(claimed[mask])} (rename one of them)")  # fmt: skip
                 continue
             claimed[mask] = i.path
             yield i, out
@@ -142,7 +152,10 @@ class BatchRun:
         """:class:`Progress` after each tile batch and a :class:`FileResult` per file."""
         start = time.perf_counter()
         total = len(self.inputs)
-        protected = frozenset(p.resolve() for p in self.files)
+        protected = frozenset(real_path(p) for p in self.files)
+        for folder in {self.out_dir / i.subdir for i in self.inputs}:
+            if not self.scheduler:  # a remote cluster's workers are not processes of this host
+                remove_stale_parts(folder)
         columns = columns_for(self.task.report_columns, self.classes, self.options.instances)
         report = Report(self.out_dir, columns)
         done = 0

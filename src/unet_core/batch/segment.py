@@ -4,7 +4,10 @@ bad file, answer with a :class:`FileResult` that says why."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Generator
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.files import file_mode
+from ..base.files import file_mode, temp_prefix
 from ..base.jobs import drain, relay
 from ..data.io import ImageReadError, is_image_path, read_image, write_png, write_tiff
 from ..data.lazy import image_shape, open_lazy
@@ -26,7 +29,13 @@ from ..postprocess import (
     probabilities_to_mask,
     separate_objects,
 )
-from .files import FileResult, instances_path, output_paths
+from .files import (
+    FileResult,
+    entry_problem,
+    instances_path,
+    output_paths,
+    real_path,
+)
 from .options import SegmentOptions
 
 Steps = Generator[tuple[int, int], None, FileResult]
@@ -61,11 +70,14 @@ def segment_file_steps(
     start = time.perf_counter()
     path = Path(path)
     mask_path, prob_path, overlay_path = output_paths(path, out_dir)
-    if path.is_file() and not is_image_path(path):
+    problem = entry_problem(path)
+    if problem is not None:
+        return FileResult(path, *problem)
+    if not is_image_path(path):
         return FileResult(path, "skipped", f"not an image file ({path.suffix or 'no suffix'})")
     targets = (mask_path,) + (prob_path,) * o.save_prob + (overlay_path,) * o.save_overlay
     targets += (instances_path(path, out_dir),) * o.instances
-    if any(t.resolve() in protected for t in targets):
+    if any(real_path(t) in protected for t in targets):
         return FileResult(path, "failed", "its output name would overwrite an input file")
     if not o.overwrite and all(t.exists() for t in targets):
         return FileResult(path, "skipped", "outputs exist (use overwrite to redo)", targets)
@@ -75,7 +87,8 @@ def segment_file_steps(
             result = yield from _streamed(predictor, path, out_dir, o)
         else:
             image = read_image(path)
-            if is_2d(image.shape):
+            channels = _channels_last(image.shape, predictor.model.in_channels)
+            if is_2d(image.shape) or channels:
                 result = yield from _image(predictor, path, image, out_dir, o)
             elif is_stack(image.shape):
                 result = yield from _stack(predictor, path, image, out_dir, o)
@@ -86,6 +99,11 @@ def segment_file_steps(
         return FileResult(path, "failed", reason, seconds=time.perf_counter() - start)
     except OSError as exc:
         reason = f"{exc.strerror or exc}"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+            reason = f"cannot write its outputs ({reason})"
+        return FileResult(path, "failed", reason, seconds=time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - one file's surprise must not stop the others
+        reason = f"unexpected error ({type(exc).__name__}: {str(exc).strip()[:200]})"
         return FileResult(path, "failed", reason, seconds=time.perf_counter() - start)
     result.seconds = time.perf_counter() - start
     return result
@@ -193,43 +211,84 @@ def _streamed(predictor, path, out_dir, o: SegmentOptions):
 
 
 class BandWriter:
-    """An uncompressed TIFF written band by band through short-lived memory maps (so written
-    pages do not pile up in this process), under a temporary name renamed when complete."""
+    """An uncompressed TIFF written band by band, under a temporary name renamed when complete.
+
+    The space is reserved when the file is created (``posix_fallocate``), so a full disk is
+    an ``OSError`` at the start (the file fails, the batch goes on) and never the ``SIGBUS``
+    that writing through a memory map into a sparse file gives. Bands are written with
+    ``pwrite``, so written pages do not pile up in this process.
+    """
 
     def __init__(self, path: Path, shape: tuple[int, int], dtype):
         self.path, self.shape, self.dtype = Path(path), shape, np.dtype(dtype)
         self.tmp: Path | None = None
         self.offset = 0
+        self.fd = -1
 
     def __enter__(self) -> BandWriter:
         import tifffile
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".tif.part",
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=".tif.part",
                                    dir=self.path.parent)  # fmt: skip
         os.close(fd)
         self.tmp = Path(tmp)
-        mm = tifffile.memmap(self.tmp, shape=self.shape, dtype=self.dtype, bigtiff=True)
-        self.offset = mm.offset
-        del mm
+        try:
+            with tifffile.TiffWriter(self.tmp, bigtiff=True) as tif:
+                tif.write(shape=self.shape, dtype=self.dtype)  # the header; the data is a hole
+            with tifffile.TiffFile(self.tmp) as tif:
+                self.offset = tif.pages.first.dataoffsets[0]
+            self.fd = os.open(self.tmp, os.O_RDWR)
+            size = self.offset + self.shape[0] * self.shape[1] * self.dtype.itemsize
+            _reserve(self.fd, size, self.path.parent)
+        except BaseException:
+            self.__exit__(*sys.exc_info())
+            raise
         return self
 
     def write(self, y0: int, band: np.ndarray) -> None:
-        rows = band.shape[0]
-        W = self.shape[1]
-        mm = np.memmap(self.tmp, self.dtype, "r+", self.offset + y0 * W * self.dtype.itemsize,
-                       (rows, W))  # fmt: skip
-        mm[...] = band
-        mm.flush()
-        del mm
+        data = np.ascontiguousarray(band, self.dtype).tobytes()
+        at = self.offset + y0 * self.shape[1] * self.dtype.itemsize
+        while data:
+            written = os.pwrite(self.fd, data, at)
+            data, at = data[written:], at + written
 
     def __exit__(self, kind, exc, tb) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
         if kind is None:
             os.chmod(self.tmp, file_mode())
             os.replace(self.tmp, self.path)
         else:
             with contextlib.suppress(OSError):
                 os.unlink(self.tmp)
+
+
+def _reserve(fd: int, size: int, folder: Path) -> None:
+    """Make sure ``size`` bytes can be written to ``fd``: an OSError (no space) now, not later."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except AttributeError:  # no posix_fallocate (macOS, Windows): compare with the free space
+        if shutil.disk_usage(folder).free < size:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system without it
+            raise
+
+
+def _channels_last(shape: tuple[int, ...], in_channels: int) -> bool:
+    """Whether a (Z, H, W) array whose W is a few pixels is an (H, W, C) image with C channels
+    (as ``tifffile.imwrite`` stores a 64 x 64 x 5 array: 64 pages of 64 x 5 pixels). True
+    when the model takes C channels; a ValueError when it cannot be told."""
+    if len(shape) != 3 or not 4 < shape[-1] <= 16 or shape[-1] * 4 > shape[1]:
+        return False
+    if shape[-1] == in_channels:
+        return True
+    z, h, w = shape
+    raise ValueError(f"a {z} x {h} x {w} array is either {z} slices of {h} x {w} pixels or one "
+                     f"{z} x {h} image with {w} channels; neither fits this model (it takes "
+                     f"{in_channels} channel(s)), so it is not segmented")
 
 
 def _label_dtype(objects: np.ndarray):

@@ -55,7 +55,9 @@ def read_image(path: str | os.PathLike, *, lazy: bool = False) -> np.ndarray:
         raise
     except Exception as exc:  # any decoder failure is a bad file, reported in one line
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        reason = text if len(text) > 3 else f"{type(exc).__name__} {text}".strip()
+        if len(text) <= 12 or text.isdigit():  # "0", "index 0": says nothing to a user
+            text = f"damaged, truncated or not really {suffix[1:].upper()}: {type(exc).__name__}"
+        reason = text
         raise ImageReadError(f"{path.name}: cannot be read as an image ({reason})") from exc
     return _canonical(array, path.name)
 

@@ -67,9 +67,10 @@ class ModelCard:
     task: str = ""
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if not self.task:
             self.task = infer_task(self.classes, self.scale)
-        n = int(self.architecture.get("num_classes", 2))
+        n = self.architecture.get("num_classes", 2)
         if not self.classes:
             self.classes = (
                 ["background", "foreground"] if n == 2 else [f"class {i}" for i in range(n)]
@@ -88,7 +89,10 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("the model card is nested too deeply to be a model card") from None
         if not isinstance(data, dict) or "architecture" not in data:
             raise ValueError("the model card has no 'architecture' entry")
         known = {f for f in cls.__dataclass_fields__}
@@ -112,3 +116,26 @@ class ModelCard:
                 value = json.dumps(value)
             lines.append(f"{key}: {value}")
         return "\n".join(lines)
+
+
+_TYPES = {"architecture": dict, "preprocessing": (dict, Preprocessing), "classes": list,
+          "name": str, "description": str, "scale": dict, "provenance": dict, "task": str}  # fmt: skip
+_JSON = {dict: "an object", list: "a list", str: "a string"}
+
+
+def _check_types(card: ModelCard) -> None:
+    """A one-line ValueError for a card entry of the wrong JSON type (a crafted or damaged
+    file), before anything reads it."""
+    for name, kind in _TYPES.items():
+        value = getattr(card, name)
+        if not isinstance(value, kind):
+            want = _JSON[kind[0] if isinstance(kind, tuple) else kind]
+            raise ValueError(f"the card's {name!r} must be {want}, got {type(value).__name__}")
+    if not all(isinstance(c, str) for c in card.classes):
+        raise ValueError("the card's class names must be strings")
+    for key, value in card.scale.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e9:
+            raise ValueError(f"the card's scale {key!r} must be a positive number, got {value!r}")
+    n = card.architecture.get("num_classes", 2)
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise ValueError(f"the card's num_classes must be an integer, got {n!r}")

@@ -15,11 +15,13 @@ import torch
 from ..base.device import resolve_device
 from ..base.files import atomic_write
 from .card import ModelCard, Preprocessing
-from .unet import UNet
+from .unet import UNet, check_arguments
 
 FORMAT = "napari-unet"
 FORMAT_VERSION = "1"
 SUFFIX = ".safetensors"
+#: the most parameters a model file may ask for: 8x the paper's U-Net (31 M), 1 GB of weights
+MAX_PARAMETERS = 250_000_000
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
@@ -114,16 +116,76 @@ def _open(path: Path) -> tuple[Any, ModelCard]:
         card = ModelCard.from_json(header["card"])
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path.name}: unreadable model card ({exc})") from exc
+    try:
+        check_architecture(card.architecture)
+    except ValueError as exc:
+        raise ModelFileError(f"{path.name}: the card asks for a network this tool does not "
+                             f"build ({exc})") from exc  # fmt: skip
     return handle, card
+
+
+def check_architecture(arch: dict) -> None:
+    """A one-line ValueError unless ``UNet(**arch)`` is a network this tool builds: known
+    entries of the right types, within :data:`~unet_core.model.unet.LIMITS`."""
+    import inspect
+
+    params = inspect.signature(UNet.__init__).parameters
+    unknown = sorted(set(arch) - set(params) - {"self"})
+    if unknown:
+        raise ValueError(f"unknown architecture entries {unknown}")
+    defaults = {k: p.default for k, p in params.items() if k != "self"}
+    check_arguments(**{**defaults, **arch})
+
+
+def weight_problems(path: str | os.PathLike) -> list[str]:
+    """What is wrong with the weights of a model file, without running it: tensors that do not
+    match the card's architecture (checked on the header, before anything is allocated), more
+    than :data:`MAX_PARAMETERS`, and NaN or infinite values. Empty when the file is sound."""
+    path = resolve_model_path(path)
+    handle, card = _open(path)
+    problems = _shape_problems(handle, card)
+    if not problems:
+        tensors = (handle.get_tensor(k) for k in handle.keys())  # noqa: SIM118
+        problems += [p for p in [_non_finite(tensors)] if p]
+    return problems
+
+
+def _non_finite(tensors) -> str:
+    bad = sum(int((~torch.isfinite(t)).sum()) for t in tensors if t.is_floating_point())
+    return f"{bad} weight(s) are NaN or infinite, so its output means nothing" if bad else ""
+
+
+def _shape_problems(handle, card: ModelCard) -> list[str]:
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        net = UNet(**card.architecture)
+    count = sum(p.numel() for p in net.parameters())
+    if count > MAX_PARAMETERS:
+        return [f"the card describes a network of {count / 1e6:,.0f} M parameters, more than "
+                f"the {MAX_PARAMETERS / 1e6:.0f} M a model file may have"]  # fmt: skip
+    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
+    missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    wrong = [k for k in expected if k in found and found[k] != expected[k]]
+    if not (missing or extra or wrong):
+        return []
+    detail = (f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} of another shape"
+              + (f", e.g. {wrong[0]} is {found[wrong[0]]} where the card needs "
+                 f"{expected[wrong[0]]}" if wrong else ""))  # fmt: skip
+    return [f"the weights do not match the card's architecture ({detail})"]
 
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> UNet:
     """Load a bundled model by name (``"drive"``, ``"em"``) or a model file, in eval mode."""
     path = resolve_model_path(name_or_path)
     handle, card = _open(path)
+    for problem in _shape_problems(handle, card):  # before anything is allocated
+        raise ModelFileError(f"{path.name}: {problem}")
+    state = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    problem = _non_finite(state.values())
+    if problem:
+        raise ModelFileError(f"{path.name}: {problem}; it is not run")
     try:
         model = UNet(**card.architecture)
-        state = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
         model.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0]

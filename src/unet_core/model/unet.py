@@ -62,7 +62,7 @@ class UNet(nn.Module):
     ):
         super().__init__()
         check_arguments(in_channels, num_classes, base_channels, depth, padding, dropout,
-                        drop_block, refine)  # fmt: skip
+                        drop_block, refine, batch_norm)  # fmt: skip
         self._config = dict(in_channels=in_channels, num_classes=num_classes,
                             base_channels=base_channels, depth=depth, padding=padding,
                             batch_norm=batch_norm, dropout=dropout)  # fmt: skip
@@ -252,20 +252,28 @@ CONFIG_ORDER = ("in_channels", "num_classes", "base_channels", "depth", "padding
                 "dropout", "refine")  # fmt: skip
 
 
+#: the largest values a network is built with: far above any useful U-Net (the paper's has
+#: base_channels 64 and depth 4), low enough that a model file cannot ask for the machine
+LIMITS = {"in_channels": 64, "num_classes": 256, "base_channels": 512, "depth": 8, "refine": 512}
+
+
 def check_arguments(in_channels, num_classes, base_channels, depth, padding, dropout,
-                    drop_block, refine) -> None:  # fmt: skip
-    """A one-line ValueError for an argument the network cannot be built with."""
+                    drop_block, refine, batch_norm=False) -> None:  # fmt: skip
+    """A one-line ValueError for an argument the network cannot (or should not) be built with."""
     for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
-                        ("base_channels", base_channels), ("depth", depth)):  # fmt: skip
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if padding not in PADDINGS:
+                        ("base_channels", base_channels), ("depth", depth),
+                        ("refine", refine)):  # fmt: skip
+        low = 0 if name == "refine" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if value > LIMITS[name]:
+            raise ValueError(f"{name} must be at most {LIMITS[name]}, got {value}")
+    if not isinstance(padding, str) or padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    if not 0.0 <= drop_block < 1.0:
-        raise ValueError(f"drop_block must be in [0, 1), got {drop_block}")
-    if not isinstance(refine, int) or refine < 0:
-        raise ValueError(f"refine must be an integer >= 0, got {refine!r}")
+    if not isinstance(batch_norm, bool):
+        raise ValueError(f"batch_norm must be true or false, got {batch_norm!r}")
+    for name, value in (("dropout", dropout), ("drop_block", drop_block)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
     if refine and padding != "same":
         raise ValueError("refine needs padding='same'")
