@@ -21,6 +21,7 @@ from magicgui.widgets import (
     Table,
 )
 from napari.utils.notifications import show_error, show_info
+
 from unet_core.base.names import one_line as printable
 
 from .._workers import batch_job, start_worker

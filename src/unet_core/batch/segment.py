@@ -286,9 +286,11 @@ def _channels_last(shape: tuple[int, ...], in_channels: int) -> bool:
     if shape[-1] == in_channels:
         return True
     z, h, w = shape
-    raise ValueError(f"a {z} x {h} x {w} array is either {z} slices of {h} x {w} pixels or one "
-                     f"{z} x {h} image with {w} channels; neither fits this model (it takes "
-                     f"{in_channels} channel(s)), so it is not segmented")
+    raise ValueError(
+        f"a {z} x {h} x {w} array is either {z} slices of {h} x {w} pixels or one "
+        f"{z} x {h} image with {w} channels; neither fits this model (it takes "
+        f"{in_channels} channel(s)), so it is not segmented"
+    )
 
 
 def _label_dtype(objects: np.ndarray):

@@ -119,7 +119,8 @@ class ModelCard:
 
 
 _TYPES = {"architecture": dict, "preprocessing": (dict, Preprocessing), "classes": list,
-          "name": str, "description": str, "scale": dict, "provenance": dict, "task": str}  # fmt: skip
+          "name": str, "description": str, "scale": dict, "provenance": dict,
+          "task": str}  # fmt: skip
 _JSON = {dict: "an object", list: "a list", str: "a string"}
 
 
