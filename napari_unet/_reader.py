@@ -1,6 +1,6 @@
-"""Open our outputs (``*_mask.tif``, ``*_prob.tif``, ``*_instances.tif``), DRIVE's GIF masks and
-LZW TIFFs, and folders in DRIVE or ISBI 2012 layout. ``napari_get_reader`` returns None for
-anything else and never raises."""
+"""Open our outputs (``*_mask.tif``, ``*_prob.tif``, ``*_instances.tif``: masks as labels),
+DRIVE's GIF masks, and folders in DRIVE or ISBI 2012 layout. ``napari_get_reader`` returns None
+for anything else (an ordinary TIFF is napari's to open) and never raises."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 LayerData = tuple
+#: the names this reader claims (the manifest's filename_patterns say the same)
+CLAIMED = ("_mask.tif", "_prob.tif", "_instances.tif", "_manual1.gif", "_manual2.gif",
+           "_mask.gif")  # fmt: skip
 Reader = Callable[[str], list[LayerData]]
 
 
@@ -33,9 +36,8 @@ def napari_get_reader(path: str | list[str]) -> Reader | None:
         p = Path(os.fspath(path))
         if p.is_dir():
             return read_folder if _folder_kind(p) else None
-        name = p.name.lower()
-        if name.endswith((".gif", ".tif", ".tiff")):
-            return read_file if p.is_file() else None
+        if p.name.lower().endswith(CLAIMED) and p.is_file():
+            return read_file
     except Exception:  # a reader must never raise while deciding
         return None
     return None

@@ -54,7 +54,7 @@ def test_reader_claims_only_what_it_handles(tmp_path):
     assert napari_get_reader(12345) is None  # nonsense never raises
 
 
-def test_reader_opens_our_outputs_gif_masks_and_lzw(tmp_path):
+def test_reader_opens_our_outputs_and_gif_masks_and_leaves_other_tiffs_to_napari(tmp_path):
     mask = np.zeros((20, 30), np.uint8)
     mask[5:10] = 255
     tifffile.imwrite(tmp_path / "x_mask.tif", mask)
@@ -75,8 +75,13 @@ def test_reader_opens_our_outputs_gif_masks_and_lzw(tmp_path):
     ((data, meta, kind),) = napari_get_reader(gif)(gif)
     assert kind == "labels" and data.sum() == 5 * 30
     lzw = str(tmp_path / "21_training.tif")
-    ((data, meta, kind),) = napari_get_reader(lzw)(lzw)
-    assert kind == "image" and meta["rgb"] and np.array_equal(data, rgb)
+    assert napari_get_reader(lzw) is None  # napari's own reader opens it, with no dialog
+    from npe2 import PluginManager
+
+    pm = PluginManager.instance()
+    claim = {p: [r.command for r in pm.iter_compatible_readers([p])] for p in (lzw, gif)}
+    assert claim[lzw] == ["napari.get_reader"]  # one reader: no "choose a reader" dialog
+    assert "napari-unet.get_reader" in claim[gif]
 
 
 def test_reader_opens_drive_and_isbi_folders(shared_data):

@@ -21,6 +21,7 @@ from .files import (
     Input,
     check_output_folder,
     collect_inputs,
+    entry_problem,
     output_paths,
     real_path,
 )
@@ -82,7 +83,6 @@ class BatchRun:
         if not any(is_image_path(i.path) or real_path(i.path) in named for i in self.inputs):
             where = ", ".join(map(one_line, inputs))
             raise BatchError(f"no image files found in {where} (pattern {pattern!r})")
-        self.out_dir = check_output_folder(out_dir)
         self.distributed = bool(scheduler or workers)
         self.scheduler, self.workers, self.threads = scheduler, workers, threads
         self.model_spec = model
@@ -90,6 +90,7 @@ class BatchRun:
         if self.distributed and not isinstance(model, (str, os.PathLike)):
             raise BatchError("a cluster run needs the model as a bundled name or a file")
         self.card = self._card(model)
+        self.out_dir = check_output_folder(out_dir)  # once the model is known to be usable
         self.classes, self.task = list(self.card.classes), task_of(self.card)
         self.counts = {"ok": 0, "skipped": 0, "failed": 0}
         self.report_path = self.out_dir / REPORT_NAME
@@ -133,11 +134,22 @@ class BatchRun:
         return [i.path for i in self.inputs]
 
     def _jobs(self) -> Iterator[tuple[Input, Path] | FileResult]:
-        """(input, its output folder), or a failed result for an output-name collision."""
+        """(input, its output folder), or the result of an entry that is not segmented: skipped
+        (not an image, hidden, a folder) or failed (a broken link, a name collision)."""
         claimed: dict[Path, Path] = {}
         for i in self.inputs:
             if i.skip:
                 yield FileResult(i.path, "skipped", i.skip)
+                continue
+            problem = entry_problem(i.path)
+            if problem or not is_image_path(i.path):  # claims no output name
+                yield FileResult(
+                    i.path,
+                    *(
+                        problem
+                        or ("skipped", f"not an image file ({i.path.suffix or 'no suffix'})")
+                    ),
+                )
                 continue
             out = self.out_dir / i.subdir
             mask = real_path(output_paths(i.path, out)[0])

@@ -87,10 +87,10 @@ def segment_file_steps(
             result = yield from _streamed(predictor, path, out_dir, o)
         else:
             image = read_image(path)
-            channels = _channels_last(image.shape, predictor.model.in_channels)
-            if is_2d(image.shape) or channels:
+            if is_2d(image.shape):
                 result = yield from _image(predictor, path, image, out_dir, o)
             elif is_stack(image.shape):
+                _check_ambiguous(image.shape)
                 result = yield from _stack(predictor, path, image, out_dir, o)
             else:
                 raise ValueError(f"expected a 2-D image or a stack of them, got {image.shape}")
@@ -277,20 +277,15 @@ def _reserve(fd: int, size: int, folder: Path) -> None:
             raise
 
 
-def _channels_last(shape: tuple[int, ...], in_channels: int) -> bool:
-    """Whether a (Z, H, W) array whose W is a few pixels is an (H, W, C) image with C channels
-    (as ``tifffile.imwrite`` stores a 64 x 64 x 5 array: 64 pages of 64 x 5 pixels). True
-    when the model takes C channels; a ValueError when it cannot be told."""
-    if len(shape) != 3 or not 4 < shape[-1] <= 16 or shape[-1] * 4 > shape[1]:
-        return False
-    if shape[-1] == in_channels:
-        return True
-    z, h, w = shape
-    raise ValueError(
-        f"a {z} x {h} x {w} array is either {z} slices of {h} x {w} pixels or one "
-        f"{z} x {h} image with {w} channels; neither fits this model (it takes "
-        f"{in_channels} channel(s)), so it is not segmented"
-    )
+def _check_ambiguous(shape: tuple[int, ...]) -> None:
+    """A ValueError for a (Z, H, W) array whose W is a few pixels: ``tifffile.imwrite`` stores
+    a 64 x 64 x 5 array as 64 pages of 64 x 5 pixels, but it was most likely one image with 5
+    channels. Neither reading can be segmented, so it is said instead of guessed."""
+    if len(shape) == 3 and 4 < shape[-1] <= 16 and shape[-1] * 4 <= shape[1]:
+        z, h, w = shape
+        raise ValueError(f"a {z} x {h} x {w} array is either {z} slices of {h} x {w} pixels or "
+                         f"one {z} x {h} image with {w} channels (at most 4 are segmented); "
+                         "save slices first, as (slices, height, width)")  # fmt: skip
 
 
 def _label_dtype(objects: np.ndarray):
