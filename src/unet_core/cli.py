@@ -295,7 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, OSError, RuntimeError) as exc:
-        print(f"napari-unet {args.command}: error: {one_line(str(exc))}", file=sys.stderr)
+        text = str(exc)
+        if isinstance(exc, OSError) and exc.strerror:  # "No space left on device: out/x"
+            text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+        print(f"napari-unet {args.command}: error: {one_line(text)}", file=sys.stderr)
         return 2
     except Terminated:
         print("stopped (SIGTERM)", file=sys.stderr)
