@@ -7,7 +7,7 @@ import torch
 from unet_core import ModelCard, Predictor, Preprocessing, UNet
 from unet_core.data.drive import binarize
 from unet_core.data.io import read_image
-from unet_core.tasks.fundus import auto_scale, fov_diameter, fov_mask
+from unet_core.tasks.fundus import auto_scale, fov_circle, fov_diameter, fov_mask
 
 
 def synthetic_fundus(size: int, diameter: int) -> np.ndarray:
@@ -26,7 +26,41 @@ def test_fov_of_a_synthetic_photograph():
     assert abs(fov_diameter(mask) - 300) <= 3
     assert auto_scale(image, {"fov_diameter": 150}) == pytest.approx(0.5, rel=0.02)
     assert auto_scale(image, {}) == 1.0
-    assert auto_scale(image[..., 0], {"fov_diameter": 150}) == 1.0  # gray: not a fundus photo
+    gray, red_free = image.mean(-1).astype(np.uint8), image[..., 1]
+    for variant in (gray, red_free, (image * 0.2).astype(np.uint8), image[60:-60],
+                    image[:, 70:-70], image[80:-80, 60:-60]):  # fmt: skip
+        assert auto_scale(variant, {"fov_diameter": 150}) == pytest.approx(0.5, rel=0.02)
+    inside = image[100:300, 100:300]  # cropped inside the FOV: no edge to measure, no guess
+    assert fov_circle(fov_mask(inside)) is None
+    assert auto_scale(inside, {"fov_diameter": 150}) == 1.0
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["rgb", "gray", "red-free", "dim", "dim red-free", "cut top and bottom", "cut left and right",
+     "cut on every side", "twice the size"],
+)  # fmt: skip
+def test_fov_diameter_on_drive_photographs_from_other_cameras(shared_data, variant):
+    """The diameter of the FOV circle, against that of DRIVE's own FOV mask, on the photograph
+    as a gray, red-free, dim or cropped camera would give it: within 2 %."""
+    from unet_core.base.arrays import resize
+
+    for i in (21, 37):
+        image = read_image(shared_data / f"drive/training/images/{i}_training.tif")
+        truth = binarize(read_image(shared_data / f"drive/training/mask/{i}_training_mask.gif"))
+        factor = 2.0 if variant == "twice the size" else 1.0
+        shown = {
+            "rgb": image, "gray": (image @ [0.299, 0.587, 0.114]).astype(np.uint8),
+            "red-free": image[..., 1], "dim": (image * 0.25).astype(np.uint8),
+            "dim red-free": (image[..., 1] * 0.3).astype(np.uint8),
+            "cut top and bottom": image[80:-80], "cut left and right": image[:, 60:-60],
+            "cut on every side": image[70:-70, 50:-50],
+            "twice the size": resize(image, (2 * image.shape[0], 2 * image.shape[1])),
+        }[variant]  # fmt: skip
+        measured = fov_diameter(fov_mask(shown)) / factor
+        assert measured == pytest.approx(fov_diameter(truth), rel=0.02)
+        scale = auto_scale(shown, {"fov_diameter": 270})
+        assert scale == pytest.approx(270 / (factor * fov_diameter(truth)), rel=0.02)
 
 
 def test_fov_matches_drive_masks(shared_data):

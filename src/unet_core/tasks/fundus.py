@@ -19,8 +19,10 @@ from .base import Task
 def fov_mask(image: np.ndarray) -> np.ndarray:
     """The field of view of a fundus photograph: the bright disc inside the dark border (bool).
 
-    Thresholds a smoothed brightness image well above the border's level, keeps the largest
-    connected region and fills its holes, so dim edges, notches and dark lesions inside stay in.
+    Works on colour, gray, red-free (green only) and dim photographs: the brightest channel,
+    smoothed, is thresholded well above the border's level relative to the image's own range;
+    the largest connected region is kept and its holes filled, so dim edges, notches and dark
+    lesions inside stay in. A disc cut by the image's edges is found all the same.
     """
     rgb = np.asarray(image, np.float32)
     bright = rgb[..., :3].max(-1) if rgb.ndim == 3 else rgb
@@ -40,19 +42,55 @@ def fov_mask(image: np.ndarray) -> np.ndarray:
     return largest
 
 
+def fov_circle(mask: np.ndarray) -> tuple[float, float, float] | None:
+    """(row, column, radius) of the circle through the edge of a field-of-view mask, fitted
+    to the edge pixels that do not lie on the image's border, so that a disc cut by the image
+    (on any side) gets its full size. None when the mask has too little edge inside the image
+    to tell (no dark border: a photograph cropped inside its FOV)."""
+    mask = np.asarray(mask, bool)
+    H, W = mask.shape
+    step = max(1, max(H, W) // 1024)
+    m = mask[::step, ::step]
+    edge = m & ~ndimage.binary_erosion(m)
+    edge[:2], edge[-2:], edge[:, :2], edge[:, -2:] = False, False, False, False
+    y, x = np.nonzero(edge)
+    if len(y) < 40:
+        return None
+    y, x = y * float(step), x * float(step)
+    keep = np.ones(len(y), bool)
+    for _ in range(3):  # a least-squares circle, then again without the notches
+        A = np.column_stack([x[keep], y[keep], np.ones(keep.sum())])
+        a, b, c = np.linalg.lstsq(A, x[keep] ** 2 + y[keep] ** 2, rcond=None)[0]
+        cx, cy = a / 2, b / 2
+        r = float(np.sqrt(max(c + cx**2 + cy**2, 0.0)))
+        residual = np.abs(np.hypot(x - cx, y - cy) - r)
+        keep = residual <= max(3 * np.median(residual[keep]), 2.0 * step)
+        if keep.sum() < 20:
+            return None
+    covered = np.count_nonzero(mask) / (np.pi * r * r)  # a good part of the disc is seen
+    if not 8 <= r <= 2 * max(H, W) or covered < 0.2:
+        return None
+    return float(cy), float(cx), r
+
+
 def fov_diameter(mask: np.ndarray) -> float:
-    """Horizontal extent in pixels of a field-of-view mask (0 if empty)."""
+    """The diameter in pixels of a field-of-view mask: that of the circle through its edge
+    (:func:`fov_circle`), else its horizontal extent (0 if empty)."""
+    circle = fov_circle(mask)
+    if circle is not None:
+        return 2 * circle[2]
     cols = np.flatnonzero(np.asarray(mask).any(axis=0))
     return float(cols[-1] - cols[0] + 1) if len(cols) else 0.0
 
 
-def auto_scale(image: np.ndarray, scale: dict) -> float:
-    """Resampling factor that brings ``image`` to a model's training ``scale`` (1.0 if unknown)."""
+def auto_scale(image: np.ndarray, scale: dict, fov: np.ndarray | None = None) -> float:
+    """Resampling factor that brings ``image`` (colour or gray) to a model's training ``scale``;
+    1.0 if the model has none or no field of view can be measured."""
     target = scale.get("fov_diameter") if scale else None
-    if not target or image.ndim != 3:
+    if not target:
         return 1.0
-    diameter = fov_diameter(fov_mask(image))
-    return float(target) / diameter if diameter > 0 else 1.0
+    circle = fov_circle(fov_mask(image) if fov is None else fov)
+    return float(target) / (2 * circle[2]) if circle is not None else 1.0
 
 
 _NEIGHBOURS = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
@@ -122,7 +160,7 @@ class Fundus(Task):
         return auto_scale(image, card.scale)
 
     def finish(self, image: np.ndarray, prob: np.ndarray, card) -> None:
-        if "fov_diameter" in card.scale and image.ndim == 3:
+        if "fov_diameter" in card.scale:
             outside = ~fov_mask(image)  # nothing to find outside the field of view
             prob[0][outside], prob[1:, outside] = 1.0, 0.0
 
@@ -132,7 +170,7 @@ class Fundus(Task):
         if len(card.classes) != 2:
             return {}
         image = np.asarray(image)
-        fov = fov_mask(image) if image.ndim == 3 and "fov_diameter" in card.scale else None
+        fov = fov_mask(image) if "fov_diameter" in card.scale else None
         diameter = fov_diameter(fov) if fov is not None else None
         values = measure_vessels(mask > 0, fov, diameter or None)
         return {"vessel_area_fraction": values.pop("area_fraction"), **values}
