@@ -118,3 +118,23 @@ def test_gray_augmentation_copies_the_green_channel_into_all_three():
     aug, rng = Augmentation(**keep, gray_p=0.3), np.random.default_rng(1)
     hits = sum(np.array_equal((o := aug(image, labels, rng)[0])[0], o[2]) for _ in range(400))
     assert 90 <= hits <= 150
+
+
+def test_noise_and_jpeg_degrade_the_image_like_another_sensor_but_not_the_labels():
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[:64, :64]
+    image = np.stack([np.sin(xx / 5.0) + np.cos(yy / 7.0)]).astype(np.float32)  # smooth
+    labels = (image[0] > 0).astype(np.int64)
+    keep = dict(elastic_p=0.0, dihedral=False, intensity=0.0)
+    noisy, lab = Augmentation(**keep, noise=0.3)(image, labels, np.random.default_rng(0))
+    residual = noisy - image
+    assert noisy.dtype == np.float32 and 0.0 < residual.std() <= 0.3
+    assert abs(residual.mean()) < 0.05 and np.array_equal(lab, labels)
+    compressed, lab = Augmentation(**keep, jpeg_p=1.0)(image, labels, rng)
+    error = np.abs(compressed - image)
+    span = image.max() - image.min()
+    assert compressed.shape == image.shape and compressed.dtype == np.float32
+    assert 0 < error.mean() < 0.05 * span and error.max() < 0.3 * span  # lossy, not destroyed
+    assert np.array_equal(lab, labels)
+    untouched, _ = Augmentation(**keep, jpeg_p=0.0, noise=0.0)(image, labels, rng)
+    np.testing.assert_array_equal(untouched, image)

@@ -85,6 +85,31 @@ def illumination(image: np.ndarray, rng: np.random.Generator, amplitude: float) 
     return (image + field.astype(np.float32)).astype(np.float32)
 
 
+def noise(image: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Gaussian noise of a random strength up to ``sigma`` (a noisier sensor)."""
+    return (image + rng.normal(0, rng.uniform(0, sigma), image.shape)).astype(np.float32)
+
+
+def jpeg(image: np.ndarray, rng: np.random.Generator, worst: int = 30) -> np.ndarray:
+    """Each channel through JPEG at a random quality between ``worst`` and 95, on its own
+    8-bit range: the blocks and ringing of a compressed photograph."""
+    import io
+
+    from PIL import Image
+
+    quality = int(rng.integers(worst, 96))
+    out = np.empty_like(image)
+    for i, c in enumerate(image):
+        lo, hi = float(c.min()), float(c.max())
+        span = max(hi - lo, 1e-6)
+        buf = io.BytesIO()
+        Image.fromarray(np.round((c - lo) / span * 255).astype(np.uint8)).save(
+            buf, format="JPEG", quality=quality)  # fmt: skip
+        buf.seek(0)
+        out[i] = np.asarray(Image.open(buf), np.float32) / 255 * span + lo
+    return out
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """Which augmentations to apply and how strongly.
@@ -96,6 +121,8 @@ class Augmentation:
     brightness gradient up to that amplitude (in units of the normalised image's std).
     ``gray_p``: with this probability every channel becomes a copy of the green (middle) one,
     which is what a grayscale or red-free photograph looks like to a colour model.
+    ``noise``: Gaussian noise up to that std (normalised units); ``jpeg_p``: with this
+    probability JPEG compression at quality 30-95.
     """
 
     elastic_p: float = 0.5
@@ -108,6 +135,8 @@ class Augmentation:
     blur_sigma: float = 1.0
     illumination: float = 0.0
     gray_p: float = 0.0
+    noise: float = 0.0
+    jpeg_p: float = 0.0
 
     def __call__(
         self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
@@ -127,6 +156,10 @@ class Augmentation:
         if self.illumination > 0:
             image = illumination(image, rng, self.illumination)
         image = intensity(image, rng, self.intensity)
+        if self.noise > 0:
+            image = noise(image, rng, self.noise)
+        if self.jpeg_p > 0 and rng.random() < self.jpeg_p:
+            image = jpeg(image, rng)
         if self.gray_p > 0 and rng.random() < self.gray_p and image.shape[0] == 3:
             image = np.repeat(image[1:2], 3, axis=0)
         return image, labels
