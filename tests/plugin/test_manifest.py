@@ -44,6 +44,20 @@ def test_sample_data_open_as_named_layers(make_napari_viewer):
     assert em.data.shape == (256, 256) and em.data.dtype == np.uint8
 
 
+def test_widgets_run_on_the_qt_binding_pytest_qt_was_given(make_napari_viewer):
+    """PyQt6 by default (pyproject's qt_api): napari 0.9 deprecates PyQt5."""
+    import os
+
+    import qtpy
+
+    from napari_unet._widgets.segment import SegmentWidget
+
+    viewer = make_napari_viewer()
+    viewer.window.add_dock_widget(SegmentWidget(viewer))
+    assert qtpy.API_NAME.lower() == os.environ.get("QT_API", "pyqt6")
+    assert qtpy.API_NAME == "PyQt6" or os.environ.get("QT_API") == "pyqt5"
+
+
 def test_reader_claims_only_what_it_handles(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "empty_dir").mkdir()
