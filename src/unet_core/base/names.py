@@ -11,9 +11,13 @@ import os
 
 
 def path_text(path: str | os.PathLike) -> str:
-    """``path`` as valid Unicode: bytes that are not UTF-8 written as ``\\xNN``. Newlines and
-    other characters are kept (a CSV writer quotes them)."""
+    """``path`` as valid Unicode: bytes that are not UTF-8 written as ``\\xNN``, and on POSIX a
+    backslash in a name as ``\\\\`` (so that a name holding the text ``\\xe9`` and one holding
+    the byte 0xe9 stay apart; Windows paths, where it separates folders, are kept as they are).
+    Newlines and other characters are kept (a CSV writer quotes them)."""
     text = os.fspath(path)
+    if os.name != "nt":
+        text = text.replace("\\", "\\\\")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -47,6 +47,7 @@ class Input:
     path: Path
     subdir: Path = Path()
     skip: str = ""  # why a batch skips this folder entry without opening it
+    fail: str = ""  # why it fails without being opened (a folder that cannot be listed)
 
 
 def is_output_name(path: Path) -> bool:
@@ -67,12 +68,12 @@ def entry_problem(path: Path) -> tuple[str, str] | None:
     try:
         info = os.stat(path)
     except OSError as exc:
-        if not os.path.lexists(path):
-            return "failed", "no such file"
         if exc.errno == errno.ELOOP:
             return "failed", "a symbolic link loop"
-        if exc.errno == errno.ENOENT:
+        if exc.errno == errno.ENOENT and os.path.islink(path):
             return "failed", f"a broken symbolic link (to {one_line(os.readlink(path))})"
+        if exc.errno == errno.ENOENT:
+            return "failed", "no such file"
         return "failed", f"cannot be opened ({exc.strerror or exc})"
     if stat.S_ISREG(info.st_mode):
         return None
@@ -105,23 +106,37 @@ def _skip_reason(path: Path, skip_outputs: bool) -> str:
 
 
 def _entries(folder: Path, pattern: str, recursive: bool, exclude: frozenset[Path]):
-    """The entries of ``folder`` whose name matches ``pattern``, sorted, descending into
-    sub-folders (links included, each folder once: a link loop ends) with ``recursive``.
-    Without it, sub-folders are entries too, so that a batch can list them."""
+    """(path, failure) for the entries of ``folder`` whose name matches ``pattern``, sorted;
+    failure is "" or why a folder could not be listed. With ``recursive`` it descends into
+    sub-folders but not into links to folders (a link to ``/`` would walk the whole disk);
+    without it, sub-folders are entries too, so that a batch can list them."""
     if "/" in pattern or os.sep in pattern:  # a pattern with folders: glob's own rules
-        yield from sorted(folder.rglob(pattern) if recursive else folder.glob(pattern))
+        found = folder.rglob(pattern) if recursive else folder.glob(pattern)
+        yield from ((p, "") for p in sorted(found))
         return
-    seen: set[Path] = set()
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        here = real_path(root)
-        dirs[:] = sorted(d for d in dirs if real_path(Path(root) / d) not in exclude | seen)
-        seen.add(here)
-        names = files + [d for d in dirs if not recursive or is_image_path(d)]
-        for name in sorted(names):
+    errors: list[OSError] = []
+    for root, dirs, files in os.walk(folder, onerror=errors.append):
+        for exc in errors:  # a sub-folder that cannot be listed is an entry that failed
+            yield Path(exc.filename), f"cannot be listed ({exc.strerror or exc})"
+        errors.clear()
+        dirs[:] = sorted(d for d in dirs if real_path(Path(root) / d) not in exclude)
+        links = {d for d in dirs if os.path.islink(os.path.join(root, d))}
+        listed = [d for d in dirs if not recursive or d in links or is_image_path(d)]
+        dirs[:] = [d for d in dirs if d not in links]
+        for name in sorted(files + listed):
             if fnmatch.fnmatch(name, pattern):
-                yield Path(root) / name
+                yield Path(root) / name, ""
         if not recursive:
-            return
+            break
+    for exc in errors:  # the folder itself
+        yield Path(exc.filename), f"cannot be listed ({exc.strerror or exc})"
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. inside a folder this user may not read: reported as it is
+        return False
 
 
 def collect_inputs(
@@ -140,25 +155,45 @@ def collect_inputs(
     passes ``images_only=False`` and gets every entry, to report each one it cannot segment
     with its reason. Files found in sub-folders keep that sub-folder below the output folder;
     folders in ``exclude`` (the output folder) are not searched. A named path that does not
-    exist is kept, so that it is reported as failed.
+    exist is kept, so that it is reported as failed. A file reached twice (a link beside its
+    target) is segmented once; with ``images_only=False`` the other name is listed as
+    skipped, saying which file it is.
     """
     skip = frozenset(real_path(p) for p in exclude)
     found: list[Input] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            found.extend(
-                Input(p, p.parent.relative_to(path), _skip_reason(p, skip_outputs))
-                for p in _entries(path, pattern, recursive, skip)
-                if _listed(p, images_only, skip_outputs)
-            )
+        if _is_dir(path):
+            for p, failure in _entries(path, pattern, recursive, skip):
+                if failure and not images_only:
+                    found.append(Input(p, Path(), fail=failure))
+                elif not failure and _listed(p, images_only, skip_outputs):
+                    sub = p.parent.relative_to(path)
+                    found.append(Input(p, sub, _skip_reason(p, skip_outputs)))
         else:
             found.append(Input(path))
-    unique: dict[Path, Input] = {}
-    for i in found:  # one file named twice (or through a link) once; broken entries each
+    return _once(found, keep_aliases=not images_only)
+
+
+def _once(found: list[Input], keep_aliases: bool) -> list[Input]:
+    """One input per file: a path given twice once; a link to a file already listed (or the
+    file a listed link points to) skipped with its reason, or left out."""
+    groups: dict[Path, list[Input]] = {}
+    for i in found:  # broken entries are each their own
         key = real_path(i.path) if os.path.exists(i.path) else Path(os.path.abspath(i.path))
-        unique.setdefault(key, i)
-    return list(unique.values())
+        groups.setdefault(key, []).append(i)
+    primary = {k: next((i for i in g if not os.path.islink(i.path)), g[0])
+               for k, g in groups.items()}  # fmt: skip
+    out, seen = [], set()
+    for i in found:
+        key = real_path(i.path) if os.path.exists(i.path) else Path(os.path.abspath(i.path))
+        first = primary[key]
+        if i is first:
+            out.append(i)
+        elif keep_aliases and i.path != first.path and (i.path, key) not in seen:
+            seen.add((i.path, key))
+            out.append(Input(i.path, i.subdir, f"the same file as {one_line(first.path)}"))
+    return out
 
 
 def find_inputs(

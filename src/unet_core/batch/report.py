@@ -59,6 +59,10 @@ def read_report(path: str | os.PathLike) -> list[dict]:
     return _read(Path(path))[1]
 
 
+class ReportError(ValueError):
+    """An existing report that cannot be parsed as one (damaged, or not ours)."""
+
+
 def _read(path: Path) -> tuple[list[str] | None, list[dict]]:
     """(columns, rows) of a report; (None, []) when there is none."""
     try:
@@ -66,9 +70,22 @@ def _read(path: Path) -> tuple[list[str] | None, list[dict]]:
     except FileNotFoundError:
         return None, []
     with f:
-        reader = csv.DictReader(_records(f))
-        rows = [row for row in reader if row.get("file")]
+        try:
+            reader = csv.DictReader(_records(f))
+            rows = [row for row in reader if row.get("file")]
+        except csv.Error as exc:
+            raise ReportError(f"{path.name} cannot be read as a report ({exc})") from None
         return (list(reader.fieldnames) if reader.fieldnames else None), rows
+
+
+def _set_aside(path: Path) -> Path:
+    """Move a damaged report out of the way (kept, never deleted): ``<name>.unreadable[.N]``."""
+    for n in range(1000):
+        aside = path.with_name(f"{path.stem}.unreadable{f'.{n}' if n else ''}{path.suffix}")
+        if not aside.exists():
+            os.replace(path, aside)
+            return aside
+    raise ReportError(f"{path} cannot be read as a report, and cannot be moved aside")
 
 
 def _records(lines):
@@ -110,9 +127,15 @@ class Report:
     def __init__(self, out_dir: str | os.PathLike, columns: tuple[str, ...] = COLUMNS):
         self.folder = Path(out_dir)
         self.path = self.folder / REPORT_NAME
+        self.set_aside: Path | None = None
         with folder_lock(self.folder):
-            header, rows = _read(self.path)
+            try:
+                header, rows = _read(self.path)
+            except ReportError:  # a damaged report is kept beside, and a new one started
+                self.set_aside = _set_aside(self.path)
+                header, rows = None, []
         self.previous = {row["file"]: row for row in rows}
+        self.unwritten = ""  # why rows could not be appended (a full disk); close() retries
         self.columns = _merge(columns, header or ())
         self.rows: dict[str, dict] = {}  # this run's, in order
         self.closed = False
@@ -128,15 +151,18 @@ class Report:
             row.update({k: before.get(k, "") for k in self.columns if k not in _OWN})
         self.rows.pop(row["file"], None)
         self.rows[row["file"]] = row
-        with folder_lock(self.folder):
-            header = _read_header(self.path)
-            columns = _merge(self.columns, header or ())
-            if header is None or tuple(header) != columns:  # new, or another run's columns
-                _, rows = _read(self.path)
-                self.columns = columns
-                self._write(rows + [row])
-            else:
-                self._append(row)
+        try:
+            with folder_lock(self.folder):
+                header = _read_header(self.path)
+                columns = _merge(self.columns, header or ())
+                if header is None or tuple(header) != columns:  # new, or another run's columns
+                    _, rows = _read(self.path)
+                    self.columns = columns
+                    self._write(rows + [row])
+                else:
+                    self._append(row)
+        except (OSError, ReportError) as exc:  # the row stays here; close() writes them all
+            self.unwritten = getattr(exc, "strerror", None) or str(exc)
         return row
 
     def close(self, summary: str) -> Path:
@@ -144,22 +170,30 @@ class Report:
             return self.path
         self.closed = True
         with folder_lock(self.folder):
-            header, rows = _read(self.path)
+            try:
+                header, rows = _read(self.path)
+            except ReportError:  # damaged while this run went on: keep it, write ours
+                self.set_aside = _set_aside(self.path)
+                header, rows = None, list(self.previous.values())
             self.columns = _merge(self.columns, header or ())
             others: dict[str, dict] = {}
             for row in rows:  # the latest row of each file that earlier or other runs wrote
                 if row["file"] not in self.rows:
                     others.pop(row["file"], None)
                     others[row["file"]] = row
-            self._write([*self.rows.values(), *others.values()], summary)
+            try:
+                self._write([*self.rows.values(), *others.values()], summary)
+            except OSError as exc:  # name the report, not its temporary file
+                raise OSError(exc.errno, f"cannot write the report ({exc.strerror or exc})",
+                              str(self.path)) from None  # fmt: skip
         return self.path
 
     def _write(self, rows: list[dict], summary: str = "") -> None:
         def write(tmp: Path) -> None:
             with tmp.open("w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, self.columns, extrasaction="ignore", restval="")
-                writer.writeheader()
-                writer.writerows(rows)
+                csv.DictWriter(f, self.columns).writeheader()
+                for row in rows:
+                    _writer(f, self.columns, row).writerow(row)
                 if summary:
                     f.write(f"# {one_line(summary)}\n")
 
@@ -167,14 +201,17 @@ class Report:
 
     def _append(self, row: dict) -> None:
         buffer = io.StringIO()
-        csv.DictWriter(buffer, self.columns, extrasaction="ignore", restval="").writerow(row)
+        _writer(buffer, self.columns, row).writerow(row)
         data = buffer.getvalue().encode("utf-8")
-        with self.path.open("rb+") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell() and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
+        with self.path.open("rb+", buffering=0) as f:
+            end = f.seek(0, os.SEEK_END)
+            if end and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
                 data = b"\n" + data  # a row cut short by a killed writer stays apart
-            f.write(data)  # one write: a killed run leaves whole rows
-            f.flush()
+            try:
+                f.write(data)  # one write: a killed run leaves whole rows
+            except OSError:
+                f.truncate(end)  # a full disk leaves no half row
+                raise
 
     def __enter__(self) -> Report:
         return self
@@ -182,6 +219,13 @@ class Report:
     def __exit__(self, *exc) -> None:
         with contextlib.suppress(OSError):
             self.close("run interrupted")
+
+
+def _writer(f, columns, row: dict) -> csv.DictWriter:
+    """A CSV writer for ``row``: fields quoted where needed, and all of them when the file's
+    name starts with ``#``, so that the row is never read back as a comment line."""
+    quoting = csv.QUOTE_ALL if str(row.get("file", "")).startswith("#") else csv.QUOTE_MINIMAL
+    return csv.DictWriter(f, columns, extrasaction="ignore", restval="", quoting=quoting)
 
 
 def _read_header(path: Path) -> list[str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from .files import (
 from .options import SegmentOptions
 from .report import Report, columns_for, write_run_record
 from .segment import segment_file_steps
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,14 +75,14 @@ class BatchRun:
         if isinstance(inputs, (str, os.PathLike)):
             inputs = [inputs]
         inputs = [Path(p) for p in inputs]
-        missing = [p for p in inputs if not os.path.lexists(p)]
+        missing = [p for p in inputs if _missing(p)]
         if len(missing) == len(inputs):  # a typo, not a file among others that went missing
             raise BatchError(f"no such file or folder: {one_line(missing[0]) if missing else ''}")
         if not str(out_dir).strip():
             raise BatchError("the output folder is empty text: name a folder")
         self.inputs: list[Input] = collect_inputs(inputs, pattern, recursive, images_only=False,
                                                   exclude=[out_dir])  # fmt: skip
-        named = {real_path(p) for p in inputs if not p.is_dir()}
+        named = {real_path(p) for p in inputs if not _missing(p) and not os.path.isdir(p)}
         if not any(is_image_path(i.path) or real_path(i.path) in named for i in self.inputs):
             where = ", ".join(map(one_line, inputs))
             raise BatchError(f"no image files found in {where} (pattern {pattern!r})")
@@ -138,8 +141,8 @@ class BatchRun:
         (not an image, hidden, a folder) or failed (a broken link, a name collision)."""
         claimed: dict[Path, Path] = {}
         for i in self.inputs:
-            if i.skip:
-                yield FileResult(i.path, "skipped", i.skip)
+            if i.skip or i.fail:
+                yield FileResult(i.path, "failed" if i.fail else "skipped", i.fail or i.skip)
                 continue
             problem = entry_problem(i.path)
             if problem or not is_image_path(i.path):  # claims no output name
@@ -170,6 +173,9 @@ class BatchRun:
                 remove_stale_parts(folder)
         columns = columns_for(self.task.report_columns, self.classes, self.options.instances)
         report = Report(self.out_dir, columns)
+        if report.set_aside is not None:
+            log.warning("the existing report could not be read; it was kept as %s",
+                        one_line(report.set_aside))  # fmt: skip
         done = 0
         stream = self._distributed(protected) if self.distributed else self._local(protected)
         try:
@@ -237,6 +243,17 @@ class BatchRun:
         if processed < n:
             text += f"; cancelled with {n - processed} not processed"
         return text
+
+
+def _missing(path: Path) -> bool:
+    """Nothing at ``path`` (a broken link or a file this user may not read is something)."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def segment_batch(inputs, out_dir, **options) -> list[FileResult]:
