@@ -30,6 +30,16 @@ def _probability(text: str) -> float:
     return value
 
 
+def _megapixels(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not 0 < value < 1e9:  # nan and inf fail this too
+        raise argparse.ArgumentTypeError(f"must be a number of megapixels above 0, got {text}")
+    return value
+
+
 def _folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder, got empty text")
@@ -78,7 +88,7 @@ def add_segment_parser(sub) -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--stream-above",
-        type=float,
+        type=_megapixels,
         default=67.1,
         metavar="MPIX",
         help="TIFFs above this many megapixels are streamed band by band",
@@ -265,9 +275,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print("bundled models: " + (", ".join(names) if names else "none"))
         return 0
     print(read_card(args.model).render())
-    for problem in weight_problems(args.model):
-        print(f"warning: {problem}", file=sys.stderr)
-    return 0
+    problems = weight_problems(args.model)
+    for problem in problems:  # the card is still shown: info is for looking at a file
+        print(f"warning: {problem}; segment refuses this file", file=sys.stderr)
+    return 1 if problems else 0
 
 
 class Terminated(KeyboardInterrupt):

@@ -44,9 +44,11 @@ def pair_files(*groups: list[Path]) -> list[tuple[Path, ...]]:
         if all(len(set(k)) == len(k) for k in keys) and all(set(keys[0]) <= set(k) for k in keys):
             index = [dict(zip(k, g)) for k, g in zip(keys, groups)]
             return [tuple(ix[k] for ix in index) for k in sorted(keys[0], key=_natural)]
-    unpaired = [p.name for p, k in zip(groups[0], keys[0]) if not all(k in ks for ks in keys[1:])]
-    raise ValueError("cannot pair the files: no label file for "
-                     + (", ".join(unpaired[:4]) or "some images (names repeat)"))  # fmt: skip
+    for what, ks in zip(("label file", "field-of-view mask"), keys[1:]):
+        unpaired = [p.name for p, k in zip(groups[0], keys[0]) if k not in ks]
+        if unpaired:
+            raise ValueError(f"cannot pair the files: no {what} for {', '.join(unpaired[:4])}")
+    raise ValueError("cannot pair the files: some names repeat")
 
 
 def _natural(key: str) -> tuple:
@@ -73,8 +75,10 @@ def evaluate_model(
     if ids is not None:
         wanted = {str(i) for i in ids}
         groups[0] = [p for p in groups[0] if _key(p) in wanted]
-    if not groups[0]:
-        raise ValueError(f"no images found in {images}")
+    for what, source, group in zip(("images", "label files", "field-of-view masks"), sources,
+                                   groups):  # fmt: skip
+        if not group:
+            raise ValueError(f"no {what} found in {source}")
     predictor = Predictor(model, device=device, tta=tta)
     task, classes = predictor.task, predictor.card.classes
     rows = []

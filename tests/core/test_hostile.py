@@ -166,7 +166,7 @@ def test_deeply_nested_json_and_nan_weights(tmp_path, capsys):
         return state
 
     nan = crafted(tmp_path, "nan", tensors=poison)
-    assert main(["info", str(nan)]) == 0  # the card is shown, with a warning
+    assert main(["info", str(nan)]) == 1  # the card is shown, with a warning
     err = capsys.readouterr().err
     assert "warning: 3 weight(s) are NaN or infinite" in err
     assert weight_problems(nan) and not weight_problems(tmp_path / "source.safetensors")
@@ -409,3 +409,164 @@ def test_report_reader_keeps_hash_inside_quoted_names():
 
     rows = list(csv.DictReader(_records(io.StringIO(text, newline=""))))
     assert [r["file"] for r in rows] == ["a\n#b.tif", "c.tif"]
+
+
+# ---- found by an independent probe --------------------------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS refuses names that are not UTF-8")
+def test_a_name_holding_backslash_x_text_and_one_holding_the_byte_stay_apart(tmp_path,
+                                                                          model_file):  # fmt: skip
+    d = images(tmp_path / "in", [b"caf\xe9.tif", "caf\\xe9.tif"])
+    list(BatchRun(d, tmp_path / "out", model=str(model_file), device="cpu"))
+    assert sorted(Path(f).name for f in rows_of(tmp_path / "out")) == ["caf\\\\xe9.tif",
+                                                                      "caf\\xe9.tif"]  # fmt: skip
+
+
+def test_a_file_named_with_a_leading_hash_keeps_its_row(tmp_path, model_file, monkeypatch):
+    images(tmp_path / "in", ["#a.tif"])
+    monkeypatch.chdir(tmp_path / "in")
+    for _ in range(2):
+        list(BatchRun("#a.tif", tmp_path / "out", model=str(model_file), device="cpu"))
+    (row,) = rows_of(tmp_path / "out").values()
+    assert row["file"] == "#a.tif" and row["status"] == "skipped" and row["foreground_fraction"]
+
+
+def test_a_full_disk_while_appending_a_row_loses_no_row(tmp_path, model_file, monkeypatch):
+    from unet_core.batch import report
+
+    d = images(tmp_path / "in", [f"f{i}.tif" for i in range(4)])
+    real = report.Report._append
+    calls = []
+
+    def full_once(self, row):
+        calls.append(row["file"])
+        if len(calls) == 2:  # the second row meets a full disk
+            raise OSError(28, "No space left on device")
+        real(self, row)
+
+    monkeypatch.setattr(report.Report, "_append", full_once)
+    results = list(BatchRun(d, tmp_path / "out", model=str(model_file), device="cpu"))
+    assert [r.status for r in results] == ["ok"] * 4
+    names = sorted(Path(f).name for f in rows_of(tmp_path / "out"))
+    assert names == [f"f{i}.tif" for i in range(4)]
+
+
+def test_a_half_row_left_by_a_full_disk_is_cut_off(tmp_path, model_file, monkeypatch):
+    """The append itself meets the full disk part way: the file is cut back to whole rows."""
+    d = images(tmp_path / "in", ["a.tif", "b.tif"])
+    out = tmp_path / "out"
+    list(BatchRun(d / "a.tif", out, model=str(model_file), device="cpu"))
+    before = (out / REPORT_NAME).read_bytes()
+    from unet_core.batch.report import Report
+
+    report = Report(out)
+    real_open = Path.open
+
+    class Full(io.FileIO):
+        def write(self, data):
+            super().write(data[:7])  # part of the row reaches the disk, then it is full
+            raise OSError(28, "No space left on device")
+
+    def open_full(path, mode="r", *args, **kwargs):
+        return Full(path, "r+") if mode == "rb+" else real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", open_full)
+    with pytest.raises(OSError):
+        report._append({"file": str(d / "b.tif"), "status": "ok"})
+    monkeypatch.setattr(Path, "open", real_open)
+    assert (out / REPORT_NAME).read_bytes() == before  # no half row
+
+
+def test_a_damaged_report_is_kept_aside_and_a_new_one_started(tmp_path, model_file, caplog):
+    d = images(tmp_path / "in", ["a.tif"])
+    out = tmp_path / "out"
+    out.mkdir()
+    junk = b'file,status\n"unclosed' + b"x" * 200_000 + b"\n"
+    (out / REPORT_NAME).write_bytes(junk)
+    (result,) = list(BatchRun(d, out, model=str(model_file), device="cpu"))
+    assert result.status == "ok" and len(rows_of(out)) == 1
+    assert (out / "segmentation.unreadable.csv").read_bytes() == junk  # nothing lost
+    assert "could not be read" in caplog.text
+
+
+def test_an_output_folder_inside_out_the_same_as_the_input_folder_resumes(tmp_path, model_file,
+                                                                           capsys):  # fmt: skip
+    d = images(tmp_path / "in", ["a.tif", "b.tif"])
+    args = ["segment", str(d), "--out", str(d), "--model", str(model_file)]
+    assert main(args) == 0
+    first = rows_of(d)
+    assert main(args) == 0  # the masks beside the images are not inputs to protect
+    again = rows_of(d)
+    assert again[str(d / "a.tif")]["status"] == "skipped"
+    assert again[str(d / "a.tif")]["foreground_fraction"] == first[str(d / "a.tif")][
+        "foreground_fraction"]  # fmt: skip
+    assert again[str(d / "a_mask.tif")]["status"] == "skipped"  # listed, with its reason
+
+
+def test_a_mask_of_another_file_of_the_same_name_is_not_taken_for_this_ones(tmp_path,
+                                                                          model_file):  # fmt: skip
+    a = images(tmp_path / "a", ["same.tif"], size=(40, 40))
+    b = images(tmp_path / "b", ["same.tif"], size=(30, 50), seed=1)
+    out = tmp_path / "out"
+    (first,) = list(BatchRun(a, out, model=str(model_file), device="cpu"))
+    (second,) = list(BatchRun(b, out, model=str(model_file), device="cpu"))
+    assert first.status == "ok" and second.status == "failed"
+    assert second.reason.startswith(f"same_mask.tif is the mask of another file, {a}/same.tif")
+    (again,) = list(BatchRun(a, out, model=str(model_file), device="cpu"))
+    assert again.status == "skipped"  # its own mask: resumed as before
+    (out / "x_mask.tif").mkdir()  # something that is not a mask where one would go
+    images(tmp_path / "c", ["x.tif"])
+    (blocked,) = list(BatchRun(tmp_path / "c", out, model=str(model_file), device="cpu"))
+    assert (blocked.status, blocked.reason) == ("failed", "x_mask.tif is in the way: it exists "
+                                                "and is not a file")  # fmt: skip
+
+
+def test_weights_of_an_integer_type_are_refused(tmp_path, capsys):
+    cast = crafted(
+        tmp_path,
+        "ints",
+        tensors=lambda state: {
+            k: (v * 1000).to(torch.int32) if v.is_floating_point() else v for k, v in state.items()
+        },
+    )
+    with pytest.raises(ModelFileError, match="are not floating point"):
+        load_model(cast, device="cpu")
+    assert main(["info", str(cast)]) == 1
+    assert "segment refuses this file" in capsys.readouterr().err
+
+
+def test_odd_options_and_inputs_answer_in_one_line(tmp_path, model_file, capsys):
+    d = images(tmp_path / "in", ["a.tif"])
+    for value in ("inf", "nan", "0"):
+        with pytest.raises(SystemExit) as stop:
+            main(["segment", str(d), "--out", str(tmp_path / "o"), "--stream-above", value])
+        assert stop.value.code == 2
+        assert "--stream-above: must be a number of megapixels" in capsys.readouterr().err
+    tifffile.imwrite(d / "huge_values.tif", np.full((20, 20), 2.5e302))
+    results = {r.path.name: r for r in BatchRun(d, tmp_path / "o", model=str(model_file))}
+    assert results["huge_values.tif"].status == "failed"
+    assert "beyond the float32 range" in results["huge_values.tif"].reason
+    link = tmp_path / "in" / "elsewhere"
+    link.symlink_to(tmp_path, target_is_directory=True)  # --recursive does not follow it
+    run = BatchRun(d, tmp_path / "r", model=str(model_file), recursive=True)
+    listed = {r.path.name: r for r in run}
+    assert listed["elsewhere"].status == "skipped" and "folder" in listed["elsewhere"].reason
+    assert len(listed) == 3
+
+
+def test_evaluate_says_which_masks_are_missing(tmp_path, capsys):
+    from PIL import Image
+
+    model = save_model(tiny(), tmp_path / "m.safetensors", classes=["background", "vessel"])
+    for sub in ("images", "labels", "fov"):
+        (tmp_path / sub).mkdir()
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "images/1.png")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "labels/1.png")
+    args = ["evaluate", str(tmp_path / "images"), str(tmp_path / "labels"), "--model", str(model),
+            "--fov", str(tmp_path / "fov")]  # fmt: skip
+    assert main(args) == 2
+    assert f"no field-of-view masks found in {tmp_path / 'fov'}" in capsys.readouterr().err
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "fov/7.png")
+    assert main(args) == 2
+    assert "no field-of-view mask for 1.png" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..base.files import PART_NAME as _PART
-from ..base.names import one_line
+from ..base.names import one_line, path_text
 from ..data.io import is_image_path
 
 OUTPUT_SUFFIXES = ("_mask", "_prob", "_instances")
@@ -210,6 +210,23 @@ def output_paths(path: Path, out_dir: Path) -> tuple[Path, Path, Path]:
     """(mask, probability, overlay) output paths of an input file."""
     stem = out_dir / path.stem
     return Path(f"{stem}_mask.tif"), Path(f"{stem}_prob.tif"), Path(f"{stem}_overlay.png")
+
+
+def source_text(path: Path) -> str:
+    """The input a mask was made from, as recorded in the mask's TIFF: its real path as text."""
+    return path_text(real_path(path))
+
+
+def mask_source(mask: Path) -> str:
+    """The input recorded in a mask written by this tool ("" for older masks or other files)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(mask) as tif:
+            meta = tif.shaped_metadata
+    except Exception:  # noqa: BLE001 - not a TIFF we can read: nothing recorded
+        return ""
+    return str(meta[0].get("source", "")) if meta else ""
 
 
 def instances_path(path: Path, out_dir: Path) -> Path:

@@ -167,7 +167,7 @@ class BatchRun:
         """:class:`Progress` after each tile batch and a :class:`FileResult` per file."""
         start = time.perf_counter()
         total = len(self.inputs)
-        protected = frozenset(real_path(p) for p in self.files)
+        protected = frozenset(real_path(i.path) for i in self.inputs if not (i.skip or i.fail))
         for folder in {self.out_dir / i.subdir for i in self.inputs}:
             if not self.scheduler:  # a remote cluster's workers are not processes of this host
                 remove_stale_parts(folder)

@@ -33,8 +33,10 @@ from .files import (
     FileResult,
     entry_problem,
     instances_path,
+    mask_source,
     output_paths,
     real_path,
+    source_text,
 )
 from .options import SegmentOptions
 
@@ -79,7 +81,15 @@ def segment_file_steps(
     targets += (instances_path(path, out_dir),) * o.instances
     if any(real_path(t) in protected for t in targets):
         return FileResult(path, "failed", "its output name would overwrite an input file")
+    in_the_way = [t for t in targets if os.path.lexists(t) and not t.is_file()]
+    if in_the_way:
+        return FileResult(path, "failed", f"{in_the_way[0].name} is in the way: it exists and "
+                          "is not a file")  # fmt: skip
     if not o.overwrite and all(t.exists() for t in targets):
+        source = mask_source(mask_path)
+        if source and source != source_text(path):  # another file of the same name made it
+            return FileResult(path, "failed", f"{mask_path.name} is the mask of another file, "
+                              f"{source}: rename one, or use another output folder")  # fmt: skip
         return FileResult(path, "skipped", "outputs exist (use overwrite to redo)", targets)
     try:
         shape = image_shape(path)
@@ -140,7 +150,7 @@ def _image(predictor, path, image, out_dir, o: SegmentOptions):
         write_tiff(prob_path, prob)
     if o.save_overlay:
         write_png(overlay_path, overlay(image, mask))
-    write_tiff(mask_path, mask)  # last: its presence means the file is done
+    write_tiff(mask_path, mask, source=source_text(path))  # last: its presence means done
     if o.measure:
         values.update(predictor.task.measure(image, mask, predictor.card))
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
@@ -151,25 +161,27 @@ def _stack(predictor, path, stack, out_dir, o: SegmentOptions):
     """A 3-D stack where 2-D images were expected: segmented slice by slice."""
     mask_path, prob_path, _ = output_paths(path, out_dir)
     n = stack.shape[0]
-    masks, probs = [], []
+    masks, probs, areas = [], [], {}
     for z in range(n):
         scale = predictor.scale_for(stack[z])
         job = predictor.run(stack[z], scale=scale)
         prob = yield from relay(job, lambda t, z=z: (z * t[1] + t[0], n * t[1]))
         masks.append(probabilities_to_mask(prob, o.threshold))
+        areas = _add(areas, class_areas(probabilities_to_labels(prob, o.threshold),
+                                        predictor.card.classes))  # fmt: skip
         if o.save_prob:
             probs.append(prob)
     mask = np.stack(masks)
     if o.save_prob:
         write_tiff(prob_path, np.stack(probs))
-    write_tiff(mask_path, mask)
+    write_tiff(mask_path, mask, source=source_text(path))
     outputs = (mask_path,) + (prob_path,) * o.save_prob
     note = f"a stack of {n} slices, segmented slice by slice"
     skipped = [w for w, on in (("overlay", o.save_overlay), ("objects", o.instances)) if on]
     if skipped:
         note += f" (no {' or '.join(skipped)} for stacks)"
     fg = _foreground(mask, predictor.model.num_classes)
-    return FileResult(path, "ok", note, outputs, tuple(stack.shape), 0.0, fg, scale)
+    return FileResult(path, "ok", note, outputs, tuple(stack.shape), 0.0, fg, scale, areas)
 
 
 def _streamed(predictor, path, out_dir, o: SegmentOptions):
@@ -181,9 +193,10 @@ def _streamed(predictor, path, out_dir, o: SegmentOptions):
         raise ValueError("probability maps of multi-class models are not written for huge images")
     image = open_lazy(path)
     H, W = image.shape[:2]
-    count = 0
+    count, areas = 0, {}
     with contextlib.ExitStack() as stack:
-        mask_out = stack.enter_context(BandWriter(mask_path, (H, W), np.uint8))
+        mask_out = stack.enter_context(BandWriter(mask_path, (H, W), np.uint8,
+                                                  source=source_text(path)))  # fmt: skip
         prob_out = None
         if o.save_prob:
             prob_out = stack.enter_context(BandWriter(prob_path, (H, W), np.float32))
@@ -193,6 +206,8 @@ def _streamed(predictor, path, out_dir, o: SegmentOptions):
                 continue
             mask = probabilities_to_mask(b, o.threshold)
             count += int(np.count_nonzero(mask))
+            areas = _add(areas, class_areas(probabilities_to_labels(b, o.threshold),
+                                            predictor.card.classes))  # fmt: skip
             if prob_out is not None:
                 prob_out.write(a, b[1])
             mask_out.write(a, mask)
@@ -207,7 +222,8 @@ def _streamed(predictor, path, out_dir, o: SegmentOptions):
         if on
     ]
     note = "streamed band by band" + (f" (no {' or '.join(skipped)})" if skipped else "")
-    return FileResult(path, "ok", note, outputs, tuple(image.shape), 0.0, count / (H * W), 1.0)
+    return FileResult(path, "ok", note, outputs, tuple(image.shape), 0.0, count / (H * W), 1.0,
+                      areas)  # fmt: skip
 
 
 class BandWriter:
@@ -219,8 +235,9 @@ class BandWriter:
     ``pwrite``, so written pages do not pile up in this process.
     """
 
-    def __init__(self, path: Path, shape: tuple[int, int], dtype):
+    def __init__(self, path: Path, shape: tuple[int, int], dtype, **meta):
         self.path, self.shape, self.dtype = Path(path), shape, np.dtype(dtype)
+        self.meta = meta
         self.tmp: Path | None = None
         self.offset = 0
         self.fd = -1
@@ -235,7 +252,7 @@ class BandWriter:
         self.tmp = Path(tmp)
         try:
             with tifffile.TiffWriter(self.tmp, bigtiff=True) as tif:
-                tif.write(shape=self.shape, dtype=self.dtype)  # the header; the data is a hole
+                tif.write(shape=self.shape, dtype=self.dtype, metadata=self.meta)  # a hole
             with tifffile.TiffFile(self.tmp) as tif:
                 self.offset = tif.pages.first.dataoffsets[0]
             self.fd = os.open(self.tmp, os.O_RDWR)
@@ -286,6 +303,10 @@ def _check_ambiguous(shape: tuple[int, ...]) -> None:
         raise ValueError(f"a {z} x {h} x {w} array is either {z} slices of {h} x {w} pixels or "
                          f"one {z} x {h} image with {w} channels (at most 4 are segmented); "
                          "save slices first, as (slices, height, width)")  # fmt: skip
+
+
+def _add(total: dict, more: dict) -> dict:
+    return {k: total.get(k, 0) + v for k, v in more.items()}
 
 
 def _label_dtype(objects: np.ndarray):

@@ -81,6 +81,16 @@ def _read_tiff(path: Path, lazy: bool) -> np.ndarray:
 
 
 def _read_pil(path: Path) -> np.ndarray:
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():  # a large photograph is fine; 2x PIL's limit is refused
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return _decode_pil(path)
+
+
+def _decode_pil(path: Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
@@ -112,6 +122,12 @@ def _canonical(array: np.ndarray, name: str) -> np.ndarray:
         array = array.reshape([n for i, n in enumerate(array.shape) if i not in squeezed])
     if array.ndim < 2:
         raise ImageReadError(f"{name}: expected an image, got an array of shape {array.shape}")
+    if array.dtype.kind == "f" and array.dtype.itemsize > 4:
+        finite = np.abs(array[np.isfinite(array)])  # NaN and inf are handled as missing
+        big = float(finite.max(initial=0.0))
+        if big > float(np.finfo(np.float32).max):
+            raise ImageReadError(f"{name}: pixel values up to {big:.3g} are beyond the "
+                                 "float32 range (3.4e38); rescale the image")  # fmt: skip
     return array
 
 

@@ -19,12 +19,16 @@ from .predictor import Predictor
 
 #: rows per band; a multiple of the usual TIFF tile and strip sizes
 BAND_ROWS = 1024
+#: context rows for networks with padded convolutions: most of their receptive field
+SAME_HALO = 128
 
 
 def band_halo(predictor: Predictor) -> int:
     """Rows of context read above and below each band."""
     g = predictor.model.grid
     need = max(predictor.margin, predictor.overlap, g)
+    if predictor.model.padding == "same":  # padded convolutions see far beyond the margin:
+        need = max(need, SAME_HALO)  # a band's join then matches a whole-image pass too
     return int(np.ceil(need / g) * g)
 
 
@@ -44,13 +48,21 @@ def predict_bands(
     halo = band_halo(predictor)
     norm = Normalizer(predictor.card.preprocessing).fit(image)
     starts = list(range(0, H, rows))
-    per_band = [len(predictor.plan((min(rows, H - y0) + 2 * halo, W)).origins()) for y0 in starts]
+    per_band = [len(predictor.plan((sum(_extent(y0, rows, halo, H)), W)).origins())
+                for y0 in starts]  # fmt: skip
     total, done = sum(per_band), 0
     yield "tiles", 0, total
     for y0, n in zip(starts, per_band):
-        h = min(rows, H - y0)
-        band = read_window(image, y0 - halo, 0, h + 2 * halo, W)
+        top, h, bottom = _extent(y0, rows, halo, H)
+        band = read_window(image, y0 - top, 0, top + h + bottom, W)
         job = predictor.run_normalized(band, norm)
         prob = yield from relay(job, lambda tiles, before=done: ("tiles", before + tiles[0], total))
         done += n
-        yield "band", y0, prob[:, halo : halo + h]
+        yield "band", y0, prob[:, top : top + h]
+
+
+def _extent(y0: int, rows: int, halo: int, H: int) -> tuple[int, int, int]:
+    """(context above, rows, context below) of the band at ``y0``: no context beyond the
+    image's edges, where the predictor mirrors the image as it does for a whole-image pass."""
+    h = min(rows, H - y0)
+    return min(halo, y0), h, min(halo, H - y0 - h)

@@ -100,21 +100,25 @@ class ModelCard:
 
     def render(self) -> str:
         """A human-readable card, as printed by ``napari-unet info``."""
+        from ..base.names import one_line  # a name with a newline or ESC stays one line
+
         arch = self.architecture
-        lines = [f"model: {self.name or '(unnamed)'}"]
+        lines = [f"model: {one_line(self.name) or '(unnamed)'}"]
         if self.description:
-            lines.append(f"  {self.description}")
+            lines.append(f"  {one_line(self.description)}")
         lines.append("architecture: U-Net, " + ", ".join(f"{k}={arch[k]}" for k in sorted(arch)))
-        lines.append(f"classes: {', '.join(f'{i}={c}' for i, c in enumerate(self.classes))}")
-        lines.append(f"task: {self.task}")
+        lines.append(
+            f"classes: {', '.join(f'{i}={one_line(c)}' for i, c in enumerate(self.classes))}"
+        )
+        lines.append(f"task: {one_line(self.task)}")
         pre = self.preprocessing
         lines.append(f"input: channels={pre.channels}, normalize={pre.normalize}")
         if self.scale:
-            lines.append("scale: " + ", ".join(f"{k}={v}" for k, v in self.scale.items()))
+            lines.append(one_line("scale: " + ", ".join(f"{k}={v}" for k, v in self.scale.items())))
         for key, value in self.provenance.items():
             if isinstance(value, (dict, list)):
                 value = json.dumps(value)
-            lines.append(f"{key}: {value}")
+            lines.append(one_line(f"{key}: {value}"))
         return "\n".join(lines)
 
 

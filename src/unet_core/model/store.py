@@ -22,6 +22,7 @@ FORMAT_VERSION = "1"
 SUFFIX = ".safetensors"
 #: the most parameters a model file may ask for: 8x the paper's U-Net (31 M), 1 GB of weights
 MAX_PARAMETERS = 250_000_000
+FLOATS = ("F16", "BF16", "F32", "F64")  # safetensors' names of the floating-point types
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
@@ -162,11 +163,21 @@ def _shape_problems(handle, card: ModelCard) -> list[str]:
     if count > MAX_PARAMETERS:
         return [f"the card describes a network of {count / 1e6:,.0f} M parameters, more than "
                 f"the {MAX_PARAMETERS / 1e6:.0f} M a model file may have"]  # fmt: skip
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    state = net.state_dict()
+    expected = {k: tuple(v.shape) for k, v in state.items()}
     found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
     missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     wrong = [k for k in expected if k in found and found[k] != expected[k]]
     if not (missing or extra or wrong):
+        not_float = [
+            k
+            for k, v in state.items()
+            if v.is_floating_point() and handle.get_slice(k).get_dtype() not in FLOATS
+        ]
+        if not_float:  # e.g. weights cast to int32: they would load, and mean nothing
+            k = not_float[0]
+            return [f"{len(not_float)} weight tensor(s) are not floating point (e.g. {k} is "
+                    f"{handle.get_slice(k).get_dtype()})"]  # fmt: skip
         return []
     detail = (f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} of another shape"
               + (f", e.g. {wrong[0]} is {found[wrong[0]]} where the card needs "
