@@ -570,3 +570,37 @@ def test_evaluate_says_which_masks_are_missing(tmp_path, capsys):
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "fov/7.png")
     assert main(args) == 2
     assert "no field-of-view mask for 1.png" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to run as another user")  # fmt: skip
+def test_paths_this_user_may_not_read_fail_alone(model_file):
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="napari-unet-perm-"))  # pytest's tmp_path is private
+    try:
+        images(base / "in", ["good.tif"])
+        images(base / "in" / "secret", ["s.tif"])
+        model = base / "tiny.safetensors"
+        shutil.copy(model_file, model)
+        os.chmod(base, 0o777)
+        for p in (base / "in", model, base / "in" / "good.tif"):
+            os.chmod(p, 0o777 if p.is_dir() else 0o644)
+        os.chmod(base / "in" / "secret", 0)
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *NAPARI_UNET,
+             "segment", "in/good.tif", "in/secret/s.tif", "in/secret", "--out", "out",
+             "--model", str(model)],
+            cwd=base, capture_output=True, text=True, timeout=120,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        rows = {
+            r["file"]: (r["status"], r["reason"]) for r in read_report(base / "out" / REPORT_NAME)
+        }
+        denied = "(Permission denied)"
+        assert rows == {"in/good.tif": ("ok", ""),
+                        "in/secret/s.tif": ("failed", f"cannot be opened {denied}"),
+                        "in/secret": ("failed", f"cannot be listed {denied}")}  # fmt: skip
+    finally:
+        os.chmod(base / "in" / "secret", 0o755)
+        shutil.rmtree(base, ignore_errors=True)
