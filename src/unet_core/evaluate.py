@@ -34,6 +34,7 @@ def pair_files(*groups: list[Path]) -> list[tuple[Path, ...]]:
     ``21_manual1.gif``; extra files in the later groups are ignored), else by stem as training
     pairs them (``a.tif`` with ``a.png`` or ``a_mask.png``); ValueError naming the files that
     cannot be matched."""
+    first_keys = None
     for key in (_key, None):
         if key is None:
             stems = {p.stem for p in groups[0]}
@@ -44,6 +45,9 @@ def pair_files(*groups: list[Path]) -> list[tuple[Path, ...]]:
         if all(len(set(k)) == len(k) for k in keys) and all(set(keys[0]) <= set(k) for k in keys):
             index = [dict(zip(k, g)) for k, g in zip(keys, groups)]
             return [tuple(ix[k] for ix in index) for k in sorted(keys[0], key=_natural)]
+        first_keys = first_keys or keys
+    if all(re.match(r"\D*\d", p.name) for p in groups[0]):
+        keys = first_keys  # numbered names: say what is missing by number
     for what, ks in zip(("label file", "field-of-view mask"), keys[1:]):
         unpaired = [p.name for p, k in zip(groups[0], keys[0]) if k not in ks]
         if unpaired:
@@ -71,6 +75,10 @@ def evaluate_model(
     ``ids`` keeps only the images whose names start with those numbers (e.g. a validation split).
     """
     sources = (images, labels) + ((fov,) if fov else ())
+    for what, source in zip(("images", "labels", "field-of-view masks"), sources):
+        for p in _as_list(source):
+            if not Path(p).exists():
+                raise ValueError(f"no such file or folder for the {what}: {p}")
     groups = [find_inputs(_as_list(x), skip_outputs=False) for x in sources]
     if ids is not None:
         wanted = {str(i) for i in ids}

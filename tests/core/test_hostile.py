@@ -604,3 +604,58 @@ def test_paths_this_user_may_not_read_fail_alone(model_file):
     finally:
         os.chmod(base / "in" / "secret", 0o755)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_short_write_on_a_full_disk_is_cut_off_too(tmp_path, model_file, monkeypatch):
+    """A full disk may take part of a row without an error: the append checks what was written."""
+    d = images(tmp_path / "in", ["a.tif", "b.tif"])
+    out = tmp_path / "out"
+    list(BatchRun(d / "a.tif", out, model=str(model_file), device="cpu"))
+    before = (out / REPORT_NAME).read_bytes()
+    from unet_core.batch.report import Report
+
+    report = Report(out)
+    real_open = Path.open
+
+    class Short(io.FileIO):
+        def write(self, data):
+            return super().write(data[:5])  # no error, 5 bytes taken
+
+    monkeypatch.setattr(Path, "open", lambda p, mode="r", *a, **k: Short(p, "r+")
+                        if mode == "rb+" else real_open(p, mode, *a, **k))  # fmt: skip
+    with pytest.raises(OSError):
+        report._append({"file": str(d / "b.tif"), "status": "ok"})
+    monkeypatch.setattr(Path, "open", real_open)
+    assert (out / REPORT_NAME).read_bytes() == before
+
+
+def test_a_moved_input_folder_resumes_and_junk_at_a_mask_name_is_not_done(tmp_path, model_file):
+    a = images(tmp_path / "a", ["x.tif", "y.tif"])
+    out = tmp_path / "out"
+    list(BatchRun(a, out, model=str(model_file), device="cpu"))
+    moved = a.rename(tmp_path / "a2")
+    results = {r.path.name: r.status for r in BatchRun(moved, out, model=str(model_file))}
+    assert results == {"x.tif": "skipped", "y.tif": "skipped"}  # the recorded source is gone
+    (out / "y_mask.tif").write_bytes(b"")
+    (result,) = [r for r in BatchRun(moved, out, model=str(model_file)) if r.path.name == "y.tif"]
+    assert (result.status, result.reason) == (
+        "failed",
+        "y_mask.tif exists but is not a mask (empty or not a TIFF): remove it, or use overwrite",
+    )
+
+
+def test_evaluate_names_a_missing_fov_folder_and_the_image_without_a_mask(tmp_path, capsys):
+    from PIL import Image
+
+    model = save_model(tiny(), tmp_path / "m.safetensors", classes=["background", "vessel"])
+    for sub in ("images", "labels", "fov"):
+        (tmp_path / sub).mkdir()
+    for i in (1, 2):
+        Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / f"images/0{i}_test.png")
+        Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / f"labels/0{i}_manual1.png")
+    Image.fromarray(np.full((20, 20), 255, np.uint8)).save(tmp_path / "fov/01_mask.png")
+    base = ["evaluate", str(tmp_path / "images"), str(tmp_path / "labels"), "--model", str(model)]
+    assert main([*base, "--fov", str(tmp_path / "nowhere")]) == 2
+    assert "no such file or folder for the field-of-view masks" in capsys.readouterr().err
+    assert main([*base, "--fov", str(tmp_path / "fov")]) == 2
+    assert capsys.readouterr().err.strip().endswith("no field-of-view mask for 02_test.png")

@@ -169,7 +169,10 @@ def collect_inputs(
                     found.append(Input(p, Path(), fail=failure))
                 elif not failure and _listed(p, images_only, skip_outputs):
                     sub = p.parent.relative_to(path)
-                    found.append(Input(p, sub, _skip_reason(p, skip_outputs)))
+                    reason = _skip_reason(p, skip_outputs)
+                    if recursive and os.path.islink(p) and os.path.isdir(p):
+                        reason = "a link to a folder (links are not followed)"
+                    found.append(Input(p, sub, reason))
         else:
             found.append(Input(path))
     return _once(found, keep_aliases=not images_only)
@@ -217,15 +220,16 @@ def source_text(path: Path) -> str:
     return path_text(real_path(path))
 
 
-def mask_source(mask: Path) -> str:
-    """The input recorded in a mask written by this tool ("" for older masks or other files)."""
+def mask_source(mask: Path) -> str | None:
+    """The input recorded in a mask written by this tool: "" for masks that record none (older
+    ones), None for a file that is not a TIFF at all (empty, junk)."""
     import tifffile
 
     try:
         with tifffile.TiffFile(mask) as tif:
             meta = tif.shaped_metadata
-    except Exception:  # noqa: BLE001 - not a TIFF we can read: nothing recorded
-        return ""
+    except Exception:  # noqa: BLE001 - not a TIFF we can read
+        return None
     return str(meta[0].get("source", "")) if meta else ""
 
 

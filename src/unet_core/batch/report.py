@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import math
 import os
@@ -208,7 +209,9 @@ class Report:
             if end and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
                 data = b"\n" + data  # a row cut short by a killed writer stays apart
             try:
-                f.write(data)  # one write: a killed run leaves whole rows
+                written = f.write(data)  # one write: a killed run leaves whole rows
+                if written != len(data):  # a full disk may take part of it without an error
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
             except OSError:
                 f.truncate(end)  # a full disk leaves no half row
                 raise

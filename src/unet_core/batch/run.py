@@ -83,7 +83,8 @@ class BatchRun:
         self.inputs: list[Input] = collect_inputs(inputs, pattern, recursive, images_only=False,
                                                   exclude=[out_dir])  # fmt: skip
         named = {real_path(p) for p in inputs if not _missing(p) and not os.path.isdir(p)}
-        if not any(is_image_path(i.path) or real_path(i.path) in named for i in self.inputs):
+        if not any(is_image_path(i.path) or real_path(i.path) in named or i.fail
+                   for i in self.inputs):  # fmt: skip
             where = ", ".join(map(one_line, inputs))
             raise BatchError(f"no image files found in {where} (pattern {pattern!r})")
         self.distributed = bool(scheduler or workers)

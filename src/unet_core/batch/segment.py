@@ -87,7 +87,11 @@ def segment_file_steps(
                           "is not a file")  # fmt: skip
     if not o.overwrite and all(t.exists() for t in targets):
         source = mask_source(mask_path)
-        if source and source != source_text(path):  # another file of the same name made it
+        if source is None:
+            return FileResult(path, "failed", f"{mask_path.name} exists but is not a mask "
+                              "(empty or not a TIFF): remove it, or use overwrite")  # fmt: skip
+        if source and source != source_text(path) and os.path.exists(source):
+            # another file of the same name made it (a moved input folder keeps its masks)
             return FileResult(path, "failed", f"{mask_path.name} is the mask of another file, "
                               f"{source}: rename one, or use another output folder")  # fmt: skip
         return FileResult(path, "skipped", "outputs exist (use overwrite to redo)", targets)
@@ -221,7 +225,9 @@ def _streamed(predictor, path, out_dir, o: SegmentOptions):
         )
         if on
     ]
-    note = "streamed band by band" + (f" (no {' or '.join(skipped)})" if skipped else "")
+    if predictor.card.scale:  # the image is never whole in memory: its own scale, all of it
+        skipped += ["automatic scale", "field-of-view limit"]
+    note = "streamed band by band" + (f" (no {', '.join(skipped)})" if skipped else "")
     return FileResult(path, "ok", note, outputs, tuple(image.shape), 0.0, count / (H * W), 1.0,
                       areas)  # fmt: skip
 
