@@ -14,12 +14,15 @@ only those.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
-import napari
-import numpy as np
-from qtpy.QtWidgets import QApplication
+os.environ.setdefault("QT_API", "pyqt6")  # the binding the README installs and the tests use
+
+import napari  # noqa: E402
+import numpy as np  # noqa: E402
+from qtpy.QtWidgets import QApplication  # noqa: E402
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
