@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -17,6 +16,7 @@ from ..data.io import is_image_path
 from ..tasks import task_of
 from .files import (
     REPORT_NAME,
+    RUN_RECORD,
     BatchError,
     FileResult,
     Input,
@@ -197,9 +197,12 @@ class BatchRun:
             stream.close()  # a cancel: the current file stops after its tile batch, unwritten
             self.seconds = time.perf_counter() - start
             report.close(self.summary())
-            with contextlib.suppress(OSError):  # the rows are safe; the record is a bonus
+            try:  # the rows are safe; the record is a bonus, said when it cannot be written
                 write_run_record(self.out_dir, self.model_identity(), self.options.to_dict(),
                                  self.summary())  # fmt: skip
+            except OSError as exc:
+                log.warning("the run record %s was not written (%s)", RUN_RECORD,
+                            exc.strerror or exc)  # fmt: skip
 
     def _local(self, protected):
         for job in self._jobs():
