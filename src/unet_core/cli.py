@@ -302,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # a damaged file is reported once, in our words, not by its decoder
         for name in ("tifffile", "PIL"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    from .base.allocator import tune_allocator
+
+    tune_allocator()  # training too: large tensors reuse freed memory
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return args.func(args)

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..base.allocator import tune_allocator
 from ..base.device import resolve_device
 from ..base.files import atomic_write
 from .card import ModelCard, Preprocessing
@@ -187,6 +188,7 @@ def _shape_problems(handle, card: ModelCard) -> list[str]:
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> UNet:
     """Load a bundled model by name (``"drive"``, ``"em"``) or a model file, in eval mode."""
+    tune_allocator()  # once per process: large tensors reuse freed memory (base/allocator.py)
     path = resolve_model_path(name_or_path)
     handle, card = _open(path)
     for problem in _shape_problems(handle, card):  # before anything is allocated
