@@ -89,3 +89,26 @@ def test_prediction_at_another_scale_comes_back_at_the_input_shape():
     assert fixed(image).shape == (2, 301, 301) and fixed.scale_for(image) == 1.0
     with pytest.raises(ValueError, match="scale must be"):
         Predictor(model, scale=-1)
+
+
+def test_the_field_of_view_is_found_once_per_segmented_photograph(tmp_path, monkeypatch):
+    from unet_core.batch import BatchRun
+    from unet_core.tasks import fundus
+
+    calls = []
+    real = fundus.fov_mask
+    monkeypatch.setattr(fundus, "fov_mask", lambda image: calls.append(1) or real(image))
+    torch.manual_seed(0)
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True).eval()
+    model.card = ModelCard(model.config, Preprocessing("green"), ["background", "vessel"],
+                           scale={"fov_diameter": 200})  # fmt: skip
+    from PIL import Image
+
+    Image.fromarray(synthetic_fundus(240, 200)).save(tmp_path / "eye.png")
+    (result,) = list(BatchRun(tmp_path / "eye.png", tmp_path / "out", model=model))
+    assert result.status == "ok" and result.measurements["vessel_area_fraction"] >= 0
+    assert len(calls) == 1  # scale, blanking outside it and the measurements share one mask
+    image = synthetic_fundus(240, 200)
+    first = fundus.fov_of(image)
+    image[:] = 0  # the same array with other pixels: found again
+    assert fundus.fov_of(image).sum() != first.sum()

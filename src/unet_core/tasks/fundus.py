@@ -9,6 +9,10 @@ resampled to its own size.
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import weakref
+
 import numpy as np
 from scipy import ndimage
 
@@ -150,6 +154,26 @@ MEASUREMENTS = (
 )  # fmt: skip
 
 
+_LAST: tuple = (None, b"", None)  # (weak reference to an image, its sample, its FOV mask)
+_LOCK = threading.Lock()
+
+
+def fov_of(image: np.ndarray) -> np.ndarray:
+    """:func:`fov_mask`, computed once for an image that is scaled, finished and measured in
+    turn (the last image's mask is kept while that array lives and its pixels are unchanged)."""
+    global _LAST
+    sample = np.ascontiguousarray(image[::29, ::31]).tobytes()
+    with _LOCK:
+        ref, seen, mask = _LAST
+    if ref is not None and ref() is image and seen == sample:
+        return mask
+    mask = fov_mask(image)
+    # arrays that cannot be referenced weakly are not kept
+    with contextlib.suppress(TypeError), _LOCK:
+        _LAST = (weakref.ref(image), sample, mask)
+    return mask
+
+
 class Fundus(Task):
     """Vessels in colour fundus photographs."""
 
@@ -157,11 +181,13 @@ class Fundus(Task):
     report_columns = MEASUREMENTS
 
     def scale_for(self, image: np.ndarray, card) -> float:
-        return auto_scale(image, card.scale)
+        if not card.scale.get("fov_diameter"):
+            return 1.0
+        return auto_scale(image, card.scale, fov_of(image))
 
     def finish(self, image: np.ndarray, prob: np.ndarray, card) -> None:
         if "fov_diameter" in card.scale:
-            outside = ~fov_mask(image)  # nothing to find outside the field of view
+            outside = ~fov_of(image)  # nothing to find outside the field of view
             prob[0][outside], prob[1:, outside] = 1.0, 0.0
 
     def measure(self, image: np.ndarray, mask: np.ndarray, card) -> dict:
@@ -170,7 +196,7 @@ class Fundus(Task):
         if len(card.classes) != 2:
             return {}
         image = np.asarray(image)
-        fov = fov_mask(image) if "fov_diameter" in card.scale else None
+        fov = fov_of(image) if "fov_diameter" in card.scale else None
         diameter = fov_diameter(fov) if fov is not None else None
         values = measure_vessels(mask > 0, fov, diameter or None)
         return {"vessel_area_fraction": values.pop("area_fraction"), **values}
