@@ -1,0 +1,72 @@
+"""Models other tools can run: ONNX (onnxruntime, OpenVINO, Fiji's and QuPath's ONNX runners)
+and TorchScript (deepImageJ, DJL, C++).
+
+The exported graph maps the *preprocessed* image, (N, in_channels, H, W) float32 as the model
+card's ``preprocessing`` says (e.g. the green channel, z-scored per image), to the (N, classes,
+H, W) class probabilities (the softmax); H and W are free (for padded networks any multiple of
+``2**depth``; the paper's network gives a smaller output, as here). The card travels with the
+file: in the ONNX model's metadata (``napari_unet_card``) and in the TorchScript archive's extra
+file ``model_card.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+from .base.files import atomic_write
+from .model.unet import UNet
+
+FORMATS = ("onnx", "torchscript")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+class Probabilities(torch.nn.Module):
+    """The network followed by the softmax over classes."""
+
+    def __init__(self, net: UNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(x), dim=1)
+
+
+def example_input(model: UNet, edge: int = 256) -> torch.Tensor:
+    """A (1, C, S, S) input of a size the network takes, near ``edge``."""
+    return torch.zeros(1, model.in_channels, *(2 * (model.valid_input_size(edge),)))
+
+
+def export_model(model: UNet, out: str | os.PathLike, to: str = "onnx") -> Path:
+    """Write ``model`` (in eval mode, on the CPU) as ``to`` ("onnx" or "torchscript") to
+    ``out``, atomically; ValueError for another format."""
+    if to not in FORMATS:
+        raise ValueError(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
+    card = model.card.to_json() if model.card is not None else "{}"
+    net = Probabilities(model.cpu().eval()).eval()
+    x = example_input(model)
+    if to == "torchscript":
+        extra = {"model_card.json": card}
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer notes; TorchScript's deprecation notice
+            traced = torch.jit.freeze(torch.jit.trace(net, x))
+            return atomic_write(out, lambda tmp: torch.jit.save(traced, str(tmp),
+                                                                _extra_files=extra))  # fmt: skip
+    return atomic_write(out, lambda tmp: _onnx(net, x, tmp, card))
+
+
+def _onnx(net: torch.nn.Module, x: torch.Tensor, path: Path, card: str) -> None:
+    import onnx
+
+    free = {0: "batch", 2: "height", 3: "width"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+        torch.onnx.export(net, (x,), str(path), input_names=["input"],
+                          output_names=["probabilities"], opset_version=17, dynamo=False,
+                          dynamic_axes={"input": free, "probabilities": free})  # fmt: skip
+    graph = onnx.load(str(path))
+    graph.metadata_props.add(key="napari_unet_card", value=card)
+    onnx.save(graph, str(path))
