@@ -178,3 +178,36 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="not available"):
             resolve_device("cuda")
+
+
+def test_running_out_of_memory_retries_with_fewer_and_smaller_tiles(monkeypatch, caplog):
+    """A forward pass that runs out of memory is tried again with half the batch, then half
+    the tile, and says so; the result is that of the smaller tiles."""
+    from unet_core import ModelCard
+    from unet_core.inference.predictor import Predictor
+
+    torch.manual_seed(0)
+    model = UNet(1, 2, base_channels=4, depth=2, padding="valid").eval()
+    model.card = ModelCard(model.config)
+    image = np.random.default_rng(0).random((150, 170)).astype(np.float32)
+    big = Predictor(model, device="cpu", tile=140, batch_size=4)
+    expected = Predictor(model, device="cpu", tile=70, batch_size=1)(image)
+    real = Predictor._forward
+
+    def tight(self, batch, size):  # memory for one tile of up to 100 px at a time
+        if len(batch) > 1 or batch.shape[-1] > 100:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, batch, size)
+
+    monkeypatch.setattr(Predictor, "_forward", tight)
+    np.testing.assert_allclose(big(image), expected, atol=1e-5)
+    assert "trying again with 2 tile(s) at a time" in caplog.text
+    assert f"trying again with tiles of {model.valid_input_size(70, 'down')} px" in caplog.text
+    monkeypatch.setattr(Predictor, "_forward", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("out of memory")))  # fmt: skip
+    with pytest.raises(MemoryError, match="out of memory even with one tile of"):
+        Predictor(model, device="cpu", tile=70)(image)
+    monkeypatch.setattr(Predictor, "_forward", lambda *a: (_ for _ in ()).throw(
+        RuntimeError("a shape error")))  # fmt: skip
+    with pytest.raises(RuntimeError, match="a shape error"):  # other errors are not retried
+        big(image)

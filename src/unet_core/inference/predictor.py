@@ -8,6 +8,7 @@ allocated once; memory beyond the output is bounded by the tile batch.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Generator
 
@@ -232,7 +233,11 @@ class Predictor:
                 norm(select_channels(read_window(image, *grid.input_window(y, x)), pre.channels))
                 for y, x in batch
             ]
-            probs = self._forward(np.stack(tiles), grid.tile_out)
+            try:
+                probs = self._forward(np.stack(tiles), grid.tile_out)
+            except (RuntimeError, MemoryError) as exc:
+                smaller = self._smaller(exc)  # out of memory: again, in smaller pieces
+                return (yield from smaller.run_normalized(image, norm, out))
             for (y, x), p in zip(batch, probs):
                 (iy, ix), (ty, tx) = grid.output_slices(y, x)
                 if blend:
@@ -243,6 +248,28 @@ class Predictor:
         if blend:
             self._normalize(out, grid)
         return out
+
+    def _smaller(self, exc: BaseException) -> Predictor:
+        """After running out of memory: this predictor with half the tiles per batch, or half
+        the tile edge; the error itself (one line) when the tile is already the smallest."""
+        text = str(exc).lower()
+        if not (isinstance(exc, MemoryError) or "out of memory" in text
+                or "can't allocate memory" in text):  # fmt: skip
+            raise exc
+        smaller = copy.copy(self)
+        if self.batch_size > 1:
+            smaller.batch_size = self.batch_size // 2
+            what = f"{smaller.batch_size} tile(s) at a time"
+        else:
+            smaller.tile = self._tile_edge(self.tile // 2)
+            if smaller.tile >= self.tile:
+                raise MemoryError(f"out of memory even with one tile of {self.tile} px on "
+                                  f"{self.device}") from None  # fmt: skip
+            what = f"tiles of {smaller.tile} px"
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        log.warning("out of memory on %s: trying again with %s", self.device, what)
+        return smaller
 
     def _output(self, out: np.ndarray | None, shape: tuple[int, int, int]) -> np.ndarray:
         if out is None:
