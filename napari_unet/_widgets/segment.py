@@ -107,15 +107,16 @@ class SegmentWidget(JobControls, Container):
 
     # ---- inputs -------------------------------------------------------------------------
     def _current_plane(self, layer) -> tuple[np.ndarray, tuple[int, ...]]:
-        """The 2-D (or RGB) image to segment, and its index in a stack (``()`` for 2-D)."""
-        spatial = layer.ndim
-        lead = spatial - 2
+        """The 2-D (or RGB) image to segment, and its index in a stack (``()`` for 2-D); of a
+        multiscale layer, its full resolution."""
+        data = full_resolution(layer)
+        lead = layer.ndim - 2
         if lead <= 0:
-            return np.asarray(layer.data), ()
+            return np.asarray(data), ()
         point = layer.world_to_data(self._viewer.dims.point)
         index = tuple(int(np.clip(round(p), 0, n - 1))
-                      for p, n in zip(point[:lead], layer.data.shape[:lead]))  # fmt: skip
-        return np.asarray(layer.data[index]), index
+                      for p, n in zip(point[:lead], data.shape[:lead]))  # fmt: skip
+        return np.asarray(data[index]), index
 
     # ---- running ------------------------------------------------------------------------
     def _on_run(self) -> None:
@@ -197,7 +198,8 @@ class SegmentWidget(JobControls, Container):
     def _show(self, layer, index: tuple[int, ...], result) -> None:
         from unet_core.base.labels import IGNORE_LABEL
 
-        shape = layer.data.shape[: layer.ndim]
+        data = full_resolution(layer)
+        shape = data.shape[: layer.ndim]
         kw = {"scale": layer.scale, "translate": layer.translate}
         prob_layer, _ = self._layer(f"{layer.name} probability", "image", shape, np.float32, kw)
         lab_layer, created = self._layer(f"{layer.name} labels", "labels", shape, np.uint8, kw)
@@ -210,7 +212,7 @@ class SegmentWidget(JobControls, Container):
         )  # fmt: skip
         self._last = {"labels": lab_layer, "index": index, "card": result.card,
                       "changed": int(changed.sum()),
-                      "image": np.asarray(layer.data[index]) if index else layer.data}  # fmt: skip
+                      "image": np.asarray(data[index]) if index else np.asarray(data)}  # fmt: skip
         self._legend.value = (f"{legend(result.classes)}; {IGNORE_LABEL} = ignore (magenta, "
                               "skipped by training)")  # fmt: skip
         if result.objects is not None:
@@ -244,3 +246,9 @@ class SegmentWidget(JobControls, Container):
         if last is None or last["labels"] not in self._viewer.layers:
             return
         rethreshold_layer(last["labels"], value, last["index"])
+
+
+def full_resolution(layer):
+    """The pixels of an image layer to segment: of a multiscale layer, its first (full
+    resolution) level; the result layers are full-resolution ones."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data

@@ -80,6 +80,19 @@ def test_current_slice_of_a_stack(segment_widget, tiny_model_file, qtbot):
     assert prob[1].max() > 0 and prob[0].max() == 0 and prob[2].max() == 0
 
 
+def test_a_multiscale_layer_is_segmented_at_full_resolution(segment_widget, tiny_model_file,
+                                                             qtbot):  # fmt: skip
+    viewer, widget = segment_widget
+    full = np.random.default_rng(1).integers(0, 255, (128, 96), dtype=np.uint8)
+    layer = viewer.add_image([full, full[::2, ::2]], multiscale=True, name="pyramid")
+    widget._image.value = layer
+    use_model_file(widget, tiny_model_file)
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["pyramid labels"].data
+    assert labels.shape == (128, 96) and set(np.unique(labels)) <= {0, 1}
+    assert viewer.layers["pyramid probability"].data.max() > 0
+
+
 def test_cancel_keeps_everything_as_it_was(segment_widget, tiny_model_file, qtbot):
     viewer, widget = segment_widget
     big = np.random.default_rng(0).integers(0, 255, (1500, 1500), dtype=np.uint8)
