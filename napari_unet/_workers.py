@@ -147,6 +147,9 @@ def start_worker(job: Generator, **connections):
     from napari.qt.threading import GeneratorWorker
 
     worker = GeneratorWorker(lambda: (yield from job))
+    # a cancelled job is left suspended by the worker: close it once the thread is done, before
+    # the widget hears of it, so that its clean-up (a batch's report) has run by then
+    worker.finished.connect(job.close)
     for signal, callback in connections.items():
         getattr(worker, signal).connect(callback)
     return worker
