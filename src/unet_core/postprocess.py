@@ -21,8 +21,12 @@ def probabilities_to_labels(prob: np.ndarray, threshold: float = 0.5) -> np.ndar
 
 def probabilities_to_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """uint8 mask for files: 255 = foreground for two classes, the class index otherwise."""
-    labels = probabilities_to_labels(prob, threshold)
-    return labels * 255 if prob.shape[0] == 2 else labels
+    return labels_to_mask(probabilities_to_labels(prob, threshold), np.shape(prob)[0])
+
+
+def labels_to_mask(labels: np.ndarray, classes: int) -> np.ndarray:
+    """Class indices as the mask written to files (255 = foreground for two classes)."""
+    return labels * np.uint8(255) if classes == 2 else labels
 
 
 def keep_corrections(

@@ -452,30 +452,38 @@ def test_a_full_disk_while_appending_a_row_loses_no_row(tmp_path, model_file, mo
     assert names == [f"f{i}.tif" for i in range(4)]
 
 
-def test_a_half_row_left_by_a_full_disk_is_cut_off(tmp_path, model_file, monkeypatch):
-    """The append itself meets the full disk part way: the file is cut back to whole rows."""
+def _append_through(file_class, tmp_path, model_file, monkeypatch) -> tuple[bytes, bytes]:
+    """The report before and after appending a row through ``file_class`` (a file that meets
+    a full disk), which must raise OSError."""
+    from unet_core.batch.report import Report
+
     d = images(tmp_path / "in", ["a.tif", "b.tif"])
     out = tmp_path / "out"
     list(BatchRun(d / "a.tif", out, model=str(model_file), device="cpu"))
     before = (out / REPORT_NAME).read_bytes()
-    from unet_core.batch.report import Report
-
     report = Report(out)
     real_open = Path.open
+
+    def opened(path, mode="r", *args, **kwargs):
+        return file_class(path, "r+") if mode == "rb+" else real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", opened)
+    with pytest.raises(OSError):
+        report._append({"file": str(d / "b.tif"), "status": "ok"})
+    monkeypatch.setattr(Path, "open", real_open)
+    return before, (out / REPORT_NAME).read_bytes()
+
+
+def test_a_half_row_left_by_a_full_disk_is_cut_off(tmp_path, model_file, monkeypatch):
+    """The append itself meets the full disk part way: the file is cut back to whole rows."""
 
     class Full(io.FileIO):
         def write(self, data):
             super().write(data[:7])  # part of the row reaches the disk, then it is full
             raise OSError(28, "No space left on device")
 
-    def open_full(path, mode="r", *args, **kwargs):
-        return Full(path, "r+") if mode == "rb+" else real_open(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "open", open_full)
-    with pytest.raises(OSError):
-        report._append({"file": str(d / "b.tif"), "status": "ok"})
-    monkeypatch.setattr(Path, "open", real_open)
-    assert (out / REPORT_NAME).read_bytes() == before  # no half row
+    before, after = _append_through(Full, tmp_path, model_file, monkeypatch)
+    assert after == before  # no half row
 
 
 def test_a_damaged_report_is_kept_aside_and_a_new_one_started(tmp_path, model_file, caplog):
@@ -608,25 +616,13 @@ def test_paths_this_user_may_not_read_fail_alone(model_file):
 
 def test_a_short_write_on_a_full_disk_is_cut_off_too(tmp_path, model_file, monkeypatch):
     """A full disk may take part of a row without an error: the append checks what was written."""
-    d = images(tmp_path / "in", ["a.tif", "b.tif"])
-    out = tmp_path / "out"
-    list(BatchRun(d / "a.tif", out, model=str(model_file), device="cpu"))
-    before = (out / REPORT_NAME).read_bytes()
-    from unet_core.batch.report import Report
-
-    report = Report(out)
-    real_open = Path.open
 
     class Short(io.FileIO):
         def write(self, data):
             return super().write(data[:5])  # no error, 5 bytes taken
 
-    monkeypatch.setattr(Path, "open", lambda p, mode="r", *a, **k: Short(p, "r+")
-                        if mode == "rb+" else real_open(p, mode, *a, **k))  # fmt: skip
-    with pytest.raises(OSError):
-        report._append({"file": str(d / "b.tif"), "status": "ok"})
-    monkeypatch.setattr(Path, "open", real_open)
-    assert (out / REPORT_NAME).read_bytes() == before
+    before, after = _append_through(Short, tmp_path, model_file, monkeypatch)
+    assert after == before
 
 
 def test_a_moved_input_folder_resumes_and_junk_at_a_mask_name_is_not_done(tmp_path, model_file):

@@ -82,6 +82,15 @@ def entry_problem(path: Path) -> tuple[str, str] | None:
     return "failed", "not a regular file (a pipe, socket or device)"
 
 
+def not_segmented(path: Path) -> tuple[str, str] | None:
+    """(status, reason) for an input that is never opened: :func:`entry_problem`, or a file
+    that is not an image (skipped). None for an image file."""
+    problem = entry_problem(path)
+    if problem is None and not is_image_path(path):
+        problem = "skipped", f"not an image file ({path.suffix or 'no suffix'})"
+    return problem
+
+
 def _bookkeeping(path: Path) -> bool:
     """The report, the run record and temporary files of this tool."""
     return path.name in (REPORT_NAME, RUN_RECORD) or bool(_PART.match(path.name))
@@ -181,15 +190,15 @@ def collect_inputs(
 def _once(found: list[Input], keep_aliases: bool) -> list[Input]:
     """One input per file: a path given twice once; a link to a file already listed (or the
     file a listed link points to) skipped with its reason, or left out."""
+    keys = [real_path(i.path) if os.path.exists(i.path) else Path(os.path.abspath(i.path))
+            for i in found]  # broken entries are each their own  # fmt: skip
     groups: dict[Path, list[Input]] = {}
-    for i in found:  # broken entries are each their own
-        key = real_path(i.path) if os.path.exists(i.path) else Path(os.path.abspath(i.path))
+    for i, key in zip(found, keys):
         groups.setdefault(key, []).append(i)
     primary = {k: next((i for i in g if not os.path.islink(i.path)), g[0])
                for k, g in groups.items()}  # fmt: skip
     out, seen = [], set()
-    for i in found:
-        key = real_path(i.path) if os.path.exists(i.path) else Path(os.path.abspath(i.path))
+    for i, key in zip(found, keys):
         first = primary[key]
         if i is first:
             out.append(i)

@@ -136,14 +136,9 @@ class Report:
                 self.set_aside = _set_aside(self.path)
                 header, rows = None, []
         self.previous = {row["file"]: row for row in rows}
-        self.unwritten = ""  # why rows could not be appended (a full disk); close() retries
         self.columns = _merge(columns, header or ())
         self.rows: dict[str, dict] = {}  # this run's, in order
         self.closed = False
-
-    @property
-    def seen(self) -> set[str]:
-        return set(self.rows)
 
     def add(self, result: FileResult) -> dict:
         row = result_row(result)
@@ -162,8 +157,8 @@ class Report:
                     self._write(rows + [row])
                 else:
                     self._append(row)
-        except (OSError, ReportError) as exc:  # the row stays here; close() writes them all
-            self.unwritten = getattr(exc, "strerror", None) or str(exc)
+        except (OSError, ReportError):  # a full disk: the row stays here; close() writes all
+            pass
         return row
 
     def close(self, summary: str) -> Path:

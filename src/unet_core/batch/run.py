@@ -22,7 +22,7 @@ from .files import (
     Input,
     check_output_folder,
     collect_inputs,
-    entry_problem,
+    not_segmented,
     output_paths,
     real_path,
 )
@@ -145,15 +145,9 @@ class BatchRun:
             if i.skip or i.fail:
                 yield FileResult(i.path, "failed" if i.fail else "skipped", i.fail or i.skip)
                 continue
-            problem = entry_problem(i.path)
-            if problem or not is_image_path(i.path):  # claims no output name
-                yield FileResult(
-                    i.path,
-                    *(
-                        problem
-                        or ("skipped", f"not an image file ({i.path.suffix or 'no suffix'})")
-                    ),
-                )
+            problem = not_segmented(i.path)
+            if problem:  # claims no output name
+                yield FileResult(i.path, *problem)
                 continue
             out = self.out_dir / i.subdir
             mask = real_path(output_paths(i.path, out)[0])

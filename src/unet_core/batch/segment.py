@@ -17,23 +17,23 @@ import numpy as np
 
 from ..base.files import file_mode, temp_prefix
 from ..base.jobs import drain, relay
-from ..data.io import ImageReadError, is_image_path, read_image, write_png, write_tiff
+from ..data.io import ImageReadError, read_image, write_png, write_tiff
 from ..data.lazy import image_shape, open_lazy
 from ..inference.bands import predict_bands
 from ..inference.predictor import Predictor
 from ..overlay import overlay
 from ..postprocess import (
     class_areas,
+    labels_to_mask,
     object_stats,
     probabilities_to_labels,
-    probabilities_to_mask,
     separate_objects,
 )
 from .files import (
     FileResult,
-    entry_problem,
     instances_path,
     mask_source,
+    not_segmented,
     output_paths,
     real_path,
     source_text,
@@ -72,11 +72,9 @@ def segment_file_steps(
     start = time.perf_counter()
     path = Path(path)
     mask_path, prob_path, overlay_path = output_paths(path, out_dir)
-    problem = entry_problem(path)
+    problem = not_segmented(path)
     if problem is not None:
         return FileResult(path, *problem)
-    if not is_image_path(path):
-        return FileResult(path, "skipped", f"not an image file ({path.suffix or 'no suffix'})")
     targets = (mask_path,) + (prob_path,) * o.save_prob + (overlay_path,) * o.save_overlay
     targets += (instances_path(path, out_dir),) * o.instances
     if any(real_path(t) in protected for t in targets):
@@ -134,15 +132,15 @@ def _image(predictor, path, image, out_dir, o: SegmentOptions):
     bad = _non_finite(image)
     scale = predictor.scale_for(image)
     prob = yield from predictor.run(image, scale=scale)
-    mask = probabilities_to_mask(prob, o.threshold)
+    labels = probabilities_to_labels(prob, o.threshold)
     reason = ""
     if bad is not None:
-        mask[bad] = 0
+        labels[bad] = 0
         reason = f"{int(bad.sum())} NaN/inf pixel(s) treated as the mean and left unsegmented"
+    mask = labels_to_mask(labels, prob.shape[0])
     outputs = (mask_path,) + (prob_path,) * o.save_prob + (overlay_path,) * o.save_overlay
     classes = predictor.card.classes
-    labels = probabilities_to_labels(prob, o.threshold)
-    values = class_areas(labels if bad is None else np.where(bad, 0, labels), classes)
+    values = class_areas(labels, classes)
     if o.instances:
         objects = separate_objects(prob, classes, o.threshold)
         if bad is not None:
@@ -170,9 +168,9 @@ def _stack(predictor, path, stack, out_dir, o: SegmentOptions):
         scale = predictor.scale_for(stack[z])
         job = predictor.run(stack[z], scale=scale)
         prob = yield from relay(job, lambda t, z=z: (z * t[1] + t[0], n * t[1]))
-        masks.append(probabilities_to_mask(prob, o.threshold))
-        areas = _add(areas, class_areas(probabilities_to_labels(prob, o.threshold),
-                                        predictor.card.classes))  # fmt: skip
+        labels = probabilities_to_labels(prob, o.threshold)
+        masks.append(labels_to_mask(labels, prob.shape[0]))
+        areas = _add(areas, class_areas(labels, predictor.card.classes))
         if o.save_prob:
             probs.append(prob)
     mask = np.stack(masks)
@@ -208,10 +206,10 @@ def _streamed(predictor, path, out_dir, o: SegmentOptions):
             if kind == "tiles":
                 yield a, b
                 continue
-            mask = probabilities_to_mask(b, o.threshold)
+            labels = probabilities_to_labels(b, o.threshold)
+            mask = labels_to_mask(labels, b.shape[0])
             count += int(np.count_nonzero(mask))
-            areas = _add(areas, class_areas(probabilities_to_labels(b, o.threshold),
-                                            predictor.card.classes))  # fmt: skip
+            areas = _add(areas, class_areas(labels, predictor.card.classes))
             if prob_out is not None:
                 prob_out.write(a, b[1])
             mask_out.write(a, mask)
