@@ -1,6 +1,7 @@
 """The model rows every widget shares: a choice among the widget's own first entries (e.g.
 "latest"), the bundled models, this session's versions and "model file…" (which shows a file
-row), and one way to turn the choice into a model name or file."""
+row: a model file, or a bioimage.io package this tool exported), and one way to turn the
+choice into a model name or file."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ class ModelPicker:
     def __init__(self, label: str = "model", value: str = "drive", first: tuple[str, ...] = ()):
         self.first = tuple(first)
         self.choice = ComboBox(label=label, choices=self.choices, value=value)
-        self.file = FileEdit(label="model file", filter="*.safetensors", visible=False)
+        self.file = FileEdit(label="model file", filter="*.safetensors *.zip", visible=False)
         self.choice.changed.connect(lambda v: setattr(self.file, "visible", v == MODEL_FILE))
         STORE.changed.connect(self._on_versions_changed)
 
@@ -43,5 +44,5 @@ class ModelPicker:
             return self.choice.value
         path = self.file.value
         if not path or not path.is_file():
-            raise ValueError("choose a model file (.safetensors) first")
+            raise ValueError("choose a model file (.safetensors or a bioimage.io .zip) first")
         return str(path)

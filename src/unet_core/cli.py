@@ -127,12 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(func=cmd_evaluate)
 
-    ex = sub.add_parser("export", help="write a model for other tools (ONNX, TorchScript)")
-    ex.add_argument("model", help="bundled model name or model file")
-    ex.add_argument("--to", choices=("onnx", "torchscript"), default="onnx", help="format")
-    ex.add_argument("--out", required=True, type=_folder, help="file to write")
-    ex.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    ex.set_defaults(func=cmd_export)
+    from .cli_export import add_export_parser
+
+    add_export_parser(sub, _folder)
 
     info = sub.add_parser("info", help="print a model card")
     info.add_argument("model", nargs="?", help="bundled model name or model file (default: list)")
@@ -271,27 +268,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = evaluate_model(model, args.images, args.labels, args.fov, threshold=args.threshold,
                           tta=args.tta, device=args.device, ids=args.ids)  # fmt: skip
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_model
-    from .model.store import load_model
-
-    if args.out.exists() and not args.overwrite:
-        raise ValueError(f"{args.out} exists (use --overwrite to replace it)")
-    model = load_model(args.model, device="cpu")
-    if args.to == "onnx":
-        try:
-            import onnx  # noqa: F401
-        except ImportError:
-            raise ValueError("ONNX export needs the onnx package: pip install onnx") from None
-    path = export_model(model, args.out, args.to)
-    pre = model.card.preprocessing
-    print(
-        f"wrote {path}: input (N, {model.in_channels}, H, W) float32, the image as "
-        f"channels={pre.channels}, normalize={pre.normalize}; output class probabilities"
-    )
     return 0
 
 

@@ -177,3 +177,39 @@ def test_fundus_sample_gets_scale_and_vessel_measurements(segment_widget, qtbot,
     qtbot.waitUntil(lambda: widget._measurements.value != text, timeout=TIMEOUT)
     smaller = float(widget._measurements.value.split("vessels ")[1].split(" %")[0])
     assert 0.3 * area < smaller < 0.7 * area
+
+
+def test_a_bioimageio_package_segments_as_its_model_file(segment_widget, tiny_model_file,
+                                                         qtbot, messages, tmp_path):  # fmt: skip
+    """A package exported from a model file (napari-unet export --to bioimageio) chosen as the
+    model file gives the same labels as the file itself; another tool's package is refused in
+    one line."""
+    pytest.importorskip("bioimageio.spec", reason="in the testing extra: pip install -e .[testing]")
+    import zipfile
+
+    import tifffile
+
+    from unet_core.cli import main
+
+    viewer, widget = segment_widget
+    viewer.open_sample("napari-unet", "em")
+    widget._image.value = viewer.layers["em slice"]
+    tifffile.imwrite(tmp_path / "em.tif", viewer.layers["em slice"].data)
+    package = tmp_path / "tiny.zip"
+    assert main(["export", str(tiny_model_file), "--to", "bioimageio", "--out", str(package),
+                 "--sample", str(tmp_path / "em.tif")]) == 0  # fmt: skip
+    results = []
+    for path in (tiny_model_file, package):
+        use_model_file(widget, path)
+        run_and_wait(qtbot, widget)
+        results.append(viewer.layers["em slice labels"].data.copy())
+    assert messages["error"] == []
+    assert results[0].any() and np.array_equal(results[0], results[1])
+
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as zf:
+        zf.writestr("rdf.yaml", "type: model\nname: cellpose cyto\nweights: {torchscript: {}}\n")
+    widget._model_file.value = other
+    run_and_wait(qtbot, widget)
+    assert "not a U-Net of this tool" in messages["error"][-1]
+    assert "\n" not in messages["error"][-1]

@@ -1,7 +1,8 @@
-"""Model files: weights in safetensors, the model card as JSON in its header.
+"""Model files: weights in safetensors, the model card as JSON in its header; bioimage.io
+packages written by this tool (``.zip``, :mod:`..zoo`) load too.
 
-Loading never unpickles anything, so a model file cannot run code: a file that is not a
-safetensors file written by :func:`save_model` is refused with a one-line reason.
+Loading never runs code from a file: safetensors holds only tensors, and a package's weights
+are read with PyTorch's ``weights_only`` loader. Anything else is refused with a one-line reason.
 """
 
 from __future__ import annotations
@@ -97,8 +98,42 @@ def model_identity(model) -> dict:
 
 
 def read_card(name_or_path: str | os.PathLike) -> ModelCard:
-    """The model card of a model file, without loading the weights."""
-    return _open(resolve_model_path(name_or_path))[1]
+    """The model card of a model file or package, without loading the weights."""
+    path = resolve_model_path(name_or_path)
+    if _is_package(path):
+        from ..zoo.read import package_card
+
+        return _checked(path, package_card(path))
+    return _open(path)[1]
+
+
+class _Weights:
+    """A model file's card, its tensors' shapes and dtypes (safetensors' names), and how to
+    read the tensors: what the checks below need, for either kind of file."""
+
+    def __init__(self, path: Path):
+        if _is_package(path):  # a bioimage.io package (zoo/write.py): small, read at once
+            from ..zoo.read import package_weights
+
+            card, tensors = package_weights(path)
+            self.card = _checked(path, card)
+            self.shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+            self.dtypes = {k: _DTYPES.get(v.dtype, str(v.dtype)) for k, v in tensors.items()}
+            self.tensors = lambda: tensors
+            return
+        handle, self.card = _open(path)
+        slices = {k: handle.get_slice(k) for k in handle.keys()}  # noqa: SIM118
+        self.shapes = {k: tuple(v.get_shape()) for k, v in slices.items()}
+        self.dtypes = {k: v.get_dtype() for k, v in slices.items()}
+        self.tensors = lambda: {k: handle.get_tensor(k) for k in slices}
+
+
+_DTYPES = {torch.float16: "F16", torch.bfloat16: "BF16", torch.float32: "F32",
+           torch.float64: "F64"}  # fmt: skip
+
+
+def _is_package(path: Path) -> bool:
+    return path.suffix.lower() == ".zip"
 
 
 def _open(path: Path) -> tuple[Any, ModelCard]:
@@ -109,8 +144,8 @@ def _open(path: Path) -> tuple[Any, ModelCard]:
         header = handle.metadata() or {}
     except Exception as exc:
         raise ModelFileError(
-            f"{path.name} is not a napari-unet model file (expected a .safetensors file "
-            f"written by napari-unet; pickled PyTorch files are refused for safety)"
+            f"{path.name} is not a napari-unet model file (expected a .safetensors file or a "
+            f"bioimage.io .zip written by napari-unet; pickled PyTorch files are refused)"
         ) from exc
     if header.get("format") != FORMAT or "card" not in header:
         raise ModelFileError(f"{path.name} is a safetensors file but not a napari-unet model")
@@ -118,12 +153,16 @@ def _open(path: Path) -> tuple[Any, ModelCard]:
         card = ModelCard.from_json(header["card"])
     except (ValueError, TypeError) as exc:
         raise ModelFileError(f"{path.name}: unreadable model card ({exc})") from exc
+    return handle, _checked(path, card)
+
+
+def _checked(path: Path, card: ModelCard) -> ModelCard:
     try:
         check_architecture(card.architecture)
     except ValueError as exc:
         raise ModelFileError(f"{path.name}: the card asks for a network this tool does not "
                              f"build ({exc})") from exc  # fmt: skip
-    return handle, card
+    return card
 
 
 def check_architecture(arch: dict) -> None:
@@ -143,12 +182,10 @@ def weight_problems(path: str | os.PathLike) -> list[str]:
     """What is wrong with the weights of a model file, without running it: tensors that do not
     match the card's architecture (checked on the header, before anything is allocated), more
     than :data:`MAX_PARAMETERS`, and NaN or infinite values. Empty when the file is sound."""
-    path = resolve_model_path(path)
-    handle, card = _open(path)
-    problems = _shape_problems(handle, card)
+    weights = _Weights(resolve_model_path(path))
+    problems = _shape_problems(weights)
     if not problems:
-        tensors = (handle.get_tensor(k) for k in handle.keys())  # noqa: SIM118
-        problems += [p for p in [_non_finite(tensors)] if p]
+        problems += [p for p in [_non_finite(weights.tensors().values())] if p]
     return problems
 
 
@@ -157,28 +194,25 @@ def _non_finite(tensors) -> str:
     return f"{bad} weight(s) are NaN or infinite, so its output means nothing" if bad else ""
 
 
-def _shape_problems(handle, card: ModelCard) -> list[str]:
+def _shape_problems(weights: _Weights) -> list[str]:
     with torch.device("meta"):  # shapes only: nothing is allocated
-        net = UNet(**card.architecture)
+        net = UNet(**weights.card.architecture)
     count = sum(p.numel() for p in net.parameters())
     if count > MAX_PARAMETERS:
         return [f"the card describes a network of {count / 1e6:,.0f} M parameters, more than "
                 f"the {MAX_PARAMETERS / 1e6:.0f} M a model file may have"]  # fmt: skip
     state = net.state_dict()
     expected = {k: tuple(v.shape) for k, v in state.items()}
-    found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
+    found = weights.shapes
     missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     wrong = [k for k in expected if k in found and found[k] != expected[k]]
     if not (missing or extra or wrong):
-        not_float = [
-            k
-            for k, v in state.items()
-            if v.is_floating_point() and handle.get_slice(k).get_dtype() not in FLOATS
-        ]
+        not_float = [k for k, v in state.items()
+                     if v.is_floating_point() and weights.dtypes[k] not in FLOATS]  # fmt: skip
         if not_float:  # e.g. weights cast to int32: they would load, and mean nothing
             k = not_float[0]
             return [f"{len(not_float)} weight tensor(s) are not floating point (e.g. {k} is "
-                    f"{handle.get_slice(k).get_dtype()})"]  # fmt: skip
+                    f"{weights.dtypes[k]})"]  # fmt: skip
         return []
     detail = (f"{len(missing)} missing, {len(extra)} unexpected, {len(wrong)} of another shape"
               + (f", e.g. {wrong[0]} is {found[wrong[0]]} where the card needs "
@@ -187,13 +221,15 @@ def _shape_problems(handle, card: ModelCard) -> list[str]:
 
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> UNet:
-    """Load a bundled model by name (``"drive"``, ``"em"``) or a model file, in eval mode."""
+    """Load a bundled model by name (``"drive"``, ``"em"``), a model file, or a bioimage.io
+    package this tool wrote (``.zip``), in eval mode."""
     tune_allocator()  # once per process: large tensors reuse freed memory (base/allocator.py)
     path = resolve_model_path(name_or_path)
-    handle, card = _open(path)
-    for problem in _shape_problems(handle, card):  # before anything is allocated
+    weights = _Weights(path)
+    card = weights.card
+    for problem in _shape_problems(weights):  # before anything is allocated
         raise ModelFileError(f"{path.name}: {problem}")
-    state = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+    state = weights.tensors()
     problem = _non_finite(state.values())
     if problem:
         raise ModelFileError(f"{path.name}: {problem}; it is not run")

@@ -15,4 +15,21 @@ def task_of(card_or_name) -> Task:
     return TASKS.get(name or "generic", TASKS["generic"])
 
 
-__all__ = ["TASKS", "Task", "task_of"]
+def sample_path(task: str):
+    """The sample image shipped for a kind of image: in ``sample_data`` beside the plugin (an
+    installed wheel) or at the repository root; FileNotFoundError if there is none."""
+    import importlib.util
+    from pathlib import Path
+
+    name = TASKS[task].sample if task in TASKS else ""
+    places = [Path(__file__).resolve().parents[3] / "sample_data"]
+    spec = importlib.util.find_spec("napari_unet")  # finds the package without importing it
+    if spec is not None and spec.origin:
+        places.insert(0, Path(spec.origin).parent / "sample_data")
+    for folder in places if name else []:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"no sample image is installed for {task} images")
+
+
+__all__ = ["TASKS", "Task", "sample_path", "task_of"]

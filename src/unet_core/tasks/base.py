@@ -11,6 +11,8 @@ class Task:
     """The generic default: any image, any number of classes."""
 
     name = "generic"
+    #: the sample image shipped for this kind (in ``sample_data/``), "" if none
+    sample = ""
     #: columns this task adds to the batch report (its measurements' names)
     report_columns: tuple[str, ...] = ()
 

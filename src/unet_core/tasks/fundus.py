@@ -178,6 +178,7 @@ class Fundus(Task):
     """Vessels in colour fundus photographs."""
 
     name = "fundus"
+    sample = "fundus_retina.jpg"  # a normal left eye (Häggström 2014, CC0)
     report_columns = MEASUREMENTS
 
     def scale_for(self, image: np.ndarray, card) -> float:
