@@ -66,10 +66,12 @@ def segment_job(
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:
     """The task's measurements (vessels) of (edited) labels, off the UI thread."""
+    import numpy as np
+
     from unet_core.tasks import task_of
 
     yield
-    return task_of(card).measure(image, (labels == 1).astype("uint8"), card)
+    return task_of(card).measure(np.asarray(image), (labels == 1).astype("uint8"), card)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from .._layers import rethreshold_layer, write_prediction
 from .._workers import measure_job, segment_job, start_worker
 from ._jobs import JobControls, make_scrollable, one_line
+from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
 from ._model_picker import ModelPicker
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class SegmentWidget(JobControls, Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._levels = LevelPicker()  # shown for multiscale layers only
         self._picker = ModelPicker("model", "drive")
         self._model, self._model_file = self._picker.rows
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
@@ -90,11 +92,13 @@ class SegmentWidget(JobControls, Container):
         self._status = Label(label="status", value="ready")
         self._measurements = Label(label="measured", value="", visible=False)
         self._measure = PushButton(text="Measure the edited labels", visible=False)
-        self.extend([self._image, self._model, self._model_file, self._device, self._tile,
-                     self._tta, self._objects, self._run, self._cancel, self._progress,
-                     self._threshold, self._legend, self._status, self._measurements,
-                     self._measure])  # fmt: skip
+        self.extend([self._image, self._levels.choice, self._model, self._model_file,
+                     self._device, self._tile, self._tta, self._objects, self._run,
+                     self._cancel, self._progress, self._threshold, self._legend,
+                     self._status, self._measurements, self._measure])  # fmt: skip
         self._run.changed.connect(self._on_run)
+        self._image.changed.connect(self._levels.follow)
+        self._levels.follow(self._image.value)
         self._cancel.changed.connect(self._on_cancel)
         self._threshold.changed.connect(self._on_threshold)
         self._measure.changed.connect(self._on_measure)
@@ -106,17 +110,18 @@ class SegmentWidget(JobControls, Container):
             label.native.setWordWrap(True)
 
     # ---- inputs -------------------------------------------------------------------------
-    def _current_plane(self, layer) -> tuple[np.ndarray, tuple[int, ...]]:
+    def _current_plane(self, layer, level: int) -> tuple[np.ndarray, tuple[int, ...]]:
         """The 2-D (or RGB) image to segment, and its index in a stack (``()`` for 2-D); of a
-        multiscale layer, its full resolution."""
-        data = full_resolution(layer)
+        multiscale layer, the chosen level. Lazy data (dask, zarr) is not read here: the
+        predictor reads it tile by tile."""
+        data = level_data(layer, level)
         lead = layer.ndim - 2
         if lead <= 0:
-            return np.asarray(data), ()
+            return data, ()
         point = layer.world_to_data(self._viewer.dims.point)
         index = tuple(int(np.clip(round(p), 0, n - 1))
                       for p, n in zip(point[:lead], data.shape[:lead]))  # fmt: skip
-        return np.asarray(data[index]), index
+        return data[index], index
 
     # ---- running ------------------------------------------------------------------------
     def _on_run(self) -> None:
@@ -126,13 +131,14 @@ class SegmentWidget(JobControls, Container):
             return
         try:
             spec = self._picker.spec()
-            image, index = self._current_plane(layer)
+            level = self._levels.level(layer)
+            image, index = self._current_plane(layer, level)
         except ValueError as exc:
             show_error(one_line(exc))
             return
         job = segment_job(image, spec, self._device.value, self._tile.value, self._tta.value,
                           self._threshold.value, self._objects.value)  # fmt: skip
-        source = {"layer": layer, "data": layer.data, "index": index}
+        source = {"layer": layer, "data": layer.data, "index": index, "level": level}
         self._worker = start_worker(
             job,
             yielded=self._on_progress,
@@ -166,7 +172,7 @@ class SegmentWidget(JobControls, Container):
             show_warning(f"'{layer.name}' changed while it was segmented: result discarded.")
             self._set_status("discarded: the image changed; segment again")
             return
-        self._show(layer, source["index"], result)
+        self._show(layer, source["index"], source["level"], result)
         self._set_status(f"segmented '{layer.name}' in {result.seconds:.1f} s "
                          f"(model {result.model}, scale {result.scale:.2f})")  # fmt: skip
         self._show_measurements(result.measurements)
@@ -195,16 +201,21 @@ class SegmentWidget(JobControls, Container):
         )
         self._measure_worker.start()
 
-    def _show(self, layer, index: tuple[int, ...], result) -> None:
+    def _show(self, layer, index: tuple[int, ...], level: int, result) -> None:
         from unet_core.base.labels import IGNORE_LABEL
 
-        data = full_resolution(layer)
+        data = level_data(layer, level)
         shape = data.shape[: layer.ndim]
-        kw = {"scale": layer.scale, "translate": layer.translate}
-        prob_layer, _ = self._layer(f"{layer.name} probability", "image", shape, np.float32, kw)
+        kw = {"scale": level_scale(layer, level), "translate": layer.translate}
+        prob = foreground_probability(result.prob)
+        if is_multiscale(layer) and not index:  # a pyramid like the image's
+            self._show_pyramid(f"{layer.name} probability", prob, result_shapes(layer, level), kw)
+        else:
+            prob_layer, _ = self._layer(f"{layer.name} probability", "image", shape, np.float32,
+                                        kw)  # fmt: skip
+            prob_layer.data[index] = prob
+            prob_layer.refresh()
         lab_layer, created = self._layer(f"{layer.name} labels", "labels", shape, np.uint8, kw)
-        prob_layer.data[index] = foreground_probability(result.prob)
-        prob_layer.refresh()
         changed = write_prediction(
             lab_layer, result.prob, index=index, threshold=self._threshold.value,
             model=result.model, fresh=created,
@@ -212,13 +223,23 @@ class SegmentWidget(JobControls, Container):
         )  # fmt: skip
         self._last = {"labels": lab_layer, "index": index, "card": result.card,
                       "changed": int(changed.sum()),
-                      "image": np.asarray(data[index]) if index else np.asarray(data)}  # fmt: skip
+                      "image": data[index] if index else data}  # fmt: skip
         self._legend.value = (f"{legend(result.classes)}; {IGNORE_LABEL} = ignore (magenta, "
                               "skipped by training)")  # fmt: skip
         if result.objects is not None:
             objects, _ = self._layer(f"{layer.name} objects", "objects", shape, np.int32, kw)
             objects.data[index] = result.objects
             objects.refresh()
+
+    def _show_pyramid(self, name: str, prob: np.ndarray, shapes: list, kw: dict) -> None:
+        """The probability of a multiscale image as a multiscale layer (replaced each run)."""
+        from unet_core.base.arrays import pyramid
+
+        if name in self._viewer.layers:
+            self._viewer.layers.remove(name)
+        self._viewer.add_image(pyramid(prob, shapes), multiscale=True, name=name,
+                               colormap="magma", contrast_limits=(0, 1), blending="additive",
+                               visible=False, **kw)  # fmt: skip
 
     def _layer(self, name: str, kind: str, shape, dtype, kw: dict):
         """The result layer ``name``, reused when it fits, else created; and whether it was
@@ -247,8 +268,3 @@ class SegmentWidget(JobControls, Container):
             return
         rethreshold_layer(last["labels"], value, last["index"])
 
-
-def full_resolution(layer):
-    """The pixels of an image layer to segment: of a multiscale layer, its first (full
-    resolution) level; the result layers are full-resolution ones."""
-    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data

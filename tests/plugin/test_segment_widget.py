@@ -80,17 +80,81 @@ def test_current_slice_of_a_stack(segment_widget, tiny_model_file, qtbot):
     assert prob[1].max() > 0 and prob[0].max() == 0 and prob[2].max() == 0
 
 
-def test_a_multiscale_layer_is_segmented_at_full_resolution(segment_widget, tiny_model_file,
-                                                             qtbot):  # fmt: skip
+class Recorded:
+    """An array-like layer data (as a dask or zarr array is) that records the size of every
+    read, to tell tile-by-tile reading from loading the whole image."""
+
+    def __init__(self, array):
+        self.array, self.reads = array, []
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.size = array.size
+
+    def __getitem__(self, key):
+        part = self.array[key]
+        self.reads.append(part.size)
+        return part
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads.append(self.array.size)
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+def test_a_multiscale_layer_is_read_tile_by_tile_and_gets_a_multiscale_result(
+    segment_widget, tiny_model_file, qtbot, messages
+):
     viewer, widget = segment_widget
-    full = np.random.default_rng(1).integers(0, 255, (128, 96), dtype=np.uint8)
-    layer = viewer.add_image([full, full[::2, ::2]], multiscale=True, name="pyramid")
+    rng = np.random.default_rng(1)
+    full = rng.integers(0, 255, (2048, 1536), dtype=np.uint8)
+    levels = [Recorded(full), full[::2, ::2].copy(), full[::4, ::4].copy()]
+    layer = viewer.add_image(levels, multiscale=True, name="pyramid", contrast_limits=(0, 255),
+                             scale=(0.5, 0.5))  # fmt: skip
     widget._image.value = layer
-    use_model_file(widget, tiny_model_file)
+    assert not widget._levels.choice.native.isHidden()
+    assert widget._levels.choice.value == 0  # full resolution unless the user chooses
+    assert [c for c in widget._levels.choice.choices] == [0, 1, 2]
+    use_model_file(widget, tiny_model_file, tile=256)
+    levels[0].reads.clear()
     run_and_wait(qtbot, widget)
-    labels = viewer.layers["pyramid labels"].data
-    assert labels.shape == (128, 96) and set(np.unique(labels)) <= {0, 1}
-    assert viewer.layers["pyramid probability"].data.max() > 0
+    assert messages["error"] == []
+    reads = levels[0].reads
+    assert reads and max(reads) <= full.size // 8, max(reads)  # tiles, never the whole image
+    labels = viewer.layers["pyramid labels"]
+    assert labels.data.shape == (2048, 1536) and set(np.unique(labels.data)) <= {0, 1}
+    assert labels.editable and tuple(labels.scale) == (0.5, 0.5)
+    prob = viewer.layers["pyramid probability"]
+    assert prob.multiscale
+    assert [d.shape for d in prob.data] == [(2048, 1536), (1024, 768), (512, 384)]
+    np.testing.assert_array_equal(labels.data, np.asarray(prob.data[0]) >= 0.5)
+
+    # a coarser level: a quarter of the pixels, placed where the image is
+    widget._levels.choice.value = 1
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["pyramid labels"]
+    assert labels.data.shape == (1024, 768) and tuple(labels.scale) == (1.0, 1.0)
+    coarser = viewer.layers["pyramid probability"].data
+    assert [d.shape for d in coarser] == [(1024, 768), (512, 384)]
+    widget._image.value = viewer.add_image(full[:64, :64], name="plain")
+    assert widget._levels.choice.native.isHidden()
+
+
+def test_a_dask_layer_is_segmented_without_loading_it_whole(segment_widget, tiny_model_file,
+                                                           qtbot, messages):  # fmt: skip
+    da = pytest.importorskip("dask.array")
+    viewer, widget = segment_widget
+    image = np.random.default_rng(2).integers(0, 255, (1536, 1536), dtype=np.uint8)
+    source = Recorded(image)
+    lazy = da.from_array(source, chunks=(1536, 1536))  # one chunk
+    layer = viewer.add_image(lazy, name="lazy", contrast_limits=(0, 255))
+    widget._image.value = layer
+    use_model_file(widget, tiny_model_file, tile=256)
+    source.reads.clear()
+    run_and_wait(qtbot, widget)
+    assert messages["error"] == []
+    assert source.reads and max(source.reads) <= image.size // 4, max(source.reads)
+    expected = viewer.layers["lazy labels"].data.copy()
+    widget._image.value = viewer.add_image(image, name="in memory")
+    run_and_wait(qtbot, widget)
+    np.testing.assert_array_equal(viewer.layers["in memory labels"].data, expected)
 
 
 def test_cancel_keeps_everything_as_it_was(segment_widget, tiny_model_file, qtbot):
