@@ -24,6 +24,7 @@ class SegmentResult:
     card: Any = None
     measurements: dict | None = None  # the task's measurements of the mask (vessels)
     objects: Any = None  # (H, W) int32 separate objects, when asked for
+    precision: str = "fp32"  # the network's arithmetic: "fp32" or "bf16"
 
 
 def load_model_cached(spec: str, device: str):
@@ -61,7 +62,7 @@ def segment_job(
     instances = separate_objects(prob, net.card.classes, threshold) if objects else None
     return SegmentResult(prob, list(net.card.classes), scale,
                          time.perf_counter() - start, str(model), net.card, values,
-                         instances)  # fmt: skip
+                         instances, predictor.precision)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:

@@ -10,6 +10,12 @@ import pytest
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+# Full precision unless a test asks otherwise: most tests compare outputs with exact references
+# (tiled with untiled, streamed with whole, a package with its model file), which bf16 autocast
+# (the default where the CPU has it) would move by about 0.01. tests/core/test_precision.py tests
+# "auto" and bf16 themselves. Set here, so that subprocesses inherit it.
+os.environ["NAPARI_UNET_PRECISION"] = "fp32"
+
 
 def _can_render_gl() -> bool:
     return bool(os.environ.get("DISPLAY")) and os.environ.get("QT_QPA_PLATFORM", "xcb") not in (

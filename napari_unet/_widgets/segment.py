@@ -173,8 +173,10 @@ class SegmentWidget(JobControls, Container):
             self._set_status("discarded: the image changed; segment again")
             return
         self._show(layer, source["index"], source["level"], result)
-        self._set_status(f"segmented '{layer.name}' in {result.seconds:.1f} s "
-                         f"(model {result.model}, scale {result.scale:.2f})")  # fmt: skip
+        self._set_status(
+            f"segmented '{layer.name}' in {result.seconds:.1f} s (model {result.model}, "
+            f"scale {result.scale:.2f}, {result.precision})"
+        )
         self._show_measurements(result.measurements)
         show_info(self._status.value)
 
@@ -267,4 +269,3 @@ class SegmentWidget(JobControls, Container):
         if last is None or last["labels"] not in self._viewer.layers:
             return
         rethreshold_layer(last["labels"], value, last["index"])
-

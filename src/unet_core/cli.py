@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 log = logging.getLogger("unet_core")
+PRECISIONS = ("auto", "fp32", "bf16")  # base/device.py's, without importing torch here
 
 
 def _positive_int(text: str) -> int:
@@ -68,6 +69,9 @@ def add_segment_parser(sub) -> argparse.ArgumentParser:
     seg.add_argument("--tile", type=_positive_int, help="input tile edge in pixels")
     seg.add_argument("--batch-size", type=_positive_int, help="tiles per forward pass")
     seg.add_argument("--tta", action="store_true", help="average over flips and rotations")
+    seg.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="auto: bf16 where the processor has it (AVX-512 BF16, AMX, CUDA), "
+                     "else fp32; fp32 forces full precision")  # fmt: skip
     seg.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
     seg.add_argument("--save-prob", action="store_true", help="also write <stem>_prob.tif")
     seg.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
@@ -122,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--fov", type=Path, help="field-of-view masks: metrics inside them only")
     ev.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
     ev.add_argument("--tta", action="store_true", help="average over flips and rotations")
+    ev.add_argument("--precision", choices=PRECISIONS, default="auto", help="as for segment")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     ev.add_argument("--ids", type=int, nargs="+", help="only images numbered so (e.g. 37 38 39 40)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -149,7 +154,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     options = SegmentOptions(
         device=args.device, tile=args.tile, batch_size=args.batch_size, tta=args.tta,
-        scale=args.scale, threshold=args.threshold, save_prob=args.save_prob,
+        scale=args.scale, precision=args.precision, threshold=args.threshold,
+        save_prob=args.save_prob,
         save_overlay=args.overlay, overwrite=args.overwrite, measure=not args.no_measure,
         instances=args.instances, stream_pixels=int(args.stream_above * 1e6),
     )  # fmt: skip
@@ -264,9 +270,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .model.store import load_model
 
     model = load_model(args.model, device=args.device)
-    print(f"model: {args.model} ({model.card.task})", file=sys.stderr)
+    from .base.device import resolve_device, resolve_precision
+
+    precision = resolve_precision(args.precision, resolve_device(args.device))
+    print(f"model: {args.model} ({model.card.task}), {precision}", file=sys.stderr)
     rows = evaluate_model(model, args.images, args.labels, args.fov, threshold=args.threshold,
-                          tta=args.tta, device=args.device, ids=args.ids)  # fmt: skip
+                          tta=args.tta, device=args.device, ids=args.ids,
+                          precision=args.precision)  # fmt: skip
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
     return 0
 

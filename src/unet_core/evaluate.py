@@ -69,10 +69,12 @@ def evaluate_model(
     tta: bool = False,
     device: str = "auto",
     ids: list[int] | None = None,
+    precision: str = "auto",
 ) -> list[dict]:
     """Rows ``{"image", <metrics>}`` per image, then a row ``{"image": "mean", ...}``.
 
     ``ids`` keeps only the images whose names start with those numbers (e.g. a validation split).
+    ``precision``: the predictor's (see :class:`Predictor`).
     """
     sources = (images, labels) + ((fov,) if fov else ())
     for what, source in zip(("images", "labels", "field-of-view masks"), sources):
@@ -87,7 +89,7 @@ def evaluate_model(
                                    groups):  # fmt: skip
         if not group:
             raise ValueError(f"no {what} found in {source}")
-    predictor = Predictor(model, device=device, tta=tta)
+    predictor = Predictor(model, device=device, tta=tta, precision=precision)
     task, classes = predictor.task, predictor.card.classes
     rows = []
     for paths in pair_files(*groups):

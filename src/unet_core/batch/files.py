@@ -38,6 +38,7 @@ class FileResult:
     foreground: float = float("nan")
     scale: float = 1.0
     measurements: dict = field(default_factory=dict)
+    precision: str = ""  # the network's arithmetic: "fp32" or "bf16"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ STREAM_PIXELS = 1 << 26
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """device, tile, batch_size, tta, scale: the predictor's (see ``Predictor``).
+    """device, tile, batch_size, tta, scale, precision: the predictor's (see ``Predictor``).
     threshold: of the foreground probability (two classes). save_prob, save_overlay: also write
     ``<stem>_prob.tif`` and ``<stem>_overlay.png``. overwrite: redo files whose outputs exist.
     measure: the task's measurements (vessels). instances: separate objects
@@ -25,6 +25,7 @@ class SegmentOptions:
     batch_size: int | None = None
     tta: bool = False
     scale: float | str = "auto"
+    precision: str = "auto"
     threshold: float = 0.5
     save_prob: bool = False
     save_overlay: bool = False
@@ -42,7 +43,7 @@ class SegmentOptions:
 
     def predictor_args(self) -> dict:
         return dict(device=self.device, tile=self.tile, batch_size=self.batch_size,
-                    tta=self.tta, scale=self.scale)  # fmt: skip
+                    tta=self.tta, scale=self.scale, precision=self.precision)  # fmt: skip
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

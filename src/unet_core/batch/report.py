@@ -24,9 +24,9 @@ from .files import REPORT_NAME, RUN_RECORD, FileResult
 
 OBJECTS = ("objects", "mean_object_area")
 COLUMNS = ("file", "status", "reason", "height", "width", "channels", "slices", "seconds",
-           "scale", "foreground_fraction", "mask")  # fmt: skip
+           "scale", "precision", "foreground_fraction", "mask")  # fmt: skip
 #: columns of this run's own doing, never carried over from an earlier run's row
-_OWN = ("file", "status", "reason", "seconds", "mask")
+_OWN = ("file", "status", "reason", "seconds", "precision", "mask")
 
 
 def columns_for(measurements: tuple[str, ...], classes: list[str],
@@ -114,6 +114,7 @@ def result_row(r: FileResult) -> dict:
         "channels": (dims[2] if len(dims) > 2 else 1) if dims else "",
         "slices": shape[0] if stack else (1 if dims else ""),
         "seconds": f"{r.seconds:.2f}", "scale": f"{r.scale:.3f}" if r.status == "ok" else "",
+        "precision": r.precision if r.status == "ok" else "",
         "foreground_fraction": "" if math.isnan(r.foreground) else f"{r.foreground:.5f}",
         "mask": path_text(r.outputs[0]) if r.outputs else "",
     }  # fmt: skip

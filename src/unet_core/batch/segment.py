@@ -118,6 +118,7 @@ def segment_file_steps(
         reason = f"unexpected error ({type(exc).__name__}: {str(exc).strip()[:200]})"
         return FileResult(path, "failed", reason, seconds=time.perf_counter() - start)
     result.seconds = time.perf_counter() - start
+    result.precision = predictor.precision
     return result
 
 
