@@ -211,6 +211,8 @@ def train_preset_cli(args: argparse.Namespace) -> int:
         arch = _parse_overrides(preset.architecture, args.arch)
         preset = dataclasses.replace(preset, architecture={**preset.architecture, **arch})
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+    if args.precision != "auto":
+        overrides["precision"] = args.precision
     overrides.update(_parse_overrides(preset.config, args.set))
     config = dataclasses.replace(preset.config, **overrides)
     bar = tqdm(total=config.steps, unit="step", disable=None, file=sys.stderr)

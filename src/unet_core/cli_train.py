@@ -62,6 +62,8 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, help="random seed")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     tr.add_argument("--threads", type=positive_int, help="CPU threads for torch")
+    tr.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="auto: bf16 mixed precision where the hardware has it")  # fmt: skip
     tr.add_argument("--resume", action="store_true", help="continue from <out>.ckpt")
     return tr
 
@@ -115,7 +117,8 @@ def train_own(args: argparse.Namespace) -> int:
 
     job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
                      base=args.base, resume=args.resume, device=args.device,
-                     seed=args.seed or 0, source=f"{args.images} + {args.labels}")  # fmt: skip
+                     seed=args.seed or 0, source=f"{args.images} + {args.labels}",
+                     precision=args.precision)  # fmt: skip
     result = run_to_end(job, show)
     bar.close()
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()

@@ -27,6 +27,9 @@ class TrainConfig:
         ``min(ema, (1 + t) / (10 + t))``, so a short run is not pulled towards its start.
     freeze_bn, freeze_encoder : for fine-tuning on few images: keep batch-norm statistics, and
         leave the contracting path's weights as they are.
+    precision : ``"auto"`` (bf16 mixed precision where the hardware has it, see
+        :func:`~unet_core.base.device.resolve_precision`), ``"fp32"`` or ``"bf16"``; the weights
+        and the optimizer stay fp32 either way. The card records what ran.
     """
 
     steps: int = 2000
@@ -56,6 +59,7 @@ class TrainConfig:
     freeze_bn: bool = False
     freeze_encoder: bool = False
     seed: int = 0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.augmentation, dict):
@@ -69,6 +73,8 @@ class TrainConfig:
             raise ValueError(f"schedule must be cosine, constant or step, got {self.schedule!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.monitor_mode not in ("max", "min"):
             raise ValueError(f"monitor_mode must be 'max' or 'min', got {self.monitor_mode!r}")
 

@@ -125,15 +125,15 @@ def finetune(
 
 def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_label: int | None,
                     seed: int, batch_size: int = 1, patch: int = 128, border_weights: bool = False,
-                    freeze_encoder: bool = False, ema: float = 0.95,
-                    loss: str = "bce_dice") -> TrainConfig:  # fmt: skip
+                    freeze_encoder: bool = False, ema: float = 0.95, loss: str = "bce_dice",
+                    precision: str = "auto") -> TrainConfig:  # fmt: skip
     """The short-budget recipe as a :class:`TrainConfig` (see the module docstring)."""
     size = patch if model.padding == "same" else model.valid_input_size(patch + 60)
     return TrainConfig(
         steps=steps or 10**9, batch_size=batch_size, patch=size, lr=lr or 1e-3,
         schedule="constant", warmup=0, loss=loss, border_weights=border_weights,
         ignore_label=ignore_label, foreground_p=0.0, val_every=10**9, freeze_bn=False,
-        freeze_encoder=freeze_encoder, seed=seed, ema=ema,
+        freeze_encoder=freeze_encoder, seed=seed, ema=ema, precision=precision,
         augmentation=Augmentation(elastic_p=0.0, intensity=0.0),
     )  # fmt: skip
 
@@ -161,7 +161,8 @@ def iter_finetune(
     changed_weight : loss weight of pixels the network currently classifies wrongly.
     threads : at most this many torch threads (None: every core); the tuner picks how many.
     recipe : ``batch_size``, ``patch``, ``border_weights``, ``freeze_encoder``, ``ema``,
-        ``loss`` (see :func:`finetune_config`).
+        ``loss``, ``precision`` (see :func:`finetune_config`; precision "auto" is bf16 mixed
+        precision where the hardware has it).
     """
     images, labels = _as_lists(images, labels)
     for i, (image, lab) in enumerate(zip(images, labels)):  # all checks before any work
@@ -192,7 +193,8 @@ def iter_finetune(
     card = model.card
     if card is not None:
         done = {"steps": trainer.step, "images": len(samples),
-                "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+                "seconds": round(time.perf_counter() - start, 1),
+                "precision": trainer.precision}  # fmt: skip
         new.card = dataclasses.replace(
             card, provenance={**card.provenance, "finetuned_from": card.name or "model",
                               "finetune": done},

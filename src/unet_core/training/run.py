@@ -115,6 +115,7 @@ def train_preset(
         "trained": _dt.date.today().isoformat(),
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {trainer.device}",
+        "precision": trainer.precision,
     }
     trainer.model.to(memory_format=torch.contiguous_format)
     path = save_model(trainer.model, out, provenance=provenance)

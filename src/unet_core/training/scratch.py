@@ -130,9 +130,11 @@ def iter_train(
     seed: int = 0,
     source: str = "",
     stop: Callable[[], bool] | None = None,
+    precision: str = "auto",
 ) -> Generator[dict, None, TrainResult]:
     """Train on ``data``: yields the trainer's logs (see :meth:`Trainer.fit`), returns a
     :class:`TrainResult`. ``minutes`` and ``steps`` bound the run (default: 4 minutes);
+    ``precision``: the trainer's (:class:`TrainConfig`);
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
     either way."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
@@ -149,6 +151,7 @@ def iter_train(
         train, held, holdout = hold_out(data)
     config, reasons = generic_config([s.labels for s in train], classes=data.classes, size=size,
                                      steps=steps, seed=seed)  # fmt: skip
+    config.precision = precision
     trainer = Trainer(model, train, config, val=held, evaluate=evaluator(data.classes),
                       device=device, checkpoint=ckpt)  # fmt: skip
     if resume and ckpt.exists():
@@ -199,6 +202,7 @@ def finish(trainer: Trainer, out: Path, data: FolderData, *, config: TrainConfig
         "train_seconds": round(trainer.seconds, 1), "stopped_early": stopped,
         "trained": _dt.date.today().isoformat(), "torch": torch.__version__,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {trainer.device}",
+        "precision": trainer.precision,
     }  # fmt: skip
     if data.notes:
         provenance["notes"] = list(data.notes)

@@ -19,7 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..base.device import eval_mode, memory_format, resolve_device
+from ..base.device import (
+    autocast,
+    eval_mode,
+    memory_format,
+    resolve_device,
+    resolve_precision,
+)
 from ..data.datasets import PatchSampler, Sample
 from ..inference.predictor import Predictor
 from ..model.unet import UNet
@@ -63,6 +69,7 @@ class Trainer:
     ):
         self.config = config
         self.device = resolve_device(device)
+        self.precision = resolve_precision(config.precision, self.device)
         self.memory_format = memory_format(self.device)
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.val, self.evaluate = val or [], evaluate
@@ -154,7 +161,9 @@ class Trainer:
             group["lr"] = lr
         x = torch.from_numpy(images).to(self.device, memory_format=self.memory_format)
         y = torch.from_numpy(labels).to(self.device)
-        out, first = self.model(x, aux=True)
+        with autocast(self.device, self.precision):  # bf16 products; fp32 weights and losses
+            out, first = self.model(x, aux=True)
+        out, first = out.float(), first.float()
         loss = self.loss_fn(out, y, weight, self.config.ignore_label)
         if self.model.refiner is not None:  # a cascade: both passes learn the labels
             loss = loss + self.loss_fn(first, y, weight, self.config.ignore_label)
@@ -206,7 +215,7 @@ class Trainer:
         """Mean of ``evaluate`` over the validation samples (empty without them)."""
         if not self.val or self.evaluate is None:
             return {}
-        predictor = Predictor(self.eval_model, device=self.device)
+        predictor = Predictor(self.eval_model, device=self.device, precision=self.precision)
         with eval_mode(self.eval_model):
             rows = [self.evaluate(predictor(s.raw), s) for s in self.val]
         return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
