@@ -80,6 +80,30 @@ def test_same_padding_blends_seams_close_to_whole_image():
     assert err_blend.mean() < err_hard.mean()
 
 
+def test_default_tiles_of_the_trained_em_model_are_seamless():
+    """The issue's limit: tiled probabilities within 0.05 of one untiled pass away from the
+    image border, with the default context (a third of the receptive field, on the pooling
+    grid); the previous default (16 px) was not. A single-tile image keeps 16 px of context."""
+    from unet_core.data.io import read_image
+    from unet_core.model.store import load_model
+    from unet_core.tasks import sample_path
+
+    model = load_model("em", "cpu")
+    crop = read_image(sample_path("em"))  # 256 x 256
+    image = np.block([[crop, crop[:, ::-1]], [crop[::-1], crop[::-1, ::-1]]])  # 512 x 512
+    tiled = Predictor(model, device="cpu", tile=384, precision="fp32")
+    assert len(tiled.plan(image.shape)) > 1 and tiled.margin == 2 * 64  # capped by the tile
+    one = Predictor(model, device="cpu", tile=4096, context=128, precision="fp32")
+    ref, inner = one(image)[1], (slice(32, -32), slice(32, -32))
+    seams = np.abs(tiled(image)[1] - ref)[inner].max()
+    old = Predictor(model, device="cpu", tile=384, context=16, overlap=16, precision="fp32")
+    before = np.abs(old(image)[1] - ref)[inner].max()
+    print(f"tile 384: max difference {seams:.3f} (context 16: {before:.3f})")
+    assert seams <= 0.05 < before
+    whole = Predictor(model, device="cpu", precision="fp32").plan(image.shape)
+    assert len(whole) == 1 and whole.context == model.grid
+
+
 def test_tiles_are_not_larger_than_the_image_needs(valid_model):
     predictor = Predictor(valid_model, device="cpu")  # default tile from the memory budget
     grid = predictor.plan((50, 70))

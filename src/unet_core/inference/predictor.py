@@ -70,11 +70,16 @@ class Predictor:
         Average the probabilities over the 8 flips/rotations of each tile.
     context
         ``padding="same"`` only: input pixels on each side of a tile whose output is discarded
-        (they see the convolutions' zero padding). Default: ``2**depth``.
+        (they see the convolutions' zero padding). Default: from the network's receptive
+        field, about a third of it (80 px for depth 4), where an image needs several tiles, so
+        that tiled probabilities stay within about 0.02 of one untiled pass
+        (``benchmarks/seams.py``); ``2**depth`` of mirrored context where one tile covers the
+        image (no seams to hide).
     overlap
         ``padding="same"`` only: output pixels shared by neighbouring tiles, blended linearly.
-        Default: ``2**depth``. For ``padding="valid"`` tiles overlap only by the few pixels the
-        pooling grid imposes, and the overlapping values are identical.
+        Default: ``2 * 2**depth`` where several tiles are needed. For ``padding="valid"`` tiles
+        overlap only by the few pixels the pooling grid imposes, and the overlapping values are
+        identical.
     memory_budget
         Bytes of activations per batch used to pick the default tile and batch size.
     scale
@@ -125,11 +130,18 @@ class Predictor:
             ctx = g if context is None else int(np.ceil(context / (g / 2)) * (g // 2))
             self.margin, self.min_out = 2 * ctx, g
             self.overlap = g if overlap is None else int(np.ceil(overlap / g) * g)
+        # where one tile covers the image, the defaults' seam context is not needed
+        self._one_tile = (2 * g, g) if model.padding == "same" and context is None else None
         if scale != "auto" and not (isinstance(scale, (int, float)) and 0 < scale <= 16):
             raise ValueError(f"scale must be 'auto' or a factor in (0, 16], got {scale!r}")
         self.scale = scale
         self.budget = memory_budget or self._default_budget()
         self.tile = self._tile_edge(tile)
+        if self._one_tile is not None:  # the default context: hide the seams between tiles
+            self.margin, self.overlap = self._seam_context(
+                self.tile, None if overlap is None else self.overlap
+            )
+            self.tile = self._tile_edge(tile)
         self.batch_size = batch_size or self._default_batch()
 
     # ---- configuration --------------------------------------------------------------------
@@ -138,6 +150,19 @@ class Predictor:
             free, _ = torch.cuda.mem_get_info(self.device)
             return int(free * 0.5)
         return _DEFAULT_BUDGET.get(self.device.type, 1 << 30)
+
+    def _seam_context(self, tile: int, overlap: int | None) -> tuple[int, int]:
+        """(margin, overlap) for tiled images: context of a third of the receptive field, in
+        whole steps of the pooling grid so that every tile pools in phase with the image
+        (benchmarks/seams.py: within 0.02 of an untiled pass for depth 4), and twice the grid
+        of overlap, as far as a tile of ``tile`` px can spare them (at most a sixth of it as
+        context, a twelfth as overlap; never less than the grid)."""
+        g = self.model.grid
+        seam = int(np.ceil(self.model.receptive_field / 3 / g) * g)
+        ctx = min(seam, max(g, tile // 6 // g * g))
+        if overlap is None:
+            overlap = min(2 * g, max(g, tile // 12 // g * g))
+        return 2 * ctx, overlap
 
     def _tile_bytes(self, edge: int) -> int:
         # a refiner runs after the first network has freed its activations: the wider one counts
@@ -162,16 +187,19 @@ class Predictor:
         return int(max(1, min(16, self.budget // self._tile_bytes(self.tile))))
 
     def plan(self, shape: tuple[int, int]) -> TileGrid:
-        """The tile grid for an image of ``shape`` (H, W)."""
-        max_out = self.tile - self.margin
-        return make_grid(
-            shape,
-            (max_out, max_out),
-            margin=self.margin,
-            overlap=self.overlap,
-            grid=self.model.grid,
-            min_out=self.min_out,
-        )
+        """The tile grid for an image of ``shape`` (H, W): with :attr:`margin` and
+        :attr:`overlap`, or one tile with little context when one tile covers the image."""
+        if self._one_tile is not None:
+            margin, overlap = self._one_tile
+            one = self._grid(shape, margin, overlap)
+            if len(one) == 1:
+                return one
+        return self._grid(shape, self.margin, self.overlap)
+
+    def _grid(self, shape: tuple[int, int], margin: int, overlap: int) -> TileGrid:
+        max_out = self.tile - margin
+        return make_grid(shape, (max_out, max_out), margin=margin, overlap=overlap,
+                         grid=self.model.grid, min_out=self.min_out)  # fmt: skip
 
     # ---- prediction -----------------------------------------------------------------------
     def __call__(
@@ -228,8 +256,8 @@ class Predictor:
         out = self._output(out, (self.model.num_classes, H, W))
         norm = norm or Normalizer(pre).fit(image)
         blend = self.model.padding == "same"
-        wy = ramp_weights(grid.tile_out[0], self.overlap) if blend else None
-        wx = ramp_weights(grid.tile_out[1], self.overlap) if blend else None
+        wy = ramp_weights(grid.tile_out[0], grid.overlap) if blend else None
+        wx = ramp_weights(grid.tile_out[1], grid.overlap) if blend else None
         origins = grid.origins()
         total = len(origins)
         log.debug("predicting %dx%d in %d tiles of %s", H, W, total, grid.tile_in)
@@ -300,8 +328,8 @@ class Predictor:
 
     def _normalize(self, out: np.ndarray, grid: TileGrid) -> None:
         """Divide the blended sums by the total weight, row band by row band."""
-        cy = coverage(grid.shape[0], grid.ys, grid.tile_out[0], self.overlap)
-        cx = coverage(grid.shape[1], grid.xs, grid.tile_out[1], self.overlap)
+        cy = coverage(grid.shape[0], grid.ys, grid.tile_out[0], grid.overlap)
+        cx = coverage(grid.shape[1], grid.xs, grid.tile_out[1], grid.overlap)
         inv_x = (1.0 / cx)[None, None, :]
         for y0 in range(0, grid.shape[0], 256):
             band = slice(y0, y0 + 256)

@@ -49,6 +49,7 @@ class TileGrid:
     tile_out : (h, w) output size of every tile.
     context : input pixels before the output origin (the network's margin // 2).
     ys, xs : output origins along each axis.
+    overlap : output pixels neighbouring tiles share (blended by the padded network).
     """
 
     shape: tuple[int, int]
@@ -57,6 +58,7 @@ class TileGrid:
     context: int
     ys: tuple[int, ...]
     xs: tuple[int, ...]
+    overlap: int = 0
 
     def __len__(self) -> int:
         return len(self.ys) * len(self.xs)
@@ -94,6 +96,7 @@ def make_grid(
         context=margin // 2,
         ys=tuple(ys),
         xs=tuple(xs),
+        overlap=overlap,
     )
 
 

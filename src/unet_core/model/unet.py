@@ -198,6 +198,21 @@ class UNet(nn.Module):
         return s - self.output_size(s)
 
     @property
+    def receptive_field(self) -> int:
+        """Input pixels (along one axis) that can reach one output pixel: two 3x3 convolutions
+        per level on the way down and up and the 2x2 pools between them (a 2x2 up-convolution
+        of stride 2 widens nothing), and a refining network's own field on top (200 for depth
+        4; the gradient of a trained network's output reaches 188 of them)."""
+        rf = 1 + 4  # the first level's two convolutions
+        for level in range(1, self.depth + 1):  # pool, then two convolutions at 2**level
+            rf += 2 ** (level - 1) + 4 * 2**level
+        for level in range(self.depth, 0, -1):  # two convolutions after each up-convolution
+            rf += 4 * 2 ** (level - 1)
+        if self.refiner is not None:
+            rf += self.refiner.receptive_field - 1
+        return rf
+
+    @property
     def receptive_overlap(self) -> int:
         """Output pixels by which neighbouring exact tiles overlap (output size mod grid)."""
         if self.padding == "same":
