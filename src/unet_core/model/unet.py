@@ -83,9 +83,11 @@ class UNet(nn.Module):
         self.refiner: UNet | None = None  # see RefinedUNet
 
     def _init_weights(self) -> None:
-        """He-normal init, std = sqrt(2 / fan_in) (paper Sec. 3)."""
+        """He-normal init, std = sqrt(2 / fan_in) (paper Sec. 3). Not on the meta device (a
+        network built for its shapes only): drawing random numbers there imports
+        torch._dynamo, a second's wait before anything runs."""
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and not m.weight.is_meta:
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics import em_metrics
 from .base import Task
 
 
@@ -18,6 +17,7 @@ class EM(Task):
     def evaluate(self, prob, labels, threshold, roi=None, classes=None) -> dict:
         """The challenge's labels (0 = membrane) against the membrane probability."""
         from ..data.isbi2012 import membrane_labels
+        from ..metrics import em_metrics  # scipy.stats: imported only to score
 
         return em_metrics(prob[1], membrane_labels(np.asarray(labels)) == 1, threshold)
 

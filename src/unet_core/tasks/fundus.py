@@ -16,7 +16,6 @@ import weakref
 import numpy as np
 from scipy import ndimage
 
-from ..metrics import binary_metrics
 from .base import Task
 
 
@@ -213,6 +212,7 @@ class Fundus(Task):
         """DRIVE's metrics (F1, IoU, sensitivity, specificity, accuracy, AUC) inside ``roi``;
         labels are {0, 255}, {0, 1} or palette masks."""
         from ..data.drive import binarize
+        from ..metrics import binary_metrics  # scipy.stats: imported only to score
 
         return binary_metrics(prob[1] >= threshold, binarize(labels), prob=prob[1], roi=roi)
 
