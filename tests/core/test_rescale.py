@@ -112,3 +112,24 @@ def test_the_field_of_view_is_found_once_per_segmented_photograph(tmp_path, monk
     first = fundus.fov_of(image)
     image[:] = 0  # the same array with other pixels: found again
     assert fundus.fov_of(image).sum() != first.sum()
+
+
+@pytest.mark.parametrize(
+    "shape_in, shape_out",
+    [((301, 257, 3), (120, 100)), ((120, 100), (301, 257)), ((64, 64, 2), (200, 200))],
+)
+def test_resize_matches_scikit_image_away_from_the_edges(shape_in, shape_out):
+    """The fast resize (torch's bilinear at pixel centres after skimage's anti-aliasing) gives
+    scikit-image's values inside the image; only the outermost pixels may differ."""
+    from skimage.transform import resize as skimage_resize
+
+    from unet_core.base.arrays import resize
+
+    x = np.random.default_rng(0).random(shape_in).astype(np.float32) * 255
+    ours = resize(x, shape_out)
+    shrink = shape_out[0] < shape_in[0]
+    theirs = skimage_resize(x, shape_out + shape_in[2:], order=1, mode="reflect",
+                            anti_aliasing=shrink, preserve_range=True)  # fmt: skip
+    assert ours.shape == theirs.shape and ours.dtype == np.float32
+    inner = (slice(3, -3), slice(3, -3))
+    assert np.abs(ours - theirs)[inner].max() < 0.01
