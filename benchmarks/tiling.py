@@ -1,25 +1,35 @@
-"""Overlap-tile inference throughput and memory on this machine.
+"""Inference near this CPU's limit, in one run: the measured GEMM peaks (fp32, bf16), each
+bundled model's forward GFLOP/s and its share of the fp32 peak, ``predict`` in fp32 and bf16
+(effective GFLOP/s: the network's FLOPs per pixel times the image's pixels, over the time),
+MONAI's ``sliding_window_inference`` at our tile and overlap and at its defaults, the seams of
+the default tiling, and the end-to-end time of ``napari-unet segment`` on both samples against
+``import torch``. Contenders are interleaved; medians of ``--repeats``. MONAI is needed for its
+rows only (``pip install monai``); ``--big N`` adds the peak memory of an N x N image.
 
-Prints one table: untiled forward throughput, tiled throughput at the defaults, their ratio, the
-ratio against MONAI's ``sliding_window_inference`` (same model, tile, overlap; MONAI is needed for
-this benchmark only), and peak memory when segmenting a large image in a subprocess.
-
-    python benchmarks/tiling.py [--size 2048] [--big 8192] [--base 16] [--repeats 2]
+    python benchmarks/tiling.py [--repeats 5] [--big 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from unet_core import Predictor, UNet
-from unet_core.base.arrays import read_window
+from unet_core.base.device import autocast
+from unet_core.data.io import read_image
+from unet_core.data.preprocess import preprocess
+from unet_core.model.store import load_model
+from unet_core.tasks import sample_path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def best_of(fn, repeats: int) -> float:
@@ -31,43 +41,122 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def untiled(model: UNet, image: np.ndarray, repeats: int) -> float:
-    """Seconds for one forward pass over the whole mirror-padded image (plus softmax)."""
-    H, W = image.shape
-    size = [model.valid_input_size(n + model.margin) for n in (H, W)]
-    x = read_window(image, -model.margin // 2, -model.margin // 2, *size).astype(np.float32)
-    x = torch.from_numpy((x - x.mean()) / x.std())[None, None]
-    with torch.inference_mode():
-        return best_of(lambda: torch.softmax(model(x), 1)[..., :H, :W].numpy(), repeats)
+def median_of(contenders: dict, repeats: int) -> dict:
+    """Seconds of each contender (name -> callable), run in turn ``repeats`` times: medians."""
+    times = {k: [] for k in contenders}
+    for fn in contenders.values():
+        fn()  # warm-up: oneDNN builds its kernels on the first call of a shape
+    for _ in range(repeats):
+        for k, fn in contenders.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def monai_time(
-    model: UNet, image: np.ndarray, predictor: Predictor, repeats: int, overlap: float | None = None
-) -> float | None:
-    """MONAI's sliding window over the same model and tile; ``overlap`` None: the same as ours."""
-    try:
-        from monai.inferers import sliding_window_inference
-    except ImportError:
-        return None
-    grid = predictor.plan(image.shape)
-    roi = grid.tile_out
-    half = model.margin // 2
+def gemm_peaks(repeats: int, n: int = 2048) -> dict:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a16, b16 = a.bfloat16(), b.bfloat16()
+    t = median_of({"fp32": lambda: torch.mm(a, b), "bf16": lambda: torch.mm(a16, b16)}, repeats)
+    return {k: 2 * n**3 / v / 1e9 for k, v in t.items()}
 
-    def network(x: torch.Tensor) -> torch.Tensor:  # MONAI needs output size = input size
-        x = torch.nn.functional.pad(x, (half, half, half, half), mode="reflect")
-        return torch.softmax(model(x), 1)
 
-    x = image.astype(np.float32)
-    x = torch.from_numpy((x - x.mean()) / x.std())[None, None]
-    mode = "constant" if overlap is None else "gaussian"
-    overlap = predictor.overlap / roi[0] if overlap is None else overlap
-    with torch.inference_mode():
-        return best_of(
-            lambda: sliding_window_inference(
-                x, roi, predictor.batch_size, network, overlap=overlap, mode=mode
-            ).numpy(),
-            repeats,
-        )
+def flops_per_pixel(model: UNet, edge: int = 512) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(1, model.in_channels, edge, edge)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(x)
+    return counter.get_total_flops() / model.output_size(edge) ** 2
+
+
+def monai(model: UNet, x: torch.Tensor, tile: int, overlap: float, precision: str):
+    from monai.inferers import sliding_window_inference
+
+    def network(t):
+        with autocast(torch.device("cpu"), precision):
+            return torch.softmax(model(t).float(), 1)
+
+    def run():
+        with torch.inference_mode():
+            return sliding_window_inference(x, (tile, tile), 1, network, overlap=overlap)
+
+    return run
+
+
+def tile_forward(model: UNet, precision: str):
+    x = torch.zeros(1, model.in_channels, 1024, 1024).contiguous(memory_format=torch.channels_last)
+    net = model.to(memory_format=torch.channels_last)
+
+    def run():
+        with torch.inference_mode(), autocast(torch.device("cpu"), precision):
+            return net(x)
+
+    return run
+
+
+def images() -> dict:
+    em = read_image(sample_path("em"))
+    return {"em": np.tile(em, (8, 8)), "drive": read_image(sample_path("fundus"))}
+
+
+def model_rows(peaks: dict, repeats: int) -> list[str]:
+    rows = ["| model | image | contender | s | GFLOP/s | of fp32 peak | mask pixels changed |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, image in images().items():
+        model = load_model(name, "cpu")
+        fpp = flops_per_pixel(model)
+        ps = {p: Predictor(model, device="cpu", scale=1.0, precision=p) for p in ("fp32", "bf16")}
+        masks = {p: ps[p](image)[1] >= 0.5 for p in ps}
+        contenders = {f"predict {p}": (lambda p=ps[p], im=image: p(im)) for p in ps}
+        tile = ps["fp32"].tile
+        try:  # MONAI gets the normalised image
+            x = torch.from_numpy(preprocess(image, model.card.preprocessing))[None]
+            ov = ps["fp32"].overlap / tile
+            contenders["MONAI, our tile and overlap, fp32"] = monai(model, x, tile, ov, "fp32")
+            contenders["MONAI defaults (overlap 0.25), fp32"] = monai(model, x, tile, 0.25, "fp32")
+        except ImportError:
+            pass
+        seconds = median_of(contenders, repeats)
+        pixels = image.shape[0] * image.shape[1]
+        what = f"{image.shape[0]} x {image.shape[1]}"
+        changed = f"{100 * np.mean(masks['fp32'] != masks['bf16']):.3f} %"
+        for k, t in seconds.items():
+            gflops = fpp * pixels / t / 1e9
+            note = changed if "bf16" in k else ""
+            rows.append(f"| {name} | {what} | {k} | {t:.2f} | {gflops:.0f} | "
+                        f"{gflops / peaks['fp32']:.2f} | {note} |")  # fmt: skip
+        forward = median_of({p: tile_forward(model, p) for p in ("fp32", "bf16")}, repeats)
+        for p, t in forward.items():  # one tile's forward alone, no tiling around it
+            g = fpp * model.output_size(1024) ** 2 / t / 1e9
+            rows.append(f"| {name} | one 1024 x 1024 tile | forward {p} | {t:.2f} | {g:.0f} | "
+                        f"{g / peaks['fp32']:.2f} | |")  # fmt: skip
+    return rows
+
+
+def seam_rows() -> list[str]:
+    model, image = load_model("em", "cpu"), images()["em"]
+    ref = Predictor(model, device="cpu", tile=4096, context=256, scale=1.0, precision="fp32")
+    ref = ref(image)[1]
+    rows = ["| tiling (em, 2048 x 2048, tile 1280) | max difference from one pass |", "|---|---|"]
+    for what, kw in (("default", {}), ("previous default (16/16)", dict(context=16, overlap=16))):
+        p = Predictor(model, device="cpu", tile=1280, scale=1.0, precision="fp32", **kw)
+        diff = np.abs(p(image)[1] - ref)[32:-32, 32:-32].max()
+        rows.append(f"| {what} | {diff:.3f} |")
+    return rows
+
+
+def end_to_end(repeats: int) -> list[str]:
+    cli = [sys.executable, "-m", "unet_core", "segment", "--out", "/tmp/napari-unet-bench",
+           "--overwrite"]  # fmt: skip
+    runs = {"import torch": [sys.executable, "-c", "import torch"],
+            "segment fundus sample": [*cli, str(sample_path("fundus")), "--model", "drive"],
+            "segment EM sample": [*cli, str(sample_path("em")), "--model", "em"]}  # fmt: skip
+    t = median_of({k: (lambda c=c: subprocess.run(c, capture_output=True, check=True))
+                   for k, c in runs.items()}, repeats)  # fmt: skip
+    rows = ["| command | s | x import torch |", "|---|---|---|"]
+    rows += [f"| {k} | {v:.2f} | {v / t['import torch']:.2f} |" for k, v in t.items()]
+    return rows
 
 
 def peak_memory(base: int, size: int) -> dict:
@@ -99,68 +188,21 @@ print(json.dumps(dict(seconds=time.perf_counter() - t, base=base_rss,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=2048, help="edge of the throughput image")
-    ap.add_argument("--big", type=int, default=8192, help="edge of the memory image (0: skip)")
-    ap.add_argument("--base", type=int, default=16, help="base channels of the U-Net")
-    ap.add_argument("--repeats", type=int, default=2, help="best of this many runs")
+    ap.add_argument("--repeats", type=int, default=5, help="medians of this many runs")
+    ap.add_argument("--big", type=int, default=0, help="edge of a memory test image (0: skip)")
     args = ap.parse_args()
     torch.manual_seed(0)
-    torch.set_num_threads(torch.get_num_threads())
-    model = UNet(base_channels=args.base, depth=4, padding="valid").eval()
-    image = np.random.default_rng(0).integers(0, 255, (args.size, args.size), dtype=np.uint8)
-    mpix = args.size**2 / 1e6
-    predictor = Predictor(model, device="cpu")
-    grid = predictor.plan(image.shape)
-    predictor(image[:300, :300])  # warm-up: the first forward pass builds oneDNN kernels
-    t_tiled = best_of(lambda: predictor(image), args.repeats)
-    t_whole = untiled(model, image, args.repeats)
-    # the default tile's own forward pass, output pixels per second
-    x = torch.zeros(predictor.batch_size, 1, *grid.tile_in)
-    with torch.inference_mode():
-        t_tile = best_of(lambda: torch.softmax(model(x), 1).numpy(), args.repeats)
-    tile_rate = predictor.batch_size * grid.tile_out[0] * grid.tile_out[1] / 1e6 / t_tile
-    t_monai = monai_time(model, image, predictor, args.repeats)
-    t_monai_default = monai_time(model, image, predictor, args.repeats, overlap=0.25)
-
-    print(
-        f"U-Net valid padding, depth 4, base {args.base}; {args.size}x{args.size} uint8 image; "
-        f"CPU, {torch.get_num_threads()} threads; default tile {grid.tile_in} -> {grid.tile_out},"
-        f" {len(grid)} tiles, batch {predictor.batch_size}"
-    )
-    print()
-    print("| measure | MPix/s | ratio |")
-    print("|---|---|---|")
-    print(f"| untiled: one forward over the whole image | {mpix / t_whole:.3f} | 1.00 |")
-    print(
-        f"| one default tile, forward only | {tile_rate:.3f} | {tile_rate * t_whole / mpix:.2f} |"
-    )
-    print(f"| tiled predict() at the defaults | {mpix / t_tiled:.3f} | {t_whole / t_tiled:.2f} |")
-    if t_monai is not None:
-        print(
-            f"| MONAI sliding_window_inference, same tile | {mpix / t_monai:.3f} | "
-            f"{t_whole / t_monai:.2f} |"
-        )
-        print(
-            f"| MONAI, same tile, its default overlap 0.25, gaussian | "
-            f"{mpix / t_monai_default:.3f}"
-            f" | {t_whole / t_monai_default:.2f} |"
-        )
-        print(
-            f"\ntiled / MONAI (same tile and overlap): {t_monai / t_tiled:.2f}x; "
-            "tiled / MONAI at "
-            f"overlap 0.25: {t_monai_default / t_tiled:.2f}x; tiled / one-tile forward: "
-            f"{mpix / t_tiled / tile_rate:.2f}x"
-        )
+    peaks = gemm_peaks(args.repeats)
+    print(f"CPU, {torch.get_num_threads()} threads; torch.mm 2048^2: fp32 {peaks['fp32']:.0f} "
+          f"GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s\n")  # fmt: skip
+    for rows in (model_rows(peaks, args.repeats), seam_rows(), end_to_end(args.repeats)):
+        print("\n".join(rows) + "\n", flush=True)
     if args.big:
-        m = peak_memory(args.base, args.big)
+        m = peak_memory(16, args.big)
         gib = 1 << 30
-        extra = m["peak"] - m["base"] - m["out"]
-        print(
-            f"\n{args.big}x{args.big} uint8 image, {m['tiles']} tiles of {m['tile']}: "
-            f"{m['seconds']:.0f} s; peak RSS {m['peak'] / gib:.2f} GiB = baseline "
-            f"{m['base'] / gib:.2f} + output {m['out'] / gib:.2f} + {extra / gib:.2f} GiB "
-            f"(tile batch and buffers; the image itself is {m['image'] / gib:.2f} GiB)"
-        )
+        print(f"{args.big}x{args.big} uint8 image, {m['tiles']} tiles of {m['tile']}: "
+              f"{m['seconds']:.0f} s; peak RSS {m['peak'] / gib:.2f} GiB (baseline "
+              f"{m['base'] / gib:.2f}, output {m['out'] / gib:.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":
