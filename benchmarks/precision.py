@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from unet_core.base.device import cpu_flags, native_bf16
+from unet_core.base.precision import cpu_flags, native_bf16
 from unet_core.data.io import read_image
 from unet_core.evaluate import evaluate_model
 from unet_core.inference.predictor import Predictor

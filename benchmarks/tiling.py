@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from unet_core import Predictor, UNet
-from unet_core.base.device import autocast
+from unet_core.base.precision import autocast
 from unet_core.data.io import read_image
 from unet_core.data.preprocess import preprocess
 from unet_core.model.store import load_model

@@ -25,6 +25,7 @@ class SegmentResult:
     measurements: dict | None = None  # the task's measurements of the mask (vessels)
     objects: Any = None  # (H, W) int32 separate objects, when asked for
     precision: str = "fp32"  # the network's arithmetic: "fp32" or "bf16"
+    pyramid: list | None = None  # the foreground probability at each shape asked for
 
 
 def load_model_cached(spec: str, device: str):
@@ -45,13 +46,19 @@ def load_model_cached(spec: str, device: str):
 
 def segment_job(
     image: Any, model: str, device: str = "auto", tile: int | None = None, tta: bool = False,
-    threshold: float = 0.5, objects: bool = False,
+    threshold: float = 0.5, objects: bool = False, pyramid_shapes: list | None = None,
 ) -> Generator[tuple[int, int], None, SegmentResult]:  # fmt: skip
     """Segment one 2-D image: yields ``(done, total)`` tiles, returns a :class:`SegmentResult`
-    (with vessel measurements of the mask at ``threshold`` for vessel models, and the
-    separate objects when ``objects``)."""
+    (with vessel measurements of the mask at ``threshold`` for vessel models, the separate
+    objects when ``objects``, and the foreground probability at each of ``pyramid_shapes``,
+    the image's own first, for a multiscale result)."""
+    from unet_core.base.arrays import pyramid
     from unet_core.inference.predictor import Predictor
-    from unet_core.postprocess import probabilities_to_labels, separate_objects
+    from unet_core.postprocess import (
+        foreground_probability,
+        probabilities_to_labels,
+        separate_objects,
+    )
 
     start = time.perf_counter()
     net = load_model_cached(model, device)
@@ -60,9 +67,10 @@ def segment_job(
     prob = yield from predictor.run(image, scale=scale)
     values = predictor.task.measure(image, probabilities_to_labels(prob, threshold), net.card)
     instances = separate_objects(prob, net.card.classes, threshold) if objects else None
+    levels = pyramid(foreground_probability(prob), pyramid_shapes) if pyramid_shapes else None
     return SegmentResult(prob, list(net.card.classes), scale,
                          time.perf_counter() - start, str(model), net.card, values,
-                         instances, predictor.precision)  # fmt: skip
+                         instances, predictor.precision, levels)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:

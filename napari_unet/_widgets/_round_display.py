@@ -28,7 +28,7 @@ class RoundDisplay:
         """Merge the re-segmentation into the labels layer (its prediction layer for
         scribbles) without touching painted pixels, update the probability layer and show what
         changed in a "changed" layer; returns the number of pixels changed."""
-        from .segment import foreground_probability
+        from unet_core.postprocess import foreground_probability
 
         if image_layer not in self._viewer.layers:
             return 0

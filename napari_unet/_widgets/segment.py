@@ -36,11 +36,6 @@ def device_choices() -> list[str]:
     return ["auto", *available_devices()]
 
 
-def foreground_probability(prob: np.ndarray) -> np.ndarray:
-    """(classes, H, W) -> the probability of not being background, float32."""
-    return (prob[1] if prob.shape[0] == 2 else 1 - prob[0]).astype(np.float32)
-
-
 #: colours of classes 1, 2, ... (class 0, the background, is transparent; 255 is magenta)
 PALETTE = ("lime", "cyan", "yellow", "orange", "dodgerblue", "red", "white", "hotpink",
            "purple", "chocolate", "olive", "teal")  # fmt: skip
@@ -136,8 +131,9 @@ class SegmentWidget(JobControls, Container):
         except ValueError as exc:
             show_error(one_line(exc))
             return
+        shapes = result_shapes(layer, level) if is_multiscale(layer) and not index else None
         job = segment_job(image, spec, self._device.value, self._tile.value, self._tta.value,
-                          self._threshold.value, self._objects.value)  # fmt: skip
+                          self._threshold.value, self._objects.value, shapes)  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index, "level": level}
         self._worker = start_worker(
             job,
@@ -205,17 +201,17 @@ class SegmentWidget(JobControls, Container):
 
     def _show(self, layer, index: tuple[int, ...], level: int, result) -> None:
         from unet_core.base.labels import IGNORE_LABEL
+        from unet_core.postprocess import foreground_probability
 
         data = level_data(layer, level)
         shape = data.shape[: layer.ndim]
         kw = {"scale": level_scale(layer, level), "translate": layer.translate}
-        prob = foreground_probability(result.prob)
-        if is_multiscale(layer) and not index:  # a pyramid like the image's
-            self._show_pyramid(f"{layer.name} probability", prob, result_shapes(layer, level), kw)
+        if result.pyramid is not None:  # a pyramid like the image's, made by the job
+            self._show_pyramid(f"{layer.name} probability", result.pyramid, kw)
         else:
             prob_layer, _ = self._layer(f"{layer.name} probability", "image", shape, np.float32,
                                         kw)  # fmt: skip
-            prob_layer.data[index] = prob
+            prob_layer.data[index] = foreground_probability(result.prob)
             prob_layer.refresh()
         lab_layer, created = self._layer(f"{layer.name} labels", "labels", shape, np.uint8, kw)
         changed = write_prediction(
@@ -233,13 +229,11 @@ class SegmentWidget(JobControls, Container):
             objects.data[index] = result.objects
             objects.refresh()
 
-    def _show_pyramid(self, name: str, prob: np.ndarray, shapes: list, kw: dict) -> None:
+    def _show_pyramid(self, name: str, levels: list, kw: dict) -> None:
         """The probability of a multiscale image as a multiscale layer (replaced each run)."""
-        from unet_core.base.arrays import pyramid
-
         if name in self._viewer.layers:
             self._viewer.layers.remove(name)
-        self._viewer.add_image(pyramid(prob, shapes), multiscale=True, name=name,
+        self._viewer.add_image(levels, multiscale=True, name=name,
                                colormap="magma", contrast_limits=(0, 1), blending="additive",
                                visible=False, **kw)  # fmt: skip
 

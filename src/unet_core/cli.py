@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .base.precision import PRECISIONS
+
 log = logging.getLogger("unet_core")
-PRECISIONS = ("auto", "fp32", "bf16")  # base/device.py's, without importing torch here
 
 
 def _positive_int(text: str) -> int:
@@ -272,7 +273,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .model.store import load_model
 
     model = load_model(args.model, device=args.device)
-    from .base.device import resolve_device, resolve_precision
+    from .base.device import resolve_device
+    from .base.precision import resolve_precision
 
     precision = resolve_precision(args.precision, resolve_device(args.device))
     print(f"model: {args.model} ({model.card.task}), {precision}", file=sys.stderr)

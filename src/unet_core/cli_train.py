@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .base.precision import PRECISIONS
+
 
 def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     """The ``train`` sub-command's options: your own images, or a bundled recipe."""
@@ -62,7 +64,7 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, help="random seed")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     tr.add_argument("--threads", type=positive_int, help="CPU threads for torch")
-    tr.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    tr.add_argument("--precision", choices=PRECISIONS, default="auto",
                     help="auto: bf16 mixed precision where the hardware has it")  # fmt: skip
     tr.add_argument("--resume", action="store_true", help="continue from <out>.ckpt")
     return tr

@@ -19,6 +19,11 @@ def probabilities_to_labels(prob: np.ndarray, threshold: float = 0.5) -> np.ndar
     return np.argmax(prob, axis=0).astype(np.uint8)
 
 
+def foreground_probability(prob: np.ndarray) -> np.ndarray:
+    """(classes, H, W) -> the probability of not being background (H, W), float32."""
+    return (prob[1] if prob.shape[0] == 2 else 1 - prob[0]).astype(np.float32)
+
+
 def probabilities_to_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """uint8 mask for files: 255 = foreground for two classes, the class index otherwise."""
     return labels_to_mask(probabilities_to_labels(prob, threshold), np.shape(prob)[0])

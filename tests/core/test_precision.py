@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-import unet_core.base.device as device_module
-from unet_core.base.device import PRECISION_ENV, resolve_precision
+import unet_core.base.precision as precision_module
+from unet_core.base.precision import PRECISION_ENV, resolve_precision
 from unet_core.cli import main
 from unet_core.data.io import read_image
 from unet_core.inference.predictor import Predictor
@@ -33,7 +33,7 @@ CPU = torch.device("cpu")
     ],
 )
 def test_auto_is_bf16_where_the_cpu_has_it(flags, env, asked, expected, monkeypatch):
-    monkeypatch.setattr(device_module, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(precision_module, "cpu_flags", lambda: frozenset(flags))
     if env is None:
         monkeypatch.delenv(PRECISION_ENV, raising=False)
     else:
@@ -124,5 +124,5 @@ def test_training_and_fine_tuning_learn_in_bf16_and_say_so():
     image, labels = scenes[3]
     tuned = finetune(models["bf16"], image, labels, steps=3, precision="bf16")
     assert tuned.card.provenance["finetune"]["precision"] == "bf16"
-    with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
         TrainConfig(precision="fp16")

@@ -19,16 +19,16 @@ from .predictor import Predictor
 
 #: rows per band; a multiple of the usual TIFF tile and strip sizes
 BAND_ROWS = 1024
-#: context rows for networks with padded convolutions: most of their receptive field
-SAME_HALO = 128
 
 
 def band_halo(predictor: Predictor) -> int:
-    """Rows of context read above and below each band."""
+    """Rows of context read above and below each band: for padded convolutions, which see
+    far beyond the tiles' margin, at least half the receptive field, so that a band's joins
+    match a whole-image pass too."""
     g = predictor.model.grid
     need = max(predictor.margin, predictor.overlap, g)
-    if predictor.model.padding == "same":  # padded convolutions see far beyond the margin:
-        need = max(need, SAME_HALO)  # a band's join then matches a whole-image pass too
+    if predictor.model.padding == "same":
+        need = max(need, predictor.model.receptive_field // 2)
     return int(np.ceil(need / g) * g)
 
 

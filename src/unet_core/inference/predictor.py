@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from ..base.arrays import read_window, resize
-from ..base.device import autocast, eval_mode, memory_format, resolve_device, resolve_precision
+from ..base.device import eval_mode, memory_format, resolve_device
 from ..base.jobs import drain
+from ..base.precision import autocast, resolve_precision
 from ..data.preprocess import Normalizer, check_channels, select_channels
 from ..model.blocks import center_crop
 from ..model.card import ModelCard
@@ -88,7 +89,7 @@ class Predictor:
         (e.g. the fundus field of view diameter), 1 when the card records none; see
         :meth:`scale_for`.
     precision
-        ``"auto"``, ``"fp32"`` or ``"bf16"`` (see :func:`~unet_core.base.device.
+        ``"auto"``, ``"fp32"`` or ``"bf16"`` (see :func:`~unet_core.base.precision.
         resolve_precision`): bf16 autocast where the hardware has it, about 1.6-2.3x faster on
         a CPU with AVX-512 BF16, probabilities within about 0.01 of fp32's. The resolved
         choice is :attr:`precision`.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..base.precision import check_precision
 from ..data.augment import Augmentation
 
 
@@ -28,7 +29,7 @@ class TrainConfig:
     freeze_bn, freeze_encoder : for fine-tuning on few images: keep batch-norm statistics, and
         leave the contracting path's weights as they are.
     precision : ``"auto"`` (bf16 mixed precision where the hardware has it, see
-        :func:`~unet_core.base.device.resolve_precision`), ``"fp32"`` or ``"bf16"``; the weights
+        :func:`~unet_core.base.precision.resolve_precision`), ``"fp32"`` or ``"bf16"``; the weights
         and the optimizer stay fp32 either way. The card records what ran.
     """
 
@@ -73,8 +74,7 @@ class TrainConfig:
             raise ValueError(f"schedule must be cosine, constant or step, got {self.schedule!r}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        self.precision = check_precision(self.precision)
         if self.monitor_mode not in ("max", "min"):
             raise ValueError(f"monitor_mode must be 'max' or 'min', got {self.monitor_mode!r}")
 

@@ -19,13 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..base.device import (
-    autocast,
-    eval_mode,
-    memory_format,
-    resolve_device,
-    resolve_precision,
-)
+from ..base.device import eval_mode, memory_format, resolve_device
+from ..base.precision import autocast, resolve_precision
 from ..data.datasets import PatchSampler, Sample
 from ..inference.predictor import Predictor
 from ..model.unet import UNet

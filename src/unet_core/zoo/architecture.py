@@ -12,6 +12,8 @@ from ..model import blocks, unet
 
 #: the callable a package names: the U-Net followed by the softmax over classes
 CALLABLE = "UNetProbabilities"
+#: the start of every key of a package's state dict: the callable holds the U-Net as ``.net``
+STATE_PREFIX = "net."
 
 _WRAPPER = '''
 

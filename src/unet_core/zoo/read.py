@@ -13,10 +13,11 @@ import json
 import zipfile
 from pathlib import Path
 
+from .architecture import STATE_PREFIX
+
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 MAX_RDF_BYTES = 1 << 20
 MAX_WEIGHT_BYTES = 1_100_000_000  # a little over MAX_PARAMETERS float32 weights
-PREFIX = "net."  # the state dict's keys in a package: UNetProbabilities holds the U-Net as .net
 RUNS_IT = "bioimageio.core (bioimageio predict), deepImageJ, ilastik or QuPath"
 
 
@@ -48,11 +49,11 @@ def package_weights(path: Path) -> tuple:
     except Exception as exc:  # a pickle that is not plain tensors, or a damaged file
         raise _error(f"{path.name}: unreadable weights ({type(exc).__name__})") from exc
     if not isinstance(state, dict) or not all(
-        isinstance(k, str) and k.startswith(PREFIX) and isinstance(v, torch.Tensor)
+        isinstance(k, str) and k.startswith(STATE_PREFIX) and isinstance(v, torch.Tensor)
         for k, v in state.items()
     ):
         raise _error(f"{path.name}: its weights are not the state dict this tool writes")
-    return card, {k[len(PREFIX) :]: v for k, v in state.items()}
+    return card, {k[len(STATE_PREFIX) :]: v for k, v in state.items()}
 
 
 def _zip(path: Path) -> zipfile.ZipFile:

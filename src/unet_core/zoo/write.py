@@ -27,7 +27,7 @@ import torch
 
 from ..base.files import atomic_write
 from ..model.unet import UNet
-from .architecture import CALLABLE, architecture_source
+from .architecture import CALLABLE, STATE_PREFIX, architecture_source
 from .describe import citations, readme, tags
 
 #: what a package records beside the bioimage.io fields (``config.napari_unet``)
@@ -177,7 +177,7 @@ def _weights(model: UNet, folder: Path):
 
     version = bio.Version(torch.__version__.split("+")[0])
     (folder / "unet.py").write_text(architecture_source(), encoding="utf-8")
-    state = {f"net.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
+    state = {STATE_PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save(state, folder / "weights.pt")
     arch = bio.ArchitectureFromFileDescr(source=folder / "unet.py", callable=CALLABLE,
                                          kwargs=model.config)  # fmt: skip
