@@ -218,10 +218,10 @@ def test_running_out_of_memory_retries_with_fewer_and_smaller_tiles(monkeypatch,
     expected = Predictor(model, device="cpu", tile=70, batch_size=1)(image)
     real = Predictor._forward
 
-    def tight(self, batch, size):  # memory for one tile of up to 100 px at a time
+    def tight(self, net, batch, size):  # memory for one tile of up to 100 px at a time
         if len(batch) > 1 or batch.shape[-1] > 100:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(self, batch, size)
+        return real(self, net, batch, size)
 
     monkeypatch.setattr(Predictor, "_forward", tight)
     np.testing.assert_allclose(big(image), expected, atol=1e-5)

@@ -1,0 +1,110 @@
+"""A network's inference form: batch norm folded into the convolution before it, and on a CPU
+with oneDNN each convolution and its ReLU run as one primitive, in the compute dtype.
+
+In eval mode batch norm is an affine map per channel, so ``BN(conv(x)) = conv'(x)`` with the
+weights and bias scaled and shifted (folded in float64, then cast). The ReLU after it is
+oneDNN's post-op: the output is written once instead of read and written again. With bf16
+weights the copy needs no autocast; the ReLU of bf16 tensors alone took a fifth of a bf16
+forward pass on this CPU (benchmarks/tiling.py). The same probabilities to float32 rounding
+(``tests/core/test_fused.py``); :func:`inference_form` leaves the model itself untouched, so a
+model being fine-tuned is copied again for each prediction.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import torch
+from torch import nn
+
+from .blocks import DoubleConv, DropBlock
+
+
+@functools.cache
+def onednn_fusion() -> bool:
+    """Whether this torch build runs a convolution with its ReLU as one oneDNN primitive
+    (checked once, on a tiny input, against the unfused result)."""
+    op = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
+    if op is None or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        with torch.inference_mode():
+            x = torch.randn(1, 2, 8, 8).contiguous(memory_format=torch.channels_last)
+            w, b = torch.randn(3, 2, 3, 3), torch.randn(3)
+            got = op(x, w, b, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
+            want = torch.relu(nn.functional.conv2d(x, w, b, padding=1))
+            return bool(torch.allclose(got, want, atol=1e-5))
+    except (RuntimeError, TypeError):
+        return False
+
+
+class ConvReLU(nn.Module):
+    """ReLU(conv(x) + bias) with a 3x3 (or any odd) kernel, as one primitive when ``fused``."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, padding: int, fused: bool):
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = nn.Parameter(bias, requires_grad=False)
+        self.padding, self.fused = int(padding), bool(fused)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            p = [self.padding] * 2
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, self.weight, self.bias, p, [1, 1], [1, 1], 1, "relu", [], ""
+            )
+        return nn.functional.conv2d(x, self.weight, self.bias, padding=self.padding).relu_()
+
+
+def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of ``conv`` followed by ``bn`` in eval mode, computed in float64."""
+    w = conv.weight.detach().double()
+    b = torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
+    if conv.bias is not None:
+        b = conv.bias.detach().double()
+    if bn is None:
+        return w, b
+    scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    shift = bn.bias.detach().double() - bn.running_mean.double() * scale
+    return w * scale[:, None, None, None], b * scale + shift
+
+
+def fuse_double_conv(block: DoubleConv, fused: bool) -> None:
+    """Replace ``block``'s (conv, [BN], ReLU[, DropBlock]) runs by :class:`ConvReLU`, in place."""
+    layers, out, i = list(block), [], 0
+    while i < len(layers):
+        conv = layers[i]
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"unexpected layer in a DoubleConv: {conv!r}")
+        i += 1
+        bn = layers[i] if i < len(layers) and isinstance(layers[i], nn.BatchNorm2d) else None
+        i += bn is not None
+        if not (i < len(layers) and isinstance(layers[i], nn.ReLU)):
+            raise TypeError("a DoubleConv convolution without its ReLU")
+        i += 1
+        if i < len(layers) and isinstance(layers[i], DropBlock):  # the identity in eval mode
+            i += 1
+        w, b = fold(conv, bn)
+        dtype = conv.weight.dtype
+        out.append(ConvReLU(w.to(dtype), b.to(dtype), conv.padding[0], fused))
+    block._modules.clear()
+    for k, layer in enumerate(out):
+        block.add_module(str(k), layer)
+
+
+def inference_form(
+    model: nn.Module, dtype: torch.dtype = torch.float32, fuse: bool | None = None
+) -> nn.Module:
+    """A copy of ``model`` for inference only: in eval mode, batch norm folded, parameters in
+    ``dtype`` (input must be given in it), and each convolution run with its ReLU as one oneDNN
+    primitive if ``fuse`` (default: where oneDNN can, on the CPU; a graph traced by
+    ``torch.jit`` needs ``fuse=False``)."""
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    fused = onednn_fusion() and on_cpu if fuse is None else bool(fuse)
+    net = copy.deepcopy(model).eval()
+    for module in list(net.modules()):
+        if isinstance(module, DoubleConv):
+            fuse_double_conv(module, fused)
+    net.requires_grad_(False)
+    return net.to(dtype)
