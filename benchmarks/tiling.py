@@ -26,6 +26,7 @@ from unet_core import Predictor, UNet
 from unet_core.base.precision import autocast
 from unet_core.data.io import read_image
 from unet_core.data.preprocess import preprocess
+from unet_core.model.fused import inference_form
 from unet_core.model.store import load_model
 from unet_core.tasks import sample_path
 
@@ -84,15 +85,32 @@ def monai(model: UNet, x: torch.Tensor, tile: int, overlap: float, precision: st
     return run
 
 
-def tile_forward(model: UNet, precision: str):
+def tile_forwards(model: UNet) -> dict:
+    """One 1024 x 1024 tile's forward, in fp32 and bf16: the model as trained (eager, bf16 by
+    autocast; what ``predict`` ran before), its inference form (what it runs now), and that
+    form unfused, traced and frozen by ``torch.jit`` (freezing folds and fuses on its own)."""
     x = torch.zeros(1, model.in_channels, 1024, 1024).contiguous(memory_format=torch.channels_last)
-    net = model.to(memory_format=torch.channels_last)
+    net = model.to(memory_format=torch.channels_last).eval()
+    out = {}
+    for p in ("fp32", "bf16"):
+        dtype = torch.bfloat16 if p == "bf16" else torch.float32
+        form, xd = inference_form(net, dtype), x.to(dtype)
+        with torch.no_grad():
+            frozen = torch.jit.freeze(torch.jit.trace(inference_form(net, dtype, fuse=False), xd,
+                                                      check_trace=False))  # fmt: skip
 
-    def run():
-        with torch.inference_mode(), autocast(torch.device("cpu"), precision):
-            return net(x)
+        def eager(p=p):
+            with torch.inference_mode(), autocast(torch.device("cpu"), p):
+                return net(x)
 
-    return run
+        def run(f=form, xd=xd):
+            with torch.inference_mode():
+                return f(xd)
+
+        out[f"forward {p}, as trained (eager{', autocast' if p == 'bf16' else ''})"] = eager
+        out[f"forward {p}, inference form"] = run
+        out[f"forward {p}, traced + frozen"] = lambda f=frozen, xd=xd: run(f, xd)
+    return out
 
 
 def images() -> dict:
@@ -126,10 +144,10 @@ def model_rows(peaks: dict, repeats: int) -> list[str]:
             note = changed if "bf16" in k else ""
             rows.append(f"| {name} | {what} | {k} | {t:.2f} | {gflops:.0f} | "
                         f"{gflops / peaks['fp32']:.2f} | {note} |")  # fmt: skip
-        forward = median_of({p: tile_forward(model, p) for p in ("fp32", "bf16")}, repeats)
-        for p, t in forward.items():  # one tile's forward alone, no tiling around it
+        forward = median_of(tile_forwards(model), repeats)
+        for k, t in forward.items():  # one tile's forward alone, no tiling around it
             g = fpp * model.output_size(1024) ** 2 / t / 1e9
-            rows.append(f"| {name} | one 1024 x 1024 tile | forward {p} | {t:.2f} | {g:.0f} | "
+            rows.append(f"| {name} | one 1024 x 1024 tile | {k} | {t:.3f} | {g:.0f} | "
                         f"{g / peaks['fp32']:.2f} | |")  # fmt: skip
     return rows
 
