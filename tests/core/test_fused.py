@@ -99,3 +99,20 @@ def test_predictor_sees_weights_changed_in_place():
     assert (after[1] > before[1]).all() and (after[1] - before[1]).mean() > 0.05
     fresh = Predictor(copy.deepcopy(model), device="cpu", scale=1.0, precision="fp32")
     np.testing.assert_array_equal(after, fresh(image))
+
+
+def test_the_inference_form_is_made_again_only_when_weights_change():
+    torch.manual_seed(4)
+    model = UNet(base_channels=4, depth=2, padding="same", batch_norm=True)
+    predictor = Predictor(model, device="cpu", precision="fp32")
+    net = predictor.network()
+    assert predictor.network() is net
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model.train()
+    loss = model(torch.randn(2, 1, 32, 32)).square().mean()  # also moves the BN statistics
+    loss.backward()
+    optimizer.step()
+    assert predictor.network() is not net
+    net = predictor.network()
+    model.load_state_dict(copy.deepcopy(model.state_dict()))
+    assert predictor.network() is not net

@@ -32,3 +32,21 @@ def test_fov_restricts_and_empty_mask():
     assert 25 < left["skeleton_length"] < 32 and left["area_fraction"] > 0
     empty = measure_vessels(np.zeros((20, 20), bool))
     assert empty["skeleton_length"] == 0 and empty["mean_width"] == 0 and empty["end_points"] == 0
+
+
+def test_distance_to_background_is_scipys_euclidean_distance_transform():
+    from scipy import ndimage
+
+    from unet_core.tasks.fundus import distance_to_background
+
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        h, w = rng.integers(1, 70, 2)
+        mask = rng.random((h, w)) > rng.uniform(0.4, 0.99)
+        mask = ndimage.binary_dilation(mask, iterations=int(rng.integers(0, 5)))
+        if mask.all():
+            mask[rng.integers(h), rng.integers(w)] = False
+        ys, xs = np.nonzero(mask)
+        want = ndimage.distance_transform_edt(mask)[ys, xs]
+        np.testing.assert_allclose(distance_to_background(mask, ys, xs), want, rtol=1e-12)
+    assert np.isinf(distance_to_background(np.ones((4, 5), bool), [1], [2])).all()

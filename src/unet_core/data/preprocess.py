@@ -38,21 +38,32 @@ def check_channels(image: np.ndarray, mode: str, in_channels: int) -> None:
 
 def select_channels(tile: np.ndarray, mode: str) -> np.ndarray:
     """(h, w[, C]) raw pixels -> (c, h, w) float32 with the model's channels."""
-    x = tile.astype(np.float32, copy=False)
+    x = tile
     if x.ndim == 2:
         x = x[None]
     else:
         if mode in ("rgb", "gray", "green") and x.shape[-1] == 4:
             x = x[..., :3]  # drop alpha
         if mode == "gray" and x.shape[-1] == 3:
-            x = x @ _LUMA
+            x = x.astype(np.float32, copy=False) @ _LUMA
             x = x[..., None]
         elif mode == "green" and x.shape[-1] >= 3:
-            x = x[..., 1:2]
+            x = x[..., 1:2]  # converted alone, not with the other two
         x = np.moveaxis(x, -1, 0)
+    x = x.astype(np.float32, copy=False)
     if mode == "rgb" and x.shape[0] == 1:  # grayscale or red-free into a colour model
         x = np.repeat(x, 3, axis=0)
     return np.ascontiguousarray(x)
+
+
+def model_channels(image: np.ndarray, mode: str) -> np.ndarray:
+    """The channels a model with this channel mode reads, as an (H, W) or (H, W, c) float32
+    image that the same mode reads unchanged: the green channel of a photograph, its
+    luminance, RGB without alpha. Worth it before resampling a whole image."""
+    if mode == "as_is" or image.ndim == 2 or (mode == "rgb" and image.shape[-1] == 3):
+        return image
+    x = np.moveaxis(select_channels(image, mode), 0, -1)
+    return x[..., 0] if x.shape[-1] == 1 else x
 
 
 class Normalizer:

@@ -19,7 +19,7 @@ from ..base.arrays import read_window, resize
 from ..base.device import memory_format, resolve_device
 from ..base.jobs import drain
 from ..base.precision import resolve_precision
-from ..data.preprocess import Normalizer, check_channels, select_channels
+from ..data.preprocess import Normalizer, check_channels, model_channels, select_channels
 from ..model.blocks import center_crop
 from ..model.card import ModelCard
 from ..model.fused import inference_form
@@ -140,6 +140,7 @@ class Predictor:
         if scale != "auto" and not (isinstance(scale, (int, float)) and 0 < scale <= 16):
             raise ValueError(f"scale must be 'auto' or a factor in (0, 16], got {scale!r}")
         self.scale = scale
+        self._form: tuple | None = None  # (weights' versions, inference form): network()
         self.budget = memory_budget or self._default_budget()
         self.tile = self._tile_edge(tile)
         if self._one_tile is not None:  # the default context: hide the seams between tiles
@@ -242,7 +243,9 @@ class Predictor:
         else:
             H, W = image.shape[:2]
             size = (max(1, round(H * factor)), max(1, round(W * factor)))
-            prob = yield from self.run_normalized(resize(np.asarray(image), size))
+            # only the channels the model reads are resampled (the green one of a photograph)
+            channels = model_channels(np.asarray(image), self.card.preprocessing.channels)
+            prob = yield from self.run_normalized(resize(channels, size))
             back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
             out = self._output(out, (self.model.num_classes, H, W))
             out[...] = back
@@ -267,7 +270,7 @@ class Predictor:
         total = len(origins)
         log.debug("predicting %dx%d in %d tiles of %s", H, W, total, grid.tile_in)
         yield 0, total
-        net = inference_form(self.model, self.dtype)  # the weights as they are now
+        net = self.network()
         for first in range(0, total, self.batch_size):
             batch = origins[first : first + self.batch_size]
             tiles = [
@@ -319,6 +322,19 @@ class Predictor:
             raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
         out[...] = 0
         return out
+
+    def network(self) -> torch.nn.Module:
+        """The model's :func:`~unet_core.model.fused.inference_form` for the weights it has
+        now: made again after any in-place change of a parameter or buffer (a fine-tuning
+        step, ``load_state_dict``), which raises that tensor's version counter."""
+        tensors = [*self.model.parameters(), *self.model.buffers()]
+        key = (self.dtype, tuple((id(t), t._version) for t in tensors))
+        cached = self._form
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        net = inference_form(self.model, self.dtype)
+        self._form = (key, net)
+        return net
 
     @property
     def dtype(self) -> torch.dtype:
