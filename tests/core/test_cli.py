@@ -189,6 +189,26 @@ def test_python_dash_m_entry_point(model_file):
     assert "model: tiny" in result.stdout
 
 
+def test_the_command_ends_with_its_code_and_every_output_written(tmp_path):
+    """The command exits without unloading its modules: its code, its printed summary and
+    its files must all be there (a segmentation that writes a mask, a report and prints)."""
+    from unet_core.tasks import sample_path
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "unet_core", "segment", str(sample_path("em")), "--model", "em",
+           "--out", str(out), "--precision", "fp32"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "1 segmented" in result.stdout and str(out / "segmentation.csv") in result.stdout
+    rows = (out / "segmentation.csv").read_text().splitlines()
+    assert len(rows) == 3 and ",ok," in rows[1] and rows[2].startswith("# 1 file(s): 1 segmented")
+    assert (out / "segmentation_run.json").exists()
+    assert (out / f"{sample_path('em').stem}_mask.tif").stat().st_size > 0
+    result = subprocess.run([*cmd[:4], str(tmp_path / "missing.png"), *cmd[5:]],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 2 and "error: no such file or folder" in result.stderr
+
+
 def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path, capsys):
     out = tmp_path / "em_tiny.safetensors"
     args = ["train", "--preset", "em", "--data", str(shared_data), "--out", str(out), "--threads",
