@@ -1,5 +1,6 @@
-"""fp32 against bf16 autocast: the metrics on real validation images and the time of a
-``predict``, contenders interleaved in one process (medians).
+"""fp32 against bf16 (the predictor's bf16 inference form; autocast in training): the metrics
+on real validation images and the time of a ``predict``, contenders interleaved in one process
+(medians).
 
     python benchmarks/precision.py [--data ../shared/data] [--drive MODEL] [--em MODEL]
                                    [--threads 2] [--repeats 5]

@@ -1,6 +1,7 @@
-"""The arithmetic a network runs in: fp32, or bf16 autocast where the hardware computes bf16
-natively. Importing this module does not import torch (the command line builds its options
-from :data:`PRECISIONS`)."""
+"""The arithmetic a network runs in: fp32, or bf16 where the hardware computes bf16 natively
+(training: autocast; inference: a bf16 copy of the network, ``model/fused.py``). Importing
+this module does not import torch (the command line builds its options from
+:data:`PRECISIONS`)."""
 
 from __future__ import annotations
 
@@ -65,8 +66,9 @@ def resolve_precision(precision: str, device) -> str:
 
 
 def autocast(device, precision: str):
-    """The context in which a forward (or training step) runs at ``precision`` (resolved):
-    bf16 autocast (convolutions and matrix products in bf16, reductions in fp32), or nothing."""
+    """The context in which a training step (or a forward of the model as it is) runs at
+    ``precision`` (resolved): bf16 autocast (convolutions and matrix products in bf16,
+    reductions in fp32), or nothing."""
     if precision == "bf16":
         import torch
 
