@@ -9,6 +9,13 @@ from napari.utils.notifications import show_error
 from .._layers import SCRIBBLES, painted_mask, plane_record
 
 
+def camera_of(viewer):
+    """The viewer's camera: ``viewer.scene.camera`` from napari 0.9 (``viewer.camera`` is
+    deprecated there), ``viewer.camera`` before."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
 class WhereNext:
     """Mixin for the Fine-tune widget (``_viewer``, ``_image``, ``_target``, ``_mode``,
     ``_status``)."""
@@ -62,8 +69,9 @@ class WhereNext:
         if self._mode.value == SCRIBBLES and scribbles is not None:
             done = done | (np.asarray(scribbles.data) != 0)
         row, col, score = most_uncertain_region(entropy(record["prob"]), done, window=64)
-        self._viewer.camera.center = tuple(target.data_to_world((row, col)))
-        self._viewer.camera.zoom = max(self._viewer.camera.zoom, 2.0)
+        camera = camera_of(self._viewer)
+        camera.center = tuple(target.data_to_world((row, col)))
+        camera.zoom = max(camera.zoom, 2.0)
         self._goto_target = (row, col)
         self._status.value = (f"most uncertain region not yet corrected: row {row}, "
                               f"column {col} (mean uncertainty {score:.2f})")  # fmt: skip

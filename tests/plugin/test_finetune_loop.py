@@ -8,6 +8,7 @@ from qtpy.QtWidgets import QLabel
 
 from napari_unet._layers import layer_info, plane_record
 from napari_unet._versions import STORE, ModelVersion
+from napari_unet._widgets._where_next import camera_of
 from napari_unet._widgets.finetune import LATEST
 from unet_core.postprocess import probabilities_to_labels
 
@@ -187,7 +188,7 @@ def test_where_to_correct_next(segmented, qtbot):
     fine._goto.clicked.emit()
     row, col = fine._goto_target
     assert f"row {row}, column {col}" in fine._status.value
-    np.testing.assert_allclose(viewer.camera.center[-2:], (row, col), atol=1e-6)
+    np.testing.assert_allclose(camera_of(viewer).center[-2:], (row, col), atol=1e-6)
     # once that region is corrected, the next most uncertain one is shown
     box = np.s_[max(0, row - 32) : row + 32, max(0, col - 32) : col + 32]
     painted = labels.data.copy()
