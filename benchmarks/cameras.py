@@ -3,7 +3,7 @@ other cameras, clinics and settings would give them (white balance, colour casts
 contrast, channel crosstalk, gray and red-free, vignetting, blur, noise, JPEG, resolution), each
 model at the defaults (automatic scale, no test-time augmentation), F1 and AUC inside the FOV.
 
-    python benchmarks/cameras.py --models NAME=FILE [NAME=FILE ...] [--data ../shared/data]
+    python benchmarks/cameras.py --models NAME=FILE [NAME=FILE[+tta] ...] [--data ../shared/data]
 
 Give models that did not train on ids 37-40 (``napari-unet train --preset drive --split val``;
 ``--preset drive-rgb`` is the previous, colour recipe). Prints a markdown table: one row per
@@ -124,9 +124,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     models = dict(m.split("=", 1) for m in args.models)
-    predictors = {
-        n: Predictor(load_model(f, device="cpu"), device="cpu") for n, f in models.items()
-    }
+    predictors = {  # FILE+tta: the same model with test-time augmentation (8 flips/rotations)
+        n: Predictor(load_model(f.removesuffix("+tta"), device="cpu"), device="cpu",
+                     tta=f.endswith("+tta"))
+        for n, f in models.items()
+    }  # fmt: skip
     data = drive.load_drive(f"{args.data}/drive", drive.VAL_IDS)
     cases = [shifts(d) for d in data]
     scores: dict[str, dict[str, list]] = {}
@@ -143,7 +145,8 @@ def main() -> None:
             scores.setdefault(name, {})[model] = [float(np.mean(f1)), float(np.mean(auc))]
     names = list(predictors)
     print(f"DRIVE ids {', '.join(map(str, drive.VAL_IDS))}, mean over images, inside the FOV, "
-          f"defaults (automatic scale, no TTA); {time.perf_counter() - start:.0f} s\n")  # fmt: skip
+          f"defaults (automatic scale; TTA only where a model's name says so); "
+          f"{time.perf_counter() - start:.0f} s\n")  # fmt: skip
     print("| shift | " + " | ".join(f"F1 {n}" for n in names) + " | "
           + " | ".join(f"AUC {n}" for n in names) + " |")  # fmt: skip
     print("|---" * (1 + 2 * len(names)) + "|")
