@@ -44,6 +44,9 @@ def predict_bands(
     if rows < 1:
         raise ValueError(f"rows must be >= 1, got {rows}")
     check_channels(image, predictor.card.preprocessing.channels, predictor.model.in_channels)
+    if predictor.card.preprocessing.local_contrast != "none":
+        raise ValueError("this model equalises the whole image's contrast first (CLAHE): an "
+                         "image too large to load cannot be segmented with it")  # fmt: skip
     H, W = image.shape[:2]
     halo = band_halo(predictor)
     norm = Normalizer(predictor.card.preprocessing).fit(image)

@@ -19,7 +19,13 @@ from ..base.arrays import read_window, resize
 from ..base.device import memory_format, resolve_device
 from ..base.jobs import drain
 from ..base.precision import resolve_precision
-from ..data.preprocess import Normalizer, check_channels, model_channels, select_channels
+from ..data.preprocess import (
+    Normalizer,
+    check_channels,
+    local_contrast,
+    model_channels,
+    select_channels,
+)
 from ..model.blocks import center_crop
 from ..model.card import ModelCard
 from ..model.fused import inference_form
@@ -236,16 +242,17 @@ class Predictor:
         Stopping between yields (``close()``) abandons the job cleanly; no torch state is held
         across a yield. This is what GUI workers iterate over.
         """
-        check_channels(image, self.card.preprocessing.channels, self.model.in_channels)
+        pre = self.card.preprocessing
+        check_channels(image, pre.channels, self.model.in_channels)
         factor = self.scale_for(image) if scale is None else float(scale)
         if abs(factor - 1.0) < 0.02:
-            out = yield from self.run_normalized(image, out=out)
+            out = yield from self.run_normalized(local_contrast(image, pre), out=out)
         else:
             H, W = image.shape[:2]
             size = (max(1, round(H * factor)), max(1, round(W * factor)))
             # only the channels the model reads are resampled (the green one of a photograph)
-            channels = model_channels(np.asarray(image), self.card.preprocessing.channels)
-            prob = yield from self.run_normalized(resize(channels, size))
+            channels = resize(model_channels(np.asarray(image), pre.channels), size)
+            prob = yield from self.run_normalized(local_contrast(channels, pre))
             back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
             out = self._output(out, (self.model.num_classes, H, W))
             out[...] = back

@@ -8,6 +8,7 @@ from typing import Any
 
 CHANNEL_MODES = ("gray", "green", "rgb", "as_is")
 NORMALIZATIONS = ("zscore", "percentile", "none")
+LOCAL_CONTRAST = ("none", "clahe")
 
 
 @dataclass(frozen=True)
@@ -22,17 +23,25 @@ class Preprocessing:
     normalize
         ``"zscore"``: per-image, per-channel mean 0, std 1; ``"percentile"``: per-image low/high
         percentiles mapped to 0/1; ``"none"``: values used as they are (as float32).
+    local_contrast
+        ``"clahe"``: contrast-limited adaptive histogram equalisation of each channel of the
+        whole image at the model's scale, before normalising
+        (:func:`~unet_core.data.preprocess.equalize_local_contrast`); ``"none"``.
     """
 
     channels: str = "as_is"
     normalize: str = "zscore"
     percentiles: tuple[float, float] = (1.0, 99.0)
+    local_contrast: str = "none"
 
     def __post_init__(self) -> None:
         if self.channels not in CHANNEL_MODES:
             raise ValueError(f"channels must be one of {CHANNEL_MODES}, got {self.channels!r}")
         if self.normalize not in NORMALIZATIONS:
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.local_contrast not in LOCAL_CONTRAST:
+            raise ValueError(f"local_contrast must be one of {LOCAL_CONTRAST}, "
+                             f"got {self.local_contrast!r}")  # fmt: skip
         object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
 
 
@@ -85,7 +94,10 @@ class ModelCard:
         return len(self.classes) == 2
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if data["preprocessing"]["local_contrast"] == "none":  # files older versions can read
+            del data["preprocessing"]["local_contrast"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
@@ -112,7 +124,8 @@ class ModelCard:
         )
         lines.append(f"task: {one_line(self.task)}")
         pre = self.preprocessing
-        lines.append(f"input: channels={pre.channels}, normalize={pre.normalize}")
+        contrast = f", local_contrast={pre.local_contrast}" * (pre.local_contrast != "none")
+        lines.append(f"input: channels={pre.channels}, normalize={pre.normalize}{contrast}")
         if self.scale:
             lines.append(one_line("scale: " + ", ".join(f"{k}={v}" for k, v in self.scale.items())))
         for key, value in self.provenance.items():

@@ -104,6 +104,12 @@ DRIVE_RGB = dataclasses.replace(
         illumination=0.5, gray_p=0.1)),
 )  # fmt: skip
 
+#: the same with CLAHE before normalising (docs/fundus-cameras.md): ``--preset drive-clahe``
+DRIVE_CLAHE = dataclasses.replace(
+    DRIVE, name="drive-clahe",
+    preprocessing=Preprocessing(channels="green", normalize="zscore", local_contrast="clahe"),
+)  # fmt: skip
+
 EM = Preset(
     name="em",
     description="Cell membranes in serial-section TEM of the Drosophila VNC (ISBI 2012).",
@@ -128,7 +134,7 @@ EM = Preset(
     "2015 (ISBI 2012 EM segmentation challenge)",
 )  # fmt: skip
 
-PRESETS = {p.name: p for p in (DRIVE, DRIVE_RGB, EM)}
+PRESETS = {p.name: p for p in (DRIVE, DRIVE_RGB, DRIVE_CLAHE, EM)}
 
 
 def get_preset(name: str) -> Preset:

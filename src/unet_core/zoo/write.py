@@ -42,6 +42,10 @@ def export_package(model: UNet, out: str | os.PathLike, sample: np.ndarray,
     """Write ``model`` as a bioimage.io package (a .zip) to ``out``, atomically. ``sample`` is
     an image the model is meant for: its centre (at the model's scale) becomes the test input
     and the cover. ValueError for a sample the model cannot take."""
+    if model.card.preprocessing.local_contrast != "none":
+        raise ValueError("bioimage.io has no preprocessing step for this model's local contrast "
+                         "equalisation (CLAHE): export it as onnx or torchscript and equalise "
+                         "the input first")  # fmt: skip
     model = model.cpu().eval()
     test_input = test_image(model, sample)
     with torch.no_grad():
