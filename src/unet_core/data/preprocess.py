@@ -57,9 +57,10 @@ def select_channels(tile: np.ndarray, mode: str) -> np.ndarray:
 
 
 def model_channels(image: np.ndarray, mode: str) -> np.ndarray:
-    """The channels a model with this channel mode reads, as an (H, W) or (H, W, c) float32
-    image that the same mode reads unchanged: the green channel of a photograph, its
-    luminance, RGB without alpha. Worth it before resampling a whole image."""
+    """The channels a model with this channel mode reads, as an (H, W) or (H, W, c) image that
+    the same mode reads unchanged: the green channel of a photograph, its luminance, RGB
+    without alpha (float32), or ``image`` itself where there is nothing to leave out. Worth it
+    before resampling or equalising a whole image."""
     if mode == "as_is" or image.ndim == 2 or (mode == "rgb" and image.shape[-1] == 3):
         return image
     x = np.moveaxis(select_channels(image, mode), 0, -1)

@@ -101,10 +101,11 @@ class Predictor:
         with AVX-512 BF16, probabilities within about 0.01 of fp32's. The resolved choice is
         :attr:`precision`. Either way the network runs in its inference form
         (:func:`~unet_core.model.fused.inference_form`: batch norm folded, each convolution
-        and its ReLU one oneDNN primitive on a CPU), built from the model's weights at each
-        call, so a model fine-tuned between calls is seen as it is now.
+        and its ReLU one oneDNN primitive on a CPU), made from the model's weights and made
+        again whenever they change, so a model fine-tuned between calls is seen as it is now.
 
-    The predictor holds no state between calls: one can serve several threads in turn.
+    The predictor keeps nothing between calls but that inference form: one can serve several
+    threads in turn.
     """
 
     def __init__(
