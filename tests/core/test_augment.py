@@ -9,6 +9,7 @@ from unet_core.data.augment import (
     elastic_field,
     illumination,
     intensity,
+    noise,
     warp,
 )
 
@@ -138,3 +139,17 @@ def test_noise_and_jpeg_degrade_the_image_like_another_sensor_but_not_the_labels
     assert np.array_equal(lab, labels)
     untouched, _ = Augmentation(**keep, jpeg_p=0.0, noise=0.0)(image, labels, rng)
     np.testing.assert_array_equal(untouched, image)
+
+
+def test_noise_p_adds_noise_to_that_share_of_the_patches_and_one_keeps_the_old_stream():
+    image = np.zeros((1, 32, 32), np.float32)
+    labels = np.zeros((32, 32), np.int64)
+    keep = dict(elastic_p=0.0, dihedral=False, intensity=0.0, noise=0.2)
+    aug, rng = Augmentation(**keep, noise_p=0.3), np.random.default_rng(2)
+    clean = sum(not aug(image, labels, rng)[0].any() for _ in range(400))
+    assert 240 <= clean <= 320  # about 70 % of the patches untouched
+    # noise_p=1 (the default) draws no extra random number: recipes trained before it existed
+    # see the same patches
+    always = Augmentation(**keep)(image, labels, np.random.default_rng(5))[0]
+    np.testing.assert_array_equal(always, noise(image, np.random.default_rng(5), 0.2))
+    assert always.std() > 0

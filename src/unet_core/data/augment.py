@@ -121,8 +121,8 @@ class Augmentation:
     brightness gradient up to that amplitude (in units of the normalised image's std).
     ``gray_p``: with this probability every channel becomes a copy of the green (middle) one,
     which is what a grayscale or red-free photograph looks like to a colour model.
-    ``noise``: Gaussian noise up to that std (normalised units); ``jpeg_p``: with this
-    probability JPEG compression at quality 30-95.
+    ``noise``: Gaussian noise up to that std (normalised units), in a share ``noise_p`` of
+    the patches; ``jpeg_p``: with this probability JPEG compression at quality 30-95.
     """
 
     elastic_p: float = 0.5
@@ -136,6 +136,7 @@ class Augmentation:
     illumination: float = 0.0
     gray_p: float = 0.0
     noise: float = 0.0
+    noise_p: float = 1.0
     jpeg_p: float = 0.0
 
     def __call__(
@@ -156,7 +157,7 @@ class Augmentation:
         if self.illumination > 0:
             image = illumination(image, rng, self.illumination)
         image = intensity(image, rng, self.intensity)
-        if self.noise > 0:
+        if self.noise > 0 and (self.noise_p >= 1 or rng.random() < self.noise_p):
             image = noise(image, rng, self.noise)
         if self.jpeg_p > 0 and rng.random() < self.jpeg_p:
             image = jpeg(image, rng)
