@@ -34,7 +34,7 @@ def test_drive_model_card_and_fundus_sample():
     assert 0.04 < vessels < 0.2
     assert (prob[1] >= 0.5)[~fov].mean() < 0.01
 
-    # a grayscale (red-free) photograph: the colour model takes it, and finds the same vessels
+    # a grayscale (red-free) photograph: the model takes it, and finds the same vessels
     gray = predict(load_model("drive", device="cpu"), image[..., 1], device="cpu")[1] >= 0.5
     color = prob[1] >= 0.5
     dice = 2 * (gray & color & fov).sum() / ((gray & fov).sum() + (color & fov).sum())

@@ -1,8 +1,8 @@
-"""Colour fundus photographs (DRIVE and other cameras): the field of view (FOV), the scale
-a model was trained at (the FOV's diameter), nothing predicted outside the FOV, vessel
-measurements, and DRIVE's metrics inside the FOV.
+"""Fundus photographs (DRIVE and other cameras; colour, gray or red-free): the field of view
+(FOV), the scale a model was trained at (the FOV's diameter), nothing predicted outside the
+FOV, vessel measurements, and DRIVE's metrics inside the FOV.
 
-A fundus model's card records ``scale = {"fov_diameter": 539}``; a photograph from another
+A fundus model's card records ``scale = {"fov_diameter": 536.4}``; a photograph from another
 camera is resampled so that its FOV has that diameter, segmented, and the probabilities are
 resampled to its own size.
 """
