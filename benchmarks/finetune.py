@@ -8,12 +8,17 @@ to a plain loop written here (Adam 1e-3, batch norm in training mode, cross-entr
 128 x 128 patch a step, flips), with the same model and budget, in the same process. With
 ``--busy`` a second process spins on one of the two cores for the whole run.
 
+``--modes corrections`` is the corrections mode of the plugin: the model's prediction of the
+left half with its largest wrong regions brushed over (5 % of the half); ``--weights`` compares
+loss weights of the brushed pixels against the prediction's own (``corrected_weight``).
+
 Cases: ``vessels`` (``em`` on a DRIVE photograph's green channel), ``membranes`` (``drive`` on
 an ISBI 2012 slice), ``coins`` (``em`` on scikit-image's coins, labels by Otsu's threshold) and
 ``nuclei`` (``em`` on a simulated 512 x 512 fluorescence image of touching nuclei).
 
     python benchmarks/finetune.py [--data ../shared/data] [--budgets 10 30 60] [--busy]
-        [--cases nuclei vessels membranes coins] [--modes dense sparse]
+        [--cases nuclei vessels membranes coins] [--modes dense sparse corrections]
+        [--weights 1 3 10]
 """
 
 from __future__ import annotations
@@ -109,6 +114,23 @@ def scribbles(labels: np.ndarray, where: np.ndarray, rng: np.random.Generator,
     return out
 
 
+def corrections(model, image, truth, where, share: float = 0.05):
+    """What a user does in corrections mode: the model's prediction, with its largest wrong
+    regions brushed over (each grown by 2 px, inside ``where``) until ``share`` of ``where``
+    is painted. Returns (labels: the corrected prediction on ``where``, IGNORE_LABEL outside;
+    the painted mask)."""
+    pred = probabilities_to_labels(Predictor(model, device="cpu")(image)).astype(np.int64)
+    wrong, n = ndimage.label((pred != (truth > 0)) & where)
+    sizes = np.bincount(wrong.ravel())[1:]
+    painted = np.zeros(truth.shape, bool)
+    for k in np.argsort(sizes)[::-1]:
+        if painted.sum() >= share * where.sum() or sizes[k] == 0:
+            break
+        painted |= ndimage.binary_dilation(wrong == k + 1, iterations=2) & where
+    labels = np.where(painted, (truth > 0).astype(np.int64), pred)
+    return np.where(where, labels, IGNORE_LABEL), painted
+
+
 def plain_loop(model, image, labels, seconds: float, seed: int = 0):
     """The baseline: Adam 1e-3, batch norm in training mode, cross-entropy ignoring unlabelled
     pixels, one 128 x 128 patch a step centred on a labelled pixel, random flips."""
@@ -151,15 +173,18 @@ def iou(model, image, truth, region) -> tuple[float, float]:
     return float((p & t).sum() / max(1, (p | t).sum())), seconds
 
 
-def recipe(model, image, labels, seconds: float):
+def recipe(model, image, labels, seconds: float, painted=None, weight: float = 1.0):
+    """The fine-tuning recipe; with ``painted`` (corrections mode) those pixels weigh
+    ``weight`` times the prediction's own."""
     first, start = [], time.perf_counter()
 
     def note(log):
         if not first:
             first.append(time.perf_counter() - start)
 
+    extra = {} if painted is None else {"corrected": [painted], "corrected_weight": weight}
     new = finetune(model, image, labels, seconds=seconds, ignore_label=IGNORE_LABEL,
-                   device="cpu", callback=note)  # fmt: skip
+                   device="cpu", callback=note, **extra)  # fmt: skip
     return new, new.card.provenance["finetune"]["steps"], first[0]
 
 
@@ -170,7 +195,10 @@ def main() -> None:
     )
     ap.add_argument("--budgets", type=float, nargs="+", default=[10, 30, 60])
     ap.add_argument("--cases", nargs="+", default=["nuclei", "vessels", "membranes"])
-    ap.add_argument("--modes", nargs="+", default=["dense", "sparse"])
+    ap.add_argument("--modes", nargs="+", default=["dense", "sparse"],
+                    help="dense, sparse, corrections (a wrong prediction brushed over)")
+    ap.add_argument("--weights", type=float, nargs="+", default=[1.0, 3.0, 10.0],
+                    help="loss weights of the corrected pixels to compare (corrections mode)")
     ap.add_argument("--busy", action="store_true", help="spin a second process on one core")
     args = ap.parse_args()
     spinner = None
@@ -201,13 +229,21 @@ def run(args) -> None:
         right[:, : half + 8] = False  # a margin: no patch of the left half reaches it
         before, _ = iou(model, image, truth, right)
         for mode in args.modes:
+            painted = None
             if mode == "dense":
                 labels = np.where(left, truth, IGNORE_LABEL)
+            elif mode == "corrections":
+                labels, painted = corrections(model, image, truth, left)
             else:
                 labels = scribbles(truth, left, np.random.default_rng(0))
-            share = (labels != IGNORE_LABEL).sum() / left.sum()
+            share = ((labels != IGNORE_LABEL) if painted is None else painted).sum() / left.sum()
+            methods = [("recipe", recipe), ("plain loop", plain_loop)]
+            if painted is not None:  # the corrected pixels' weight against the rest
+                methods = [(f"recipe, corrected x{w:g}",
+                            lambda m, i, lab, b, w=w, p=painted: recipe(m, i, lab, b, p, w))
+                           for w in args.weights]  # fmt: skip
             for budget in args.budgets:
-                for method, fn in (("recipe", recipe), ("plain loop", plain_loop)):
+                for method, fn in methods:
                     start = time.perf_counter()
                     new, steps, first = fn(model, image, labels, budget)
                     after, _ = iou(new, image, truth, right)

@@ -1,17 +1,51 @@
 """Background jobs. Each job is a generator that yields progress and returns its result, so a
 napari worker can run it, and quit it between yields. torch and unet_core's numerics are
-imported inside the jobs, never at import."""
+imported inside the jobs, never at import. Models are found by reference: a version of the
+window's projects through its workspace, else a bundled model or a file (no registry of
+names is consulted before files)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-_MODELS: dict[tuple[str, str], Any] = {}
+#: the Segment widget's choice of a bundled model for the image's kind
+AUTO = "auto"
+_MODELS: OrderedDict[tuple, Any] = OrderedDict()
+_KEEP = 4  # models kept loaded (a bundled fundus model is 18 MB)
 _LOCK = threading.Lock()
+
+
+def load_model_cached(spec: str, device: str):
+    """A bundled model by name or a model file by path, kept loaded while its file is
+    unchanged (a file saved again is read again); the last few used are kept."""
+    from unet_core.model.store import load_model, resolve_model_path
+
+    path = resolve_model_path(spec)
+    info = path.stat()
+    key = (str(path.resolve()), info.st_mtime_ns, info.st_size, device)
+    with _LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    model = load_model(path, device=device)
+    with _LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > _KEEP:
+            _MODELS.popitem(last=False)
+    return model
+
+
+def resolve_model(workspace: Any, ref: str, device: str):
+    """The network of a model reference: a version of the window's projects, else a
+    bundled model or a file."""
+    if ref.startswith("version:"):
+        return workspace.model(ref, device)
+    return load_model_cached(ref, device)
 
 
 @dataclass
@@ -20,38 +54,28 @@ class SegmentResult:
     classes: list[str]
     scale: float
     seconds: float
-    model: str
+    model: str  # the reference of the model used
     card: Any = None
     measurements: dict | None = None  # the task's measurements of the mask (vessels)
     objects: Any = None  # (H, W) int32 separate objects, when asked for
     precision: str = "fp32"  # the network's arithmetic: "fp32" or "bf16"
     pyramid: list | None = None  # the foreground probability at each shape asked for
-
-
-def load_model_cached(spec: str, device: str):
-    """A fine-tuned version by name, or a model by bundled name or file path (kept loaded)."""
-    from unet_core.model.store import load_model
-
-    from ._versions import STORE
-
-    version = STORE.get(str(spec))
-    if version is not None:
-        return version.model
-    with _LOCK:
-        key = (str(spec), device)
-        if key not in _MODELS:
-            _MODELS[key] = load_model(spec, device=device)
-        return _MODELS[key]
+    notes: list[str] = field(default_factory=list)  # what the user should know, one line each
+    chosen: str = ""  # why the model was chosen for this image (the automatic choice)
 
 
 def segment_job(
-    image: Any, model: str, device: str = "auto", tile: int | None = None, tta: bool = False,
-    threshold: float = 0.5, objects: bool = False, pyramid_shapes: list | None = None,
+    image: Any, ref: str, workspace: Any = None, device: str = "auto", tile: int | None = None,
+    tta: bool = False, threshold: float = 0.5, objects: bool = False,
+    pyramid_shapes: list | None = None,
 ) -> Generator[tuple[int, int], None, SegmentResult]:  # fmt: skip
-    """Segment one 2-D image: yields ``(done, total)`` tiles, returns a :class:`SegmentResult`
-    (with vessel measurements of the mask at ``threshold`` for vessel models, the separate
-    objects when ``objects``, and the foreground probability at each of ``pyramid_shapes``,
-    the image's own first, for a multiscale result)."""
+    """Segment one 2-D image with the model ``ref`` (:data:`AUTO`: the bundled model for the
+    image's kind): yields ``(done, total)`` tiles, returns a :class:`SegmentResult` (with the
+    task's measurements of the mask at ``threshold``, the separate objects when ``objects``,
+    and the foreground probability at each of ``pyramid_shapes``, the image's own first, for
+    a multiscale result)."""
+    import numpy as np
+
     from unet_core.base.arrays import pyramid
     from unet_core.inference.predictor import Predictor
     from unet_core.postprocess import (
@@ -59,18 +83,24 @@ def segment_job(
         probabilities_to_labels,
         separate_objects,
     )
+    from unet_core.tasks import suggest_model
 
     start = time.perf_counter()
-    net = load_model_cached(model, device)
+    chosen = ""
+    if ref == AUTO:
+        ref, chosen = suggest_model(np.asarray(image) if isinstance(image, np.ndarray) else
+                                    np.asarray(image[::4, ::4]))  # fmt: skip
+    net = resolve_model(workspace, ref, device)
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
     scale = predictor.scale_for(image)
     prob = yield from predictor.run(image, scale=scale)
+    notes = predictor.task.notes(image, net.card)
     values = predictor.task.measure(image, probabilities_to_labels(prob, threshold), net.card)
     instances = separate_objects(prob, net.card.classes, threshold) if objects else None
     levels = pyramid(foreground_probability(prob), pyramid_shapes) if pyramid_shapes else None
-    return SegmentResult(prob, list(net.card.classes), scale,
-                         time.perf_counter() - start, str(model), net.card, values,
-                         instances, predictor.precision, levels)  # fmt: skip
+    return SegmentResult(prob, list(net.card.classes), scale, time.perf_counter() - start,
+                         ref, net.card, values, instances, predictor.precision, levels,
+                         notes, chosen)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:
@@ -83,39 +113,43 @@ def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dic
     return task_of(card).measure(np.asarray(image), (labels == 1).astype("uint8"), card)
 
 
-@dataclass
-class FinetuneResult:
-    model: Any
-    prob: Any  # (classes, H, W) of the re-segmented target image
-    steps: int
-    seconds: float
-    heldout_dice: float | None
-
-
-def finetune_job(
-    base: Any, pairs: list[tuple[Any, Any]], target: Any, *, heldout: tuple[Any, Any] | None,
-    seconds: float | None, steps: int | None, device: str, ignore_label: int,
-) -> Generator[dict, None, FinetuneResult]:  # fmt: skip
-    """Fine-tune ``base`` on the (image, labels) pairs, then re-segment ``target``: yields the
-    training logs, then ``{"kind": "status"}``; returns a :class:`FinetuneResult`."""
-    from unet_core.inference.predictor import Predictor
-    from unet_core.training.finetune import heldout_dice, iter_finetune
+def round_job(base: Any, data: list, **options) -> Generator[dict, None, Any]:
+    """A round of the loop (``unet_core.loop.round_job``) that leaves one core to napari's
+    window: it draws the loss plot and the user's painting."""
+    from unet_core.loop import round_job as core_round
     from unet_core.training.threads import available_cores
 
-    start = time.perf_counter()
-    images, labels = [p[0] for p in pairs], [p[1] for p in pairs]
-    # one core stays with napari's window: it renders the loss plot and the user's painting
-    threads = max(1, available_cores() - 1)
-    new = yield from iter_finetune(base, images, labels, steps=steps or None,
-                                   seconds=seconds or None, ignore_label=ignore_label,
-                                   device=device, threads=threads)  # fmt: skip
-    yield {"kind": "status", "text": "re-segmenting with the new model…"}
-    prob = Predictor(new, device=device)(target)
-    dice = None
-    if heldout is not None:
-        dice = heldout_dice(new, heldout[0], heldout[1], ignore_label, device=device)
-    steps_done = new.card.provenance.get("finetune", {}).get("steps", 0) if new.card else 0
-    return FinetuneResult(new, prob, steps_done, time.perf_counter() - start, dice)
+    return (yield from core_round(base, data, threads=max(1, available_cores() - 1), **options))
+
+
+def open_project_job(folder: Any, device: str = "cpu") -> Generator[str, None, Any]:
+    """Read a project folder and its images off the UI thread: yields what it is doing,
+    returns the ``unet_core.loop.LoopProject``. A project of format 1 kept no record of its
+    predictions: each pair gets one from the version that made it, so that its painted
+    pixels are told from the model's again."""
+    from unet_core.inference.predictor import Predictor
+    from unet_core.loop import CORRECTIONS, LoopProject
+    from unet_core.loop.storage import load_pixels
+
+    yield f"reading {folder}…"
+    project = LoopProject.open(folder)
+    for pair in project.pairs:
+        yield f"reading the image of '{pair.labels_name}'…"
+        load_pixels(project, pair)
+        version = project.version(pair.model)
+        if pair.predictions or pair.mode != CORRECTIONS or version is None:
+            continue
+        yield f"re-deriving what was painted on '{pair.labels_name}'…"
+        pair.adopt(Predictor(project.model_of(version, device), device=device)(pair.pixels),
+                   version.ref)  # fmt: skip
+    return project
+
+
+def write_job(write) -> Generator[None, None, Any]:
+    """Run ``write`` (a project's save, ``unet_core.loop.storage.save_job``) off the UI
+    thread; returns what it returns (the folder)."""
+    yield
+    return write()
 
 
 def train_job(data: Any, out: str, *, val: Any = None, minutes: float | None,
@@ -166,11 +200,30 @@ def start_worker(job: Generator, **connections):
     return worker
 
 
+def first_image_model(folder: str, pattern: str = "*",
+                      recursive: bool = False) -> tuple[str, str]:  # fmt: skip
+    """The bundled model for a folder's images, chosen from its first image, and why; a
+    one-line ValueError when the folder has none or none fits."""
+    from unet_core.batch.files import find_inputs
+    from unet_core.data.io import read_image
+    from unet_core.tasks import suggest_model
+
+    for path in find_inputs([folder], pattern, recursive):
+        try:
+            image = read_image(path)
+        except ValueError:
+            continue
+        name, why = suggest_model(image)
+        return name, f"{path.name} is {why}"
+    raise ValueError(f"no image to choose a model from in {folder}: choose a model")
+
+
 def batch_job(inputs: list[str], out_dir: str, model: Any, options: Any, pattern: str = "*",
               recursive: bool = False):  # fmt: skip
     """Segment files and folders into ``out_dir`` with ``options`` (a
     ``unet_core.batch.SegmentOptions``, see ``BatchRun``): yields its progress events and
-    per-file results, returns the run (counts, summary, report)."""
+    per-file results, returns the run (counts, summary, report). ``model``: a network, or a
+    bundled model's name or a file."""
     from unet_core.batch import BatchRun
 
     net = load_model_cached(model, options.device) if isinstance(model, str) else model

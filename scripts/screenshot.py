@@ -168,9 +168,9 @@ def train_shot() -> Path:
     labels[256:] = 255
     viewer = new_viewer()
     img = viewer.add_image(image, name="nuclei")
-    from napari_unet._widgets.segment import label_colormap
+    from napari_unet._widgets._classes import class_colormap
 
-    lab = viewer.add_labels(labels, name="nuclei annotations", colormap=label_colormap(),
+    lab = viewer.add_labels(labels, name="nuclei annotations", colormap=class_colormap(),
                             opacity=0.5)  # fmt: skip
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train a new model")
     widget._image.value, widget._mask_layer.value = img, lab

@@ -1,8 +1,11 @@
-"""What every widget that runs a background job shares: Run/Cancel buttons that swap while a
-worker runs, a progress bar reset at the start, an entry in napari's activity panel, Cancel,
-and errors as one-line notifications."""
+"""What every widget that runs background jobs shares, as an object it is given rather than a
+base class: Run/Cancel buttons that swap while a worker runs, a progress bar, a status line,
+an entry in napari's activity panel, Cancel, and errors as one-line notifications. Also the
+scroll area that makes a widget fit a small screen in height and in width."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Generator
 
 from napari.utils.notifications import show_error
 
@@ -12,58 +15,94 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class JobControls:
-    """Mixin for widgets with ``_run`` and ``_cancel`` buttons, an optional ``_progress`` bar
-    and a ``_worker`` attribute holding the running worker (None when idle)."""
+class JobRunner:
+    """Runs one job at a time for a widget (``worker`` is None when idle).
 
-    _worker = None
-    _activity = None
-    _cancelling = "cancelling…"  # the status while a cancelled job winds down
+    run, cancel : the buttons to swap; progress : a ProgressBar or None; status : a Label.
+    """
 
-    def _on_cancel(self) -> None:
-        if self._worker is not None:
-            self._status.value = self._cancelling
-            self._worker.quit()
+    def __init__(self, run, cancel, progress, status, cancelling: str = "cancelling…"):
+        self.run_button, self.cancel_button = run, cancel
+        self.progress, self.status = progress, status
+        self.cancelling = cancelling
+        self.worker = None
+        self.activity = None
+        self.on_cancel: Callable[[], object] | None = None  # asked before the worker quits
+        cancel.changed.connect(self.cancel)
 
-    def _on_error(self, exc: BaseException) -> None:
-        self._status.value = f"failed: {one_line(exc)}"
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def say(self, text: str) -> None:
+        self.status.value = text
+
+    def error(self, exc: BaseException) -> None:
+        self.say(f"failed: {one_line(exc)}")
         show_error(f"napari-unet: {one_line(exc)}")
 
-    def _start_activity(self, total: int, description: str) -> None:
-        """Show the job in napari's activity panel too (``napari.utils.progress``)."""
+    def start(self, job: Generator, description: str, *, returned: Callable,
+              yielded: Callable | None = None, aborted: Callable | None = None,
+              total: float = 1, status: str | None = None) -> None:  # fmt: skip
+        """Run ``job`` in a worker: ``yielded`` sees its progress, ``returned`` its result
+        (both on the UI thread); Cancel stops it between two yields."""
+        from .._workers import start_worker
+
+        connections = {"returned": returned, "errored": self.error, "finished": self._finished}
+        if yielded is not None:
+            connections["yielded"] = yielded
+        if aborted is not None:
+            connections["aborted"] = aborted
+        self.worker = start_worker(job, **connections)
+        self.run_button.enabled, self.cancel_button.enabled = False, True
+        if self.progress is not None:
+            self.progress.max, self.progress.value = max(1, int(total)), 0
+        self.say(status or f"{description}…")
+        self._close_activity()
         from napari.utils import progress
 
-        self._close_activity()
-        self._activity = progress(total=max(1, int(total)), desc=description)
+        self.activity = progress(total=max(1, int(total)), desc=description)
+        self.worker.start()
 
-    def _advance_activity(self, done: float, total: float | None = None) -> None:
-        if self._activity is not None:
+    def advance(self, done: float, total: float | None = None) -> None:
+        """Move the progress bar and the activity entry to ``done`` (of ``total``)."""
+        if self.progress is not None:
             if total is not None:
-                self._activity.total = max(1, int(total))
-            self._activity.n = int(min(done, self._activity.total))
-            self._activity.refresh()
+                self.progress.max = max(1, int(total))
+            self.progress.value = int(min(done, self.progress.max))
+        if self.activity is not None:
+            if total is not None:
+                self.activity.total = max(1, int(total))
+            self.activity.n = int(min(done, self.activity.total))
+            self.activity.refresh()
+
+    def cancel(self, _=None) -> None:
+        if self.worker is None:
+            return
+        self.say(self.cancelling)
+        if self.on_cancel is not None and self.on_cancel() is False:
+            return  # the job stops itself (a training keeps its best weights)
+        self.worker.quit()
 
     def _close_activity(self) -> None:
-        if self._activity is not None:
-            self._activity.close()
-            self._activity = None
+        if self.activity is not None:
+            self.activity.close()
+            self.activity = None
 
-    def _set_running(self, running: bool) -> None:
-        self._run.enabled = not running
-        self._cancel.enabled = running
-        progress = getattr(self, "_progress", None)
-        if running and progress is not None:
-            progress.value = 0
-
-    def _on_finished(self) -> None:
-        self._worker = None
+    def _finished(self) -> None:
+        self.worker = None
         self._close_activity()
-        self._set_running(False)
+        self.run_button.enabled, self.cancel_button.enabled = True, False
+
+
+#: the widest a widget's rows may ask for: napari's default dock at 1366 x 768 is ~300 px
+ROW_WIDTH = 270
 
 
 def make_scrollable(container, min_height: int = 150) -> None:
-    """Move ``container``'s rows into a vertical scroll area, so that docked widgets fit a small
-    screen (napari docks ``container.native``, which ignores magicgui's ``scrollable``).
+    """Move ``container``'s rows into a vertical scroll area, and let every row shrink to the
+    dock's width (long texts wrap, drop-down lists and file rows narrow), so that a docked
+    widget fits a small screen in height and in width.
 
     Call once, after every row was added; rows shown or hidden later keep working."""
     from qtpy.QtCore import Qt
@@ -89,3 +128,34 @@ def make_scrollable(container, min_height: int = 150) -> None:
     scroll.setMinimumHeight(min_height)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(scroll)
+    fit_width(inner)
+    # the dock is never narrower than its rows: nothing is cut off on the right
+    bar = scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMinimumWidth(inner.minimumSizeHint().width() + bar)
+
+
+def fit_width(widget) -> None:
+    """Let the rows of ``widget`` shrink: labels wrap, drop-down lists show ~4 characters
+    when narrow, file rows' buttons say "…", line edits and spin boxes have no minimum."""
+    from qtpy.QtWidgets import (
+        QAbstractSpinBox,
+        QComboBox,
+        QLabel,
+        QLineEdit,
+        QPushButton,
+        QSizePolicy,
+    )
+
+    for combo in widget.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(4)
+    for label in widget.findChildren(QLabel):  # magicgui fixes a label at its one-line width
+        label.setWordWrap(True)
+        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+    for edit in widget.findChildren(QLineEdit) + widget.findChildren(QAbstractSpinBox):
+        edit.setMinimumWidth(40)
+    for button in widget.findChildren(QPushButton):
+        if button.text() in ("Choose directory", "Select file", "Select files", "Choose file"):
+            button.setToolTip(button.text())
+            button.setText("…")
+            button.setMaximumWidth(32)

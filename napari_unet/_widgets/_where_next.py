@@ -1,12 +1,11 @@
-"""Where to correct next: the Fine-tune widget's uncertainty layer and the button that centres
-the view on the most uncertain region nobody has corrected yet."""
+"""Where to correct next: the uncertainty of a pair's newest prediction as a layer, and the
+button that centres the view on the most uncertain region nobody has annotated yet."""
 
 from __future__ import annotations
 
-import numpy as np
-from napari.utils.notifications import show_error
+from collections.abc import Callable
 
-from .._layers import SCRIBBLES, painted_mask, plane_record
+from magicgui.widgets import PushButton
 
 
 def camera_of(viewer):
@@ -16,62 +15,68 @@ def camera_of(viewer):
     return scene.camera if scene is not None else viewer.camera
 
 
-class WhereNext:
-    """Mixin for the Fine-tune widget (``_viewer``, ``_image``, ``_target``, ``_mode``,
-    ``_status``)."""
+class WhereNextPanel:
+    """Two buttons for the chosen pair (``pair()``; ``say(text)`` reports)."""
 
-    def _predicted(self):
-        """(image layer, the labels layer holding the newest prediction, its record)."""
-        image, target = self._image.value, self._target.value
-        if image is None:
-            raise ValueError("Choose an image first.")
-        if self._mode.value == SCRIBBLES or target is None:
-            name = f"{image.name} labels"
-            target = self._viewer.layers.get(name, None)
-        record = plane_record(target) if target is not None else None
-        if record is None:
-            raise ValueError(f"No prediction of '{image.name}' yet: segment or fine-tune first.")
-        return image, target, record
+    def __init__(self, viewer, pair: Callable, image: Callable, say: Callable[[str], object]):
+        self.viewer, self.pair, self.image, self.say = viewer, pair, image, say
+        self.unsure = PushButton(text="Show uncertainty")
+        self.unsure.tooltip = "a layer of where the model is unsure (entropy of its prediction)"
+        self.goto = PushButton(text="Go to most uncertain")
+        self.goto.tooltip = "the most uncertain 64 px square that nobody has annotated yet"
+        self.unsure.changed.connect(lambda *_: self.on_unsure())
+        self.goto.changed.connect(lambda *_: self.on_goto())
+        self.target: tuple[int, int] | None = None  # the last region shown
 
-    def _on_unsure(self) -> None:
+    @property
+    def rows(self) -> list:
+        return [self.unsure, self.goto]
+
+    def _prediction(self):
+        """(pair, its newest prediction with probabilities), or None with a line."""
+        pair = self.pair()
+        prediction = pair.prediction() if pair is not None else None
+        if prediction is None or prediction.prob is None:
+            image = self.image()
+            name = f"'{image.name}'" if image is not None else "the image"
+            self.say(f"no prediction of {name} yet: segment or fine-tune first")
+            return None
+        return pair, prediction
+
+    def on_unsure(self) -> None:
         """An uncertainty layer: the entropy of the newest probabilities (0 sure, 1 undecided)."""
         from unet_core.uncertainty import entropy
 
-        try:
-            image, target, record = self._predicted()
-        except ValueError as exc:
-            show_error(str(exc))
+        found, image = self._prediction(), self.image()
+        if found is None or image is None:
             return
+        data = entropy(found[1].prob)
         name = f"{image.name} uncertainty"
-        data = entropy(record["prob"])
-        if name in self._viewer.layers and self._viewer.layers[name].data.shape == data.shape:
-            self._viewer.layers[name].data = data
+        active = self.viewer.layers.selection.active
+        if name in self.viewer.layers and self.viewer.layers[name].data.shape == data.shape:
+            self.viewer.layers[name].data = data
         else:
-            if name in self._viewer.layers:
-                self._viewer.layers.remove(name)
-            self._viewer.add_image(data, name=name, colormap="inferno", blending="additive",
-                                   opacity=0.6, contrast_limits=(0, 1), scale=target.scale,
-                                   translate=target.translate)  # fmt: skip
-        self._viewer.layers.selection.active = self._target.value or target
-        self._status.value = f"uncertainty of '{image.name}': mean {data.mean():.3f}"
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+            self.viewer.add_image(data, name=name, colormap="inferno", blending="additive",
+                                  opacity=0.6, contrast_limits=(0, 1), scale=image.scale[-2:],
+                                  translate=image.translate[-2:])  # fmt: skip
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active
+        self.say(f"uncertainty of '{image.name}': mean {data.mean():.3f}")
 
-    def _on_goto(self) -> None:
-        """Centre the view on the most uncertain 64 px square nobody has corrected yet."""
+    def on_goto(self) -> None:
+        """Centre the view on the most uncertain 64 px square nobody has annotated yet."""
         from unet_core.uncertainty import entropy, most_uncertain_region
 
-        try:
-            image, target, record = self._predicted()
-        except ValueError as exc:
-            show_error(str(exc))
+        found, image = self._prediction(), self.image()
+        if found is None or image is None:
             return
-        done = painted_mask(target)
-        scribbles = self._target.value
-        if self._mode.value == SCRIBBLES and scribbles is not None:
-            done = done | (np.asarray(scribbles.data) != 0)
-        row, col, score = most_uncertain_region(entropy(record["prob"]), done, window=64)
-        camera = camera_of(self._viewer)
-        camera.center = tuple(target.data_to_world((row, col)))
+        pair, prediction = found
+        row, col, score = most_uncertain_region(entropy(prediction.prob), pair.painted(), 64)
+        camera = camera_of(self.viewer)
+        camera.center = tuple(image.data_to_world((row, col))[-2:])
         camera.zoom = max(camera.zoom, 2.0)
-        self._goto_target = (row, col)
-        self._status.value = (f"most uncertain region not yet corrected: row {row}, "
-                              f"column {col} (mean uncertainty {score:.2f})")  # fmt: skip
+        self.target = (row, col)
+        self.say(f"most uncertain region not yet annotated: row {row}, column {col} (mean "
+                 f"uncertainty {score:.2f})")  # fmt: skip

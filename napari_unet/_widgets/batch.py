@@ -24,10 +24,12 @@ from napari.utils.notifications import show_error, show_info
 
 from unet_core.base.names import one_line as printable
 
-from .._workers import batch_job, start_worker
-from ._jobs import JobControls, make_scrollable, one_line
+from .._session import new_pair, workspace
+from .._workers import AUTO, batch_job, first_image_model, resolve_model
+from ._classes import class_colormap
+from ._jobs import JobRunner, make_scrollable, one_line
 from ._model_picker import ModelPicker
-from .segment import device_choices, label_colormap
+from .segment import device_choices
 
 if TYPE_CHECKING:
     import napari
@@ -35,27 +37,26 @@ if TYPE_CHECKING:
 DEFAULT_OUT = "segmented"  # the default output folder, inside the input folder
 
 
-class BatchWidget(JobControls, Container):
+class BatchWidget(Container):
     """Segment every image of a folder into an output folder, in the background."""
-
-    _cancelling = "cancelling after the current tiles…"
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = napari_viewer
+        self._workspace = workspace(napari_viewer)
         self._input = FileEdit(label="input folder", mode="d")
         self._pattern = LineEdit(label="pattern", value="*")
         self._recursive = CheckBox(text="include sub-folders", value=False)
         self._output = FileEdit(label="output folder", mode="d")
-        self._picker = ModelPicker("model", "drive")
+        self._picker = ModelPicker(self._workspace, "model", AUTO, first=(AUTO,))
         self._model, self._model_file = self._picker.rows
+        self._model.tooltip = "auto: the bundled model for the kind of the folder's first image"
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._threshold = FloatSpinBox(label="threshold", min=0.01, max=0.99, step=0.05,
                                        value=0.5)  # fmt: skip
         self._save_prob = CheckBox(text="also write probability maps", value=False)
         self._overwrite = CheckBox(text="overwrite existing results", value=False)
-        self._objects = CheckBox(text="separate objects (count and mean area in the CSV)",
-                                 value=False)  # fmt: skip
+        self._objects = CheckBox(text="separate objects (count them)", value=False)
         self._run = PushButton(text="Segment folder")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="files", min=0, max=1, value=0)
@@ -72,17 +73,21 @@ class BatchWidget(JobControls, Container):
                      self._overwrite, self._objects, self._run, self._cancel, self._progress,
                      self._status,
                      self._failures, self._results, self._open])  # fmt: skip
+        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status,
+                               "cancelling after the current tiles…")  # fmt: skip
         self._input.changed.connect(self._on_input)
         self._run.changed.connect(self._on_run)
-        self._cancel.changed.connect(self._on_cancel)
         self._open.changed.connect(self._on_open)
-        self._worker = None
+        self._ref = None  # the model of the last run
         self._done: dict[str, tuple[Path, Path]] = {}  # input name -> (input, mask)
         self._failed: list[list[str]] = []
         self.run = None  # the last finished BatchRun
         self.max_width = 520
         make_scrollable(self)
-        self._status.native.setWordWrap(True)
+
+    @property
+    def _worker(self):
+        return self._jobs.worker
 
     # ---- inputs -------------------------------------------------------------------------
     def _result_choices(self, _=None) -> list[str]:
@@ -102,7 +107,12 @@ class BatchWidget(JobControls, Container):
                 raise ValueError("choose an input folder first")
             if not out or str(out) == ".":
                 raise ValueError("choose an output folder first")
-            model = self._picker.spec()
+            ref, chosen = self._picker.ref(), ""
+            if ref == AUTO:
+                ref, chosen = first_image_model(str(folder), self._pattern.value or "*",
+                                                self._recursive.value)  # fmt: skip
+            model = resolve_model(self._workspace, ref, self._device.value) \
+                if ref.startswith("version:") else ref  # fmt: skip
         except ValueError as exc:
             self._status.value = one_line(exc)
             show_error(one_line(exc))
@@ -121,13 +131,11 @@ class BatchWidget(JobControls, Container):
         self._done.clear()
         self._results.reset_choices()
         self._open.enabled = False
-        self._worker = start_worker(job, yielded=self._on_event, returned=self._on_returned,
-                                    errored=self._on_error, aborted=self._on_aborted,
-                                    finished=self._on_finished)  # fmt: skip
-        self._set_running(True)
-        self._status.value = f"starting on {folder}…"
-        self._start_activity(1, f"batch-segmenting {Path(folder).name}")
-        self._worker.start()
+        self._ref = ref
+        how = f" with {self._workspace.describe(ref)}" + (f" ({chosen})" if chosen else "")
+        self._jobs.start(job, f"batch-segmenting {Path(folder).name}", yielded=self._on_event,
+                         returned=self._on_returned, aborted=self._on_aborted,
+                         status=f"starting on {folder}{how}…")  # fmt: skip
 
     def _on_event(self, event) -> None:
         from unet_core.batch import FileResult
@@ -135,9 +143,7 @@ class BatchWidget(JobControls, Container):
         if isinstance(event, FileResult):
             self._on_file(event)
             return
-        self._progress.max = max(event.files_total, 1)
-        self._progress.value = event.files_done
-        self._advance_activity(event.files_done, event.files_total)
+        self._jobs.advance(event.files_done, event.files_total)
         tiles = f", tile {event.tiles_done}/{event.tiles_total}" if event.tiles_total else ""
         self._status.value = (f"{event.files_done}/{event.files_total} done; "
                               f"{printable(event.path.name)}{tiles}")  # fmt: skip
@@ -166,8 +172,11 @@ class BatchWidget(JobControls, Container):
 
     # ---- results ------------------------------------------------------------------------
     def _on_open(self) -> None:
-        """Add the chosen input image and its mask (as labels) to the viewer."""
+        """Add the chosen input image and its mask (as labels) to the viewer; the labels are
+        a pair of the loop model, the mask its prediction, ready to correct and fine-tune."""
+        from unet_core.data.folders import as_class_labels
         from unet_core.data.io import read_image
+        from unet_core.loop import CORRECTIONS
 
         name = self._results.value
         if name not in self._done:
@@ -180,9 +189,14 @@ class BatchWidget(JobControls, Container):
             return
         stem = Path(name).stem
         rgb = image.ndim == 3 and image.shape[-1] in (3, 4) and mask.ndim == 2
-        self._viewer.add_image(image, name=stem, rgb=rgb)
-        labels = (mask > 0).astype(np.uint8) if mask.max() == 255 else mask.astype(np.uint8)
-        self._viewer.add_labels(labels, name=f"{stem} labels", colormap=label_colormap())
+        image_layer = self._viewer.add_image(image, name=stem, rgb=rgb)
+        classes = list(self.run.classes) if self.run is not None else ["background", "object"]
+        labels = as_class_labels(mask, len(classes)).astype(np.uint8)
+        labels_layer = self._viewer.add_labels(labels, name=f"{stem} labels",
+                                               colormap=class_colormap())  # fmt: skip
+        if mask.ndim == 2 and self._ref is not None:
+            pair = new_pair(self._viewer, image_layer, labels_layer, CORRECTIONS, classes)
+            pair.record_mask(labels, self._ref)
         objects = mask_path.with_name(mask_path.name.replace("_mask.tif", "_instances.tif"))
         if objects.is_file():
             self._viewer.add_labels(read_image(objects), name=f"{stem} objects", opacity=0.6)

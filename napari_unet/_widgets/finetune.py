@@ -1,13 +1,16 @@
 """Paint-and-retrain: fine-tune on corrected labels or on scribbles in the background, watch the
 loss, see the new prediction fill what was not painted, find where to correct next, and keep
-every round as a model version in a project folder."""
+every round as a version in a project folder that reopens whole.
+
+The loop's state is the window's loop model (``unet_core.loop``, through ``.._session``); this
+widget composes panels that show it and call it: pairs, versions, where next, project."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
@@ -19,253 +22,261 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import CORRECTIONS, SCRIBBLES, layer_info, painted_mask
-from .._versions import STORE, ModelVersion
-from .._workers import finetune_job, load_model_cached, start_worker
-from ._jobs import JobControls, make_scrollable, one_line
-from ._model_picker import BUNDLED, ModelPicker
+from .._session import image_id, image_pixels, show_project, workspace
+from .._workers import load_model_cached, resolve_model, round_job
+from ._choice import ChoiceRow
+from ._classes import colormap_for
+from ._jobs import JobRunner, make_scrollable, one_line
+from ._loop_view import LoopView
+from ._model_picker import ModelPicker, bundled
+from ._pair_panel import PairPanel
 from ._plot import LossPlot
-from ._round_display import RoundDisplay
+from ._project_panel import ProjectPanel
 from ._versions_panel import VersionsPanel
-from ._where_next import WhereNext
+from ._where_next import WhereNextPanel
 from .segment import device_choices
 
 if TYPE_CHECKING:
     import napari
 
-LATEST = "latest (the model that made the labels)"
-TARGET_LABEL = {CORRECTIONS: "corrected labels", SCRIBBLES: "scribbles"}
+LATEST = "latest"
 
 
-class FinetuneWidget(JobControls, VersionsPanel, WhereNext, RoundDisplay, Container):
+class FinetuneWidget(Container):
     """Fine-tune on (image, labels) pairs; versions to switch, compare, save and reopen."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
-        self._viewer = napari_viewer
-        self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._mode = ComboBox(label="mode", choices=[CORRECTIONS, SCRIBBLES], value=CORRECTIONS)
-        self._target = create_widget(annotation="napari.layers.Labels", label="corrected labels")
-        self._new_scribbles = PushButton(text="New scribbles layer for this image")
-        self._legend = Label(label="legend", value="")
-        self._add_pair = PushButton(text="Add this pair to the training set")
-        self._pairs_view = Label(label="training set", value="(this pair only)")
-        self._held_image = create_widget(annotation="napari.layers.Image", label="held-out image",
-                                         options={"nullable": True})  # fmt: skip
-        self._held_labels = create_widget(
-            annotation="napari.layers.Labels", label="held-out labels", options={"nullable": True}
-        )
-        self._picker = ModelPicker("base model", LATEST, first=(LATEST,))
+        self._viewer = viewer = napari_viewer
+        self._workspace = ws = workspace(viewer)
+        self._picker = ModelPicker(ws, "base model", LATEST, first=(LATEST,))
         self._base, self._base_file = self._picker.rows
+        self._base.tooltip = ("latest: the model whose prediction the labels hold, the version "
+                              "a round made on them, or the one they were re-segmented with")
+        self._pairs = PairPanel(viewer, ws, self._default_classes, self._on_target)
+        self._held_image = create_widget(annotation="napari.layers.Image", label="held-out",
+                                         options={"nullable": True})  # fmt: skip
+        self._held_labels = create_widget(annotation="napari.layers.Labels",
+                                          label="its labels", options={"nullable": True})
         self._seconds = SpinBox(label="budget (s)", min=1, max=3600, value=20)
-        self._steps = SpinBox(label="max steps (0: none)", min=0, max=100000, value=0)
+        self._steps = SpinBox(label="max steps", min=0, max=99999, value=0)
+        self._steps.tooltip = "0: as many as the budget allows"
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._run = PushButton(text="Fine-tune")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=100, value=0)
         self._status = Label(label="status", value="paint corrections, then fine-tune")
-        self._unsure = PushButton(text="Show where the model is unsure")
-        self._goto = PushButton(text="Go to the most uncertain region not yet corrected")
-        self.extend([self._image, self._mode, self._target, self._new_scribbles, self._legend,
-                     self._add_pair, self._pairs_view,
-                     self._held_image, self._held_labels, self._base, self._base_file,
-                     self._seconds, self._steps, self._device, self._run, self._cancel,
-                     self._progress, self._status, self._unsure, self._goto,
-                     *self._version_rows()])  # fmt: skip
+        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status)
+        self._choice = ChoiceRow()
+        self._view = LoopView(viewer)
+        self._where = WhereNextPanel(viewer, self._pairs.pair, lambda: self._pairs.image.value,
+                                     self._jobs.say)  # fmt: skip
+        self._versions = VersionsPanel(viewer, ws, self._jobs, self._pairs, self._view,
+                                       lambda: self._device.value, self._held_out,
+                                       self._check_image)  # fmt: skip
+        self._project = ProjectPanel(ws, self._jobs, self._on_opened)
+        self.extend([*self._pairs.rows, self._held_image, self._held_labels, self._base,
+                     self._base_file, self._seconds, self._steps, self._device, self._run,
+                     self._cancel, self._progress, self._status, *self._choice.rows,
+                     *self._where.rows, *self._versions.rows, *self._project.rows])  # fmt: skip
         self.plot = LossPlot()
-        self.plot.canvas.setMinimumHeight(90)
         self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
-        for label in (self._status, self._legend):
-            label.native.setWordWrap(True)
-        self._pairs: list[tuple] = []
-        self._worker = None
+        self._run.changed.connect(lambda *_: self._on_run())
         self.max_width = 460
         make_scrollable(self)
-        self._add_pair.changed.connect(self._on_add_pair)
-        self._mode.changed.connect(self._on_mode)
-        self._target.changed.connect(lambda _: self._show_legend())
-        self._new_scribbles.changed.connect(self._on_new_scribbles)
-        self._run.changed.connect(self._on_run)
-        self._cancel.changed.connect(self._on_cancel)
-        self._unsure.changed.connect(self._on_unsure)
-        self._goto.changed.connect(self._on_goto)
-        STORE.changed.connect(self._on_versions_changed)
-        self._on_mode(self._mode.value)
+        self._pairs.mode.changed.emit(self._pairs.mode.value)
+        self._pairs.follow(self._pairs.target.value)
 
-    # ---- choosing ------------------------------------------------------------------------
-    def _on_versions_changed(self) -> None:
-        try:
-            for widget in (self._versions, self._compare_with):
-                widget.reset_choices()
-        except RuntimeError:  # this widget was closed: stop listening
-            STORE.changed.disconnect(self._on_versions_changed)
+    @property
+    def _worker(self):
+        return self._jobs.worker
 
-    def _on_mode(self, mode: str) -> None:
-        self._target.label = TARGET_LABEL[mode]
-        self._new_scribbles.visible = mode == SCRIBBLES
-        self._show_legend()
+    @property
+    def _saving(self):
+        return self._project.saving or None
 
-    def _classes(self) -> list[str]:
-        """Class names of the chosen labels' model (or of the chosen bundled model)."""
-        layer = self._target.value
-        classes = layer_info(layer).get("classes") if layer is not None else None
-        if not classes and self._base.value in BUNDLED:
-            from unet_core.model.store import read_card
+    # ---- what the rows choose ----------------------------------------------------------------
+    def _default_classes(self) -> list[str]:
+        """Class names of labels no model made yet: the chosen base model's."""
+        from unet_core.model.store import read_card
 
-            classes = read_card(self._base.value).classes
-        return list(classes or ["background", "foreground"])
+        ref = self._base.value
+        found = self._workspace.find(ref)
+        if found is not None:
+            return list(found[1].classes) or ["background", "foreground"]
+        if ref in bundled():
+            return list(read_card(ref).classes)
+        return ["background", "foreground"]
 
-    def _show_legend(self) -> None:
-        from unet_core.base.labels import IGNORE_LABEL
+    def _on_target(self, layer) -> None:
+        self._choice.close()
+        self._project.follow(self._pairs.pair(layer, create=False) if layer else None,
+                             self._pairs.image.value)  # fmt: skip
 
-        from .segment import legend
-
-        classes = self._classes()
-        if self._mode.value == SCRIBBLES:
-            self._legend.value = f"0 = not annotated; {legend(classes, offset=1)}"
-        else:
-            self._legend.value = (f"{legend(classes)}; {IGNORE_LABEL} = ignore (magenta). What "
-                                  "you paint is kept by every round")  # fmt: skip
-
-    def _on_new_scribbles(self) -> None:
-        """An empty scribbles layer over the image (0 everywhere = nothing annotated yet)."""
-        from .segment import label_colormap
-
-        image = self._image.value
-        if image is None:
-            show_error("Choose an image first.")
-            return
-        shape = image.data.shape[:2] if image.rgb else image.data.shape[-2:]
-        layer = self._viewer.add_labels(
-            np.zeros(shape, np.uint8), name=f"{image.name} scribbles", colormap=label_colormap(),
-            scale=image.scale[-2:], translate=image.translate[-2:],
-        )  # fmt: skip
-        layer_info(layer).update({"mode": SCRIBBLES, "classes": self._classes()})
-        layer.selected_label = 1
-        layer.mode = "paint"
-        self._target.value = layer
-
-    def _on_add_pair(self) -> None:
-        image, labels = self._image.value, self._target.value
+    def _held_out(self):
+        image, labels = self._held_image.value, self._held_labels.value
         if image is None or labels is None:
-            show_error("Choose an image and its labels first.")
+            return None
+        return image_pixels(image), labels.data
+
+    def _check_image(self, pair, image_layer, retry) -> bool:
+        """True when ``image_layer`` holds the pixels ``pair`` was made on; otherwise the
+        question, in the widget: use the labels' own image, or go on with this one."""
+        here = image_id(image_layer)
+        mismatch = pair.image.mismatch(here, pair.labels_name)
+        if mismatch is None:
+            return True
+        own = next((layer for layer in self._viewer.layers if layer.name == pair.image.name
+                    and layer is not image_layer), None)  # fmt: skip
+
+        def use_own() -> None:
+            self._pairs.image.value = own
+            retry()
+
+        def relink() -> None:
+            pair.image, pair.pixels = here, image_pixels(image_layer)
+            retry()
+
+        answers = [(f"Use '{own.name}'", use_own)] if own is not None else []
+        self._choice.ask(f"{mismatch}.", *answers,
+                         (f"Go on with '{image_layer.name}'", relink))  # fmt: skip
+        self._jobs.say(mismatch)
+        return False
+
+    # ---- a round -----------------------------------------------------------------------------
+    def _on_run(self) -> None:
+        from unet_core.loop import LoopError
+        from unet_core.loop.project import snapshot
+
+        if self._jobs.busy:
             return
-        if all(p[1] is not labels for p in self._pairs):
-            self._pairs.append((image, labels, self._mode.value))
-        self._pairs_view.value = "; ".join(f"{i.name} + {lab.name} ({mode})"
-                                           for i, lab, mode in self._pairs)  # fmt: skip
+        self._choice.close()
+        chosen = self._pairs.pairs()
+        if not chosen:
+            self._refuse("choose an image and its labels first")
+            return
+        for pair, image in chosen:
+            if not self._check_image(pair, image, self._on_run):
+                return
+        pairs = [p for p, _ in chosen]
+        try:
+            ref = self._base_ref(pairs[0])
+            data = snapshot(pairs, [image_pixels(image) for _, image in chosen])
+            base = self._load(ref)
+            self._check_fit(base, data, pairs)
+        except LoopError as exc:
+            self._refuse(one_line(exc), pairs[0])
+            return
+        except Exception as exc:  # a bad file, shape or label value: one line, never a crash
+            self._refuse(one_line(exc))
+            return
+        job = round_job(base, data, parent=ref, heldout=self._held_out(),
+                        seconds=self._seconds.value, steps=self._steps.value,
+                        device=self._device.value)  # fmt: skip
+        context = {"chosen": chosen, "ref": ref, "start": time.monotonic(),
+                   "folder": self._project.destination(chosen[0][1])}  # fmt: skip
+        self.plot.reset()
+        name = self._workspace.describe(ref)
+        self._jobs.start(job, f"fine-tuning {name}", yielded=lambda log: self._on_log(log,
+                         context), returned=lambda r: self._on_done(context, r),
+                         aborted=lambda: self._jobs.say("cancelled: the previous model is kept"),
+                         total=self._steps.value or self._seconds.value,
+                         status=f"fine-tuning {name} on {len(pairs)} image(s)…")  # fmt: skip
 
-    def _base_spec(self, labels) -> str:
-        choice = self._base.value
-        if choice == LATEST:  # the model that made these labels, or its newest descendant
-            made_by = layer_info(labels).get("model")
-            if made_by is None:
-                raise ValueError(f"no model has segmented '{labels.name}' yet: choose a base model")
-            return STORE.newest_from(made_by)
-        return self._picker.spec()
+    def _refuse(self, text: str, pair=None) -> None:
+        """Say why nothing started (one line); for corrections no model made, offer the ways
+        out: a scribbles layer, or all pixels drawn by hand."""
+        show_error(f"napari-unet: {text}")
+        self._jobs.say(f"not started: {text}")
+        if pair is None or pair.mode != "corrections" or pair.predictions or pair.complete:
+            return
 
-    def _snapshot(self, image_layer, labels_layer, mode: str = CORRECTIONS) -> tuple:
-        """Copies of the 2-D image, the training labels and the layer's own values (painting
-        on during training is safe)."""
-        from unet_core.postprocess import scribbles_to_labels
+        def complete() -> None:
+            pair.complete = True
+            self._on_run()
 
-        image = np.array(image_layer.data)
-        raw = np.array(labels_layer.data)
-        if raw.shape != image.shape[: raw.ndim] or raw.ndim != 2:
-            raise ValueError(f"'{labels_layer.name}' {raw.shape} does not match "
-                             f"'{image_layer.name}' {image.shape} as a 2-D image")  # fmt: skip
-        labels = scribbles_to_labels(raw) if mode == SCRIBBLES else raw
-        return image, labels, raw
+        self._choice.ask(f"'{pair.labels_name}' holds no prediction to correct.",
+                         ("New scribbles layer", self._pairs.make_scribbles),
+                         ("Every pixel is annotated", complete))  # fmt: skip
+
+    def _base_ref(self, pair) -> str:
+        from unet_core.loop import LoopError
+
+        if self._base.value != LATEST:
+            return self._picker.ref()
+        if pair.model is None:
+            raise LoopError(f"no model has made '{pair.labels_name}' yet: choose a base model")
+        return pair.model
+
+    def _load(self, ref: str):
+        """The base network (a version's, or a bundled model or file: kept loaded)."""
+        if ref.startswith("version:"):
+            return resolve_model(self._workspace, ref, self._device.value)
+        return load_model_cached(ref, self._device.value)
 
     @staticmethod
-    def _check_fit(model, data: list[tuple], names: list[str]) -> None:
+    def _check_fit(model, data: list, pairs: list) -> None:
         """One line, before any training, if the model cannot take the images or labels."""
         from unet_core.base.labels import IGNORE_LABEL
         from unet_core.data.preprocess import check_channels
         from unet_core.training.finetune import check_labels
 
-        for (image, labels, _), name in zip(data, names):
-            check_channels(image, model.card.preprocessing.channels, model.in_channels)
-            check_labels(labels, image.shape[:2], model.num_classes, IGNORE_LABEL, f"'{name}'")
+        for d, pair in zip(data, pairs):
+            check_channels(d.image, model.card.preprocessing.channels, model.in_channels)
+            check_labels(d.labels, d.image.shape[:2], model.num_classes, IGNORE_LABEL,
+                         f"'{pair.labels_name}'")  # fmt: skip
+            if len(pair.classes) != model.num_classes:
+                pair.classes = list(model.card.classes)
 
-    # ---- running -------------------------------------------------------------------------
-    def _on_run(self) -> None:
-        from unet_core.base.labels import IGNORE_LABEL
-
-        pairs = self._pairs or [(self._image.value, self._target.value, self._mode.value)]
-        if any(i is None or lab is None for i, lab, _ in pairs):
-            show_error("Choose an image and its labels first.")
-            return
-        try:
-            data = [self._snapshot(*pair) for pair in pairs]
-            spec = self._base_spec(pairs[0][1])
-            held = None
-            if self._held_image.value is not None and self._held_labels.value is not None:
-                held = self._snapshot(self._held_image.value, self._held_labels.value)[:2]
-            base = load_model_cached(spec, self._device.value)
-            self._check_fit(base, data, [lab.name for _, lab, _ in pairs])
-        except Exception as exc:  # a bad file, shape or label value: one line, never a crash
-            show_error(f"napari-unet: {one_line(exc)}")
-            self._status.value = f"not started: {one_line(exc)}"
-            return
-        train = [(image, labels) for image, labels, _ in data]
-        job = finetune_job(base, train, data[0][0], heldout=held, seconds=self._seconds.value,
-                           steps=self._steps.value, device=self._device.value,
-                           ignore_label=IGNORE_LABEL)  # fmt: skip
-        context = {"pairs": pairs, "data": data, "parent": spec, "start": time.monotonic(),
-                   "corrected": sum(self._corrected(lab, mode, d[2])
-                                    for (_, lab, mode), d in zip(pairs, data))}  # fmt: skip
-        self._worker = start_worker(
-            job, yielded=self._on_log, returned=lambda r: self._on_done(context, r),
-            errored=self._on_error, aborted=self._on_aborted, finished=self._on_finished,
-        )  # fmt: skip
-        self.plot.reset()
-        self._progress.max = self._steps.value or self._seconds.value
-        self._progress.value = 0
-        self._set_running(True)
-        self._status.value = f"fine-tuning {spec} on {len(pairs)} image(s)…"
-        self._start_activity(self._progress.max, f"fine-tuning {spec}")
-        self._context = context
-        self._worker.start()
-
-    def _on_log(self, log: dict) -> None:
+    def _on_log(self, log: dict, context: dict) -> None:
         if log.get("kind") == "status":
-            self._status.value = log["text"]
-            return
-        if log.get("kind") != "step":
-            return
-        self.plot.add(log["step"], log["loss"])
-        done = log["step"] if self._steps.value else time.monotonic() - self._context["start"]
-        self._progress.value = int(min(done, self._progress.max))
-        self._advance_activity(done)
-
-    def _on_aborted(self) -> None:
-        self._status.value = "cancelled: the previous model is kept"
+            self._jobs.say(log["text"])
+        elif log.get("kind") == "step":
+            self.plot.add(log["step"], log["loss"])
+            done = log["step"] if self._steps.value else time.monotonic() - context["start"]
+            self._jobs.advance(done)
 
     def _on_done(self, context: dict, result) -> None:
-        pairs, data = context["pairs"], context["data"]
-        version = STORE.add(ModelVersion(
-            name=STORE.next_name(), model=result.model, parent=context["parent"],
-            images=[i.name for i, _, _ in pairs], steps=result.steps, seconds=result.seconds,
-            heldout_dice=result.heldout_dice,
-            corrections=[(lab.name, d[2]) for (_, lab, _), d in zip(pairs, data)],
-        ))  # fmt: skip
-        self._versions.value = version.name
-        for _, layer, _ in pairs:  # the next round on these labels starts from this version
-            layer_info(layer)["model"] = version.name
-        image, labels, mode = pairs[0]
-        flipped = self._show(image, labels if mode == CORRECTIONS else None, result.prob,
-                             version.name)  # fmt: skip
-        self.plot.draw([v.heldout_dice for v in STORE.versions])
-        self._progress.value = self._progress.max
-        self._status.value = (f"{version.describe()}: {flipped} pixel(s) changed; "
-                              "the pixels you painted are kept")  # fmt: skip
-        self._save_to_project(context, version)
+        """The round's version into the loop model, its prediction shown (painted pixels
+        kept), the project saved in the background."""
+        pairs = [p for p, _ in context["chosen"]]
+        image = context["chosen"][0][1]
+        try:
+            project = self._workspace.adopt(pairs, context["folder"])
+            _, created = self._view.target(pairs[0], image)
+            version, changed = project.add_round(
+                result, self._workspace.describe(context["ref"]), fresh=created)  # fmt: skip
+        except Exception as exc:  # e.g. the labels layer was deleted meanwhile
+            self._jobs.error(exc)
+            return
+        self._workspace.changed()
+        self._versions.versions.value = version.ref
+        self._view.refresh(pairs[0], image, result.prob, changed)
+        self._project.follow(pairs[0], image)
+        self.plot.draw([v.heldout_dice for v in project.versions])
+        self._jobs.advance(self._progress.max)
+        self._jobs.say(f"{version.describe()}: {int(changed.sum())} pixel(s) changed; the "
+                       "pixels you painted are kept")  # fmt: skip
         show_info(self._status.value)
+        self._project.save(project, self._saved)
 
-    @staticmethod
-    def _corrected(layer, mode: str, raw: np.ndarray) -> int:
-        """Pixels the user annotated on this pair (for the learning curve)."""
-        if mode == SCRIBBLES:
-            return int(np.count_nonzero(raw))
-        return int(painted_mask(layer).sum()) if layer_info(layer).get("planes") else raw.size
+    def _saved(self, folder) -> None:
+        with contextlib.suppress(RuntimeError):  # the widget was closed; the files are written
+            self._jobs.say(f"{self._status.value}; saved to {folder}")
+
+    # ---- a project opened ----------------------------------------------------------------------
+    def _on_opened(self, project) -> None:
+        layers = show_project(self._viewer, project, colormap_for)
+        self._workspace.changed()
+        if layers:
+            pair = project.pairs[0]
+            self._pairs.image.reset_choices()
+            self._pairs.target.reset_choices()
+            self._pairs.image.value = next(
+                (layer for layer in self._viewer.layers if layer.data is pair.pixels),
+                self._pairs.image.value)  # fmt: skip
+            self._pairs.target.value = layers[0]
+            self._pairs.follow(layers[0])  # bound after napari listed it: show it afresh
+        self.plot.draw([v.heldout_dice for v in project.versions])
+        self._jobs.say(f"opened {project.folder}: {len(project.pairs)} pair(s), "
+                       f"{len(project.versions)} version(s)")  # fmt: skip

@@ -20,9 +20,10 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from .._layers import rethreshold_layer, write_prediction
-from .._workers import measure_job, segment_job, start_worker
-from ._jobs import JobControls, make_scrollable, one_line
+from .._session import image_id, image_pixels, new_pair, pair_of, workspace
+from .._workers import AUTO, measure_job, segment_job
+from ._classes import class_colormap, legend
+from ._jobs import JobRunner, make_scrollable, one_line
 from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
 from ._model_picker import ModelPicker
 
@@ -36,49 +37,27 @@ def device_choices() -> list[str]:
     return ["auto", *available_devices()]
 
 
-#: colours of classes 1, 2, ... (class 0, the background, is transparent; 255 is magenta)
-PALETTE = ("lime", "cyan", "yellow", "orange", "dodgerblue", "red", "white", "hotpink",
-           "purple", "chocolate", "olive", "teal")  # fmt: skip
-
-
-def label_colormap():
-    """Fixed label colours that stand out on fundus, EM and fluorescence images: value v in
-    ``PALETTE[v - 1]``, 255 (ignore) magenta."""
-    from napari.utils.colormaps import DirectLabelColormap
-
-    from unet_core.base.labels import IGNORE_LABEL
-
-    colours = {None: "transparent", 0: "transparent", IGNORE_LABEL: "magenta"}
-    for value, colour in enumerate(PALETTE, start=1):
-        colours[value] = colour
-    return DirectLabelColormap(color_dict=colours)
-
-
-def legend(classes: list[str], offset: int = 0) -> str:
-    """``0 = background, 1 = nucleus (lime), 2 = border (cyan)``: each class's value and colour
-    (``offset`` 1 for scribbles, where class k is painted as k + 1 and 0 means not annotated)."""
-    entries = []
-    for k, name in enumerate(classes):
-        value = k + offset
-        colour = f" ({PALETTE[value - 1]})" if 0 < value <= len(PALETTE) else ""
-        entries.append(f"{value} = {name}{colour}")
-    return ", ".join(entries)
-
-
-class SegmentWidget(JobControls, Container):
-    """Choose an image, a model and a device; segment in the background; adjust the threshold."""
+class SegmentWidget(Container):
+    """Choose an image, a model and a device; segment in the background; adjust the threshold.
+    The labels made are a pair of the window's loop model: what is painted on them is kept by
+    every later prediction, threshold and fine-tuning round."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = napari_viewer
+        self._workspace = workspace(napari_viewer)
         self._image = create_widget(annotation="napari.layers.Image", label="image")
         self._levels = LevelPicker()  # shown for multiscale layers only
-        self._picker = ModelPicker("model", "drive")
+        self._picker = ModelPicker(self._workspace, "model", AUTO, first=(AUTO,))
         self._model, self._model_file = self._picker.rows
+        self._model.tooltip = ("auto: the bundled model for the image's kind (drive for a fundus "
+                               "photograph, em for other grayscale images)")  # fmt: skip
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._tile = SpinBox(label="tile (0: auto)", min=0, max=16384, step=16, value=0)
-        self._tta = CheckBox(text="test-time augmentation (8x slower)", value=False)
-        self._objects = CheckBox(text="separate objects (an instance labels layer)", value=False)
+        self._tta = CheckBox(text="test-time augmentation", value=False)
+        self._tta.tooltip = "average over 8 flips and rotations: a little better, 8x slower"
+        self._objects = CheckBox(text="separate objects", value=False)
+        self._objects.tooltip = "a layer with one label per object (touching ones split)"
         self._run = PushButton(text="Segment")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
@@ -91,18 +70,19 @@ class SegmentWidget(JobControls, Container):
                      self._device, self._tile, self._tta, self._objects, self._run,
                      self._cancel, self._progress, self._threshold, self._legend,
                      self._status, self._measurements, self._measure])  # fmt: skip
+        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._run.changed.connect(self._on_run)
         self._image.changed.connect(self._levels.follow)
         self._levels.follow(self._image.value)
-        self._cancel.changed.connect(self._on_cancel)
         self._threshold.changed.connect(self._on_threshold)
         self._measure.changed.connect(self._on_measure)
-        self._worker = None
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
         make_scrollable(self)
-        for label in (self._legend, self._status, self._measurements):
-            label.native.setWordWrap(True)
+
+    @property
+    def _worker(self):
+        return self._jobs.worker
 
     # ---- inputs -------------------------------------------------------------------------
     def _current_plane(self, layer, level: int) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -125,56 +105,48 @@ class SegmentWidget(JobControls, Container):
             show_error("Open or select an image layer first.")
             return
         try:
-            spec = self._picker.spec()
+            ref = self._picker.ref()
             level = self._levels.level(layer)
             image, index = self._current_plane(layer, level)
         except ValueError as exc:
             show_error(one_line(exc))
             return
         shapes = result_shapes(layer, level) if is_multiscale(layer) and not index else None
-        job = segment_job(image, spec, self._device.value, self._tile.value, self._tta.value,
-                          self._threshold.value, self._objects.value, shapes)  # fmt: skip
+        job = segment_job(image, ref, self._workspace, self._device.value, self._tile.value,
+                          self._tta.value, self._threshold.value, self._objects.value,
+                          shapes)  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index, "level": level}
-        self._worker = start_worker(
-            job,
-            yielded=self._on_progress,
+        name = self._workspace.describe(ref) if ref != AUTO else "the model for its kind"
+        self._jobs.start(
+            job, f"segmenting {layer.name}", yielded=self._on_progress,
             returned=lambda result: self._on_done(source, result),
-            errored=self._on_error,
-            aborted=lambda: self._set_status("cancelled: nothing was changed"),
-            finished=self._on_finished,
-        )
-        self._set_running(True)
-        self._set_status(f"segmenting '{layer.name}' with {spec}…")
-        self._start_activity(1, f"segmenting {layer.name}")
-        self._worker.start()
+            aborted=lambda: self._jobs.say("cancelled: nothing was changed"),
+            status=f"segmenting '{layer.name}' with {name}…",
+        )  # fmt: skip
 
     def _on_progress(self, value: tuple[int, int]) -> None:
         done, total = value
-        self._progress.max = max(total, 1)
-        self._progress.value = done
-        self._advance_activity(done, total)
-
-    def _set_status(self, text: str) -> None:
-        self._status.value = text
+        self._jobs.advance(done, total)
 
     # ---- results ------------------------------------------------------------------------
     def _on_done(self, source: dict, result) -> None:
         layer = source["layer"]
         if layer not in self._viewer.layers:
             show_warning(f"'{layer.name}' was removed while it was segmented: result discarded.")
-            self._set_status("discarded: the image layer was removed")
+            self._jobs.say("discarded: the image layer was removed")
             return
         if layer.data is not source["data"]:
             show_warning(f"'{layer.name}' changed while it was segmented: result discarded.")
-            self._set_status("discarded: the image changed; segment again")
+            self._jobs.say("discarded: the image changed; segment again")
             return
-        self._show(layer, source["index"], source["level"], result)
-        self._set_status(
-            f"segmented '{layer.name}' in {result.seconds:.1f} s (model {result.model}, "
-            f"scale {result.scale:.2f}, {result.precision})"
-        )
+        notes = self._show(layer, source["index"], source["level"], result)
+        model = self._workspace.describe(result.model)
+        chosen = f": {result.chosen}" if result.chosen else ""
+        self._jobs.say("; ".join([
+            f"segmented '{layer.name}' in {result.seconds:.1f} s (model {model}{chosen}, "
+            f"scale {result.scale:.2f}, {result.precision})", *result.notes, *notes]))
         self._show_measurements(result.measurements)
-        show_info(self._status.value)
+        (show_warning if notes or result.notes else show_info)(self._status.value)
 
     # ---- vessel measurements ------------------------------------------------------------
     def _show_measurements(self, values: dict | None) -> None:
@@ -186,20 +158,24 @@ class SegmentWidget(JobControls, Container):
 
     def _on_measure(self) -> None:
         """Measure the labels as they are now (after brush edits), in the background."""
+        from .._workers import start_worker
+
         last = self._last
-        if last is None or last["labels"] not in self._viewer.layers or last.get("card") is None:
+        if last is None or last["layer"] not in self._viewer.layers or last.get("card") is None:
             show_error("Segment an image with a vessel model first.")
             return
-        labels = np.asarray(last["labels"].data[last["index"]]).copy()
+        labels = np.asarray(last["pair"].labels[last["index"]]).copy()
         self._measurements.value = "measuring…"
         self._measure_worker = start_worker(
             measure_job(last["image"], labels, last["card"]),
             returned=self._show_measurements,
-            errored=self._on_error,
+            errored=self._jobs.error,
         )
         self._measure_worker.start()
 
-    def _show(self, layer, index: tuple[int, ...], level: int, result) -> None:
+    def _show(self, layer, index: tuple[int, ...], level: int, result) -> list[str]:
+        """The result in the probability, labels (a pair of the loop model: painted pixels
+        kept) and objects layers; returns notes for the user (one line each)."""
         from unet_core.base.labels import IGNORE_LABEL
         from unet_core.postprocess import foreground_probability
 
@@ -213,13 +189,11 @@ class SegmentWidget(JobControls, Container):
                                         kw)  # fmt: skip
             prob_layer.data[index] = foreground_probability(result.prob)
             prob_layer.refresh()
-        lab_layer, created = self._layer(f"{layer.name} labels", "labels", shape, np.uint8, kw)
-        changed = write_prediction(
-            lab_layer, result.prob, index=index, threshold=self._threshold.value,
-            model=result.model, fresh=created,
-            extra={"classes": result.classes, "ignore_label": IGNORE_LABEL, "source": layer.name},
-        )  # fmt: skip
-        self._last = {"labels": lab_layer, "index": index, "card": result.card,
+        pair, lab_layer, created, notes = self._pair(layer, shape, kw, result)
+        changed = pair.record(result.prob, result.model, index=index,
+                              threshold=self._threshold.value, fresh=created)  # fmt: skip
+        lab_layer.refresh()
+        self._last = {"pair": pair, "layer": lab_layer, "index": index, "card": result.card,
                       "changed": int(changed.sum()),
                       "image": data[index] if index else data}  # fmt: skip
         self._legend.value = (f"{legend(result.classes)}; {IGNORE_LABEL} = ignore (magenta, "
@@ -228,6 +202,39 @@ class SegmentWidget(JobControls, Container):
             objects, _ = self._layer(f"{layer.name} objects", "objects", shape, np.int32, kw)
             objects.data[index] = result.objects
             objects.refresh()
+        return notes
+
+    def _pair(self, layer, shape, kw: dict, result) -> tuple:
+        """The pair the prediction goes to: that of ``<image> labels`` when it was made on this
+        image (or on an earlier state of it, which is said), else a new layer and pair.
+        Returns (pair, its layer, whether the layer is new, notes)."""
+        from unet_core.loop import CORRECTIONS
+
+        name, notes = f"{layer.name} labels", []
+        existing = self._viewer.layers[name] if name in self._viewer.layers else None  # noqa: SIM401 (a LayerList has no get)
+        pair = pair_of(self._viewer, existing) if existing is not None else None
+        if pair is not None and pair.complete and not pair.predictions:
+            pair = None  # labels drawn by hand (a training's): the prediction goes beside them
+        if pair is not None and np.shape(pair.labels) == tuple(shape):
+            pixels = image_pixels(layer)
+            mismatch = pair.image.mismatch(image_id(layer, pixels), pair.labels_name)
+            if mismatch:
+                notes.append(f"note: {mismatch}; the painted pixels are kept")
+                pair.image, pair.pixels = image_id(layer, pixels), pixels
+            pair.classes = list(result.classes) if len(pair.classes) != len(result.classes) \
+                else pair.classes  # fmt: skip
+            return pair, existing, False, notes
+        if pair is not None and not any(p.any() for p in map(pair.painted, pair.predictions)):
+            self._viewer.layers.remove(existing)  # our prediction at another level, unpainted
+            self._workspace.forget(pair)
+        elif existing is not None:  # not a prediction of this tool, or painted on: kept
+            notes.append(f"'{name}' was left as it is (not a prediction of this image, or "
+                         "drawn by hand)")  # fmt: skip
+        labels = self._viewer.add_labels(np.zeros(shape, np.uint8), name=name,
+                                         colormap=class_colormap(), **kw)  # fmt: skip
+        pair = new_pair(self._viewer, layer, labels, CORRECTIONS, list(result.classes),
+                        pixels=image_pixels(layer))  # fmt: skip
+        return pair, labels, True, notes
 
     def _show_pyramid(self, name: str, levels: list, kw: dict) -> None:
         """The probability of a multiscale image as a multiscale layer (replaced each run)."""
@@ -238,8 +245,8 @@ class SegmentWidget(JobControls, Container):
                                visible=False, **kw)  # fmt: skip
 
     def _layer(self, name: str, kind: str, shape, dtype, kw: dict):
-        """The result layer ``name``, reused when it fits, else created; and whether it was
-        created."""
+        """The output layer ``name`` (probability or objects), reused when it fits, else
+        made anew; and whether it was made."""
         if name in self._viewer.layers:
             existing = self._viewer.layers[name]
             from napari.layers import Image, Labels
@@ -251,15 +258,22 @@ class SegmentWidget(JobControls, Container):
         data = np.zeros(shape, dtype)
         if kind == "objects":  # separate objects: napari's random colours, outlined
             return self._viewer.add_labels(data, name=name, opacity=0.6, **kw), True
-        if kind == "labels":
-            return self._viewer.add_labels(data, name=name, colormap=label_colormap(), **kw), True
         return self._viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),
                                       blending="additive", visible=False, **kw), True  # fmt: skip
 
     def _on_threshold(self, value: float) -> None:
         """Re-derive the labels from the newest probabilities of the layer (the newest model
         that segmented it, fine-tuned versions included), keeping painted edits."""
+        from unet_core.loop import LoopError
+
         last = self._last
-        if last is None or last["labels"] not in self._viewer.layers:
+        if last is None or last["layer"] not in self._viewer.layers:
             return
-        rethreshold_layer(last["labels"], value, last["index"])
+        if pair_of(self._viewer, last["layer"]) is not last["pair"]:
+            return  # the layer's data was replaced by something else
+        try:
+            last["pair"].rethreshold(value, last["index"])
+        except LoopError as exc:
+            self._jobs.say(one_line(exc))
+            return
+        last["layer"].refresh()

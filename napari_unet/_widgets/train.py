@@ -24,13 +24,13 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
-from .._layers import CORRECTIONS, SCRIBBLES, layer_info
-from .._versions import STORE, ModelVersion
-from .._workers import start_worker, train_job
-from ._jobs import JobControls, make_scrollable, one_line
+from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
+from .._workers import start_worker, train_job, write_job
+from ._classes import legend, parse_names
+from ._jobs import JobRunner, make_scrollable, one_line
 from ._model_picker import ModelPicker
 from ._plot import LossPlot
-from .segment import device_choices, legend
+from .segment import device_choices
 
 if TYPE_CHECKING:
     import napari
@@ -41,12 +41,16 @@ SCRATCH = "scratch (a new network)"
 SIZES = ("small", "medium", "large")
 
 
-class TrainWidget(JobControls, Container):
+CORRECTIONS, SCRIBBLES = "corrections", "scribbles"
+
+
+class TrainWidget(Container):
     """Pairs or folders, class names, network size and time budget; Train and Cancel."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = napari_viewer
+        self._workspace = workspace(napari_viewer)
         self._source = ComboBox(label="train on", choices=[LAYERS, FOLDERS], value=LAYERS)
         self._image = create_widget(annotation="napari.layers.Image", label="image")
         self._mask_layer = create_widget(annotation="napari.layers.Labels", label="labels")
@@ -61,12 +65,12 @@ class TrainWidget(JobControls, Container):
         self._legend = Label(label="legend", value="")
         self._size = ComboBox(label="network", choices=SIZES, value="medium")
         self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
-        self._picker = ModelPicker("start from", SCRATCH, first=(SCRATCH,))
+        self._picker = ModelPicker(self._workspace, "start from", SCRATCH, first=(SCRATCH,))
         self._base, self._base_file = self._picker.rows
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._project = FileEdit(label="project folder", mode="d")
         self._run = PushButton(text="Train a new model")
-        self._cancel = PushButton(text="Stop (keeps the best weights so far)", enabled=False)
+        self._cancel = PushButton(text="Stop (keeps the best so far)", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=100, value=0)
         self._status = Label(label="status", value="label a few images, then train")
         self.extend([self._source, self._image, self._mask_layer, self._scribbles, self._add_pair,
@@ -75,6 +79,9 @@ class TrainWidget(JobControls, Container):
                      self._device,
                      self._project, self._run, self._cancel, self._progress,
                      self._status])  # fmt: skip
+        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status,
+                               "stopping: saving the best weights so far…")  # fmt: skip
+        self._jobs.on_cancel = self._stop_training
         self.plot = LossPlot("held-out IoU", "validation")
         self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
         for label in (self._status, self._legend, self._pairs_view):
@@ -84,12 +91,15 @@ class TrainWidget(JobControls, Container):
         self.max_width = 460
         make_scrollable(self)
         self._source.changed.connect(self._on_source)
-        self._classes.changed.connect(lambda _: self._show_legend())
-        self._scribbles.changed.connect(lambda _: self._show_legend())
+        self._classes.changed.connect(lambda *_: self._show_legend())
+        self._scribbles.changed.connect(lambda *_: self._show_legend())
         self._add_pair.changed.connect(self._on_add_pair)
         self._run.changed.connect(self._on_run)
-        self._cancel.changed.connect(self._on_cancel)
         self._show_legend()
+
+    @property
+    def _worker(self):
+        return self._jobs.worker
 
     # ---- choosing ------------------------------------------------------------------------
     def _on_source(self, source: str) -> None:
@@ -99,12 +109,7 @@ class TrainWidget(JobControls, Container):
         self._images_dir.visible = self._labels_dir.visible = not layers
 
     def _class_names(self) -> list[str] | None:
-        names = [c.strip() for c in self._classes.value.split(",") if c.strip()]
-        if not names:
-            return None
-        if len(names) < 2 or len(set(names)) != len(names):
-            raise ValueError("class names: two or more distinct names, class 0 first")
-        return names
+        return parse_names(self._classes.value)
 
     def _show_legend(self) -> None:
         try:
@@ -153,7 +158,7 @@ class TrainWidget(JobControls, Container):
             raise ValueError("choose the images folder and the labels folder first")
         return load_folders(images, labels, self._class_names()), [], []
 
-    def _project_folder(self, data) -> Path:
+    def _project_folder(self) -> Path:
         folder = self._project.value
         if folder and str(folder) not in (".", ""):
             return Path(folder)
@@ -161,55 +166,47 @@ class TrainWidget(JobControls, Container):
             images = Path(self._images_dir.value)
             folder = images.parent / f"{images.name}.unet-project"
         else:
-            from .._project import default_folder
-
             folder = default_folder((self._pairs or [(self._image.value,)])[0][0])
         self._project.value = folder
         return Path(folder)
 
     # ---- running -------------------------------------------------------------------------
     def _on_run(self) -> None:
-        from unet_core.project import Project
-
+        if self._jobs.busy:
+            return
         try:
             load = self._layer_data if self._source.value == LAYERS else self._folder_data
             data, pairs, arrays = load()
-            folder = self._project_folder(data)
-            spec = self._picker.spec()
+            project = self._workspace.project_at(self._project_folder())
+            ref = self._picker.ref()
+            base = None if ref == SCRATCH else ref
+            if base is not None and base.startswith("version:"):
+                base = self._workspace.model(base)  # copied by the training, never changed
         except Exception as exc:  # a bad folder, file, shape or label value: one line
             show_error(f"napari-unet: {one_line(exc)}")
             self._status.value = f"not started: {one_line(exc)}"
             return
-        name = STORE.next_name("trained")
-        base = None if spec == SCRATCH else spec
-        if base is not None and STORE.get(base) is not None:
-            base = STORE.get(base).model  # a version of this session: copied, never changed
-        out = Project(folder).version_file(name)
+        from unet_core.loop.storage import slug
+
+        name = project.next_name("trained")
+        out = project.folder / "versions" / f"{slug(name)}.safetensors"
         self._stop = False
         job = train_job(data, str(out), minutes=self._minutes.value, size=self._size.value,
                         base=base, device=self._device.value, stop=lambda: self._stop)  # fmt: skip
         self._context = {"name": name, "data": data, "pairs": pairs, "arrays": arrays,
-                         "folder": folder, "parent": self._base.value,
-                         "start": time.monotonic(), "scores": []}  # fmt: skip
-        job = self._train_and_save(job, self._context)
-        self._worker = start_worker(
-            job, yielded=self._on_log, returned=self._on_done, errored=self._on_error,
-            finished=self._on_finished,
-        )  # fmt: skip
+                         "project": project, "ref": ref, "start": time.monotonic(),
+                         "scores": []}  # fmt: skip
         self.plot.reset()
         self.plot.dice.set([])
-        self._progress.max = round(self._minutes.value * 60)
-        self._set_running(True)
         classes = ", ".join(data.classes)
-        self._status.value = f"training {name} on {len(data.names)} image(s) ({classes})…"
-        for note in data.notes:
-            self._status.value += f"; {note}"
-        self._start_activity(self._progress.max, f"training {name}")
-        self._worker.start()
+        status = "; ".join([f"training {name} on {len(data.names)} image(s) ({classes})…",
+                            *data.notes])  # fmt: skip
+        self._jobs.start(job, f"training {name}", yielded=self._on_log, returned=self._on_done,
+                         total=round(self._minutes.value * 60), status=status)  # fmt: skip
 
     def _on_log(self, log: dict) -> None:
         if log.get("kind") == "status":
-            self._status.value = log["text"]
+            self._jobs.say(log["text"])
             return
         if log.get("kind") == "epoch":
             if "iou" in log:
@@ -217,42 +214,37 @@ class TrainWidget(JobControls, Container):
                 self.plot.dice.set(self._context["scores"])
             return
         self.plot.add(log["step"], log["loss"])
-        done = time.monotonic() - self._context["start"]
-        self._progress.value = int(min(done, self._progress.max))
-        self._advance_activity(done)
+        self._jobs.advance(time.monotonic() - self._context["start"])
 
-    def _on_cancel(self) -> None:
-        if self._worker is not None:
-            self._stop = True
-            self._status.value = "stopping: saving the best weights so far…"
+    def _stop_training(self) -> bool:
+        """Cancel: the training ends at its next step and keeps its best weights."""
+        self._stop = True
+        return False
 
-    @staticmethod
-    def _train_and_save(job, c: dict):
-        """The training job, then the project written, all in the background (the model file
-        is written by the training itself)."""
-        from .._project import save_round
+    def _on_done(self, result) -> None:
+        """The model becomes a version of the project (Segment, Batch and Fine-tune list it),
+        the base of its pairs' next round; the project is saved in the background."""
+        from unet_core.loop import Version
+        from unet_core.loop.storage import save_job
 
-        result = yield from job
-        yield {"kind": "status", "text": "saving the project…"}
-        version = ModelVersion(
-            name=c["name"], model=result.model, parent=c["parent"], images=list(c["data"].names),
-            steps=result.steps, seconds=result.seconds,
-            heldout_dice=result.validation.get("dice"),
-        )  # fmt: skip
-        annotated = sum(int(np.sum(lab != 255)) for lab in c["data"].labels)
-        save_round(c["folder"], c["pairs"], c["arrays"], version, annotated, model_written=True)
-        return result, version
-
-    def _on_done(self, done) -> None:
-        result, version = done
         c = self._context
-        STORE.add(version)
-        for _, layer, _ in c["pairs"]:  # Fine-tune's "latest" continues from this model
-            layer_info(layer).update({"model": version.name, "classes": c["data"].classes})
+        project, data = c["project"], c["data"]
+        pairs = [self._pair(image, labels, mode, data.classes) for image, labels, mode in
+                 c["pairs"]]  # fmt: skip
+        annotated = sum(int(np.sum(lab != 255)) for lab in data.labels)
+        version = Version(
+            name=c["name"], parent=c["ref"], parent_name=self._workspace.describe(c["ref"]),
+            kind="trained", steps=result.steps, seconds=round(result.seconds, 1),
+            pairs=[p.id for p in pairs], images=list(data.names), corrected_pixels=annotated,
+            heldout_dice=result.validation.get("dice"), classes=list(data.classes),
+            model=result.model, file=result.path.relative_to(project.folder).as_posix(),
+        )  # fmt: skip
+        project.add_trained(version, pairs)
+        self._workspace.changed()
         iou = result.validation.get("iou")
         how = "stopped early, best weights kept" if result.stopped else "done"
-        self._progress.value = self._progress.max
-        self._status.value = (
+        self._jobs.advance(self._progress.max)
+        self._jobs.say(
             f"{version.name} ({how}): {result.steps} steps in {result.seconds:.0f} s"
             + (f", held-out IoU {iou:.3f}" if iou is not None else "")
             + f"; model file {result.path.name} in the project's versions folder. Choose "
@@ -260,3 +252,18 @@ class TrainWidget(JobControls, Container):
         )  # fmt: skip
         self._status.tooltip = str(result.path)
         show_info(self._status.value)
+        self._saving = start_worker(write_job(save_job(project)), errored=lambda exc: show_error(
+            f"napari-unet: the project was not saved: {one_line(exc)}"))  # fmt: skip
+        self._saving.start()
+
+    def _pair(self, image_layer, labels_layer, mode: str, classes: list[str]):
+        """The loop's pair of a layer trained on (made for labels drawn by hand: every
+        pixel of corrections counts as annotated)."""
+        pair = pair_of(self._viewer, labels_layer)
+        if pair is None:
+            pair = new_pair(self._viewer, image_layer, labels_layer, mode, classes,
+                            pixels=image_pixels(image_layer))  # fmt: skip
+            pair.complete = mode == CORRECTIONS
+        pair.classes = list(classes)
+        return pair
+

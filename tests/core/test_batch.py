@@ -167,8 +167,8 @@ def test_vessel_models_report_their_measurements(tmp_path):
     rng = np.random.default_rng(5)
     img = np.zeros((80, 80, 3), np.uint8)
     yy, xx = np.mgrid[:80, :80]
-    disc = np.hypot(yy - 40, xx - 40) < 30  # a fundus-like field of view
-    img[disc] = rng.integers(60, 200, (disc.sum(), 3))
+    disc = np.hypot(yy - 40, xx - 40) < 30  # a fundus-like field of view: reddish, dark around
+    img[disc] = rng.integers(60, 200, (disc.sum(), 3)) * np.array([1.0, 0.6, 0.2])
     Image.fromarray(img).save(tmp_path / "eye.png")
     prob = Predictor(model, device="cpu")(img)[1]
     threshold = float(np.median(prob[disc]))  # an untrained model: half the disc is "vessel"

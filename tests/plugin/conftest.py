@@ -30,13 +30,3 @@ def segment_widget(make_napari_viewer):
 def home_in_tmp(tmp_path, monkeypatch):
     """Projects saved to their default folder (``~/napari-unet-projects``) land in tmp."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-
-
-@pytest.fixture(autouse=True)
-def empty_store():
-    """Each test starts and ends with no fine-tuned versions in the session's store."""
-    from napari_unet._versions import STORE
-
-    STORE.versions.clear()
-    yield
-    STORE.versions.clear()

@@ -100,23 +100,50 @@ def test_cancel_keeps_finished_files_and_a_second_run_resumes(batch_widget, tmp_
 def test_a_fine_tuned_version_of_this_session_segments_the_folder(
     batch_widget, folder, tmp_path, tiny_model_file, qtbot
 ):
-    from napari_unet._versions import STORE, ModelVersion
+    from napari_unet._session import workspace
     from unet_core import load_model
+    from unet_core.loop import LoopProject, Version
 
     viewer, widget, shown = batch_widget
-    STORE.versions.clear()
-    try:
-        model = load_model(tiny_model_file, device="cpu")
-        STORE.add(ModelVersion("fine-tuned v1", model, "tiny", ["a"], 5, 1.0))
-        assert "fine-tuned v1" in widget._model.choices  # listed as soon as it exists
-        widget._input.value = folder
-        widget._output.value = tmp_path / "by_version"
-        widget._model.value = "fine-tuned v1"
-        widget._device.value = "cpu"
-        widget._run.clicked.emit()
-        wait_idle(qtbot, widget)
-        assert "3 segmented" in widget._status.value
-        masks = sorted(p.name for p in (tmp_path / "by_version").glob("*_mask.tif"))
-        assert masks == ["a_mask.tif", "b_mask.tif", "c_mask.tif"]
-    finally:
-        STORE.versions.clear()
+    project = LoopProject(tmp_path / "p")
+    version = Version("fine-tuned v1", str(tiny_model_file), "tiny", images=["a"], steps=5,
+                      model=load_model(tiny_model_file, device="cpu"))  # fmt: skip
+    project.versions.append(version)
+    workspace(viewer).attach(project)
+    assert version.ref in widget._model.choices  # listed as soon as it exists
+    widget._input.value = folder
+    widget._output.value = tmp_path / "by_version"
+    widget._model.value = version.ref
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    wait_idle(qtbot, widget)
+    assert "3 segmented" in widget._status.value
+    masks = sorted(p.name for p in (tmp_path / "by_version").glob("*_mask.tif"))
+    assert masks == ["a_mask.tif", "b_mask.tif", "c_mask.tif"]
+
+    # a result opened next to its image is a pair of the loop, ready to correct and fine-tune
+    widget._results.value = "a.tif"
+    widget._open.clicked.emit()
+    from napari_unet._session import pair_of
+
+    pair = pair_of(viewer, viewer.layers["a labels"])
+    assert pair is not None and pair.model == version.ref and pair.prediction() is not None
+    assert not pair.painted().any()
+
+
+def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot):
+    """A folder of EM slices gets the em model, and the status says why."""
+    import shutil
+    from pathlib import Path
+
+    viewer, widget, shown = batch_widget
+    (tmp_path / "em").mkdir()
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / "em_isbi2012_test00_crop.png"
+    shutil.copy(sample, tmp_path / "em" / "slice.png")
+    widget._input.value = tmp_path / "em"
+    assert widget._model.value.startswith("auto")
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    assert "with em (slice.png is a grayscale image" in widget._status.value
+    wait_idle(qtbot, widget)
+    assert "1 segmented" in widget._status.value, widget._status.value

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
 
-from napari_unet._versions import STORE
+from napari_unet._session import new_pair, workspace
 from unet_core import load_model
 
 TIMEOUT = 120_000
@@ -24,9 +24,11 @@ def painted(make_napari_viewer, tiny_model_file):
     labels = np.zeros((96, 96), np.uint8)
     labels[20:50, 20:50] = 1  # the correction: this square is a cell
     lab_layer = viewer.add_labels(labels, name="cells labels")
-    lab_layer.metadata["napari-unet"] = {"model": str(tiny_model_file)}
+    # labels the tiny model predicted (all background), then a square corrected to "cell"
+    pair = new_pair(viewer, img_layer, lab_layer, "corrections", ["background", "cell"])
+    pair.record_mask(np.zeros((96, 96), np.uint8), str(tiny_model_file))
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
-    widget._image.value, widget._target.value = img_layer, lab_layer
+    widget._pairs.image.value, widget._pairs.target.value = img_layer, lab_layer
     widget._device.value = "cpu"
     return viewer, widget, img_layer, lab_layer
 
@@ -38,37 +40,38 @@ def test_finetune_adds_a_version_and_resegments(painted, qtbot, tmp_path):
     widget._run.clicked.emit()
     lab_layer.data[0, 0] = 255  # painting on during training is safe: the data were copied
     qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
-    assert STORE.names() == ["fine-tuned v1"], widget._status.value
-    version = STORE.versions[0]
+    (version,) = workspace(viewer).versions()
+    assert version.name == "fine-tuned v1", widget._status.value
     assert version.steps == 15 and version.images == ["cells"]
     assert widget._status.value.startswith("fine-tuned v1")
-    assert lab_layer.metadata["napari-unet"]["model"] == "fine-tuned v1"
+    assert workspace(viewer).pairs()[0].model == version.ref
     # labels painted by hand are the user's: the round keeps all of them, the 255 too
     assert lab_layer.data[0, 0] == 255 and lab_layer.data[20:50, 20:50].min() == 1
-    assert "fine-tuned v1" in widget._base.choices and "fine-tuned v1" in widget._versions.choices
+    assert version.ref in widget._base.choices and version.ref in widget._versions.versions.choices
     assert widget.plot.losses and len(widget.plot.losses) == 15
 
     # segment with the version and compare it on a held-out pair, both in the background
-    widget._use.clicked.emit()
+    widget._versions.use.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
     assert widget._status.value.startswith("segmented with fine-tuned v1"), widget._status.value
     widget._held_image.value, widget._held_labels.value = img_layer, lab_layer
-    widget._compare_with.value = "fine-tuned v1"
-    widget._compare.clicked.emit()
+    widget._versions.compare_with.value = version.ref
+    widget._versions.compare.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
     assert widget._status.value.startswith("held-out Dice: fine-tuned v1"), widget._status.value
 
     # restore the corrections it was trained on, then save the version as a model file
-    widget._restore.clicked.emit()
+    widget._versions.restore.clicked.emit()
     assert lab_layer.data[20:50, 20:50].min() == 1 and lab_layer.data[0, 0] == 0
-    widget._save_path.value = tmp_path / "mine.safetensors"
-    widget._save.clicked.emit()
+    widget._versions.save_path.value = tmp_path / "mine.safetensors"
+    widget._versions.save.clicked.emit()
     saved = load_model(tmp_path / "mine.safetensors", device="cpu")
     assert saved.card.name == "fine-tuned v1" and saved.card.provenance["finetune"]["steps"] == 15
+    assert saved.card.classes == ["background", "cell"]
 
     # the Segment widget offers the new version
     _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
-    assert "fine-tuned v1" in seg._model.choices
+    assert version.ref in seg._model.choices
 
 
 def test_cancel_keeps_the_previous_model(painted, qtbot):
@@ -82,7 +85,7 @@ def test_cancel_keeps_the_previous_model(painted, qtbot):
     qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
     print(f"cancel took {time.perf_counter() - start:.2f} s")
     assert time.perf_counter() - start < 2.0
-    assert STORE.versions == [] and widget._status.value.startswith("cancelled")
+    assert workspace(viewer).versions() == [] and widget._status.value.startswith("cancelled")
     np.testing.assert_array_equal(lab_layer.data, before)
 
 
@@ -99,21 +102,24 @@ def test_event_loop_stays_responsive_during_finetuning(painted, qtbot):
     gaps = np.diff(ticks) * 1000
     print(f"event loop during fine-tuning: {len(ticks)} ticks, longest stall {gaps.max():.0f} ms, "
           f"99th percentile {np.percentile(gaps, 99):.0f} ms")  # fmt: skip
-    assert STORE.names() == ["fine-tuned v1"]
+    assert [v.name for v in workspace(viewer).versions()] == ["fine-tuned v1"]
     assert gaps.max() < 100
 
 
-def test_errors_are_notifications(painted, qtbot, monkeypatch):
-    import napari_unet._widgets._versions_panel as versions_panel
+def test_errors_are_one_line(painted, qtbot, monkeypatch):
     import napari_unet._widgets.finetune as module
 
     errors = []
     monkeypatch.setattr(module, "show_error", errors.append)
-    monkeypatch.setattr(versions_panel, "show_error", errors.append)
     viewer, widget, img_layer, lab_layer = painted
-    widget._target.value = viewer.add_labels(np.zeros((10, 10), np.uint8), name="wrong size")
+    widget._pairs.target.value = viewer.add_labels(np.zeros((10, 10), np.uint8), name="wrong")
     widget._run.clicked.emit()
-    assert "does not match" in errors[-1]
-    widget._use.clicked.emit()
-    assert errors[-1] == "No fine-tuned version yet."
-    assert widget._worker is None and STORE.versions == []
+    assert errors[-1] == "napari-unet: no model has made 'wrong' yet: choose a base model"
+    widget._base.value = widget._base.choices[1]  # a bundled model
+    widget._pairs.mode.value = "scribbles"
+    widget._pairs.target.value.data_setitem((np.array([2]), np.array([2])), 1)
+    widget._run.clicked.emit()
+    assert "'wrong' (10, 10) does not match 'cells' (96, 96)" in errors[-1], errors
+    widget._versions.use.clicked.emit()
+    assert widget._status.value == "no fine-tuned version yet"
+    assert widget._worker is None and workspace(viewer).versions() == []

@@ -1,7 +1,9 @@
-"""The four widgets docked together fit a 1366 x 768 screen, each scrolling its own rows."""
+"""The widgets fit a 1366 x 768 screen in height and in width: docked alone or together, every
+row fits the dock's width (no clipped text, no row wider than the dock), and each widget
+scrolls its own rows."""
 
 import pytest
-from qtpy.QtWidgets import QApplication, QLabel, QScrollArea
+from qtpy.QtWidgets import QApplication, QCheckBox, QLabel, QPushButton, QScrollArea
 
 WIDGETS = [
     "Segment",
@@ -11,14 +13,48 @@ WIDGETS = [
 ]
 
 
+def clipped(widget) -> list[str]:
+    """Texts of ``widget`` that do not fit where they are shown."""
+    scroll = widget.native.findChild(QScrollArea)
+    inner = scroll.widget()
+    out = []
+    if inner.minimumSizeHint().width() > scroll.viewport().width():
+        out.append(f"rows need {inner.minimumSizeHint().width()} px of "
+                   f"{scroll.viewport().width()}")  # fmt: skip
+    for child in inner.findChildren(QLabel) + inner.findChildren(QPushButton) + \
+            inner.findChildren(QCheckBox):  # fmt: skip
+        if not child.isVisible() or not child.text():
+            continue
+        wraps = isinstance(child, QLabel) and child.wordWrap()
+        right = child.mapTo(inner, child.rect().topRight()).x()
+        if right > scroll.viewport().width() + 1:
+            out.append(f"{child.text()!r} ends at {right} px")
+        elif not wraps and child.sizeHint().width() > child.width() + 1:
+            out.append(f"{child.text()!r} needs {child.sizeHint().width()} px, has {child.width()}")
+    return out
+
+
+def settle(qtbot, window) -> None:
+    window.resize(1366, 768)
+    qtbot.wait(200)
+    QApplication.processEvents()
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("name", WIDGETS)
+def test_each_widget_docked_alone_fits_the_width(make_napari_viewer, qtbot, name):
+    viewer = make_napari_viewer(show=True)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", name)
+    settle(qtbot, viewer.window._qt_window)
+    assert clipped(widget) == [], "; ".join(clipped(widget))
+
+
 @pytest.mark.gl
 def test_four_docked_widgets_fit_a_small_screen(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
     docked = [viewer.window.add_plugin_dock_widget("napari-unet", name)[1] for name in WIDGETS]
-    window.resize(1366, 768)
-    qtbot.wait(200)
-    QApplication.processEvents()
+    settle(qtbot, window)
     print(f"window {window.width()} x {window.height()}; minimum {window.minimumSizeHint()}")
     assert window.height() <= 768 and window.minimumSizeHint().height() <= 768
     for widget in docked:
@@ -26,3 +62,4 @@ def test_four_docked_widgets_fit_a_small_screen(make_napari_viewer, qtbot):
         assert scroll is not None and scroll.isVisible()
         names = [w.text() for w in widget.native.findChildren(QLabel) if w.text()]
         assert len(names) >= 5, names
+        assert clipped(widget) == [], f"{type(widget).__name__}: {clipped(widget)}"

@@ -5,6 +5,7 @@ import pytest
 
 import napari_unet._widgets._jobs as jobs_module
 import napari_unet._widgets.segment as segment_module
+from napari_unet._session import pair_of
 from napari_unet._widgets._model_picker import MODEL_FILE
 
 TIMEOUT = 60_000
@@ -49,7 +50,9 @@ def test_segment_sample_threshold_and_edits(segment_widget, tiny_model_file, qtb
     np.testing.assert_array_equal(labels.data, prob.data >= 0.5)
     assert tuple(labels.scale) == (2.0, 2.0)
     assert "1 = cell" in widget._legend.value and "255 = ignore" in widget._legend.value
-    assert labels.metadata["napari-unet"]["classes"] == ["background", "cell"]
+    pair = pair_of(viewer, labels)  # the labels are a pair of the window's loop model
+    assert pair.classes == ["background", "cell"] and pair.image.name == "em slice"
+    assert pair.model == str(tiny_model_file)
 
     # the user paints a correction, then moves the threshold: the edit survives
     labels.data[:10, :10] = 255  # "ignore" painted by hand
@@ -277,3 +280,57 @@ def test_a_bioimageio_package_segments_as_its_model_file(segment_widget, tiny_mo
     run_and_wait(qtbot, widget)
     assert "not a U-Net of this tool" in messages["error"][-1]
     assert "\n" not in messages["error"][-1]
+
+
+def test_the_default_model_follows_the_kind_of_image(segment_widget, qtbot, messages):
+    """No silent vessel figures: the automatic choice takes em for an EM slice and refuses a
+    photograph of a person in one line; drive chosen by hand on an EM slice says that it
+    found no field of view and measures nothing."""
+    from skimage import data
+
+    viewer, widget = segment_widget
+    assert widget._model.value.startswith("auto")
+    widget._device.value = "cpu"
+    viewer.open_sample("napari-unet", "em")
+    widget._image.value = viewer.layers["em slice"]
+    run_and_wait(qtbot, widget)
+    assert "(model em: a grayscale image that is not a fundus photograph" in widget._status.value
+    assert widget._measure.native.isHidden() and messages["error"] == []
+
+    widget._image.value = viewer.add_image(data.astronaut(), name="person", rgb=True)
+    run_and_wait(qtbot, widget)
+    assert messages["error"][-1].endswith("no bundled model fits this image: it is in colour "
+                                          "but not a fundus photograph; choose a model, or "
+                                          "train one for it")  # fmt: skip
+    assert "person labels" not in viewer.layers
+
+    widget._image.value = viewer.layers["em slice"]
+    widget._model.value = "drive"
+    run_and_wait(qtbot, widget)
+    assert "no field of view found" in widget._status.value
+    assert widget._measure.native.isHidden() and widget._measurements.value == ""
+    assert "no field of view found" in messages["warning"][-1]
+
+
+def test_labels_painted_on_an_earlier_image_are_kept_and_the_change_said(
+    segment_widget, tiny_model_file, qtbot, messages
+):
+    viewer, widget = segment_widget
+    rng = np.random.default_rng(3)
+    layer = viewer.add_image(rng.integers(0, 255, (64, 64), dtype=np.uint8), name="cells")
+    widget._image.value = layer
+    use_model_file(widget, tiny_model_file)
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["cells labels"]
+    labels.data[:5, :5] = 255
+    layer.data = rng.integers(0, 255, (64, 64), dtype=np.uint8)  # the image was replaced
+    run_and_wait(qtbot, widget)
+    assert "note: 'cells' changed since 'cells labels' were made on it" in widget._status.value
+    assert (labels.data[:5, :5] == 255).all() and viewer.layers["cells labels"] is labels
+    assert pair_of(viewer, labels).image.digest is not None
+
+    hand = viewer.add_labels(np.ones((64, 64), np.uint8), name="other labels")
+    widget._image.value = viewer.add_image(np.zeros((64, 64), np.uint8), name="other")
+    run_and_wait(qtbot, widget)  # a labels layer the tool did not make is left as it is
+    assert (hand.data == 1).all() and "'other labels' was left as it is" in widget._status.value
+    assert "other labels [1]" in viewer.layers

@@ -5,7 +5,7 @@ import pytest
 import tifffile
 
 import napari_unet._widgets._jobs as jobs_module
-from napari_unet._versions import STORE
+from napari_unet._session import pair_of, workspace
 from napari_unet._widgets import train as train_module
 from unet_core import read_card
 
@@ -52,7 +52,8 @@ def test_train_from_open_layers_becomes_a_version_and_a_model_file(trainer, disc
     assert widget._cancel.enabled and not widget._run.enabled
     wait(qtbot, widget)
     assert messages["error"] == [], messages
-    assert STORE.names() == ["trained v1"], widget._status.value
+    (version,) = workspace(viewer).versions()
+    assert version.name == "trained v1", widget._status.value
     assert (
         widget._status.value.startswith("trained v1 (done)")
         and "held-out IoU" in widget._status.value
@@ -61,26 +62,28 @@ def test_train_from_open_layers_becomes_a_version_and_a_model_file(trainer, disc
     model_file = tmp_path / "proj" / "versions" / "trained_v1.safetensors"
     card = read_card(model_file)
     assert card.classes == ["background", "nucleus", "border"]
-    assert (tmp_path / "proj" / "project.json").exists()
-    assert viewer.layers["cells0 labels"].metadata["napari-unet"]["model"] == "trained v1"
+    qtbot.waitUntil(lambda: (tmp_path / "proj" / "project.json").exists(), timeout=TIMEOUT)
+    pair = pair_of(viewer, viewer.layers["cells0 labels"])
+    assert pair.model == version.ref and pair.complete  # labels drawn by hand, every pixel
     # Fine-tune's "latest" goes on from the new model, with its classes in the legend
     _, fine = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
-    fine._target.value = viewer.layers["cells0 labels"]
-    assert fine._base_spec(viewer.layers["cells0 labels"]) == "trained v1"
-    assert "2 = border (cyan)" in fine._legend.value
+    fine._pairs.target.value = viewer.layers["cells0 labels"]
+    assert fine._base_ref(pair) == version.ref
+    assert "2 = border (cyan)" in fine._pairs.legend.value
 
     # the Segment widget lists the new model and segments with it
     _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
-    assert "trained v1" in seg._model.choices
+    assert version.ref in seg._model.choices
     seg._image.value, seg._model.value, seg._device.value = (
         viewer.layers["cells0"],
-        "trained v1",
+        version.ref,
         "cpu",
     )
     seg._objects.value = True
     seg._run.clicked.emit()
     qtbot.waitUntil(lambda: seg._worker is None and seg._run.enabled, timeout=TIMEOUT)
-    labels = viewer.layers["cells0 labels"].data
+    assert "'cells0 labels' was left as it is" in seg._status.value  # drawn by hand: kept
+    labels = viewer.layers["cells0 labels [1]"].data
     assert set(np.unique(labels)) <= {0, 1, 2} and (labels == 1).any()
     assert "2 = border (cyan)" in seg._legend.value
     assert viewer.layers["cells0 objects"].data.max() >= 2
@@ -98,7 +101,7 @@ def test_stop_keeps_the_best_weights_so_far(trainer, discs, qtbot, tmp_path):
     widget._cancel.clicked.emit()
     wait(qtbot, widget)
     assert "stopped early, best weights kept" in widget._status.value, widget._status.value
-    assert STORE.names() == ["trained v1"]
+    assert [v.name for v in workspace(viewer).versions()] == ["trained v1"]
     assert read_card(tmp_path / "proj" / "versions" / "trained_v1.safetensors").provenance[
         "stopped_early"]  # fmt: skip
 
@@ -126,5 +129,5 @@ def test_folders_and_one_line_errors(trainer, discs, qtbot, tmp_path, messages):
     widget._minutes.value = 0.1
     widget._run.clicked.emit()
     wait(qtbot, widget)
-    assert STORE.names() == ["trained v1"], widget._status.value
+    assert [v.name for v in workspace(viewer).versions()] == ["trained v1"], widget._status.value
     assert (tmp_path / "images.unet-project" / "versions" / "trained_v1.safetensors").exists()

@@ -32,4 +32,24 @@ def sample_path(task: str):
     raise FileNotFoundError(f"no sample image is installed for {task} images")
 
 
-__all__ = ["TASKS", "Task", "sample_path", "task_of"]
+def suggest_model(image) -> tuple[str, str]:
+    """The bundled model for ``image`` and why, from what the image looks like: ``drive`` for
+    a fundus photograph (a field of view on a dark border), ``em`` for another grayscale
+    image. A ValueError in one line for a colour image that is not a fundus photograph: no
+    bundled model was made for it."""
+    import numpy as np
+
+    image = np.asarray(image)
+    if fundus.looks_like_fundus(image):
+        return "drive", "a fundus photograph"
+    gray = image.ndim == 2 or (
+        image.shape[-1] >= 3 and np.array_equal(image[..., 0], image[..., 1])
+        and np.array_equal(image[..., 1], image[..., 2])
+    )  # fmt: skip
+    if gray:
+        return "em", "a grayscale image that is not a fundus photograph"
+    raise ValueError("no bundled model fits this image: it is in colour but not a fundus "
+                     "photograph; choose a model, or train one for it")  # fmt: skip
+
+
+__all__ = ["TASKS", "Task", "sample_path", "suggest_model", "task_of"]

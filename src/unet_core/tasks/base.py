@@ -20,6 +20,11 @@ class Task:
         """Resampling factor that brings ``image`` to the scale the model was trained at."""
         return 1.0
 
+    def notes(self, image: np.ndarray, card) -> list[str]:
+        """What a user should know about segmenting ``image`` with this model (one line each:
+        e.g. that it does not look like the images the model is for)."""
+        return []
+
     def finish(self, image: np.ndarray, prob: np.ndarray, card) -> None:
         """Adjust the (classes, H, W) probabilities of ``image`` in place (e.g. blank what
         lies outside a field of view)."""

@@ -89,6 +89,46 @@ def fov_diameter(mask: np.ndarray) -> float:
     return float(cols[-1] - cols[0] + 1) if len(cols) else 0.0
 
 
+def looks_like_fundus(image: np.ndarray, fov: np.ndarray | None = None) -> bool:
+    """Whether ``image`` is a fundus photograph: a bright disc (the field of view) that a
+    circle fits, on a dark border, and for colour photographs redder than blue.
+
+    The disc is looked for in the field-of-view mask and, for photographs whose border is
+    lifted (a bright gamma), above Otsu's threshold of the brightest channel. Photographs
+    cropped inside their field of view (no border) do not pass: a model for them is chosen
+    by name. Checked on DRIVE under the 20 simulated cameras of ``benchmarks/cameras.py``, the
+    sample photograph and its green channel (all pass), and on scikit-image's photographs,
+    micrographs and textures (none passes)."""
+    from skimage.filters import threshold_otsu
+
+    image = np.asarray(image)
+    mask = fov_mask(image) if fov is None else np.asarray(fov, bool)
+    step = max(1, int(max(image.shape[:2]) // 512))
+    small = image[::step, ::step]
+    bright = small.max(axis=-1) if small.ndim == 3 else small
+    bright = ndimage.uniform_filter(bright.astype(np.float32), 5)
+    otsu = bright > threshold_otsu(bright) if np.ptp(bright) > 0 else None
+    disc = next((m for m in (mask[::step, ::step], otsu) if m is not None and _is_disc(m)), None)
+    if disc is None:
+        return False
+    if small.ndim == 3 and small.shape[-1] >= 3:
+        red, blue = (float(small[..., c][disc].mean()) for c in (0, 2))
+        if red <= 1.2 * blue and red - blue < 0.05 * float(np.ptp(small[..., 0])):
+            return False
+    return True
+
+
+def _is_disc(mask: np.ndarray) -> bool:
+    """A mask that a circle fits (intersection over union 0.95) with some border outside."""
+    circle = fov_circle(mask)
+    if circle is None or mask.mean() > 0.99:
+        return False
+    cy, cx, r = circle
+    yy, xx = np.ogrid[: mask.shape[0], : mask.shape[1]]
+    disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+    return bool((mask & disc).sum() >= 0.95 * (mask | disc).sum())
+
+
 def auto_scale(image: np.ndarray, scale: dict, fov: np.ndarray | None = None) -> float:
     """Resampling factor that brings ``image`` (colour or gray) to a model's training ``scale``;
     1.0 if the model has none or no field of view can be measured."""
@@ -222,6 +262,12 @@ class Fundus(Task):
             return 1.0
         return auto_scale(image, card.scale, fov_of(image))
 
+    def notes(self, image: np.ndarray, card) -> list[str]:
+        if "fov_diameter" in card.scale and not looks_like_fundus(image, fov_of(image)):
+            return ["no field of view found: this does not look like a fundus photograph, so "
+                    "vessels were not measured"]  # fmt: skip
+        return []
+
     def finish(self, image: np.ndarray, prob: np.ndarray, card) -> None:
         if "fov_diameter" in card.scale:
             outside = ~fov_of(image)  # nothing to find outside the field of view
@@ -234,6 +280,8 @@ class Fundus(Task):
             return {}
         image = np.asarray(image)
         fov = fov_of(image) if "fov_diameter" in card.scale else None
+        if fov is not None and not looks_like_fundus(image, fov):
+            return {}  # not a fundus photograph: no vessel figures (notes() says so)
         diameter = fov_diameter(fov) if fov is not None else None
         values = measure_vessels(mask > 0, fov, diameter or None)
         return {"vessel_area_fraction": values.pop("area_fraction"), **values}

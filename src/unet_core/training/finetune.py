@@ -40,6 +40,10 @@ from .config import TrainConfig
 from .threads import ThreadTuner
 from .trainer import Trainer
 
+#: Loss weight of the pixels the user corrected against the prediction's own pixels (measured
+#: in ``benchmarks/finetune.py``: corrections on a wrong prediction).
+CORRECTED_WEIGHT = 1.0
+
 #: Below this many steps the batch-norm running averages (momentum 0.1) still hold more than
 #: 4 % of the old domain's statistics (0.9 ** 30), so they are re-estimated on the images.
 FEW_STEPS = 30
@@ -73,9 +77,11 @@ def check_labels(labels: np.ndarray, shape: tuple[int, ...], num_classes: int,
 
 
 def correction_sample(
-    model: UNet, image: np.ndarray, labels: np.ndarray, ignore_label: int | None
-) -> Sample:
-    """A training sample at the scale the model works at (e.g. a fundus model's FOV size)."""
+    model: UNet, image: np.ndarray, labels: np.ndarray, ignore_label: int | None,
+    weights: np.ndarray | None = None,
+) -> Sample:  # fmt: skip
+    """A training sample at the scale the model works at (e.g. a fundus model's FOV size);
+    ``weights`` (H, W) are per-pixel loss weights, resampled with the labels."""
     card = card_of(model)
     labels = check_labels(labels, np.shape(image)[:2], model.num_classes, ignore_label)
     factor = task_of(card).scale_for(np.asarray(image), card)
@@ -83,7 +89,12 @@ def correction_sample(
         size = (max(1, round(labels.shape[0] * factor)), max(1, round(labels.shape[1] * factor)))
         image = resize(np.asarray(image), size)
         labels = resize(labels.astype(np.float32), size, order=0).astype(np.int64)
-    return make_sample(np.asarray(image), labels, card.preprocessing)
+        if weights is not None:
+            weights = resize(np.asarray(weights, np.float32), size, order=0)
+    sample = make_sample(np.asarray(image), labels, card.preprocessing)
+    if weights is not None:
+        sample.weights = np.asarray(weights, np.float32)
+    return sample
 
 
 def _as_lists(images, labels) -> tuple[list, list]:
@@ -148,7 +159,8 @@ def iter_finetune(
     lr: float | None = None,
     ignore_label: int | None = None,
     seed: int = 0,
-    changed_weight: float = 1.0,
+    corrected: Sequence[np.ndarray] | None = None,
+    corrected_weight: float = CORRECTED_WEIGHT,
     threads: int | None = None,
     device: str = "auto",
     **recipe,
@@ -158,7 +170,8 @@ def iter_finetune(
     steps, seconds : budget; whichever comes first (default: 20 s).
     lr : learning rate (default 1e-3, Adam, constant).
     ignore_label : label of unannotated pixels; they contribute nothing.
-    changed_weight : loss weight of pixels the network currently classifies wrongly.
+    corrected, corrected_weight : bool (H, W) masks of the pixels the user corrected, one per
+        image, and their loss weight (the rest of the labels weigh 1).
     threads : at most this many torch threads (None: every core); the tuner picks how many.
     recipe : ``batch_size``, ``patch``, ``border_weights``, ``freeze_encoder``, ``ema``,
         ``loss``, ``precision`` (see :func:`finetune_config`; precision "auto" is bf16 mixed
@@ -167,16 +180,18 @@ def iter_finetune(
     images, labels = _as_lists(images, labels)
     for i, (image, lab) in enumerate(zip(images, labels)):  # all checks before any work
         check_labels(lab, np.shape(image)[:2], model.num_classes, ignore_label, f"labels {i}")
+    check_budget(steps, seconds, lr, corrected_weight)
     if steps is None and seconds is None:
         seconds = 20.0
     start = time.perf_counter()
-    samples = [correction_sample(model, i, lab, ignore_label) for i, lab in zip(images, labels)]
+    weights = correction_weights(corrected, labels, corrected_weight)
+    samples = [correction_sample(model, i, lab, ignore_label, w)
+               for i, lab, w in zip(images, labels, weights)]  # fmt: skip
     new = copy.deepcopy(model)
     config = finetune_config(new, steps=steps, lr=lr, ignore_label=ignore_label, seed=seed,
                              **recipe)  # fmt: skip
     torch.manual_seed(seed)
     trainer = Trainer(new, samples, config, device=device)
-    trainer.loss_fn = emphasise_errors(trainer.loss_fn, changed_weight)
     remaining = None if seconds is None else max(0.0, seconds - (time.perf_counter() - start))
     with ThreadTuner(threads) as tuner:
         for log in trainer.fit(seconds=remaining):
@@ -202,17 +217,38 @@ def iter_finetune(
     return new
 
 
-def emphasise_errors(loss_fn: Callable, factor: float) -> Callable:
-    """``loss_fn`` with pixels the logits classify wrongly weighted ``factor`` times more."""
-    if factor == 1.0:
-        return loss_fn
+def check_budget(steps: int | None, seconds: float | None, lr: float | None,
+                 corrected_weight: float) -> None:  # fmt: skip
+    """A one-line ValueError for a budget or rate that cannot give a model."""
+    import math
 
-    def loss(logits, target, weight=None, ignore_index=None):
-        wrong = (logits.detach().argmax(1) != target).float()
-        extra = 1.0 + (factor - 1.0) * wrong
-        return loss_fn(logits, target, extra if weight is None else weight * extra, ignore_index)
+    if steps is not None and (int(steps) != steps or steps < 1):
+        raise ValueError(f"steps must be a whole number of at least 1, got {steps}")
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"seconds must be a positive number, got {seconds}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"the learning rate must be a positive number, got {lr}")
+    if not (math.isfinite(corrected_weight) and corrected_weight > 0):
+        raise ValueError(f"corrected_weight must be a positive number, got {corrected_weight}")
 
-    return loss
+
+def correction_weights(corrected: Sequence[np.ndarray] | None, labels: list,
+                       factor: float) -> list[np.ndarray | None]:  # fmt: skip
+    """Per-pixel loss weights: ``factor`` where the user corrected, 1 elsewhere (None for
+    every image when nothing is up-weighted)."""
+    if corrected is None or factor == 1.0:
+        return [None] * len(labels)
+    corrected = list(corrected)
+    if len(corrected) != len(labels):
+        raise ValueError(f"need a corrected mask per image, got {len(corrected)} for "
+                         f"{len(labels)}")  # fmt: skip
+    out = []
+    for mask, lab in zip(corrected, labels):
+        if np.shape(mask) != np.shape(lab):
+            raise ValueError(f"a corrected mask {np.shape(mask)} does not match its labels "
+                             f"{np.shape(lab)}")  # fmt: skip
+        out.append(np.where(np.asarray(mask, bool), np.float32(factor), np.float32(1.0)))
+    return out
 
 
 def heldout_dice(
