@@ -128,14 +128,18 @@ def open_project_job(folder: Any, device: str = "cpu") -> Generator[str, None, A
     predictions: each pair gets one from the version that made it, so that its painted
     pixels are told from the model's again."""
     from unet_core.inference.predictor import Predictor
-    from unet_core.loop import CORRECTIONS, LoopProject
+    from unet_core.loop import CORRECTIONS, LoopProject, ProjectError
     from unet_core.loop.storage import load_pixels
 
     yield f"reading {folder}…"
     project = LoopProject.open(folder)
     for pair in project.pairs:
         yield f"reading the image of '{pair.labels_name}'…"
-        load_pixels(project, pair)
+        try:
+            load_pixels(project, pair)
+        except ProjectError as exc:  # a moved or deleted image: its labels still open
+            project.notes.append(str(exc))
+            continue
         version = project.version(pair.model)
         if pair.predictions or pair.mode != CORRECTIONS or version is None:
             continue

@@ -2,11 +2,12 @@
 
 Run under a display, e.g.::
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshot.py
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python scripts/screenshot.py
 
 Writes ``docs/segment_widget.png`` (the fundus sample segmented with the bundled ``drive``
 model), ``docs/finetune_widget.png`` (the EM sample after one round of paint-and-retrain),
-``docs/finetune_scribbles.png`` (scribbles on scikit-image's coins) and
+``docs/finetune_scribbles.png`` (scribbles on scikit-image's coins),
+``docs/finetune_reopened.png`` (a project closed, reopened in a new viewer, another round) and
 ``docs/batch_widget.png`` (a folder batch-segmented) and ``docs/train_widget.png`` (a new
 three-class model trained on simulated nuclei, then its objects); name some of them to render
 only those.
@@ -45,7 +46,7 @@ def settle(viewer) -> None:
 
 def new_viewer():
     viewer = napari.Viewer(show=True)
-    viewer.window._qt_window.resize(1600, 1000)
+    viewer.window._qt_window.resize(1366, 768)  # a laptop's screen
     return viewer
 
 
@@ -87,14 +88,53 @@ def finetune_shot() -> Path:
     right = np.argwhere(np.ones((256, 56), bool)) + (0, 200)
     labels.data_setitem((right[:, 0], right[:, 1]), 255)  # "not annotated" on the right
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
-    widget._image.value, widget._target.value = viewer.layers["em slice"], labels
+    widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
     widget._device.value = "cpu"
     widget._seconds.value = 10
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None)
-    widget._unsure.clicked.emit()
+    widget._where.unsure.clicked.emit()
     print(widget._status.value)
     return save_shot(viewer, "finetune_widget")
+
+
+def reopened_shot() -> Path:
+    """A project closed and reopened: the EM sample segmented, a stroke painted, one round
+    saved; napari closed; the project opened in a new viewer, another stroke, another round."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="napari-unet-project-")) / "em.unet-project"
+    viewer = new_viewer()
+    segment(viewer, "em", "em")
+    labels = viewer.layers["em slice labels"]
+    rows = np.arange(40, 200)
+    labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
+    widget._pairs.names.value = "cell interior, membrane"
+    widget._project.folder.value = folder
+    widget._device.value, widget._seconds.value = "cpu", 10
+    widget._run.clicked.emit()
+    wait_for(lambda: widget._worker is None and not widget._project.saving)
+    print("day 1:", widget._status.value)
+    viewer.close()
+
+    viewer = new_viewer()  # the next day
+    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    widget._project.folder.value = folder
+    widget._project.open.clicked.emit()
+    wait_for(lambda: widget._worker is None)
+    print("reopened:", widget._status.value)
+    labels = viewer.layers["em slice labels"]
+    cols = np.arange(20, 120)
+    labels.data_setitem((np.full(cols.size, 210), cols), 0)  # day 2: "no membrane here"
+    widget._device.value, widget._seconds.value = "cpu", 10
+    widget._run.clicked.emit()
+    wait_for(lambda: widget._worker is None and not widget._project.saving)
+    print("day 2:", widget._status.value)
+    widget._where.unsure.clicked.emit()
+    viewer.layers.selection.active = labels
+    return save_shot(viewer, "finetune_reopened")
 
 
 def scribbles_shot() -> Path:
@@ -105,10 +145,9 @@ def scribbles_shot() -> Path:
     viewer = new_viewer()
     viewer.add_image(data.coins(), name="coins")
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
-    widget._image.value = viewer.layers["coins"]
-    widget._mode.value = "scribbles"
+    widget._pairs.image.value = viewer.layers["coins"]
     widget._base.value = "em"
-    widget._new_scribbles.clicked.emit()
+    widget._pairs.new_scribbles.clicked.emit()
     scribbles = viewer.layers["coins scribbles"]
     for row, col0, col1, value in [(20, 10, 370, 1), (140, 10, 60, 1), (290, 40, 360, 1),
                                    (70, 40, 60, 2), (160, 95, 115, 2), (235, 250, 275, 2),
@@ -120,7 +159,7 @@ def scribbles_shot() -> Path:
     widget._seconds.value = 20
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None)
-    viewer.layers["coins labels"].opacity = 0.5
+    viewer.layers["coins scribbles prediction"].opacity = 0.5
     viewer.layers.selection.active = scribbles
     print(widget._status.value)
     return save_shot(viewer, "finetune_scribbles")
@@ -181,7 +220,10 @@ def train_shot() -> Path:
     wait_for(lambda: widget._worker is None and widget._run.enabled)
     print(widget._status.value)
     dock, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
-    seg._image.value, seg._model.value, seg._device.value = img, "trained v1", "cpu"
+    from napari_unet._session import workspace
+
+    trained = workspace(viewer).versions()[-1].ref
+    seg._image.value, seg._model.value, seg._device.value = img, trained, "cpu"
     seg._objects.value = True
     seg._run.clicked.emit()
     wait_for(lambda: seg._worker is None and seg._run.enabled)
@@ -198,7 +240,7 @@ if __name__ == "__main__":
 
     DOCS.mkdir(exist_ok=True)
     shots = {"segment": segment_shot, "finetune": finetune_shot, "scribbles": scribbles_shot,
-             "batch": batch_shot, "train": train_shot}  # fmt: skip
+             "reopened": reopened_shot, "batch": batch_shot, "train": train_shot}  # fmt: skip
     for name in sys.argv[1:] or shots:
         shot = shots[name]
         print(f"wrote {shot()}")

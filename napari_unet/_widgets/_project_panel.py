@@ -40,14 +40,15 @@ class ProjectPanel:
         return self._saving is not None
 
     def follow(self, pair, image_layer) -> None:
-        """Show where ``pair``'s rounds go: its project's folder (fixed), or for a pair no
-        round has used yet the default beside its image (to change at will)."""
+        """Show where ``pair``'s rounds go: its project's folder, or for a pair no round has
+        used yet the default beside its image. The row can name another folder: to open the
+        project there, or to save a new pair's rounds there; a pair already in a project
+        stays in it."""
         project = self.workspace.project_of(pair) if pair is not None else None
         if project is not None:
             self.folder.value = project.folder
         elif image_layer is not None:
             self.folder.value = default_folder(image_layer)
-        self.folder.enabled = project is None
 
     def destination(self, image_layer) -> Path:
         """The folder a round on labels that belong to no project yet is saved into."""

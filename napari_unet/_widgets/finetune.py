@@ -278,5 +278,5 @@ class FinetuneWidget(Container):
             self._pairs.target.value = layers[0]
             self._pairs.follow(layers[0])  # bound after napari listed it: show it afresh
         self.plot.draw([v.heldout_dice for v in project.versions])
-        self._jobs.say(f"opened {project.folder}: {len(project.pairs)} pair(s), "
-                       f"{len(project.versions)} version(s)")  # fmt: skip
+        self._jobs.say("; ".join([f"opened {project.folder}: {len(project.pairs)} pair(s), "
+                                  f"{len(project.versions)} version(s)", *project.notes]))

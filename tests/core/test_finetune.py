@@ -215,3 +215,48 @@ def test_no_dynamo_import_and_first_step_is_quick(disk_model):
     dynamo, first = out.stdout.split()
     print(f"first step after {float(first):.2f} s")
     assert dynamo == "False" and float(first) < 1.0
+
+
+def test_what_the_user_corrected_outweighs_the_prediction_it_sits_in(disk_model):
+    """Corrections mode: the labels are the prediction (it misses the dim squares) with one
+    square brushed over. Weighted like the rest, the brushed pixels are outvoted by the
+    prediction's errors on the other squares; balanced, they teach the squares."""
+    from scipy import ndimage
+
+    image, truth = scene(16, squares=True)
+    predicted = (predict(disk_model, image, device="cpu")[1] >= 0.5).astype(np.int64)
+    objects, _ = ndimage.label(truth == 1)
+    squares = np.unique(objects[(truth == 1) & (image < 160)])
+    corrected = objects == squares[0]
+    labels = np.where(corrected, 1, predicted)
+    others = np.isin(objects, squares[1:])  # dim squares nobody corrected
+    found = {}
+    for weight in (1.0, "balanced"):
+        new = finetune(disk_model, image, labels, steps=60, seed=0, corrected=[corrected],
+                       corrected_weight=weight)  # fmt: skip
+        found[weight] = float(predict(new, image, device="cpu")[1][others].mean())
+    print(f"mean square probability, weight 1: {found[1.0]:.2f}, balanced: "
+          f"{found['balanced']:.2f}")  # fmt: skip
+    assert found["balanced"] > found[1.0] + 0.1
+
+
+def test_correction_weights_and_budgets_are_checked_before_any_work(disk_model):
+    from unet_core.training.finetune import correction_weights
+
+    labels = np.zeros((10, 10), np.int64)
+    labels[0, :5] = IGNORE_LABEL
+    corrected = np.zeros((10, 10), bool)
+    corrected[1, :5] = True
+    (w,) = correction_weights([corrected], [labels], "balanced", IGNORE_LABEL)
+    assert w[1, 0] == pytest.approx(90 / 5) and w[5, 5] == 1.0  # 90 others, 5 corrected
+    assert correction_weights([corrected], [labels], 1.0) == [None]
+    assert correction_weights([np.zeros((10, 10), bool)], [labels], "balanced") == [None]
+    most = np.ones((10, 10), bool) ^ corrected  # most pixels corrected: never below 1
+    assert correction_weights([most], [labels], "balanced", IGNORE_LABEL) == [None]
+    image, _ = scene(15, squares=True)
+    for options, message in [({"steps": 0}, "steps must be"), ({"seconds": float("inf")},
+                             "seconds must be"), ({"lr": float("nan")}, "learning rate"),
+                             ({"corrected_weight": float("nan")}, "corrected_weight"),
+                             ({"corrected_weight": "heavy"}, "corrected_weight")]:  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            finetune(disk_model, image, np.zeros((96, 96), np.int64), **options)

@@ -43,6 +43,7 @@ class LoopProject:
         self.pairs: list[Pair] = []
         self.versions: list[Version] = []
         self.written: dict[str, Any] = {}  # storage's: file -> the object last written there
+        self.notes: list[str] = []  # what opening it could not do (an image that has moved)
 
     @classmethod
     def open(cls, folder: str | os.PathLike) -> LoopProject:

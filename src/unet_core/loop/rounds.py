@@ -50,7 +50,7 @@ class RoundResult:
 def round_job(
     base: Any, data: list[RoundData], *, parent: str, heldout: tuple[Any, Any] | None = None,
     seconds: float | None = 20.0, steps: int | None = None, device: str = "auto",
-    threads: int | None = None, corrected_weight: float | None = None,
+    threads: int | None = None, corrected_weight: float | str | None = None,
 ) -> Generator[dict, None, RoundResult]:  # fmt: skip
     """Fine-tune ``base`` (never changed) on ``data``, then re-segment ``data[0]``'s image:
     yields the training logs and ``{"kind": "status"}`` lines; returns a :class:`RoundResult`.

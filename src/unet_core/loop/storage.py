@@ -317,9 +317,10 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
     writes: list[tuple[str, Any]] = []
 
     def plan(relative: str, obj: Any, array: Any) -> None:
-        """Write ``array`` to ``relative`` unless ``obj`` is what was written there already
-        (``obj`` None: write every time)."""
-        if obj is None or saved.get(relative) is not obj:
+        """Write ``array`` to ``relative`` unless ``obj`` (an object, or a digest) is what was
+        written there already (``obj`` None: write every time)."""
+        last = saved.get(relative)
+        if obj is None or (last is not obj and not (isinstance(obj, str) and last == obj)):
             writes.append((relative, array))
             saved[relative] = obj
 

@@ -40,9 +40,12 @@ from .config import TrainConfig
 from .threads import ThreadTuner
 from .trainer import Trainer
 
-#: Loss weight of the pixels the user corrected against the prediction's own pixels (measured
-#: in ``benchmarks/finetune.py``: corrections on a wrong prediction).
-CORRECTED_WEIGHT = 1.0
+#: Loss weight of the pixels the user corrected against the prediction's own: "balanced" gives
+#: the corrections as much weight in all as the rest of the labels (x32 when 3 % are corrected),
+#: within [1, MAX_CORRECTED_WEIGHT]. Measured in ``benchmarks/finetune.py --modes corrections``
+#: (a wrong prediction with its largest errors brushed over): docs/benchmarks.md.
+CORRECTED_WEIGHT: float | str = "balanced"
+MAX_CORRECTED_WEIGHT = 100.0
 
 #: Below this many steps the batch-norm running averages (momentum 0.1) still hold more than
 #: 4 % of the old domain's statistics (0.9 ** 30), so they are re-estimated on the images.
@@ -160,7 +163,7 @@ def iter_finetune(
     ignore_label: int | None = None,
     seed: int = 0,
     corrected: Sequence[np.ndarray] | None = None,
-    corrected_weight: float = CORRECTED_WEIGHT,
+    corrected_weight: float | str = CORRECTED_WEIGHT,
     threads: int | None = None,
     device: str = "auto",
     **recipe,
@@ -171,7 +174,8 @@ def iter_finetune(
     lr : learning rate (default 1e-3, Adam, constant).
     ignore_label : label of unannotated pixels; they contribute nothing.
     corrected, corrected_weight : bool (H, W) masks of the pixels the user corrected, one per
-        image, and their loss weight (the rest of the labels weigh 1).
+        image, and their loss weight (the rest of the labels weigh 1); "balanced" (the
+        default): as much weight in all as the rest, within [1, 100].
     threads : at most this many torch threads (None: every core); the tuner picks how many.
     recipe : ``batch_size``, ``patch``, ``border_weights``, ``freeze_encoder``, ``ema``,
         ``loss``, ``precision`` (see :func:`finetune_config`; precision "auto" is bf16 mixed
@@ -184,7 +188,7 @@ def iter_finetune(
     if steps is None and seconds is None:
         seconds = 20.0
     start = time.perf_counter()
-    weights = correction_weights(corrected, labels, corrected_weight)
+    weights = correction_weights(corrected, labels, corrected_weight, ignore_label)
     samples = [correction_sample(model, i, lab, ignore_label, w)
                for i, lab, w in zip(images, labels, weights)]  # fmt: skip
     new = copy.deepcopy(model)
@@ -218,7 +222,7 @@ def iter_finetune(
 
 
 def check_budget(steps: int | None, seconds: float | None, lr: float | None,
-                 corrected_weight: float) -> None:  # fmt: skip
+                 corrected_weight: float | str) -> None:  # fmt: skip
     """A one-line ValueError for a budget or rate that cannot give a model."""
     import math
 
@@ -228,27 +232,39 @@ def check_budget(steps: int | None, seconds: float | None, lr: float | None,
         raise ValueError(f"seconds must be a positive number, got {seconds}")
     if lr is not None and not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"the learning rate must be a positive number, got {lr}")
-    if not (math.isfinite(corrected_weight) and corrected_weight > 0):
-        raise ValueError(f"corrected_weight must be a positive number, got {corrected_weight}")
+    if corrected_weight == "balanced":
+        return
+    if isinstance(corrected_weight, str) or not (
+        math.isfinite(corrected_weight) and corrected_weight > 0
+    ):
+        raise ValueError(f"corrected_weight must be a positive number or 'balanced', got "
+                         f"{corrected_weight!r}")  # fmt: skip
 
 
 def correction_weights(corrected: Sequence[np.ndarray] | None, labels: list,
-                       factor: float) -> list[np.ndarray | None]:  # fmt: skip
+                       factor: float | str, ignore_label: int | None = None,
+                       ) -> list[np.ndarray | None]:  # fmt: skip
     """Per-pixel loss weights: ``factor`` where the user corrected, 1 elsewhere (None for
-    every image when nothing is up-weighted)."""
+    every image when nothing is up-weighted). "balanced": the factor that gives the corrected
+    pixels as much weight in all as the other labelled pixels, within [1, 100]."""
     if corrected is None or factor == 1.0:
         return [None] * len(labels)
-    corrected = list(corrected)
+    corrected = [np.asarray(c, bool) for c in corrected]
     if len(corrected) != len(labels):
         raise ValueError(f"need a corrected mask per image, got {len(corrected)} for "
                          f"{len(labels)}")  # fmt: skip
-    out = []
     for mask, lab in zip(corrected, labels):
-        if np.shape(mask) != np.shape(lab):
-            raise ValueError(f"a corrected mask {np.shape(mask)} does not match its labels "
+        if mask.shape != np.shape(lab):
+            raise ValueError(f"a corrected mask {mask.shape} does not match its labels "
                              f"{np.shape(lab)}")  # fmt: skip
-        out.append(np.where(np.asarray(mask, bool), np.float32(factor), np.float32(1.0)))
-    return out
+    if factor == "balanced":
+        known = [np.asarray(lab) != ignore_label for lab in labels]
+        fixed = sum(int((m & k).sum()) for m, k in zip(corrected, known))
+        rest = sum(int((~m & k).sum()) for m, k in zip(corrected, known))
+        factor = float(np.clip(rest / max(fixed, 1), 1.0, MAX_CORRECTED_WEIGHT))
+        if not fixed or factor == 1.0:
+            return [None] * len(labels)
+    return [np.where(m, np.float32(factor), np.float32(1.0)) for m in corrected]
 
 
 def heldout_dice(
