@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_API", "pyqt6")  # the binding the README installs and the tests use
+# projects and napari's settings in a fresh home: no earlier run's project continues here, and
+# the user's own settings are left alone
+os.environ["HOME"] = __import__("tempfile").mkdtemp(prefix="napari-unet-screenshots-")
 
 import napari  # noqa: E402
 import numpy as np  # noqa: E402
@@ -148,6 +151,7 @@ def scribbles_shot() -> Path:
     widget._pairs.image.value = viewer.layers["coins"]
     widget._base.value = "em"
     widget._pairs.new_scribbles.clicked.emit()
+    widget._pairs.names.value = "background, coin"
     scribbles = viewer.layers["coins scribbles"]
     for row, col0, col1, value in [(20, 10, 370, 1), (140, 10, 60, 1), (290, 40, 360, 1),
                                    (70, 40, 60, 2), (160, 95, 115, 2), (235, 250, 275, 2),

@@ -114,10 +114,13 @@ def make_scrollable(container, min_height: int = 150) -> None:
     rows.setContentsMargins(outer.contentsMargins())
     rows.setSpacing(outer.spacing())
     while outer.count():
+        row = outer.itemAt(0).widget()
+        if row is not None:  # removeWidget deletes the old layout item: the row then answers
+            outer.removeWidget(row)  # to its new one (a taken item left alive would keep the
+            rows.addWidget(row)  # row's height-for-width stale when its text grows)
+            continue
         item = outer.takeAt(0)
-        if item.widget() is not None:
-            rows.addWidget(item.widget())
-        elif item.layout() is None:
+        if item.layout() is None:
             rows.addItem(item)
     rows.addStretch(1)
     scroll = QScrollArea()
@@ -150,8 +153,10 @@ def fit_width(widget) -> None:
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(4)
     for label in widget.findChildren(QLabel):  # magicgui fixes a label at its one-line width
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)  # a wrapped text grows its row, never cut off below
+        label.setSizePolicy(policy)
         label.setWordWrap(True)
-        label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
     for edit in widget.findChildren(QLineEdit) + widget.findChildren(QAbstractSpinBox):
         edit.setMinimumWidth(40)
     for button in widget.findChildren(QPushButton):

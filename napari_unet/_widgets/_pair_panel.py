@@ -79,15 +79,17 @@ class PairPanel:
         return out
 
     def classes(self) -> list[str]:
-        """The class names: the chosen pair's, else those typed, else the base model's."""
+        """The class names: the chosen pair's, else those typed for the base model's
+        classes, else the base model's."""
         pair = self.pair(create=False)
         if pair is not None:
             return list(pair.classes)
+        default = self.default_classes()
         try:
-            typed = parse_names(self.names.value)
+            typed = parse_names(self.names.value, len(default))
         except ValueError:
             typed = None
-        return typed or self.default_classes()
+        return typed or default
 
     # ---- rows ----------------------------------------------------------------------------------
     def follow(self, layer) -> None:
@@ -110,7 +112,6 @@ class PairPanel:
                 return
             pair.mode = mode
         self.target.label = TARGET_LABEL[mode]
-        self.new_scribbles.visible = mode == SCRIBBLES
         self.show_legend()
 
     def _on_names(self) -> None:
@@ -151,6 +152,7 @@ class PairPanel:
         layer.mode = "paint"
         self.target.reset_choices()
         self.target.value = layer
+        self.follow(layer)  # napari may have listed it before it was a pair: show it afresh
         return layer
 
     def _on_add(self) -> None:

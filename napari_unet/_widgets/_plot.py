@@ -46,7 +46,8 @@ class Sparkline:
             painter.drawText(2, top + 8, f"{hi:.2f}")
             painter.drawText(2, bottom, f"{lo:.2f}")
             painter.drawText(left + 2, h - 2, "1")
-            painter.drawText(w - 40, h - 2, f"{self.x_label} {n}")
+            last = f"{self.x_label} {n}"  # right-aligned: never cut off by the edge
+            painter.drawText(w - 4 - painter.fontMetrics().horizontalAdvance(last), h - 2, last)
             points = [QPointF(left + (w - 4 - left) * i / (n - 1),
                               top + (bottom - top) * (1 - (v - lo) / span))
                       for i, v in enumerate(vals)]  # fmt: skip

@@ -28,7 +28,7 @@ from ._choice import ChoiceRow
 from ._classes import colormap_for
 from ._jobs import JobRunner, make_scrollable, one_line
 from ._loop_view import LoopView
-from ._model_picker import ModelPicker, bundled
+from ._model_picker import ModelPicker
 from ._pair_panel import PairPanel
 from ._plot import LossPlot
 from ._project_panel import ProjectPanel
@@ -82,6 +82,8 @@ class FinetuneWidget(Container):
         self.plot = LossPlot()
         self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
         self._run.changed.connect(lambda *_: self._on_run())
+        self._base.changed.connect(lambda *_: self._on_base())
+        self._base_file.changed.connect(lambda *_: self._on_base())
         self.max_width = 460
         make_scrollable(self)
         self._pairs.mode.changed.emit(self._pairs.mode.value)
@@ -100,13 +102,22 @@ class FinetuneWidget(Container):
         """Class names of labels no model made yet: the chosen base model's."""
         from unet_core.model.store import read_card
 
-        ref = self._base.value
-        found = self._workspace.find(ref)
-        if found is not None:
-            return list(found[1].classes) or ["background", "foreground"]
-        if ref in bundled():
-            return list(read_card(ref).classes)
+        try:
+            ref = self._picker.ref()
+            found = self._workspace.find(ref)
+            if found is not None and found[1].classes:
+                return list(found[1].classes)
+            if ref != LATEST and found is None:
+                return list(read_card(ref).classes)
+        except ValueError:  # no file chosen yet, or not a model file
+            pass
         return ["background", "foreground"]
+
+    def _on_base(self) -> None:
+        """Labels no model made yet take the class names of the base model chosen."""
+        if self._pairs.pair(create=False) is None:
+            self._pairs.names.value = ", ".join(self._default_classes())
+        self._pairs.show_legend()
 
     def _on_target(self, layer) -> None:
         self._choice.close()

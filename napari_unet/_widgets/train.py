@@ -1,4 +1,4 @@
-"""Train a new model for your own images: from the open image/labels pairs or from two folders,
+"""Train a new model for your own images: from open image/labels layers or from two folders,
 in the background, with the loss and the held-out IoU drawn live. Cancel keeps the best weights
 so far. The result becomes a model version (Segment, Batch and Fine-tune list it) and a model
 file in the project folder."""
@@ -35,9 +35,9 @@ from .segment import device_choices
 if TYPE_CHECKING:
     import napari
 
-LAYERS = "open image/labels pairs"
+LAYERS = "open layers"
 FOLDERS = "two folders"
-SCRATCH = "scratch (a new network)"
+SCRATCH = "scratch"
 SIZES = ("small", "medium", "large")
 
 
@@ -66,6 +66,7 @@ class TrainWidget(Container):
         self._size = ComboBox(label="network", choices=SIZES, value="medium")
         self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
         self._picker = ModelPicker(self._workspace, "start from", SCRATCH, first=(SCRATCH,))
+        self._picker.choice.tooltip = "scratch: a new network; or a model's weights to start from"
         self._base, self._base_file = self._picker.rows
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._project = FileEdit(label="project folder", mode="d")

@@ -190,10 +190,10 @@ def test_scribbles_teach_a_model_with_one_colour_per_class(make_napari_viewer, t
     fine._pairs.image.value = image
     fine._base.value = "model file…"
     fine._base_file.value = tiny_model_file
-    fine._pairs.mode.value = "scribbles"
-    fine._pairs.new_scribbles.clicked.emit()
+    fine._pairs.new_scribbles.clicked.emit()  # from corrections mode: it switches
     scribbles = viewer.layers["cells scribbles"]
     assert fine._pairs.target.value is scribbles and not scribbles.data.any()
+    assert fine._pairs.mode.value == "scribbles" and fine._pairs.names.value == "background, cell"
     fine._pairs.names.value = "background, nucleus"  # the classes renamed where they are made
     assert fine._pairs.legend.value == ("0 = not annotated; 1 = background (dodgerblue), "
                                         "2 = nucleus (lime)")  # fmt: skip

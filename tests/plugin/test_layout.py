@@ -31,6 +31,9 @@ def clipped(widget) -> list[str]:
             out.append(f"{child.text()!r} ends at {right} px")
         elif not wraps and child.sizeHint().width() > child.width() + 1:
             out.append(f"{child.text()!r} needs {child.sizeHint().width()} px, has {child.width()}")
+        elif wraps and child.height() < child.heightForWidth(child.width()) - 1:
+            out.append(f"{child.text()[:30]!r}... needs {child.heightForWidth(child.width())} px "
+                       f"of height, has {child.height()}")
     return out
 
 
@@ -47,6 +50,12 @@ def test_each_widget_docked_alone_fits_the_width(make_napari_viewer, qtbot, name
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", name)
     settle(qtbot, viewer.window._qt_window)
     assert clipped(widget) == [], "; ".join(clipped(widget))
+    widget._status.value = ("fine-tuned v12 (2026-12-04 17:03, from fine-tuned v11, 3 image(s), "
+                            "488 steps, 20 s): 59454 pixel(s) changed; the pixels you painted "
+                            "are kept; saved to /home/someone/data/cells.unet-project")  # fmt: skip
+    settle(qtbot, viewer.window._qt_window)  # a long status line wraps onto rows of its own
+    assert clipped(widget) == [], "; ".join(clipped(widget))
+    assert widget._status.native.height() > 3 * widget._status.native.fontMetrics().height()
 
 
 @pytest.mark.gl
