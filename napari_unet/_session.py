@@ -60,11 +60,6 @@ def pair_of(viewer, layer) -> Any:
     return pair if array is layer.data else None
 
 
-def role_of(layer) -> str:
-    info = layer.metadata.get(KEY)
-    return info.get("role", LABELS) if isinstance(info, dict) else LABELS
-
-
 def bind(pair, layer, role: str = LABELS) -> None:
     """Make ``layer`` show ``pair`` (its labels, or with ``SHOWN`` its prediction): the pair
     reads and writes the layer's array, and follows it when the layer's data is replaced."""

@@ -122,6 +122,19 @@ def round_job(base: Any, data: list, **options) -> Generator[dict, None, Any]:
     return (yield from core_round(base, data, threads=max(1, available_cores() - 1), **options))
 
 
+def live_job(model: Any, pair: Any, labels: Any, corrected: Any,
+             features: Any = None) -> Generator[str, None, Any]:
+    """The live answer to a pair's labels as painted when it was asked (``unet_core.loop.live``):
+    corrections weigh as much as the rest of the labels, as in a round. Returns
+    (probabilities, the image's features to reuse)."""
+    from unet_core.base.labels import IGNORE_LABEL
+    from unet_core.loop.live import live_job as core_live
+    from unet_core.training.finetune import correction_weights
+
+    (weights,) = correction_weights([corrected], [labels], "balanced", IGNORE_LABEL)
+    return (yield from core_live(model, pair.pixels, labels, weights, features))
+
+
 def open_project_job(folder: Any, device: str = "cpu") -> Generator[str, None, Any]:
     """Read a project folder and its images off the UI thread: yields what it is doing,
     returns the ``unet_core.loop.LoopProject``. A project of format 1 kept no record of its

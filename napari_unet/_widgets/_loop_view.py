@@ -18,20 +18,22 @@ class LoopView:
 
     def target(self, pair, image_layer) -> tuple[object, bool]:
         """The layer a prediction of ``pair`` goes to, made (empty, bound to the pair) when
-        a scribbles pair has none yet; and whether it was made."""
-        from unet_core.loop import CORRECTIONS
-
-        if pair.mode == CORRECTIONS:
+        a pair whose predictions are shown apart (scribbles, labels drawn whole by hand) has
+        none yet; and whether it was made. The layer being painted stays the active one."""
+        if not pair.shown_apart:
             return layer_of(self.viewer, pair), False
         layer = layer_of(self.viewer, pair, SHOWN) if pair.shown is not None else None
         if layer is not None:
             return layer, False
         shape = np.shape(pair.labels)
+        active = self.viewer.layers.selection.active
         layer = self.viewer.add_labels(np.zeros(shape, np.uint8), colormap=class_colormap(),
                                        name=f"{pair.labels_name} prediction",
                                        scale=image_layer.scale[-2:],
                                        translate=image_layer.translate[-2:])  # fmt: skip
         bind(pair, layer, SHOWN)
+        if active is not None and active in self.viewer.layers:
+            self.viewer.layers.selection.active = active  # the brush stays on the scribbles
         return layer, True
 
     def refresh(self, pair, image_layer, prob: np.ndarray, changed: np.ndarray) -> None:

@@ -45,11 +45,6 @@ class ModelPicker:
         except RuntimeError:  # the widget was closed: stop listening
             self.workspace.listeners.remove(self._on_versions_changed)
 
-    def select(self, ref: str) -> None:
-        """Choose the entry of ``ref`` (a version reference, bundled name or first entry)."""
-        self.choice.reset_choices()
-        self.choice.value = ref
-
     def ref(self) -> str:
         """The chosen model as a reference: a version's (``version:<id>``), a bundled model's
         name, a first entry, or the chosen file's path (a one-line ValueError when none is

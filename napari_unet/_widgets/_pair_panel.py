@@ -9,10 +9,11 @@ from collections.abc import Callable
 import numpy as np
 from magicgui.widgets import ComboBox, Label, LineEdit, PushButton, create_widget
 
+from unet_core.loop import CORRECTIONS, SCRIBBLES
+
 from .._session import image_pixels, new_pair, pair_of
 from ._classes import colormap_for, legend, parse_names
 
-CORRECTIONS, SCRIBBLES = "corrections", "scribbles"
 TARGET_LABEL = {CORRECTIONS: "labels", SCRIBBLES: "scribbles"}
 
 
@@ -63,6 +64,7 @@ class PairPanel:
         found = pair_of(self.viewer, labels_layer)
         if found is not None or not create or image_layer is None:
             return found
+        labels_layer.colormap = colormap_for(self.mode.value)  # one colour per class
         return new_pair(self.viewer, image_layer, labels_layer, self.mode.value, self.classes(),
                         pixels=image_pixels(image_layer))  # fmt: skip
 
@@ -93,26 +95,37 @@ class PairPanel:
 
     # ---- rows ----------------------------------------------------------------------------------
     def follow(self, layer) -> None:
-        """Show the chosen labels' mode and class names."""
+        """Show the chosen labels' mode and class names; tell the widget."""
+        self.refresh(layer)
+        self.on_target(layer)
+
+    def refresh(self, layer) -> None:
+        """Show ``layer``'s mode and class names (it may have become a pair meanwhile)."""
         pair = self.pair(layer, create=False) if layer is not None else None
         if pair is not None and pair.mode != self.mode.value:
             self.mode.value = pair.mode
         self.names.value = ", ".join(self.classes())
         self.show_legend()
-        self.on_target(layer)
+
+    _refused = ""  # why the last mode change was refused
 
     def _on_mode(self, mode: str) -> None:
         """A pair's mode changes only while nothing was predicted or trained on it."""
         pair = self.pair(create=False)
         if pair is not None and pair.mode != mode:
             if pair.predictions or pair.model is not None:
-                self.legend.value = (f"'{pair.labels_name}' holds {pair.mode}: 'New scribbles "
-                                     "layer' makes a layer to scribble on")  # fmt: skip
-                self.mode.value = pair.mode
+                self._refused = (f"'{pair.labels_name}' holds {pair.mode}: 'New scribbles "
+                                 "layer' makes a layer to scribble on")  # fmt: skip
+                self.mode.value = pair.mode  # comes back here, and says why
                 return
             pair.mode = mode
+            layer = self.target.value
+            if layer is not None:
+                layer.colormap = colormap_for(mode)
         self.target.label = TARGET_LABEL[mode]
         self.show_legend()
+        if self._refused:
+            self.legend.value, self._refused = self._refused, ""
 
     def _on_names(self) -> None:
         pair = self.pair(create=False)

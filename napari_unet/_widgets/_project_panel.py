@@ -1,17 +1,19 @@
 """The Fine-tune widget's project rows: where the chosen labels' rounds are saved (their
 project's folder; for labels no round has used yet, a folder to choose, beside the image by
-default), opening a saved project into the window, and saving each round in the background."""
+default), opening a saved project into the window, and saving: after each round, and after
+strokes, roll-backs and renamed classes once the brush rests, in the background."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from magicgui.widgets import FileEdit, PushButton
-from napari.utils.notifications import show_error
+from magicgui.widgets import FileEdit, Label, PushButton
 
 from .._session import default_folder
-from ._jobs import one_line
+
+SAVE_AFTER_MS = 1500  # a project is saved this long after the last stroke
 
 
 class ProjectPanel:
@@ -22,22 +24,30 @@ class ProjectPanel:
     """
 
     def __init__(self, workspace, jobs, opened: Callable[[object], object]):
+        from qtpy.QtCore import QTimer
+
         self.workspace, self.jobs, self.opened = workspace, jobs, opened
         self.folder = FileEdit(label="project", mode="d")
         self.folder.tooltip = "where the chosen labels' rounds are saved"
         self.open = PushButton(text="Open project")
         self.open.tooltip = "open the project in the folder above: its pairs and versions"
+        self.saved = Label(value="")
         self.open.changed.connect(lambda *_: self.on_open())
-        self._saving = None  # the worker writing the last round, while it runs
-        self._again: tuple | None = None  # a save asked for meanwhile
+        self._later: set = set()  # projects to save once the brush rests
+        self._timer = QTimer(self.saved.native)  # goes with the widget
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._save_later)
 
     @property
     def rows(self) -> list:
-        return [self.folder, self.open]
+        return [self.folder, self.open, self.saved]
 
     @property
     def saving(self) -> bool:
-        return self._saving is not None
+        """Whether a project of the window is being written."""
+        from .._saving import saver
+
+        return any(saver(p).busy for p in self.workspace.projects) or self._timer.isActive()
 
     def follow(self, pair, image_layer) -> None:
         """Show where ``pair``'s rounds go: its project's folder, or for a pair no round has
@@ -59,29 +69,30 @@ class ProjectPanel:
         return Path(folder)
 
     # ---- saving and opening ----------------------------------------------------------------------
-    def save(self, project, done: Callable[[Path], object]) -> None:
-        """Write ``project`` in the background (what it holds is copied now; painting on is
-        safe); one save at a time, the next one waiting for the last."""
-        from unet_core.loop.storage import save_job
+    def save(self, project) -> None:
+        """Write ``project`` now, in the background (one queue per project)."""
+        import time
 
-        from .._workers import start_worker, write_job
+        from .._saving import saver
 
-        if self._saving is not None:
-            self._again = (project, done)
-            return
-        job = write_job(save_job(project))
+        def done(folder) -> None:
+            with contextlib.suppress(RuntimeError):  # the widget was closed; files written
+                self.saved.value = f"saved {time.strftime('%H:%M:%S')} to {folder}"
 
-        def failed(exc) -> None:  # a full disk or a read-only folder: say so, keep the version
-            show_error(f"napari-unet: the project was not saved: {one_line(exc)}")
+        saver(project).save(done)
 
-        def finished() -> None:
-            self._saving = None
-            if self._again is not None:
-                again, self._again = self._again, None
-                self.save(*again)
+    def save_soon(self, pair) -> None:
+        """Save ``pair``'s project once the brush has rested a moment (strokes, a new
+        threshold, a roll-back since the last round are kept over a restart)."""
+        project = self.workspace.project_of(pair) if pair is not None else None
+        if project is not None:
+            self._later.add(project)
+            self._timer.start(SAVE_AFTER_MS)
 
-        self._saving = start_worker(job, returned=done, errored=failed, finished=finished)
-        self._saving.start()
+    def _save_later(self) -> None:
+        projects, self._later = self._later, set()
+        for project in projects:
+            self.save(project)
 
     def on_open(self) -> None:
         """Open the project in the folder row, reading it and its images in the background."""
@@ -92,11 +103,12 @@ class ProjectPanel:
             self.jobs.say("choose a project folder first")
             return
         if self.jobs.busy:
+            self.jobs.say("wait for the running job to end (or cancel it), then open")
             return
-        for project in self.workspace.projects:  # open already: show it again
-            if project.folder.resolve() == Path(folder).resolve():
-                self.opened(project)
-                return
+        found = self.workspace.project_in(folder)
+        if found is not None:  # open already: show it again
+            self.opened(found)
+            return
         self.jobs.start(open_project_job(folder), f"opening {Path(folder).name}",
                         yielded=self.jobs.say, returned=self._attach)  # fmt: skip
 

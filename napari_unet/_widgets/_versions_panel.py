@@ -20,14 +20,17 @@ class VersionsPanel:
     jobs : the widget's :class:`JobRunner`; pairs : its :class:`PairPanel`;
     view : its :class:`LoopView`; device : ``() -> str``;
     held_out : ``() -> (image, labels) | None``; check_image : ``(pair, image layer, retry)
-    -> bool``, False when the image is not the pair's and the user is being asked.
+    -> bool``, False when the image is not the pair's and the user is being asked;
+    changed : ``(pair) -> None``, told when a pair changed (its project is saved).
     """
 
     def __init__(self, viewer, workspace, jobs, pairs, view, device: Callable[[], str],
-                 held_out: Callable, check_image: Callable):  # fmt: skip
+                 held_out: Callable, check_image: Callable,
+                 changed: Callable = lambda pair: None):  # fmt: skip
         self.viewer, self.workspace, self.jobs, self.pairs, self.view = (
             viewer, workspace, jobs, pairs, view)  # fmt: skip
         self.device, self.held_out, self.check_image = device, held_out, check_image
+        self.changed = changed
         self.versions = ComboBox(label="versions", choices=self.choices)
         self.use = PushButton(text="Segment with it")
         self.use.tooltip = "re-segment the image; its labels' next round starts from it"
@@ -86,6 +89,7 @@ class VersionsPanel:
             _, created = self.view.target(pair, image)
             changed = pair.record(result.prob, version.ref, fresh=created)
             self.view.refresh(pair, image, result.prob, changed)
+            self.changed(pair)  # the roll-back is kept over a restart
             self.jobs.say(f"segmented with {self.workspace.label(version)}: "
                           f"{int(changed.sum())} pixel(s) changed; the next round starts from "
                           "it")  # fmt: skip
@@ -110,6 +114,7 @@ class VersionsPanel:
             layer = layer_of(self.viewer, pair)
             if layer is not None:
                 layer.refresh()
+            self.changed(pair)
             names.append(f"'{pair.labels_name}'" + ("" if layer is not None else " (not open)"))
         self.jobs.say(f"restored the labels {version.name} was trained on: {', '.join(names)}")
 
@@ -138,5 +143,9 @@ class VersionsPanel:
             return
         project, version = found
         meta = {"classes": version.classes} if version.classes else {}
-        written = save_model(project.model_of(version), path, name=version.name, **meta)
+        try:
+            written = save_model(project.model_of(version), path, name=version.name, **meta)
+        except (OSError, ValueError) as exc:  # a read-only folder, a full disk: one line
+            self.jobs.error(exc)
+            return
         self.jobs.say(f"saved {version.name} to {written}")

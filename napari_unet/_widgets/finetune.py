@@ -11,6 +11,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
@@ -23,10 +24,11 @@ from magicgui.widgets import (
 from napari.utils.notifications import show_error, show_info
 
 from .._session import image_id, image_pixels, show_project, workspace
-from .._workers import load_model_cached, resolve_model, round_job
+from .._workers import resolve_model, round_job
 from ._choice import ChoiceRow
 from ._classes import colormap_for
 from ._jobs import JobRunner, make_scrollable, one_line
+from ._live_panel import LivePanel
 from ._loop_view import LoopView
 from ._model_picker import ModelPicker
 from ._pair_panel import PairPanel
@@ -69,21 +71,28 @@ class FinetuneWidget(Container):
         self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._choice = ChoiceRow()
         self._view = LoopView(viewer)
-        self._where = WhereNextPanel(viewer, self._pairs.pair, lambda: self._pairs.image.value,
-                                     self._jobs.say)  # fmt: skip
+        self._where = WhereNextPanel(viewer, lambda: self._pairs.pair(create=False),
+                                     lambda: self._pairs.image.value, self._jobs.say)
+        self._project = ProjectPanel(ws, self._jobs, self._on_opened)
         self._versions = VersionsPanel(viewer, ws, self._jobs, self._pairs, self._view,
                                        lambda: self._device.value, self._held_out,
-                                       self._check_image)  # fmt: skip
-        self._project = ProjectPanel(ws, self._jobs, self._on_opened)
-        self.extend([*self._pairs.rows, self._held_image, self._held_labels, self._base,
-                     self._base_file, self._seconds, self._steps, self._device, self._run,
-                     self._cancel, self._progress, self._status, *self._choice.rows,
-                     *self._where.rows, *self._versions.rows, *self._project.rows])  # fmt: skip
+                                       self._check_image, self._project.save_soon)  # fmt: skip
+        self._live = LivePanel(viewer, lambda: self._pairs.pair(create=False),
+                               lambda: self._pairs.image.value, self._live_model,
+                               lambda: self._jobs.busy)  # fmt: skip
+        self.extend([*self._project.rows, *self._pairs.rows, *self._live.rows,
+                     self._held_image, self._held_labels, self._base, self._base_file,
+                     self._seconds, self._steps, self._device, self._run, self._cancel,
+                     self._progress, self._status, *self._choice.rows, *self._where.rows,
+                     *self._versions.rows])  # fmt: skip
         self.plot = LossPlot()
         self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
         self._run.changed.connect(lambda *_: self._on_run())
         self._base.changed.connect(lambda *_: self._on_base())
         self._base_file.changed.connect(lambda *_: self._on_base())
+        self._pairs.names.changed.connect(
+            lambda *_: self._project.save_soon(self._pairs.pair(create=False)))
+        ws.listeners.append(self._on_workspace)  # labels another widget made: shown as pairs
         self.max_width = 460
         make_scrollable(self)
         self._pairs.mode.changed.emit(self._pairs.mode.value)
@@ -119,16 +128,48 @@ class FinetuneWidget(Container):
             self._pairs.names.value = ", ".join(self._default_classes())
         self._pairs.show_legend()
 
+    def _live_model(self) -> tuple[str, object]:
+        """(reference, network) of the base model, for the live answer."""
+        pair = self._pairs.pair(create=False)
+        if pair is None:
+            raise ValueError("choose labels first")
+        ref = self._base_ref(pair)
+        return ref, resolve_model(self._workspace, ref, self._device.value)
+
+    def _on_workspace(self) -> None:
+        """A pair or version appeared (e.g. Segment made labels): the rows show it."""
+        try:
+            target = self._pairs.target.value
+        except RuntimeError:  # the widget was closed: stop listening
+            self._workspace.listeners.remove(self._on_workspace)
+            return
+        if target is not None and not self._jobs.busy:
+            self._pairs.refresh(target)
+
     def _on_target(self, layer) -> None:
+        if self._target_layer is not None:
+            with contextlib.suppress(RuntimeError, TypeError, ValueError):
+                self._target_layer.events.paint.disconnect(self._on_stroke)
+        self._target_layer = layer
+        if layer is not None:
+            layer.events.paint.connect(self._on_stroke)
         self._choice.close()
+        self._live.follow(layer)
         self._project.follow(self._pairs.pair(layer, create=False) if layer else None,
                              self._pairs.image.value)  # fmt: skip
 
+    _target_layer = None  # the labels layer whose strokes are listened to
+
+    def _on_stroke(self, event=None) -> None:
+        """Strokes since the last round are saved once the brush rests."""
+        self._project.save_soon(self._pairs.pair(create=False))
+
     def _held_out(self):
+        """Copies of the held-out image and labels (painting on meanwhile is safe)."""
         image, labels = self._held_image.value, self._held_labels.value
         if image is None or labels is None:
             return None
-        return image_pixels(image), labels.data
+        return np.array(image_pixels(image)), np.array(labels.data)
 
     def _check_image(self, pair, image_layer, retry) -> bool:
         """True when ``image_layer`` holds the pixels ``pair`` was made on; otherwise the
@@ -171,10 +212,11 @@ class FinetuneWidget(Container):
                 return
         pairs = [p for p, _ in chosen]
         try:
-            ref = self._base_ref(pairs[0])
             data = snapshot(pairs, [image_pixels(image) for _, image in chosen])
-            base = self._load(ref)
+            ref = self._base_ref(pairs[0])
+            base = resolve_model(self._workspace, ref, self._device.value)
             self._check_fit(base, data, pairs)
+            self._workspace.destination(pairs, self._project.destination(chosen[0][1]))
         except LoopError as exc:
             self._refuse(one_line(exc), pairs[0])
             return
@@ -187,6 +229,7 @@ class FinetuneWidget(Container):
         context = {"chosen": chosen, "ref": ref, "start": time.monotonic(),
                    "folder": self._project.destination(chosen[0][1])}  # fmt: skip
         self.plot.reset()
+        self._live.clear()  # the round will answer; a live answer meanwhile would compete
         name = self._workspace.describe(ref)
         self._jobs.start(job, f"fine-tuning {name}", yielded=lambda log: self._on_log(log,
                          context), returned=lambda r: self._on_done(context, r),
@@ -218,12 +261,6 @@ class FinetuneWidget(Container):
         if pair.model is None:
             raise LoopError(f"no model has made '{pair.labels_name}' yet: choose a base model")
         return pair.model
-
-    def _load(self, ref: str):
-        """The base network (a version's, or a bundled model or file: kept loaded)."""
-        if ref.startswith("version:"):
-            return resolve_model(self._workspace, ref, self._device.value)
-        return load_model_cached(ref, self._device.value)
 
     @staticmethod
     def _check_fit(model, data: list, pairs: list) -> None:
@@ -262,6 +299,7 @@ class FinetuneWidget(Container):
             return
         self._workspace.changed()
         self._versions.versions.value = version.ref
+        self._live.clear()  # the round's prediction replaces the live answer
         self._view.refresh(pairs[0], image, result.prob, changed)
         self._project.follow(pairs[0], image)
         self.plot.draw([v.heldout_dice for v in project.versions])
@@ -269,11 +307,7 @@ class FinetuneWidget(Container):
         self._jobs.say(f"{version.describe()}: {int(changed.sum())} pixel(s) changed; the "
                        "pixels you painted are kept")  # fmt: skip
         show_info(self._status.value)
-        self._project.save(project, self._saved)
-
-    def _saved(self, folder) -> None:
-        with contextlib.suppress(RuntimeError):  # the widget was closed; the files are written
-            self._jobs.say(f"{self._status.value}; saved to {folder}")
+        self._project.save(project)
 
     # ---- a project opened ----------------------------------------------------------------------
     def _on_opened(self, project) -> None:
@@ -288,6 +322,9 @@ class FinetuneWidget(Container):
                 self._pairs.image.value)  # fmt: skip
             self._pairs.target.value = layers[0]
             self._pairs.follow(layers[0])  # bound after napari listed it: show it afresh
+            found = self._workspace.find(pair.model)
+            if found is not None:  # the version these labels go on from
+                self._versions.versions.value = found[1].ref
         self.plot.draw([v.heldout_dice for v in project.versions])
         self._jobs.say("; ".join([f"opened {project.folder}: {len(project.pairs)} pair(s), "
                                   f"{len(project.versions)} version(s)", *project.notes]))

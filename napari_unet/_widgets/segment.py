@@ -211,6 +211,9 @@ class SegmentWidget(Container):
         from unet_core.loop import CORRECTIONS
 
         name, notes = f"{layer.name} labels", []
+        known = self._pair_of_image(layer, shape)  # labels of this image, whatever their name
+        if known is not None:
+            return known[0], known[1], False, notes
         existing = self._viewer.layers[name] if name in self._viewer.layers else None  # noqa: SIM401 (a LayerList has no get)
         pair = pair_of(self._viewer, existing) if existing is not None else None
         if pair is not None and pair.complete and not pair.predictions:
@@ -235,6 +238,23 @@ class SegmentWidget(Container):
         pair = new_pair(self._viewer, layer, labels, CORRECTIONS, list(result.classes),
                         pixels=image_pixels(layer))  # fmt: skip
         return pair, labels, True, notes
+
+    def _pair_of_image(self, layer, shape) -> tuple | None:
+        """(pair, its labels layer) of corrections made on ``layer``'s pixels, open in the
+        window and of ``shape`` (``<image> labels`` first), or None."""
+        from unet_core.loop import CORRECTIONS
+
+        from .._session import layer_of
+
+        here = image_id(layer, image_pixels(layer))
+        found = []
+        for pair in self._workspace.pairs():
+            if pair.mode != CORRECTIONS or pair.complete or np.shape(pair.labels) != tuple(shape):
+                continue
+            labels = layer_of(self._viewer, pair)
+            if labels is not None and pair.image.mismatch(here, pair.labels_name) is None:
+                found.append((labels.name != f"{layer.name} labels", pair, labels))
+        return min(found, key=lambda f: f[0])[1:] if found else None
 
     def _show_pyramid(self, name: str, levels: list, kw: dict) -> None:
         """The probability of a multiscale image as a multiscale layer (replaced each run)."""
@@ -267,6 +287,11 @@ class SegmentWidget(Container):
         from unet_core.loop import LoopError
 
         last = self._last
+        if last is None and self._image.value is not None:  # e.g. a project just reopened
+            image = self._image.value
+            known = self._pair_of_image(image, np.shape(image_pixels(image))[: image.ndim])
+            if known is not None:
+                last = {"pair": known[0], "layer": known[1], "index": ()}
         if last is None or last["layer"] not in self._viewer.layers:
             return
         if pair_of(self._viewer, last["layer"]) is not last["pair"]:

@@ -24,8 +24,10 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
+from unet_core.loop import CORRECTIONS, SCRIBBLES
+
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
-from .._workers import start_worker, train_job, write_job
+from .._workers import train_job
 from ._classes import legend, parse_names
 from ._jobs import JobRunner, make_scrollable, one_line
 from ._model_picker import ModelPicker
@@ -39,9 +41,6 @@ LAYERS = "open layers"
 FOLDERS = "two folders"
 SCRATCH = "scratch"
 SIZES = ("small", "medium", "large")
-
-
-CORRECTIONS, SCRIBBLES = "corrections", "scribbles"
 
 
 class TrainWidget(Container):
@@ -226,7 +225,8 @@ class TrainWidget(Container):
         """The model becomes a version of the project (Segment, Batch and Fine-tune list it),
         the base of its pairs' next round; the project is saved in the background."""
         from unet_core.loop import Version
-        from unet_core.loop.storage import save_job
+
+        from .._saving import saver
 
         c = self._context
         project, data = c["project"], c["data"]
@@ -253,9 +253,7 @@ class TrainWidget(Container):
         )  # fmt: skip
         self._status.tooltip = str(result.path)
         show_info(self._status.value)
-        self._saving = start_worker(write_job(save_job(project)), errored=lambda exc: show_error(
-            f"napari-unet: the project was not saved: {one_line(exc)}"))  # fmt: skip
-        self._saving.start()
+        saver(project).save()  # the project's one save queue, shared with Fine-tune
 
     def _pair(self, image_layer, labels_layer, mode: str, classes: list[str]):
         """The loop's pair of a layer trained on (made for labels drawn by hand: every

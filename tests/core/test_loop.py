@@ -300,3 +300,48 @@ def test_a_version_record_reads_like_a_sentence():
                 images=["cells"], heldout_dice=0.81234, created="2026-12-04T10:11:12")
     assert v.describe() == ("fine-tuned v2 (2026-12-04 10:11, from fine-tuned v1, 1 image(s), "
                             "40 steps, 20 s, held-out Dice 0.812)")  # fmt: skip
+
+
+def test_restoring_keeps_the_strokes_apart_from_the_model_pixels(tiny, tmp_path):
+    """Restore puts back the labels with the prediction they were painted over: the same 10
+    pixels count as strokes as when the version was trained, not every pixel where two
+    predictions differ; also after the project is reopened."""
+    model, path = tiny
+    project = LoopProject(tmp_path / "p")
+    pair = project.add_pair(segmented_pair())
+    pair.labels[0, 0:10] = 1
+    v1, _ = round_on(project, pair, model, path, steps=3)
+    pair.record(prob_of(np.ones((48, 48))), "em")  # a very different later prediction
+    project.restore(v1)
+    assert pair.painted().sum() == 10
+    save_job(project)()
+    again = LoopProject.open(project.folder)
+    p = again.pair(pair.id)
+    p.record(prob_of(np.ones((48, 48))), "em")
+    again.restore(again.version(v1.ref))
+    assert p.painted().sum() == 10 and p.prediction().model == "em"
+
+
+def test_a_save_that_failed_is_written_whole_the_next_time(tmp_path, monkeypatch):
+    import unet_core.loop.storage as storage
+
+    project = LoopProject(tmp_path / "p")
+    pair = project.add_pair(segmented_pair())
+    real = storage._write_npz
+
+    def full_disk(tmp, arrays):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(storage, "_write_npz", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_job(project)()
+    monkeypatch.setattr(storage, "_write_npz", real)
+    save_job(project)()  # the prediction is written this time
+    assert LoopProject.open(project.folder).pair(pair.id).prediction() is not None
+
+
+def test_a_threshold_does_not_move_the_base_of_the_next_round():
+    pair = segmented_pair()
+    pair.model = "version:abc"  # a round made the current version
+    pair.rethreshold(0.7)
+    assert pair.model == "version:abc"

@@ -255,3 +255,18 @@ def test_where_to_correct_next(segmented, qtbot):
     done[box] = True
     expected = most_uncertain_region(layer.data, done)
     assert fine._where.target == expected[:2] != (row, col)
+
+
+def test_labels_segmented_after_the_widget_was_docked_show_their_classes(
+    make_napari_viewer, tiny_model_file, qtbot
+):
+    viewer = make_napari_viewer()
+    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    image = viewer.add_image(cells_image(), name="cells")
+    segment(viewer, qtbot, image, tiny_model_file)  # napari lists the layer, then it is a pair
+    assert fine._pairs.target.value is viewer.layers["cells labels"]
+    assert fine._pairs.names.value == "background, cell", fine._pairs.names.value
+    assert "1 = cell (lime)" in fine._pairs.legend.value
+    fine._pairs.mode.value = "scribbles"  # a predicted layer's mode is kept, and why is said
+    assert fine._pairs.mode.value == "corrections"
+    assert "'cells labels' holds corrections" in fine._pairs.legend.value

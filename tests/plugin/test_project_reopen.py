@@ -24,7 +24,7 @@ def first_day(make_napari_viewer, qtbot, model_file, folder, name="cells"):
     fine._project.folder.value = folder
     labels.data_setitem((np.arange(22, 48), np.full(26, 30)), 255)  # day 1: ignore paint
     run_round(fine, qtbot)
-    assert "saved to" in fine._status.value, fine._status.value
+    assert fine._project.saved.value.startswith("saved"), fine._status.value
     state = labels.data.copy()
     viewer.close()
     return state
@@ -136,3 +136,33 @@ def test_another_project_neither_clashes_nor_retargets(make_napari_viewer, tiny_
     assert b.versions[1].parent == b.versions[0].ref and len(a.versions) == 1
     assert (tmp_path / "b.unet-project" / "versions" / "fine-tuned_v2.safetensors").is_file()
     assert not (tmp_path / "a.unet-project" / "versions" / "fine-tuned_v2.safetensors").exists()
+
+
+def test_strokes_and_a_roll_back_since_the_last_round_survive_a_restart(
+    make_napari_viewer, tiny_model_file, qtbot, tmp_path
+):
+    folder = tmp_path / "cells.unet-project"
+    first_day(make_napari_viewer, qtbot, tiny_model_file, folder)
+    viewer = make_napari_viewer()
+    fine = open_project(viewer, qtbot, folder)
+    labels = viewer.layers["cells labels"]
+    labels.data_setitem((np.arange(22, 48), np.full(26, 30)), 1)
+    run_round(fine, qtbot)  # v2
+    v1, v2 = workspace(viewer).versions()
+    fine._versions.versions.value = v1.ref  # roll back to v1 ...
+    fine._versions.use.clicked.emit()
+    qtbot.waitUntil(lambda: fine._worker is None, timeout=TIMEOUT)
+    labels.data_setitem((np.full(10, 80), np.arange(10, 20)), 255)  # ... and one more stroke
+    qtbot.waitUntil(lambda: not fine._project.saving, timeout=TIMEOUT)  # saved once it rests
+    assert fine._project.saved.value.startswith("saved")
+    state = labels.data.copy()
+    viewer.close()
+
+    viewer = make_napari_viewer()
+    fine = open_project(viewer, qtbot, folder)
+    labels = viewer.layers["cells labels"]
+    np.testing.assert_array_equal(labels.data, state)
+    pair = pair_of(viewer, labels)
+    assert fine._base_ref(pair) == v1.ref  # the roll-back stuck over the restart
+    assert (labels.data[80, 10:20] == 255).all() and pair.painted()[80, 10:20].all()
+    assert fine._versions.versions.value == v1.ref

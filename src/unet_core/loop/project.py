@@ -30,7 +30,8 @@ def snapshot(pairs: list[Pair], images: list[Any] | None = None) -> list[RoundDa
         if labels.shape != image.shape[: labels.ndim] or image.ndim not in (2, 3):
             raise LoopError(f"'{pair.labels_name}' {labels.shape} does not match "
                             f"'{pair.image.name}' {image.shape} as a 2-D image")  # fmt: skip
-        data.append(RoundData(pair.id, image, labels, corrected, np.array(pair.labels)))
+        data.append(RoundData(pair.id, image, labels, corrected, np.array(pair.labels),
+                              pair.prediction()))  # fmt: skip
     return data
 
 
@@ -113,6 +114,7 @@ class LoopProject:
             images=[p.image.name for p in pairs], corrected_pixels=result.corrected_pixels,
             heldout_dice=result.heldout_dice, classes=list(pairs[0].classes),
             model=result.model, trained_on={d.pair: d.raw for d in result.data},
+            trained_over={d.pair: d.prediction for d in result.data if d.prediction},
         )  # fmt: skip
         self.versions.append(version)
         for pair in pairs:
@@ -132,13 +134,18 @@ class LoopProject:
 
     def restore(self, version: Version) -> list[Pair]:
         """Put back into each pair the labels ``version`` was trained on (in place: a layer
-        showing them follows). Returns the pairs restored; LoopError when none can be."""
+        showing them follows), with the prediction they were painted over, so that the same
+        pixels count as the user's strokes as then. Returns the pairs restored; LoopError
+        when none can be."""
         restored = []
         for pair_id in version.pairs:
             pair, labels = self.pair(pair_id), self.trained_on(version, pair_id)
             if pair is None or labels is None or labels.shape != np.shape(pair.labels):
                 continue
             pair.labels[...] = labels
+            over = self.trained_over(version, pair_id)
+            if over is not None and over.derived.shape == labels.shape:
+                pair.predictions[()] = over
             restored.append(pair)
         if not restored:
             raise LoopError(f"the labels {version.name} was trained on are not in the project")
@@ -156,6 +163,19 @@ class LoopProject:
         labels = read_array(self.folder, file, f"{version.name}'s corrections")
         version.trained_on[pair_id] = labels
         return labels
+
+    def trained_over(self, version: Version, pair_id: str):
+        """The prediction the labels of ``pair_id`` were painted over when ``version`` was
+        trained on them (None if unknown)."""
+        if pair_id in version.trained_over:
+            return version.trained_over[pair_id]
+        file = version.predictions.get(pair_id)
+        if not file:
+            return None
+        from .storage import read_prediction
+
+        version.trained_over[pair_id] = read_prediction(self.folder, file, "")
+        return version.trained_over[pair_id]
 
     def model_of(self, version: Version, device: str = "cpu") -> Any:
         """``version``'s network (loaded from its file the first time)."""

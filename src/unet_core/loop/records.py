@@ -136,9 +136,15 @@ class Pair:
             raise LoopError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
 
     # ---- predictions ------------------------------------------------------------------------
+    @property
+    def shown_apart(self) -> bool:
+        """Whether predictions go to ``shown`` rather than into the labels: scribbles, and
+        labels drawn whole by hand (every pixel of them is the user's)."""
+        return self.mode == SCRIBBLES or self.complete
+
     def target(self) -> np.ndarray:
-        """The array predictions are merged into: the labels, or for scribbles ``shown``."""
-        if self.mode == CORRECTIONS:
+        """The array predictions are merged into: the labels, or ``shown`` (:attr:`shown_apart`)."""
+        if not self.shown_apart:
             return self.labels
         if self.shown is None:
             raise LoopError(f"'{self.labels_name}' has no layer to show its prediction in")
@@ -183,7 +189,7 @@ class Pair:
             raise LoopError(f"the prediction {_size(derived.shape)} does not fit "
                             f"'{self.labels_name}' ({_size(current.shape)})")  # fmt: skip
         painted = current != derived
-        if self.mode == SCRIBBLES:  # the prediction layer holds nothing painted
+        if self.shown_apart:  # the prediction layer holds nothing painted
             painted = np.zeros(current.shape, bool)
         self.predictions[()] = Prediction(derived, painted, model, float(threshold),
                                           np.asarray(prob, np.float32))  # fmt: skip
@@ -197,7 +203,7 @@ class Pair:
         if previous is not None and previous.derived.shape == current.shape:
             merged, painted = keep_corrections(current, previous.derived, labels,
                                                previous.painted)  # fmt: skip
-        elif fresh or self.mode == SCRIBBLES:  # nothing in the target is the user's
+        elif fresh or self.shown_apart:  # nothing in the target is the user's
             merged, painted = labels, np.zeros(current.shape, bool)
         else:  # labels drawn by hand before any prediction: every pixel is kept
             merged, painted = current.copy(), np.ones(current.shape, bool)
@@ -211,7 +217,10 @@ class Pair:
         previous = self.predictions.get(tuple(index))
         if previous is None or previous.prob is None:
             raise LoopError(f"'{self.labels_name}' holds no probabilities: segment it first")
-        return self.record(previous.prob, previous.model, index=index, threshold=threshold)
+        base = self.model  # a threshold changes the labels, not the model they go on from
+        changed = self.record(previous.prob, previous.model, index=index, threshold=threshold)
+        self.model = base
+        return changed
 
     def prediction(self, index: tuple[int, ...] = ()) -> Prediction | None:
         return self.predictions.get(tuple(index))
@@ -224,6 +233,8 @@ class Pair:
         current = _plane(self.labels, tuple(index))
         if self.mode == SCRIBBLES:
             return np.asarray(current) != 0
+        if self.complete:
+            return np.ones(np.shape(current), bool)
         previous = self.predictions.get(tuple(index))
         if previous is None or previous.derived.shape != current.shape:
             return np.full(current.shape, self.complete)
@@ -261,7 +272,8 @@ class Version:
 
     parent : the reference of the model it was fine-tuned from (see :attr:`Pair.model`).
     pairs : the ids of the pairs it was trained on; ``images`` their images' names.
-    corrections : pair id -> the file (in the project) of the labels it was trained on.
+    corrections : pair id -> the file (in the project) of the labels it was trained on;
+        ``predictions`` the file of the prediction they were painted over.
     file : its model file in the project ("" until written).
     """
 
@@ -282,6 +294,9 @@ class Version:
     corrections: dict[str, str] = field(default_factory=dict)
     model: Any = field(default=None, repr=False)  # in memory once made or loaded
     trained_on: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    #: pair id -> the prediction those labels were painted over (what makes them strokes)
+    trained_over: dict[str, Prediction] = field(default_factory=dict, repr=False)
+    predictions: dict[str, str] = field(default_factory=dict)  # pair id -> its file
 
     @property
     def ref(self) -> str:

@@ -21,13 +21,14 @@ class RoundData:
 
     image : the image's pixels; labels : class indices (``IGNORE_LABEL`` where nothing is
     known); corrected : bool, what the user corrected; raw : the labels as painted (what the
-    version records it was trained on)."""
+    version records it was trained on) and ``prediction`` what they were painted over."""
 
     pair: str
     image: np.ndarray
     labels: np.ndarray
     corrected: np.ndarray
     raw: np.ndarray
+    prediction: Any = None  # the pair's Prediction the labels were painted over, if any
 
 
 @dataclass

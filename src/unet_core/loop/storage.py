@@ -92,6 +92,20 @@ def read_array(folder: Path, relative: str, what: str) -> np.ndarray:
         raise ProjectError(f"{path}: {what} cannot be read ({exc})") from None
 
 
+def read_prediction(folder: Path, relative: str, model: str, threshold: float = 0.5):
+    """A :class:`Prediction` the project wrote (derived labels, painted mask, probabilities)."""
+    arrays = _read_npz(inside(folder, relative, "prediction file"))
+    derived = arrays.get("derived")
+    if derived is None:
+        raise ProjectError(f"{folder / relative} holds no derived labels")
+    prob = arrays.get("prob")
+    painted = arrays.get("painted", np.zeros(derived.shape, bool)).astype(bool)
+    if painted.shape != derived.shape or (prob is not None and prob.shape[1:] != derived.shape):
+        raise ProjectError(f"{folder / relative}: its arrays do not fit one another")
+    return Prediction(derived, painted, model or str(arrays.get("model", "")), threshold,
+                      None if prob is None else prob.astype(np.float32))  # fmt: skip
+
+
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ProjectError(f"{path} is missing from the project")
@@ -182,19 +196,13 @@ def read_project(folder: str | os.PathLike) -> LoopProject:
     return project
 
 
-def _image_of(folder: Path, f: _Fields, relative: str) -> tuple[Path, bool]:
-    """The image file of a pair: its own file (absolute, only read) or one in the project."""
-    if Path(relative).is_absolute():
-        return Path(relative), True
-    return inside(folder, relative, f"{f.where}.image_file"), False
-
-
 def _read_v2(project: LoopProject, path: Path, data: dict) -> None:
     folder = project.folder
     for i, entry in enumerate(_entries(path, data, "versions")):
         f = _Fields(path, f"versions[{i}]", entry)
         corrections = f.get("corrections", dict, {})
-        for file in corrections.values():
+        predictions = f.get("predictions", dict, {})
+        for file in [*corrections.values(), *predictions.values()]:
             inside(folder, file, f"versions[{i}].corrections")
         v = Version(
             name=f.get("name", str), parent=f.get("parent", str),
@@ -205,6 +213,7 @@ def _read_v2(project: LoopProject, path: Path, data: dict) -> None:
             heldout_dice=f.number("heldout_dice", None), classes=f.strings("classes"),
             created=f.get("created", str, ""), id=f.get("id", str),
             file=f.get("file", str), corrections=dict(corrections),
+            predictions=dict(predictions),
         )  # fmt: skip
         inside(folder, v.file, f"versions[{i}].file")
         if project.named(v.name) or project.version(v.id):
@@ -236,16 +245,12 @@ def _read_pair(folder: Path, path: Path, f: _Fields) -> Pair:
         index = tuple(p.get("index", list))
         if not all(isinstance(n, int) and n >= 0 for n in index):
             raise ProjectError(f"{path}: {p.where}.index must be whole numbers")
-        arrays = _read_npz(inside(folder, p.get("file", str), f"{p.where}.file"))
+        prediction = read_prediction(folder, p.get("file", str), p.get("model", str),
+                                     float(p.number("threshold", 0.5)))  # fmt: skip
         plane = labels[index] if index else labels
-        if arrays.get("derived") is None or arrays["derived"].shape != plane.shape:
+        if prediction.derived.shape != plane.shape:
             raise ProjectError(f"{path}: {p.where} does not fit the labels {plane.shape}")
-        prob = arrays.get("prob")
-        pair.predictions[index] = Prediction(
-            arrays["derived"], arrays.get("painted", np.zeros(plane.shape, bool)).astype(bool),
-            p.get("model", str), float(p.number("threshold", 0.5)),
-            None if prob is None else prob.astype(np.float32),
-        )  # fmt: skip
+        pair.predictions[index] = prediction
     return pair
 
 
@@ -313,8 +318,9 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
     safe); the returned function writes it (in the background, if the caller likes) and
     returns the folder. Files already written are not written again."""
     folder = project.folder
-    saved = project.written  # file -> the object last written there
+    saved = project.written  # file -> the object last written there (once written)
     writes: list[tuple[str, Any]] = []
+    updates: dict[str, Any] = {}  # what ``saved`` learns once the files are written
 
     def plan(relative: str, obj: Any, array: Any) -> None:
         """Write ``array`` to ``relative`` unless ``obj`` (an object, or a digest) is what was
@@ -322,7 +328,7 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
         last = saved.get(relative)
         if obj is None or (last is not obj and not (isinstance(obj, str) and last == obj)):
             writes.append((relative, array))
-            saved[relative] = obj
+            updates[relative] = obj
 
     pairs = [_plan_pair(p, plan) for p in project.pairs]
     models = []
@@ -330,10 +336,13 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
         v.file = v.file or f"versions/{slug(v.name)}.safetensors"
         if v.model is not None and saved.get(v.file) is None and not (folder / v.file).exists():
             models.append((v.file, v.model, v.name, list(v.classes)))
-            saved[v.file] = v.model
+            updates[v.file] = v.model
         for pair_id, labels in v.trained_on.items():
             v.corrections.setdefault(pair_id, f"versions/{v.id}/{pair_id}.tif")
             plan(v.corrections[pair_id], labels, np.array(labels))
+        for pair_id, over in v.trained_over.items():
+            v.predictions.setdefault(pair_id, f"versions/{v.id}/{pair_id}_prediction.npz")
+            plan(v.predictions[pair_id], over, _prediction_arrays(over))
     manifest = {"format": FORMAT, "pairs": pairs,
                 "versions": [_version_entry(v) for v in project.versions]}  # fmt: skip
     curve = learning_curve_csv(project)
@@ -357,6 +366,7 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
         atomic_write(folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         atomic_write(folder / "learning_curve.csv",
                      lambda tmp: tmp.write_text(curve, encoding="utf-8"))  # fmt: skip
+        saved.update(updates)  # only now: a failed save is written whole the next time
         return folder
 
     return write
@@ -384,21 +394,28 @@ def _plan_pair(pair: Pair, plan: Callable) -> dict:
     for index, pred in pair.predictions.items():
         name = "prediction" + "".join(f"-{i}" for i in index)
         file = f"{base}/{name}.npz"
-        arrays = {"derived": pred.derived.copy(), "painted": pred.painted.copy()}
-        if pred.prob is not None:
-            arrays["prob"] = pred.prob.astype(np.float16)
-        plan(file, pred, arrays)
+        plan(file, pred, _prediction_arrays(pred))
         entry["predictions"].append({"index": list(index), "file": file, "model": pred.model,
                                      "threshold": pred.threshold})  # fmt: skip
     return entry
 
 
+def _prediction_arrays(pred: Prediction) -> dict[str, np.ndarray]:
+    """What a prediction file holds (copies; the probabilities in float16)."""
+    arrays = {"derived": pred.derived.copy(), "painted": pred.painted.copy(),
+              "model": np.array(pred.model)}
+    if pred.prob is not None:
+        arrays["prob"] = pred.prob.astype(np.float16)
+    return arrays
+
+
 def _version_entry(v: Version) -> dict:
     return {"id": v.id, "name": v.name, "parent": v.parent, "parent_name": v.parent_name,
-            "kind": v.kind, "steps": v.steps, "seconds": v.seconds, "pairs": v.pairs,
-            "images": v.images, "corrected_pixels": v.corrected_pixels,
-            "heldout_dice": v.heldout_dice, "classes": v.classes, "created": v.created,
-            "file": v.file, "corrections": dict(v.corrections)}  # fmt: skip
+            "kind": v.kind, "steps": v.steps, "seconds": v.seconds, "pairs": list(v.pairs),
+            "images": list(v.images), "corrected_pixels": v.corrected_pixels,
+            "heldout_dice": v.heldout_dice, "classes": list(v.classes), "created": v.created,
+            "file": v.file, "corrections": dict(v.corrections),
+            "predictions": dict(v.predictions)}  # fmt: skip
 
 
 def learning_curve_csv(project: LoopProject) -> str:

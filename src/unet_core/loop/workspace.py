@@ -42,6 +42,7 @@ class Workspace:
     def add_pair(self, pair: Pair) -> Pair:
         if self.project_of(pair) is None and all(p is not pair for p in self.loose):
             self.loose.append(pair)
+            self.changed()
         return pair
 
     def forget(self, pair: Pair) -> None:
@@ -52,12 +53,15 @@ class Workspace:
         return next((pr for pr in self.projects if any(p is pair for p in pr.pairs)), None)
 
     # ---- projects -----------------------------------------------------------------------------
+    def project_in(self, folder: str | os.PathLike) -> LoopProject | None:
+        """The open project of ``folder`` (None when it is not open)."""
+        return next((p for p in self.projects if _same_folder(p.folder, Path(folder))), None)
+
     def open(self, folder: str | os.PathLike) -> LoopProject:
         """The project saved in ``folder``, read once: opening it again returns the same one."""
         folder = Path(folder)
-        for project in self.projects:
-            if _same_folder(project.folder, folder):
-                return project
+        if (found := self.project_in(folder)) is not None:
+            return found
         project = LoopProject.open(folder)
         self.projects.append(project)
         self.changed()
@@ -66,9 +70,8 @@ class Workspace:
     def attach(self, project: LoopProject) -> LoopProject:
         """Add a project read elsewhere (in the background); the one already open from the
         same folder wins."""
-        for open_ in self.projects:
-            if _same_folder(open_.folder, project.folder):
-                return open_
+        if (found := self.project_in(project.folder)) is not None:
+            return found
         self.projects.append(project)
         self.changed()
         return project
@@ -78,24 +81,29 @@ class Workspace:
         from .storage import is_project
 
         folder = Path(folder)
-        for project in self.projects:
-            if _same_folder(project.folder, folder):
-                return project
+        if (found := self.project_in(folder)) is not None:
+            return found
         if is_project(folder):
             return self.open(folder)
         project = LoopProject(folder)
         self.projects.append(project)
         return project
 
-    def adopt(self, pairs: list[Pair], folder: str | os.PathLike) -> LoopProject:
+    def destination(self, pairs: list[Pair], folder: str | os.PathLike) -> LoopProject:
         """The project a round on ``pairs`` is saved into: the one they belong to, else the
-        one at ``folder``; loose pairs join it. LoopError when they belong to two projects."""
+        one at ``folder`` (read if saved there). LoopError when they belong to two projects,
+        or ProjectError when the folder holds a project that cannot be read: said before any
+        training."""
         owners = {id(pr): pr for p in pairs if (pr := self.project_of(p)) is not None}
         if len(owners) > 1:
             names = ", ".join(pr.name for pr in owners.values())
             raise LoopError(f"these labels belong to different projects ({names}): a round "
                             "trains the pairs of one project")  # fmt: skip
-        project = next(iter(owners.values())) if owners else self.project_at(folder)
+        return next(iter(owners.values())) if owners else self.project_at(folder)
+
+    def adopt(self, pairs: list[Pair], folder: str | os.PathLike) -> LoopProject:
+        """:meth:`destination`, with the loose pairs joining it."""
+        project = self.destination(pairs, folder)
         for pair in pairs:
             if any(p is pair for p in self.loose):
                 self.loose = [p for p in self.loose if p is not pair]

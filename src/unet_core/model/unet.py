@@ -103,6 +103,11 @@ class UNet(nn.Module):
 
     def single_pass(self, x: torch.Tensor) -> torch.Tensor:
         """The U-Net itself: contracting path, expanding path with skips, 1x1 head."""
+        return self.head(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in_channels, H, W) -> (N, base_channels, H', W'): the last level of the
+        expanding path, what the 1x1 head classifies (of the first pass, for a cascade)."""
         skips = []
         x = self.inc(x)
         for down in self.downs:
@@ -111,7 +116,7 @@ class UNet(nn.Module):
         x = self.dropout(x)
         for up, skip in zip(self.ups, reversed(skips)):
             x = up(x, skip)
-        return self.head(x)
+        return x
 
     # ---- geometry -------------------------------------------------------------------------
     @property
