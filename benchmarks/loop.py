@@ -15,9 +15,10 @@ Methods, in the same run:
 - ``live head``: the plugin's live answer (``unet_core.loop.live``): a linear head on the
   bundled network's features and fixed filters, fitted on the strokes, no round;
 - ``loop``: fine-tuning rounds of ``--seconds`` each, every round from the last one's model,
-  as the plugin runs them; its first answer is the live head's;
-- ``loop (previous)``: the same rounds with the recipe of before the live answer (one round a
-  round, first answer after the first round).
+  as the plugin runs them (``unet_core.loop.round_job``: the strokes completed by the live
+  head where it is sure); its first answer is the live head's, before the first round;
+- ``loop (previous)``: the same rounds with the recipe of before (the strokes alone, no live
+  answer: the first answer comes with the first round).
 
     python benchmarks/loop.py [--data ../shared/data] [--cases nuclei coins membranes vessels]
         [--rounds 4] [--seconds 20] [--budget 1500] [--methods ...]
@@ -34,10 +35,12 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from unet_core import finetune, load_model
+from unet_core import load_model
+from unet_core.base.jobs import drain
 from unet_core.base.labels import IGNORE_LABEL
-from unet_core.inference.predictor import Predictor
+from unet_core.loop import RoundData, round_job
 from unet_core.loop.live import LiveHead, image_features
+from unet_core.loop.rounds import GUIDE
 from unet_core.postprocess import probabilities_to_labels
 
 HERE = Path(__file__).resolve().parent
@@ -121,7 +124,8 @@ class RandomForest:
         from sklearn.ensemble import RandomForestClassifier
 
         known = strokes != IGNORE_LABEL
-        forest = RandomForestClassifier(n_estimators=100, n_jobs=-1, max_depth=12,
+        # one thread: sklearn's pool left spinning slows the torch methods run after it
+        forest = RandomForestClassifier(n_estimators=100, n_jobs=1, max_depth=12,
                                         random_state=0)  # fmt: skip
         forest.fit(self.features[known], strokes[known])
         f = self.features.reshape(-1, self.features.shape[-1])
@@ -142,33 +146,28 @@ class Head:
 
 
 class Loop:
-    """Fine-tuning rounds, each from the last round's model, on the strokes so far; with
-    ``guide``, the unpainted pixels the live head is sure of (``guide`` or more) are labelled
-    with its answer, and the strokes weigh as much as all of them."""
+    """Fine-tuning rounds as the plugin runs them (``unet_core.loop.round_job``), each from the
+    last round's model, on the strokes so far; ``guide``: scribbles completed by the live head
+    where it is that sure (the default), or None (the previous recipe)."""
 
     def __init__(self, model, image: np.ndarray, seconds: float, live: bool = True,
-                 guide: float | None = None):  # fmt: skip
+                 guide: float | None = GUIDE):  # fmt: skip
         self.model, self.image, self.seconds, self.guide = model, image, seconds, guide
         self.live = Head(model, image) if live else None
+        self.steps = 0
 
     def first(self, strokes: np.ndarray) -> np.ndarray:
         """The first answer: the live head's (the previous recipe has none before a round)."""
         return self.live.answer(strokes) if self.live is not None else None
 
     def answer(self, strokes: np.ndarray) -> np.ndarray:
-        labels, extra = strokes, {}
-        if self.guide is not None:
-            head = Head(self.model, self.image).head  # on the last round's network
-            for _ in head.fit(strokes):
-                pass
-            prob = head.predict()
-            sure = np.where(prob.max(0) >= self.guide, prob.argmax(0), IGNORE_LABEL)
-            labels = np.where(strokes != IGNORE_LABEL, strokes, sure)
-            extra = {"corrected": [strokes != IGNORE_LABEL], "corrected_weight": "balanced"}
-        self.model = finetune(self.model, self.image, labels, seconds=self.seconds,
-                              ignore_label=IGNORE_LABEL, device="cpu", **extra)  # fmt: skip
-        prob = Predictor(self.model, device="cpu")(self.image)
-        return probabilities_to_labels(prob).astype(np.int64)
+        known = strokes != IGNORE_LABEL
+        data = [RoundData("image", self.image, strokes, known, strokes, sparse=True)]
+        job = round_job(self.model, data, parent="", seconds=self.seconds, device="cpu",
+                        guide=self.guide)  # fmt: skip
+        result = drain(job)
+        self.model, self.steps = result.model, result.steps
+        return probabilities_to_labels(result.prob).astype(np.int64)
 
 
 def run_case(name: str, args) -> list[dict]:
@@ -184,10 +183,10 @@ def run_case(name: str, args) -> list[dict]:
             solver = RandomForest(image)
         elif method == "live head":
             solver = Head(model, image)
-        elif method.startswith("loop, guided"):
-            solver = Loop(model, image, args.seconds, guide=float(method.split()[-1]))
-        else:
-            solver = Loop(model, image, args.seconds, live=method == "loop")
+        elif method == "loop":
+            solver = Loop(model, image, args.seconds)
+        else:  # the previous recipe: rounds on the strokes alone, no live answer
+            solver = Loop(model, image, args.seconds, live=False, guide=None)
         strokes, answer = first_strokes(truth, left), None
         for round_ in range(1, args.rounds + 1):
             if round_ > 1:
@@ -204,8 +203,9 @@ def run_case(name: str, args) -> list[dict]:
             rows.append({"case": name, "method": method, "round": str(round_),
                          "painted": int((strokes != IGNORE_LABEL).sum()), "seconds": seconds,
                          "iou": iou(answer, truth, right)})  # fmt: skip
+            steps = f" ({solver.steps} steps)" if isinstance(solver, Loop) else ""
             print(f"| {name} ({base}) | {method} | {round_} | {rows[-1]['painted']} | "
-                  f"{seconds:.1f} | {rows[-1]['iou']:.3f} |", flush=True)
+                  f"{seconds:.1f}{steps} | {rows[-1]['iou']:.3f} |", flush=True)
     return rows
 
 
@@ -214,7 +214,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
     ap.add_argument("--cases", nargs="+", default=["nuclei", "coins", "membranes", "vessels"])
     ap.add_argument("--methods", nargs="+",
-                    default=["random forest", "live head", "loop", "loop (previous)"])
+                    default=["live head", "loop", "loop (previous)", "random forest"])
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--budget", type=int, default=1500, help="pixels a user paints a round")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LoopError
-from .records import Pair, Version, version_id
+from .records import SCRIBBLES, Pair, Version, version_id
 from .rounds import RoundData, RoundResult
 
 
@@ -31,7 +31,7 @@ def snapshot(pairs: list[Pair], images: list[Any] | None = None) -> list[RoundDa
             raise LoopError(f"'{pair.labels_name}' {labels.shape} does not match "
                             f"'{pair.image.name}' {image.shape} as a 2-D image")  # fmt: skip
         data.append(RoundData(pair.id, image, labels, corrected, np.array(pair.labels),
-                              pair.prediction()))  # fmt: skip
+                              pair.prediction(), sparse=pair.mode == SCRIBBLES))  # fmt: skip
     return data
 
 

@@ -4,6 +4,7 @@ began, re-segment the first pair's image, score a held-out pair. A generator job
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -12,6 +13,12 @@ from typing import Any
 import numpy as np
 
 from ..base.labels import IGNORE_LABEL
+
+#: Scribbles rounds are guided: the unpainted pixels the live head (``.live``, fitted on the
+#: strokes) is this sure of are labelled with its answer, and the strokes weigh as much as all
+#: of them (``benchmarks/loop.py``: ahead of unguided rounds on every image, by 0.1-0.7 IoU
+#: where the base model's domain is far from the image's).
+GUIDE = 0.9
 
 
 @dataclass
@@ -29,6 +36,7 @@ class RoundData:
     corrected: np.ndarray
     raw: np.ndarray
     prediction: Any = None  # the pair's Prediction the labels were painted over, if any
+    sparse: bool = False  # scribbles: only the painted pixels are known
 
 
 @dataclass
@@ -48,21 +56,48 @@ class RoundResult:
         return int(sum(int(d.corrected.sum()) for d in self.data))
 
 
+def guided_labels(model: Any, image: np.ndarray, strokes: np.ndarray,
+                  sure: float = GUIDE) -> np.ndarray:  # fmt: skip
+    """Scribbles completed by the live head: the strokes, and where the head fitted on them
+    is at least ``sure`` of a class, that class (``IGNORE_LABEL`` elsewhere)."""
+    from .live import LiveHead, image_features
+
+    head = LiveHead(model, image_features(model, image))
+    for _ in head.fit(strokes):
+        pass
+    prob = head.predict()
+    guess = np.where(prob.max(0) >= sure, prob.argmax(0), IGNORE_LABEL)
+    return np.where(strokes != IGNORE_LABEL, strokes, guess).astype(np.int64)
+
+
 def round_job(
     base: Any, data: list[RoundData], *, parent: str, heldout: tuple[Any, Any] | None = None,
     seconds: float | None = 20.0, steps: int | None = None, device: str = "auto",
     threads: int | None = None, corrected_weight: float | str | None = None,
+    guide: float | None = GUIDE,
 ) -> Generator[dict, None, RoundResult]:  # fmt: skip
     """Fine-tune ``base`` (never changed) on ``data``, then re-segment ``data[0]``'s image:
     yields the training logs and ``{"kind": "status"}`` lines; returns a :class:`RoundResult`.
-    ``parent`` is the reference the new version records as its parent."""
+    ``parent`` is the reference the new version records as its parent. Scribbles (``sparse``
+    data) are completed by the live head where it is ``guide`` sure (None: strokes only);
+    the time it takes counts in ``seconds``."""
     from ..inference.predictor import Predictor
     from ..training.finetune import CORRECTED_WEIGHT, heldout_dice, iter_finetune
+    from .errors import LoopError
 
     start = time.perf_counter()
     weight = CORRECTED_WEIGHT if corrected_weight is None else corrected_weight
+    labels = [d.labels for d in data]
+    if guide is not None and any(d.sparse for d in data):
+        yield {"kind": "status", "text": "reading the images with the network…"}
+        for i, d in enumerate(data):
+            # too large to answer live: its strokes alone
+            with contextlib.suppress(LoopError):
+                labels[i] = guided_labels(base, d.image, d.labels, guide) if d.sparse else labels[i]
+    if seconds:
+        seconds = max(1.0, seconds - (time.perf_counter() - start))
     new = yield from iter_finetune(
-        base, [d.image for d in data], [d.labels for d in data], steps=steps or None,
+        base, [d.image for d in data], labels, steps=steps or None,
         seconds=seconds or None, ignore_label=IGNORE_LABEL, device=device, threads=threads,
         corrected=[d.corrected for d in data], corrected_weight=weight,
     )  # fmt: skip
