@@ -151,8 +151,9 @@ class Loop:
     where it is that sure (the default), or None (the previous recipe)."""
 
     def __init__(self, model, image: np.ndarray, seconds: float, live: bool = True,
-                 guide: float | None = GUIDE):  # fmt: skip
+                 guide: float | None = GUIDE, **recipe):  # fmt: skip
         self.model, self.image, self.seconds, self.guide = model, image, seconds, guide
+        self.recipe = recipe
         self.live = Head(model, image) if live else None
         self.steps = 0
 
@@ -164,7 +165,7 @@ class Loop:
         known = strokes != IGNORE_LABEL
         data = [RoundData("image", self.image, strokes, known, strokes, sparse=True)]
         job = round_job(self.model, data, parent="", seconds=self.seconds, device="cpu",
-                        guide=self.guide)  # fmt: skip
+                        guide=self.guide, **self.recipe)  # fmt: skip
         result = drain(job)
         self.model, self.steps = result.model, result.steps
         return probabilities_to_labels(result.prob).astype(np.int64)
@@ -185,6 +186,8 @@ def run_case(name: str, args) -> list[dict]:
             solver = Head(model, image)
         elif method == "loop":
             solver = Loop(model, image, args.seconds)
+        elif method.startswith("loop, patches on strokes"):  # measured, see docs/benchmarks.md
+            solver = Loop(model, image, args.seconds, corrected_p=float(method.split()[-1]))
         else:  # the previous recipe: rounds on the strokes alone, no live answer
             solver = Loop(model, image, args.seconds, live=False, guide=None)
         strokes, answer = first_strokes(truth, left), None

@@ -196,6 +196,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return train_own(args)
     if args.data is None:
         raise ValueError("--preset needs --data (e.g. ../shared/data)")
+    from .cli_train import check_out
+
+    args.out = check_out(args.out, replace=True)  # a preset's run writes over its --out
     return train_preset_cli(args)
 
 
@@ -281,7 +284,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     rows = evaluate_model(model, args.images, args.labels, args.fov, threshold=args.threshold,
                           tta=args.tta, device=args.device, ids=args.ids,
                           precision=args.precision)  # fmt: skip
-    print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+    for row in rows[:-1]:
+        undefined = [k for k, v in row.items() if isinstance(v, float) and v != v]
+        if undefined:  # e.g. labels with no foreground: F1 and IoU have no value
+            print(f"note: {row['image']}: {', '.join(undefined)} undefined (the labels or the "
+                  "prediction hold no pixel of a class); left out of the mean", file=sys.stderr)
+    if args.json:  # JSON has no NaN: an undefined metric is null
+        clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+                 for r in rows]  # fmt: skip
+        print(json.dumps(clean, indent=1, allow_nan=False))
+    else:
+        print(format_table(rows))
     return 0
 
 

@@ -82,11 +82,8 @@ def train_own(args: argparse.Namespace) -> int:
         raise ValueError("give both --val-images and --val-labels, or neither")
     if args.minutes is not None and args.steps is not None:
         raise ValueError("give --minutes or --steps, not both")
-    if args.minutes is not None and args.minutes <= 0:
-        raise ValueError(f"--minutes must be > 0, got {args.minutes}")
-    out = args.out if args.out.suffix == ".safetensors" else Path(f"{args.out}.safetensors")
-    if out.exists() and not (args.overwrite or args.resume):
-        raise ValueError(f"{out} exists: choose another --out, or pass --overwrite or --resume")
+    check_minutes(args.minutes)
+    out = check_out(args.out, args.overwrite or args.resume)
     classes = None
     if args.classes:
         classes = [c.strip() for c in args.classes.split(",") if c.strip()]
@@ -130,6 +127,41 @@ def train_own(args: argparse.Namespace) -> int:
           file=sys.stderr)  # fmt: skip
     print(f"wrote {result.path}" + (f" and {result.curve}" if result.curve else ""))
     return 0
+
+
+#: a week: longer than any training here runs
+MAX_MINUTES = 7 * 24 * 60
+
+
+def check_minutes(minutes: float | None) -> None:
+    """A one-line ValueError for a time budget that is not a positive, finite number."""
+    import math
+
+    if minutes is not None and not (math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
+        raise ValueError(f"--minutes must be a number of minutes in (0, {MAX_MINUTES}], "
+                         f"got {minutes}")  # fmt: skip
+
+
+def check_out(out: Path, replace: bool) -> Path:
+    """The model file ``--out`` names (``.safetensors`` added), checked before any training:
+    a file name (not empty, not a folder), a folder that exists or can be made and can be
+    written, and no file of that name unless ``replace``."""
+    import tempfile
+
+    if not str(out).strip() or out.name in ("", ".", ".."):
+        raise ValueError(f"--out must name a model file, got {str(out)!r}")
+    out = out if out.suffix == ".safetensors" else Path(f"{out}.safetensors")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder: name a file in it")
+    if out.exists() and not replace:
+        raise ValueError(f"{out} exists: choose another --out, or pass --overwrite or --resume")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out {out}: its folder cannot be written ({exc.strerror})") from None
+    return out
 
 
 def run_to_end(job, show):

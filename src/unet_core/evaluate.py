@@ -118,6 +118,9 @@ def _check_pair(image, truth, roi, paths) -> None:
                              f"{paths[0].name} is {_dims(image)}")  # fmt: skip
     if roi is not None and not roi.any():
         raise ValueError(f"{paths[2].name}: the field-of-view mask is empty (no pixel inside)")
+    if truth.dtype.kind == "f" and not np.isfinite(truth).all():
+        raise ValueError(f"{paths[1].name}: the label image holds NaN or infinite values; "
+                         "labels are class indices")  # fmt: skip
 
 
 def _dims(array) -> str:

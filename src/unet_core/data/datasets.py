@@ -80,6 +80,9 @@ class PatchSampler:
         Applied to each patch at input size; labels are then centre-cropped to ``out_size``.
     ignore_label
         Label of unlabelled pixels (never used as a foreground centre).
+    corrected_p
+        Share of patches centred on a pixel whose loss weight is above 1 (one the user
+        corrected), drawn before ``foreground_p``.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class PatchSampler:
         foreground_p: float = 0.5,
         augment: Augmentation | None = None,
         ignore_label: int | None = None,
+        corrected_p: float = 0.0,
     ):
         if not samples:
             raise ValueError("no training samples")
@@ -99,7 +103,10 @@ class PatchSampler:
         self.foreground_p = foreground_p
         self.augment = augment
         self.ignore_label = ignore_label
+        self.corrected_p = corrected_p
         self._fg = [self._where(s, foreground=True) for s in samples]
+        self._fixed = [np.flatnonzero(s.weights > 1) if s.weights is not None and corrected_p
+                       else np.zeros(0, np.int64) for s in samples]  # fmt: skip
         self._any = [self._where(s, foreground=False) for s in samples]
         sizes = np.array([len(a) for a in self._any], float)
         self._p = sizes / sizes.sum()
@@ -119,9 +126,11 @@ class PatchSampler:
         sample has them, (out, out) float32 weights."""
         i = int(rng.choice(len(self.samples), p=self._p))
         s = self.samples[i]
-        pool = (
-            self._fg[i] if len(self._fg[i]) and rng.random() < self.foreground_p else self._any[i]
-        )
+        if self.corrected_p and len(self._fixed[i]) and rng.random() < self.corrected_p:
+            pool = self._fixed[i]
+        else:
+            pool = (self._fg[i] if len(self._fg[i]) and rng.random() < self.foreground_p
+                    else self._any[i])  # fmt: skip
         cy, cx = np.unravel_index(pool[rng.integers(len(pool))], s.labels.shape)
         y0, x0 = cy - self.in_size // 2, cx - self.in_size // 2
         img = read_window(np.moveaxis(s.image, 0, -1), y0, x0, self.in_size, self.in_size)

@@ -195,6 +195,10 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
         notes.append("the labels look like instance masks (one value per object): read as "
                      "background and foreground, with a 1-px background line where objects "
                      "touch; segment with --instances to get objects back")  # fmt: skip
+    elif kept and all((lab == IGNORE_LABEL).all() for _, _, lab in kept):
+        problems.append("every label pixel is 255: as a 0/255 mask that is foreground only, as "
+                        "class indices nothing is annotated; give masks with background (0) "
+                        "too")  # fmt: skip
     elif kept and not any(((lab > 0) & (lab < IGNORE_LABEL)).any() for _, _, lab in kept):
         kept = [(n, i, np.where(lab == IGNORE_LABEL, 1, lab)) for n, i, lab in kept]
         notes.append("the labels hold only 0 and 255: read as background (0) and foreground (255)")

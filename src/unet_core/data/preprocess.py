@@ -26,7 +26,15 @@ def image_channels(image: np.ndarray) -> int:
 
 
 def check_channels(image: np.ndarray, mode: str, in_channels: int) -> None:
-    """Raise a one-line ValueError if ``image`` cannot feed a model with this channel mode."""
+    """Raise a one-line ValueError if ``image`` is not an image (an array of 2 or 3 axes) or
+    cannot feed a model with this channel mode."""
+    if image is None or not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        raise ValueError(f"expected an image (an array), got {type(image).__name__}")
+    if len(image.shape) not in (2, 3):
+        raise ValueError(f"expected a 2-D image, (H, W) or (H, W, C), got shape "
+                         f"{tuple(image.shape)}")  # fmt: skip
+    if np.dtype(image.dtype).kind not in "biuf":
+        raise ValueError(f"expected numbers for pixels, got dtype {image.dtype}")
     c = image_channels(image)
     if mode == "rgb" and c not in (1, 3, 4):
         raise ValueError(f"this model expects an RGB or grayscale image, got {c} channels")

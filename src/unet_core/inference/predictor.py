@@ -229,10 +229,17 @@ class Predictor:
                      lambda tiles: f"stopped after {tiles[0]} of {tiles[1]} tiles")  # fmt: skip
 
     def scale_for(self, image: np.ndarray) -> float:
-        """The resampling factor :meth:`run` uses for ``image`` (see ``scale``)."""
+        """The resampling factor :meth:`run` uses for ``image`` (see ``scale``); a one-line
+        ValueError when the model's card asks for one outside [1/16, 16] (a card that does not
+        fit the image, or a damaged one), the bounds a user's own scale has."""
         if self.scale != "auto":
             return float(self.scale)
-        return self.task.scale_for(image, self.card)
+        factor = float(self.task.scale_for(image, self.card))
+        if not 1 / 16 <= factor <= 16:
+            raise ValueError(f"the model's card asks to resample this image by {factor:.3g} "
+                             f"(its scale {self.card.scale}), outside 1/16-16: the card does "
+                             "not fit this image; give a scale")  # fmt: skip
+        return factor
 
     def run(
         self, image: np.ndarray, out: np.ndarray | None = None, scale: float | None = None

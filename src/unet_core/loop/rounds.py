@@ -74,13 +74,14 @@ def round_job(
     base: Any, data: list[RoundData], *, parent: str, heldout: tuple[Any, Any] | None = None,
     seconds: float | None = 20.0, steps: int | None = None, device: str = "auto",
     threads: int | None = None, corrected_weight: float | str | None = None,
-    guide: float | None = GUIDE,
+    guide: float | None = GUIDE, **recipe,
 ) -> Generator[dict, None, RoundResult]:  # fmt: skip
     """Fine-tune ``base`` (never changed) on ``data``, then re-segment ``data[0]``'s image:
     yields the training logs and ``{"kind": "status"}`` lines; returns a :class:`RoundResult`.
     ``parent`` is the reference the new version records as its parent. Scribbles (``sparse``
     data) are completed by the live head where it is ``guide`` sure (None: strokes only);
-    the time it takes counts in ``seconds``."""
+    the time it takes counts in ``seconds``. ``recipe``: fine-tuning options
+    (:func:`~unet_core.training.finetune.finetune_config`)."""
     from ..inference.predictor import Predictor
     from ..training.finetune import CORRECTED_WEIGHT, heldout_dice, iter_finetune
     from .errors import LoopError
@@ -99,7 +100,7 @@ def round_job(
     new = yield from iter_finetune(
         base, [d.image for d in data], labels, steps=steps or None,
         seconds=seconds or None, ignore_label=IGNORE_LABEL, device=device, threads=threads,
-        corrected=[d.corrected for d in data], corrected_weight=weight,
+        corrected=[d.corrected for d in data], corrected_weight=weight, **recipe,
     )  # fmt: skip
     yield {"kind": "status", "text": "re-segmenting with the new model…"}
     prob = Predictor(new, device=device)(data[0].image)

@@ -42,7 +42,13 @@ class Preprocessing:
         if self.local_contrast not in LOCAL_CONTRAST:
             raise ValueError(f"local_contrast must be one of {LOCAL_CONTRAST}, "
                              f"got {self.local_contrast!r}")  # fmt: skip
-        object.__setattr__(self, "percentiles", tuple(float(p) for p in self.percentiles))
+        pct = self.percentiles
+        if (not isinstance(pct, (list, tuple)) or len(pct) != 2
+                or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in pct)
+                or not 0 <= pct[0] < pct[1] <= 100):  # fmt: skip
+            raise ValueError(f"percentiles must be two numbers 0 <= low < high <= 100, got "
+                             f"{pct!r}")  # fmt: skip
+        object.__setattr__(self, "percentiles", tuple(float(p) for p in pct))
 
 
 def infer_task(classes: list[str], scale: dict) -> str:

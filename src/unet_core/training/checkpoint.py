@@ -15,15 +15,77 @@ from ..base.files import atomic_write
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any], info: dict[str, Any]) -> Path:
     """Write ``state`` (state dicts of tensors) and ``info`` (JSON-able) atomically."""
     payload = {"state": state, "info": json.dumps(info)}
-    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    try:
+        return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    except RuntimeError as exc:  # torch's writer: "[enforce fail at ...] unexpected pos"
+        import errno
+        import shutil
+
+        if shutil.disk_usage(Path(path).parent).free < 64 << 20:
+            raise OSError(errno.ENOSPC, f"No space left on device writing {Path(path).name}") \
+                from exc  # fmt: skip
+        raise OSError(errno.EIO, f"{Path(path).name} could not be written ({exc})") from exc
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot resume a training: the message names the file and what is
+    wrong with it."""
+
+
+#: what a checkpoint's info holds, and of which JSON types
+INFO = {"step": int, "history": list, "seconds": (int, float), "bad_rounds": int,
+        "rng": dict, "config": dict, "architecture": dict}  # fmt: skip
+STATE = ("model", "optimizer", "torch_rng", "best_model", "ema_model")
+MAX_BYTES = 4_000_000_000  # weights, optimizer moments and averages of the largest model
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state, info) of a checkpoint; never unpickles arbitrary objects."""
+    """(state, info) of a checkpoint, checked whole (:class:`CheckpointError` naming the file
+    and the field otherwise); never unpickles arbitrary objects, never opens what is not a
+    regular file (a FIFO would hang)."""
+    import stat
+
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise CheckpointError(f"{path.name}: no checkpoint to resume ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"{path.name} is not a regular file: not a checkpoint")
+    if info.st_size > MAX_BYTES:
+        raise CheckpointError(f"{path.name} is {info.st_size / 1e9:.1f} GB: not a checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        return payload["state"], json.loads(payload["info"])
-    except Exception as exc:
-        raise ValueError(
-            f"{Path(path).name} is not a readable training checkpoint ({exc})"
-        ) from exc
+        state, meta = payload["state"], json.loads(payload["info"])
+    except Exception as exc:  # a pickle of code, a damaged file, not this tool's
+        raise CheckpointError(f"{path.name} is not a readable training checkpoint "
+                              f"({type(exc).__name__})") from exc  # fmt: skip
+    check_checkpoint(path, state, meta)
+    return state, meta
+
+
+def check_checkpoint(path: Path, state: Any, info: Any) -> None:
+    """A :class:`CheckpointError` for a checkpoint entry of the wrong kind or value."""
+    name = Path(path).name
+    if not isinstance(state, dict) or not isinstance(info, dict):
+        raise CheckpointError(f"{name}: not a checkpoint of this tool")
+    for key in STATE:
+        if key not in state:
+            raise CheckpointError(f"{name}: its state has no {key!r}")
+    for key in ("model", "optimizer", "best_model", "ema_model"):
+        if not isinstance(state[key], dict):
+            raise CheckpointError(f"{name}: its {key!r} is not a state dict")
+    if not isinstance(state["torch_rng"], torch.Tensor) or state["torch_rng"].dtype != torch.uint8:
+        raise CheckpointError(f"{name}: its random state is not a random state")
+    for key, kind in INFO.items():
+        value = info.get(key)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise CheckpointError(f"{name}: its {key!r} is missing or not of its kind "
+                                  f"(got {value!r:.40})")  # fmt: skip
+    if info["step"] < 0 or info["bad_rounds"] < 0 or not 0 <= info["seconds"] < 1e9:
+        raise CheckpointError(f"{name}: its step, time or patience count is negative")
+    best = info.get("best")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+        raise CheckpointError(f"{name}: its best score is not a number (got {best!r:.40})")
+    if not all(isinstance(h, dict) for h in info["history"]):
+        raise CheckpointError(f"{name}: its history is not a list of records")

@@ -22,6 +22,8 @@ class TrainConfig:
         cross-entropy), ``"bce_dice"`` or ``"focal"``; ``border_weights`` adds the paper's border
         term to any of them.
     foreground_p : share of patches centred on a non-background pixel.
+    corrected_p : share of patches centred on a pixel the user corrected (one whose loss
+        weight is above 1, :attr:`Sample.weights`).
     patience : stop after this many validations without improvement of ``monitor`` (None: never).
     ema : decay of an exponential moving average of the weights (0: off); validation and the
         saved model then use the averaged weights (Polyak averaging). Step t uses
@@ -51,6 +53,7 @@ class TrainConfig:
     object_class: int = 1
     ignore_label: int | None = 255
     foreground_p: float = 0.5
+    corrected_p: float = 0.0
     augmentation: Augmentation = field(default_factory=Augmentation)
     val_every: int = 200
     monitor: str = "f1"

@@ -31,6 +31,7 @@ from ..base.arrays import resize
 from ..base.jobs import drain
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
+from ..data.preprocess import check_channels
 from ..inference.predictor import Predictor, card_of
 from ..model.unet import UNet
 from ..postprocess import probabilities_to_labels
@@ -46,6 +47,11 @@ from .trainer import Trainer
 #: (a wrong prediction with its largest errors brushed over): docs/benchmarks.md.
 CORRECTED_WEIGHT: float | str = "balanced"
 MAX_CORRECTED_WEIGHT = 100.0
+
+#: the largest fine-tuning patch: a few hundred MB of activations for the largest networks
+MAX_PATCH = 1024
+#: the smallest image edge fine-tuning learns from
+MIN_EDGE = 4
 
 #: Below this many steps the batch-norm running averages (momentum 0.1) still hold more than
 #: 4 % of the old domain's statistics (0.9 ** 30), so they are re-estimated on the images.
@@ -140,13 +146,14 @@ def finetune(
 def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_label: int | None,
                     seed: int, batch_size: int = 1, patch: int = 128, border_weights: bool = False,
                     freeze_encoder: bool = False, ema: float = 0.95, loss: str = "bce_dice",
-                    precision: str = "auto") -> TrainConfig:  # fmt: skip
+                    precision: str = "auto", corrected_p: float = 0.0) -> TrainConfig:  # fmt: skip
     """The short-budget recipe as a :class:`TrainConfig` (see the module docstring)."""
     size = patch if model.padding == "same" else model.valid_input_size(patch + 60)
     return TrainConfig(
         steps=steps or 10**9, batch_size=batch_size, patch=size, lr=lr or 1e-3,
         schedule="constant", warmup=0, loss=loss, border_weights=border_weights,
-        ignore_label=ignore_label, foreground_p=0.0, val_every=10**9, freeze_bn=False,
+        ignore_label=ignore_label, foreground_p=0.0, corrected_p=corrected_p,
+        val_every=10**9, freeze_bn=False,
         freeze_encoder=freeze_encoder, seed=seed, ema=ema, precision=precision,
         augmentation=Augmentation(elastic_p=0.0, intensity=0.0),
     )  # fmt: skip
@@ -182,8 +189,17 @@ def iter_finetune(
         precision where the hardware has it).
     """
     images, labels = _as_lists(images, labels)
+    pre = card_of(model).preprocessing
     for i, (image, lab) in enumerate(zip(images, labels)):  # all checks before any work
+        check_channels(np.asarray(image), pre.channels, model.in_channels)
+        if min(np.shape(image)[:2]) < MIN_EDGE:
+            raise ValueError(f"image {i} is {np.shape(image)[0]} x {np.shape(image)[1]} pixels: "
+                             f"too small to learn from (at least {MIN_EDGE} on a side)")
         check_labels(lab, np.shape(image)[:2], model.num_classes, ignore_label, f"labels {i}")
+    patch = recipe.get("patch", 128)
+    if isinstance(patch, bool) or not isinstance(patch, int) or not 16 <= patch <= MAX_PATCH:
+        raise ValueError(f"patch must be a whole number of pixels in [16, {MAX_PATCH}], got "
+                         f"{patch!r}")  # fmt: skip
     check_budget(steps, seconds, lr, corrected_weight)
     if steps is None and seconds is None:
         seconds = 20.0

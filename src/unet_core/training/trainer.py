@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from ..base.device import eval_mode, memory_format, resolve_device
+from ..base.names import one_line
 from ..base.precision import autocast, resolve_precision
 from ..data.datasets import PatchSampler, Sample
 from ..inference.predictor import Predictor
 from ..model.unet import UNet
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .losses import get_loss
 from .optim import Adam
@@ -73,6 +74,7 @@ class Trainer:
         self.sampler = PatchSampler(
             train, self.in_size, self.out_size, foreground_p=config.foreground_p,
             augment=config.augmentation, ignore_label=config.ignore_label,
+            corrected_p=config.corrected_p,
         )  # fmt: skip
         self.loss_fn = get_loss(config.loss)
         self.class_weights = None
@@ -285,20 +287,34 @@ class Trainer:
         return save_checkpoint(path, state, info)
 
     def resume(self, path: str | os.PathLike) -> None:
-        """Continue a run saved by :meth:`save` (same model architecture)."""
+        """Continue a run saved by :meth:`save` (same model architecture); a
+        :class:`~.checkpoint.CheckpointError` naming the file for one that cannot, and then
+        nothing of it is taken."""
         state, info = load_checkpoint(path)
         if info["architecture"] != self.model.config:
             old, new = info["architecture"], self.model.config
             diff = ", ".join(f"{k} {old.get(k)} (now {new.get(k)})" for k in sorted({*old, *new})
                              if old.get(k) != new.get(k))  # fmt: skip
-            raise ValueError(f"{Path(path).name} was trained with another architecture: {diff}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
+            raise CheckpointError(f"{Path(path).name} was trained with another architecture: "
+                                  f"{diff}")  # fmt: skip
+        before = (copy.deepcopy(self.model.state_dict()),
+                  copy.deepcopy(self.optimizer.state_dict()), torch.get_rng_state(),
+                  self.rng.bit_generator.state)  # fmt: skip
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            self.rng.bit_generator.state = info["rng"]
+            if self.ema_model is not None and state.get("ema_model"):
+                self.ema_model.load_state_dict(state["ema_model"])
+        except Exception as exc:  # shapes, optimizer groups, a random state of another kind
+            self.model.load_state_dict(before[0])
+            self.optimizer.load_state_dict(before[1])
+            torch.set_rng_state(before[2])
+            self.rng.bit_generator.state = before[3]
+            raise CheckpointError(f"{Path(path).name} does not fit this training "
+                                  f"({type(exc).__name__}: {one_line(str(exc))[:200]})") from exc
         self.best_state = state["best_model"] or None
-        if self.ema_model is not None and state.get("ema_model"):
-            self.ema_model.load_state_dict(state["ema_model"])
         self.step, self.history = info["step"], info["history"]
-        self.best, self.bad_rounds = info["best"], info["bad_rounds"]
-        self.seconds = float(info.get("seconds", 0.0))
-        self.rng.bit_generator.state = info["rng"]
+        self.best, self.bad_rounds = info.get("best"), info["bad_rounds"]
+        self.seconds = float(info["seconds"])

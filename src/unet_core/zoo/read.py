@@ -39,7 +39,7 @@ def package_weights(path: Path) -> tuple:
     with _zip(path) as zf:
         rdf = _rdf(path, zf)
         card = _card(path, zf, rdf)
-        entry = rdf["weights"]["pytorch_state_dict"]
+        entry = rdf["weights"]["pytorch_state_dict"]  # a mapping: _card checked it
         data = _member(path, zf, str(entry.get("source", "")), MAX_WEIGHT_BYTES)
     expected = entry.get("sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
@@ -64,17 +64,26 @@ def _zip(path: Path) -> zipfile.ZipFile:
 
 
 def _member(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """The bytes of ``name``, at most ``limit`` of them whatever the zip's directory declares
+    (a member that inflates past it is refused without being inflated further)."""
     try:
         info = zf.getinfo(name)
     except KeyError:
         raise _error(f"{path.name}: the package names {name!r}, which it does not hold") from None
+    too_large = _error(f"{path.name}: {name} is larger than a model of this tool can be "
+                       f"(over {limit / 1e6:,.0f} MB)")  # fmt: skip
     if info.file_size > limit:
-        raise _error(f"{path.name}: {name} is {info.file_size / 1e6:,.0f} MB, more than a "
-                     f"model of this tool can be")  # fmt: skip
+        raise too_large
     try:
-        return zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise _error(f"{path.name}: {name} is damaged ({exc})") from exc
+        with zf.open(info) as member:
+            data = member.read(limit + 1)  # the declared size is not trusted
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError,
+            NotImplementedError) as exc:  # damaged, encrypted, an unknown compression
+        raise _error(f"{path.name}: {name} cannot be read ({type(exc).__name__}: {exc})") \
+            from exc  # fmt: skip
+    if len(data) > limit:
+        raise too_large
+    return data
 
 
 def _rdf(path: Path, zf: zipfile.ZipFile) -> dict:
@@ -85,9 +94,13 @@ def _rdf(path: Path, zf: zipfile.ZipFile) -> dict:
     if not names:
         raise _error(f"{path.name} is a zip file but not a bioimage.io package (no rdf.yaml)")
     try:
-        rdf = yaml.safe_load(_member(path, zf, names[0], MAX_RDF_BYTES))
+        rdf = yaml.load(_member(path, zf, names[0], MAX_RDF_BYTES), Loader=_plain_yaml())
     except yaml.YAMLError as exc:
-        raise _error(f"{path.name}: its {names[0]} is not valid YAML") from exc
+        why = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise _error(f"{path.name}: its {names[0]} is not valid YAML ({why})") from exc
+    except RecursionError:
+        raise _error(f"{path.name}: its {names[0]} is nested too deeply to be a "
+                     "description") from None  # fmt: skip
     if not isinstance(rdf, dict):
         raise _error(f"{path.name}: its {names[0]} is not a description")
     if rdf.get("type") != "model":
@@ -102,8 +115,11 @@ def _card(path: Path, zf: zipfile.ZipFile, rdf: dict):
     config = rdf.get("config") if isinstance(rdf.get("config"), dict) else {}
     ours = config.get("napari_unet")
     weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
-    if not isinstance(ours, dict) or "card" not in ours or "pytorch_state_dict" not in weights:
+    if not isinstance(ours, dict) or "card" not in ours:
         raise _error(foreign(path, rdf))
+    if not isinstance(weights.get("pytorch_state_dict"), dict):
+        raise _error(f"{path.name}: its weights.pytorch_state_dict is not a description of "
+                     "weights")  # fmt: skip
     try:
         return ModelCard.from_json(json.dumps(ours["card"]))
     except (ValueError, TypeError, RecursionError) as exc:
@@ -113,7 +129,8 @@ def _card(path: Path, zf: zipfile.ZipFile, rdf: dict):
 def foreign(path: Path, rdf: dict) -> str:
     """One line on a package of another tool: its name, format, network and weights."""
     weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
-    arch = (weights.get("pytorch_state_dict") or {}).get("architecture")
+    entry = weights.get("pytorch_state_dict")
+    arch = entry.get("architecture") if isinstance(entry, dict) else None
     if isinstance(arch, dict):
         arch = arch.get("callable") or arch.get("import_from")
     network = f"network {arch}, " if arch else ""
@@ -122,6 +139,22 @@ def foreign(path: Path, rdf: dict) -> str:
     return (f"{path.name} is the bioimage.io model {name!r} (format {rdf.get('format_version')}, "
             f"{network}weights: {kinds}), not a U-Net of this tool, so napari-unet cannot run "
             f"it; run it with {RUNS_IT}")  # fmt: skip
+
+
+def _plain_yaml():
+    """YAML's safe loader without aliases: a package's description never needs one, and
+    expanding them is how a small file asks for gigabytes ("billion laughs")."""
+    import yaml
+
+    class PlainYaml(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise yaml.YAMLError(f"line {mark.line + 1} uses an alias (*), which a "
+                                     "description never needs")  # fmt: skip
+            return super().compose_node(parent, index)
+
+    return PlainYaml
 
 
 def _error(message: str):

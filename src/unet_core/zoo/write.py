@@ -48,8 +48,14 @@ def export_package(model: UNet, out: str | os.PathLike, sample: np.ndarray,
                          "the input first")  # fmt: skip
     model = model.cpu().eval()
     test_input = test_image(model, sample)
+    if not np.isfinite(test_input).all():
+        raise ValueError("the sample image holds NaN or infinite pixels: the package's test "
+                         "would be of NaN; give an image the model is meant for (--sample)")
     with torch.no_grad():
         test_output = probabilities(model, test_input)
+    if not np.isfinite(test_output).all():
+        raise ValueError("the model's output on the sample image holds NaN: its weights or "
+                         "the sample are not usable for a package")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="napari-unet-package-") as tmp:
         descr = _describe(model, Path(tmp), test_input, test_output, author)
         return atomic_write(out, lambda part: _save(descr, part))
