@@ -10,6 +10,7 @@ Dice of each class against masks of class indices.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from .data.io import read_image
 from .inference.predictor import Predictor
 from .model.unet import UNet
 
+log = logging.getLogger(__name__)
 
 def _key(path: Path) -> str:
     m = re.match(r"\D*(\d+)", path.name)
@@ -96,6 +98,10 @@ def evaluate_model(
         image, truth = read_image(paths[0]), read_image(paths[1])
         roi = binarize(read_image(paths[2])) if len(paths) > 2 else None
         _check_pair(image, truth, roi, paths)
+        values = np.unique(truth if roi is None else truth[roi])
+        if len(values) == 1:  # a score against one value says little: said, not hidden
+            log.warning("%s: the labels hold only the value %s: the scores of the other "
+                        "classes are 0 or undefined", paths[1].name, values[0])
         prob = predictor(image)
         try:
             row = task.evaluate(prob, truth, threshold, roi=roi, classes=classes)
