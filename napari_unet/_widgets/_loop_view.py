@@ -53,8 +53,18 @@ class LoopView:
             self.viewer.layers[name].data = foreground_probability(prob)
         QTimer.singleShot(0, lambda: self.outline(image_layer, changed))
 
-    def outline(self, image_layer, changed: np.ndarray) -> None:
-        """A "changed" layer: the pixels this round changed, as outlines; replaced each round."""
+    def prepare(self, image_layer, shape: tuple[int, ...]) -> None:
+        """Make the ``<image> changed`` layer (empty) when a round starts, so that its end
+        only fills it: napari takes ~0.1 s to add a layer, which would stall the window when
+        the round's answer arrives."""
+        name = f"{image_layer.name} changed"
+        if name in self.viewer.layers and self.viewer.layers[name].data.shape == tuple(shape):
+            return
+        self.outline(image_layer, np.zeros(shape, bool), keep=True)
+
+    def outline(self, image_layer, changed: np.ndarray, keep: bool = False) -> None:
+        """A "changed" layer: the pixels this round changed, as outlines; replaced each round
+        (removed when nothing changed, unless ``keep``)."""
         from napari.utils.colormaps import DirectLabelColormap
 
         name = f"{image_layer.name} changed"
@@ -63,11 +73,11 @@ class LoopView:
         active = self.viewer.layers.selection.active
         if name in self.viewer.layers:
             old = self.viewer.layers[name]
-            if old.data.shape == changed.shape and changed.any():
+            if old.data.shape == changed.shape and (changed.any() or keep):
                 old.data = changed.astype(np.uint8)
                 return
             self.viewer.layers.remove(old)
-        if not changed.any():  # nothing changed: no layer (and none left from an older round)
+        if not changed.any() and not keep:  # nothing changed: no layer, none left over
             return
         layer = self.viewer.add_labels(
             changed.astype(np.uint8), name=name, opacity=0.9,

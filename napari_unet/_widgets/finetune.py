@@ -230,6 +230,9 @@ class FinetuneWidget(Container):
                    "folder": self._project.destination(chosen[0][1])}  # fmt: skip
         self.plot.reset()
         self._live.clear()  # the round will answer; a live answer meanwhile would compete
+        self._view.prepare(chosen[0][1], data[0].labels.shape)
+        if pairs[0].shown_apart:  # its prediction layer too, now rather than at the end
+            self._view.target(pairs[0], chosen[0][1])
         name = self._workspace.describe(ref)
         self._jobs.start(job, f"fine-tuning {name}", yielded=lambda log: self._on_log(log,
                          context), returned=lambda r: self._on_done(context, r),
