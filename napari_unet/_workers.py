@@ -92,10 +92,11 @@ def segment_job(
                                     np.asarray(image[::4, ::4]))  # fmt: skip
     net = resolve_model(workspace, ref, device)
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
-    scale = predictor.scale_for(image)
-    prob = yield from predictor.run(image, scale=scale)
-    notes = predictor.task.notes(image, net.card)
-    values = predictor.task.measure(image, probabilities_to_labels(prob, threshold), net.card)
+    predicted = yield from predictor.run(image)
+    prob, scale, context = predicted.prob, predicted.scale, predicted.context
+    notes = predictor.task.notes(image, net.card, context)
+    values = predictor.task.measure(image, probabilities_to_labels(prob, threshold), net.card,
+                                    context)  # fmt: skip
     instances = separate_objects(prob, net.card.classes, threshold) if objects else None
     levels = pyramid(foreground_probability(prob), pyramid_shapes) if pyramid_shapes else None
     return SegmentResult(prob, list(net.card.classes), scale, time.perf_counter() - start,
@@ -122,17 +123,20 @@ def round_job(base: Any, data: list, **options) -> Generator[dict, None, Any]:
     return (yield from core_round(base, data, threads=max(1, available_cores() - 1), **options))
 
 
-def live_job(model: Any, pair: Any, labels: Any, corrected: Any,
-             features: Any = None) -> Generator[str, None, Any]:
-    """The live answer to a pair's labels as painted when it was asked (``unet_core.loop.live``):
-    corrections weigh as much as the rest of the labels, as in a round. Returns
-    (probabilities, the image's features to reuse)."""
+def live_job(workspace: Any, ref: str, image: Any, labels: Any, corrected: Any,
+             features: Any = None, device: str = "auto") -> Generator[str, None, Any]:
+    """The live answer to a pair's labels as painted when it was asked (``unet_core.loop.live``),
+    with the model ``ref`` (loaded here, off the UI thread): corrections weigh as much as the
+    rest of the labels, as in a round. Returns (probabilities, the image's features to
+    reuse)."""
     from unet_core.base.labels import IGNORE_LABEL
     from unet_core.loop.live import live_job as core_live
     from unet_core.training.finetune import correction_weights
 
+    yield "loading the model…"
+    model = resolve_model(workspace, ref, device)
     (weights,) = correction_weights([corrected], [labels], "balanced", IGNORE_LABEL)
-    return (yield from core_live(model, pair.pixels, labels, weights, features))
+    return (yield from core_live(model, image, labels, weights, features, device))
 
 
 def open_project_job(folder: Any, device: str = "cpu") -> Generator[str, None, Any]:

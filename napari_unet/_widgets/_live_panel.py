@@ -20,19 +20,21 @@ class LivePanel:
     """Rows for the live answer of the chosen pair.
 
     viewer : the window; pair : ``() -> Pair | None`` (the chosen labels' pair);
-    image : ``() -> image layer``; model : ``() -> (reference, network)`` of the base model
-    (raises ValueError when there is none); busy : ``() -> bool``, True while a round runs.
+    image : ``() -> image layer``; model : ``() -> reference`` of the base model (ValueError
+    when there is none; the job loads it, off the window's thread); device : ``() -> str``;
+    workspace : the window's loop model; busy : ``() -> bool``, True while a round runs.
     """
 
-    def __init__(self, viewer, pair: Callable, image: Callable, model: Callable,
-                 busy: Callable[[], bool]):  # fmt: skip
+    def __init__(self, viewer, workspace, pair: Callable, image: Callable, model: Callable,
+                 device: Callable[[], str], busy: Callable[[], bool]):  # fmt: skip
         from qtpy.QtCore import QTimer
 
-        self.viewer, self.pair, self.image, self.model, self.busy = viewer, pair, image, model, busy
+        self.viewer, self.workspace = viewer, workspace
+        self.pair, self.image, self.model, self.device, self.busy = pair, image, model, device, busy
         self.enabled = CheckBox(text="live answer while painting", value=True)
         self.enabled.tooltip = ("after each stroke, a quick answer from the model's features in "
                                 "a '<labels> live' layer; a round replaces it")  # fmt: skip
-        self.status = Label(value="")
+        self.status = Label(label="live", value="")
         self.worker = None
         self._features: dict = {}  # (pair id, model reference, image digest) -> Features
         self._layer = None  # the labels layer listened to
@@ -47,7 +49,9 @@ class LivePanel:
         return [self.enabled, self.status]
 
     def follow(self, layer) -> None:
-        """Listen to the strokes on ``layer`` (the chosen labels) only."""
+        """Listen to the strokes on ``layer`` (the chosen labels) only; an answer for the
+        labels chosen before is abandoned."""
+        self._stop()
         if self._layer is not None:
             with contextlib.suppress(RuntimeError, TypeError, ValueError):
                 self._layer.events.paint.disconnect(self._on_paint)
@@ -58,15 +62,15 @@ class LivePanel:
     def _on_paint(self, event=None) -> None:
         if self.enabled.value and not self.busy():
             if not self._timer.isActive():  # a stroke begins: the live layer is made now,
-                self._live_layer()  # not when the answer comes (napari takes ~0.1 s for it)
+                self._live_layer(self.pair())  # not when the answer comes (napari: ~0.1 s)
             self._stroke = time.monotonic()
             self._timer.start(DEBOUNCE_MS)
 
-    def _live_layer(self):
-        """The ``<labels> live`` layer of the chosen pair, made empty when missing."""
+    def _live_layer(self, pair):
+        """The ``<labels> live`` layer of ``pair``, made empty when missing."""
         import numpy as np
 
-        pair, image = self.pair(), self.image()
+        image = self.image()
         if pair is None or image is None:
             return None
         name = f"{pair.labels_name} live"
@@ -86,7 +90,7 @@ class LivePanel:
 
     def answer(self) -> None:
         """Answer the labels as painted now, in the background; a running answer is
-        abandoned (a newer stroke makes it stale)."""
+        abandoned (a newer stroke makes it stale: what it returns is dropped)."""
         from unet_core.loop import LoopError
 
         from .._workers import live_job, start_worker
@@ -95,49 +99,65 @@ class LivePanel:
         if pair is None or image_layer is None or pair.pixels is None or self.busy():
             return
         try:
-            ref, model = self.model()
+            ref = self.model()
             labels, corrected = pair.training_labels()
         except (LoopError, ValueError) as exc:
-            self.status.value = f"live: {exc}"
+            self.status.value = str(exc)
             return
+        self._stop()
+        key = (pair.id, ref, pair.image.digest)
+        job = live_job(self.workspace, ref, pair.pixels, labels, corrected,
+                       self._features.get(key), self.device())  # fmt: skip
+        started = self._stroke
+        worker = start_worker(job)
+        worker.returned.connect(lambda r: self._show(worker, pair, key, r, started))
+        worker.errored.connect(lambda exc: self._failed(worker, exc))
+        worker.finished.connect(lambda: self._done(worker))
+        self.worker = worker
+        self.status.value = "answering…"
+        worker.start()
+
+    def _stop(self) -> None:
+        """Abandon the running answer (its result is dropped) and any stroke waiting."""
+        self._timer.stop()
         if self.worker is not None:
             self.worker.quit()
-        key = (pair.id, ref, pair.image.digest)
-        job = live_job(model, pair, labels, corrected, self._features.get(key))
-        started = self._stroke
-        self.worker = start_worker(job, returned=lambda r: self._show(pair, key, r, started),
-                                   errored=lambda exc: setattr(self.status, "value",
-                                                               f"live: {exc}"))  # fmt: skip
-        self.worker.finished.connect(lambda w=self.worker: self._done(w))
-        self.status.value = "live: answering…"
-        self.worker.start()
+            self.worker = None
 
     def _done(self, worker) -> None:
         if self.worker is worker:
             self.worker = None
 
-    def _show(self, pair, key, result, started: float) -> None:
-        """The answer in ``<labels> live``: each pixel's class, blank where the user painted."""
+    def _failed(self, worker, exc: BaseException) -> None:
+        if self.worker is worker:  # an abandoned answer's failure says nothing now
+            self.status.value = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+
+    def _show(self, worker, pair, key, result, started: float) -> None:
+        """The answer in ``pair``'s live layer: each pixel's class, blank where the user
+        painted; dropped when it is stale (another answer asked for, other labels chosen, a
+        round running)."""
         prob, features = result
         self._features = {key: features}  # one image's features kept: the one painted on
-        if self.busy() or not self.enabled.value:
+        if worker is not self.worker or pair is not self.pair() or self.busy() or \
+                not self.enabled.value:  # fmt: skip
             return
         from unet_core.postprocess import probabilities_to_labels
 
         labels = probabilities_to_labels(prob)
         labels[pair.painted()] = 0
-        layer = self._live_layer()
+        layer = self._live_layer(pair)
         if layer is None:
             return
         layer.data = labels
-        self.status.value = (f"live: answered {time.monotonic() - started:.1f} s after the "
-                             "stroke; a round replaces it")  # fmt: skip
+        self.shown = started  # which stroke the answer on screen answers
+        self.status.value = (f"answered {time.monotonic() - started:.1f} s after the stroke; "
+                             "a round replaces it")  # fmt: skip
+
+    shown = 0.0
 
     def clear(self) -> None:
-        """A round finished (or the answer was turned off): the live layer goes."""
-        self._timer.stop()
-        if self.worker is not None:
-            self.worker.quit()
+        """A round starts (or the answer was turned off): the live layer goes."""
+        self._stop()
         pair = self.pair()
         if pair is not None and f"{pair.labels_name} live" in self.viewer.layers:
             self.viewer.layers.remove(f"{pair.labels_name} live")

@@ -67,7 +67,7 @@ class FinetuneWidget(Container):
         self._run = PushButton(text="Fine-tune")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=100, value=0)
-        self._status = Label(label="status", value="paint corrections, then fine-tune")
+        self._status = Label(label="status", value="paint, then fine-tune")
         self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._choice = ChoiceRow()
         self._view = LoopView(viewer)
@@ -77,9 +77,9 @@ class FinetuneWidget(Container):
         self._versions = VersionsPanel(viewer, ws, self._jobs, self._pairs, self._view,
                                        lambda: self._device.value, self._held_out,
                                        self._check_image, self._project.save_soon)  # fmt: skip
-        self._live = LivePanel(viewer, lambda: self._pairs.pair(create=False),
+        self._live = LivePanel(viewer, ws, lambda: self._pairs.pair(create=False),
                                lambda: self._pairs.image.value, self._live_model,
-                               lambda: self._jobs.busy)  # fmt: skip
+                               lambda: self._device.value, lambda: self._jobs.busy)
         self.extend([*self._project.rows, *self._pairs.rows, *self._live.rows,
                      self._held_image, self._held_labels, self._base, self._base_file,
                      self._seconds, self._steps, self._device, self._run, self._cancel,
@@ -128,13 +128,12 @@ class FinetuneWidget(Container):
             self._pairs.names.value = ", ".join(self._default_classes())
         self._pairs.show_legend()
 
-    def _live_model(self) -> tuple[str, object]:
-        """(reference, network) of the base model, for the live answer."""
+    def _live_model(self) -> str:
+        """The reference of the base model, for the live answer (which loads it)."""
         pair = self._pairs.pair(create=False)
         if pair is None:
             raise ValueError("choose labels first")
-        ref = self._base_ref(pair)
-        return ref, resolve_model(self._workspace, ref, self._device.value)
+        return self._base_ref(pair)
 
     def _on_workspace(self) -> None:
         """A pair or version appeared (e.g. Segment made labels): the rows show it."""

@@ -155,6 +155,9 @@ def check_out(out: Path, replace: bool) -> Path:
         raise ValueError(f"--out {out} is a folder: name a file in it")
     if out.exists() and not replace:
         raise ValueError(f"{out} exists: choose another --out, or pass --overwrite or --resume")
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ValueError(f"--out {out}: {blocking} is a file, not a folder")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out.parent):

@@ -98,15 +98,15 @@ def evaluate_model(
         image, truth = read_image(paths[0]), read_image(paths[1])
         roi = binarize(read_image(paths[2])) if len(paths) > 2 else None
         _check_pair(image, truth, roi, paths)
-        values = np.unique(truth if roi is None else truth[roi])
-        if len(values) == 1:  # a score against one value says little: said, not hidden
-            log.warning("%s: the labels hold only the value %s: the scores of the other "
-                        "classes are 0 or undefined", paths[1].name, values[0])
         prob = predictor(image)
         try:
             row = task.evaluate(prob, truth, threshold, roi=roi, classes=classes)
         except ValueError as exc:
             raise ValueError(f"{paths[1].name}: {exc}") from None
+        values = np.unique(truth if roi is None else truth[roi])
+        if len(values) == 1:  # a score against one value says little: said, not hidden
+            log.warning("%s: the labels hold only the value %s: the scores of the other "
+                        "classes are 0 or undefined", paths[1].name, values[0])
         rows.append({"image": paths[0].name, **row})
     keys = [k for k in rows[0] if k != "image"]
     rows.append({"image": "mean", **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}})

@@ -48,7 +48,7 @@ def checkpoint(tmp_path_factory):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (48, 48)).astype(np.uint8)
     sample = make_sample(image, (image > 128).astype(np.int64), Preprocessing("gray"))
-    trainer = Trainer(tiny(), [sample], TrainConfig(steps=2, patch=32, val_every=1),
+    trainer = Trainer(tiny(), [sample], TrainConfig(steps=2, patch=32, val_every=1, ema=0.9),
                       device="cpu")  # fmt: skip
     for _ in trainer.fit():
         pass
@@ -80,6 +80,13 @@ CHECKPOINTS = [
     (lambda s, i: s.update(torch_rng=torch.zeros(3)), "random state is not a random state"),
     (lambda s, i: s.pop("model"), "has no 'model'"),
     (lambda s, i: s.update(model=[1, 2]), "'model' is not a state dict"),
+    (lambda s, i: s.update(best_model={"x": torch.zeros(1)}), "does not fit"),
+    (lambda s, i: s.update(ema_model={k: v[..., :1] if v.ndim else v
+                                      for k, v in s["ema_model"].items()}), "does not fit"),
+    (lambda s, i: i.update(history=[{"foo": 1}]), "history is not a list of records"),
+    (lambda s, i: i.update(best=float("nan")), "best score is not a number"),
+    (lambda s, i: s["optimizer"]["param_groups"][0].update(betas=[2]), "betas"),
+    (lambda s, i: s["optimizer"]["param_groups"][0].update(lr=-1.0), "lr"),
 ]  # fmt: skip
 
 
@@ -93,14 +100,27 @@ def test_a_tampered_checkpoint_is_one_line_and_changes_nothing(checkpoint, chang
     bad = tampered(path, payload, change)
     image = np.zeros((48, 48), np.uint8)
     sample = make_sample(image, np.zeros((48, 48), np.int64), Preprocessing("gray"))
-    trainer = Trainer(tiny(), [sample], TrainConfig(steps=2, patch=32), device="cpu")
+    trainer = Trainer(tiny(), [sample], TrainConfig(steps=2, patch=32, ema=0.9), device="cpu")
+    for _ in trainer.fit():  # a state of its own, to see that nothing of the file is taken
+        pass
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    ema = {k: v.clone() for k, v in trainer.ema_model.state_dict().items()}
+    moments = [{k: (v.clone() if torch.is_tensor(v) else v) for k, v in st.items()}
+               for st in trainer.optimizer.state_dict()["state"].values()]  # fmt: skip
+    rng, np_rng = torch.get_rng_state(), trainer.rng.bit_generator.state
     with pytest.raises(CheckpointError, match=message) as info:
         trainer.resume(bad)
     assert one_line(str(info.value)) and "tampered.ckpt" in str(info.value)
-    assert trainer.step == 0
+    assert trainer.step == 2
     for k, v in trainer.model.state_dict().items():
         assert torch.equal(v, before[k]), k
+    for k, v in trainer.ema_model.state_dict().items():
+        assert torch.equal(v, ema[k]), k
+    after = list(trainer.optimizer.state_dict()["state"].values())
+    for old, new in zip(moments, after):
+        assert all(torch.equal(v, new[k]) if torch.is_tensor(v) else v == new[k]
+                   for k, v in old.items())  # fmt: skip
+    assert torch.equal(torch.get_rng_state(), rng) and trainer.rng.bit_generator.state == np_rng
 
 
 def test_a_fifo_named_like_a_checkpoint_is_not_opened(tmp_path):

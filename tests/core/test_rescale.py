@@ -108,10 +108,11 @@ def test_the_field_of_view_is_found_once_per_segmented_photograph(tmp_path, monk
     (result,) = list(BatchRun(tmp_path / "eye.png", tmp_path / "out", model=model))
     assert result.status == "ok" and result.measurements["vessel_area_fraction"] >= 0
     assert len(calls) == 1  # scale, blanking outside it and the measurements share one mask
+    # ... carried in the image's context, not kept by the module: another image, another mask
     image = synthetic_fundus(240, 200)
-    first = fundus.fov_of(image)
-    image[:] = 0  # the same array with other pixels: found again
-    assert fundus.fov_of(image).sum() != first.sum()
+    first = fundus.TASK.prepare(image, model.card)
+    image[:] = 0
+    assert fundus.TASK.prepare(image, model.card).fov.sum() != first.fov.sum()
 
 
 @pytest.mark.parametrize(

@@ -131,8 +131,8 @@ def segment_file(predictor: Predictor, path: Path, out_dir: Path,
 def _image(predictor, path, image, out_dir, o: SegmentOptions):
     mask_path, prob_path, overlay_path = output_paths(path, out_dir)
     bad = _non_finite(image)
-    scale = predictor.scale_for(image)
-    prob = yield from predictor.run(image, scale=scale)
+    predicted = yield from predictor.run(image)
+    prob, scale = predicted.prob, predicted.scale
     labels = probabilities_to_labels(prob, o.threshold)
     reason = ""
     if bad is not None:
@@ -155,7 +155,7 @@ def _image(predictor, path, image, out_dir, o: SegmentOptions):
         write_png(overlay_path, overlay(image, mask))
     write_tiff(mask_path, mask, source=source_text(path))  # last: its presence means done
     if o.measure:
-        values.update(predictor.task.measure(image, mask, predictor.card))
+        values.update(predictor.task.measure(image, mask, predictor.card, predicted.context))
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
                       _foreground(mask, prob.shape[0]), scale, values)  # fmt: skip
 
@@ -166,9 +166,9 @@ def _stack(predictor, path, stack, out_dir, o: SegmentOptions):
     n = stack.shape[0]
     masks, probs, areas = [], [], {}
     for z in range(n):
-        scale = predictor.scale_for(stack[z])
-        job = predictor.run(stack[z], scale=scale)
-        prob = yield from relay(job, lambda t, z=z: (z * t[1] + t[0], n * t[1]))
+        job = predictor.run(stack[z])
+        predicted = yield from relay(job, lambda t, z=z: (z * t[1] + t[0], n * t[1]))
+        prob, scale = predicted.prob, predicted.scale
         labels = probabilities_to_labels(prob, o.threshold)
         masks.append(labels_to_mask(labels, prob.shape[0]))
         areas = _add(areas, class_areas(labels, predictor.card.classes))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from ..model.card import ModelCard
 from ..model.fused import inference_form
 from ..model.unet import UNet
 from ..tasks import task_of
+from ..tasks.base import ImageContext
 from .tiling import TileGrid, coverage, make_grid, ramp_weights
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,17 @@ def _dihedral(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
     if flip:
         x = torch.flip(x, dims=(-1,))
     return torch.rot90(x, -rot, dims=(-2, -1))
+
+
+@dataclass
+class Predicted:
+    """What :meth:`Predictor.run` made of one image: the (classes, H, W) float32
+    probabilities, the resampling factor it used, and the image's task context (for
+    measuring it without finding its field of view again)."""
+
+    prob: np.ndarray
+    scale: float
+    context: ImageContext
 
 
 class Predictor:
@@ -224,35 +237,44 @@ class Predictor:
         the job with :class:`Cancelled`. ``out`` may be a preallocated (e.g. memory-mapped) array.
         """
         if progress is None:
-            return drain(self.run(image, out))
-        return drain(self.run(image, out), lambda tiles: progress(*tiles),
+            return drain(self.run(image, out)).prob
+        done = drain(self.run(image, out), lambda tiles: progress(*tiles),
                      lambda tiles: f"stopped after {tiles[0]} of {tiles[1]} tiles")  # fmt: skip
+        return done.prob
+
+    def prepare(self, image: np.ndarray) -> ImageContext:
+        """What the model's task needs of ``image``, found once (its field of view, say), with
+        the resampling factor :meth:`run` uses (see ``scale``): a one-line ValueError when the
+        card asks for one outside [1/16, 16] (a card that does not fit the image, or a damaged
+        one), the bounds a user's own scale has."""
+        context = self.task.prepare(image, self.card)
+        if self.scale != "auto":
+            context.scale = float(self.scale)
+        elif not 1 / 16 <= context.scale <= 16:
+            raise ValueError(f"the model's card asks to resample this image by "
+                             f"{context.scale:.3g} (its scale {self.card.scale}), outside "
+                             "1/16-16: the card does not fit this image; give a scale")
+        return context
 
     def scale_for(self, image: np.ndarray) -> float:
-        """The resampling factor :meth:`run` uses for ``image`` (see ``scale``); a one-line
-        ValueError when the model's card asks for one outside [1/16, 16] (a card that does not
-        fit the image, or a damaged one), the bounds a user's own scale has."""
-        if self.scale != "auto":
-            return float(self.scale)
-        factor = float(self.task.scale_for(image, self.card))
-        if not 1 / 16 <= factor <= 16:
-            raise ValueError(f"the model's card asks to resample this image by {factor:.3g} "
-                             f"(its scale {self.card.scale}), outside 1/16-16: the card does "
-                             "not fit this image; give a scale")  # fmt: skip
-        return factor
+        """The resampling factor :meth:`run` uses for ``image`` (:meth:`prepare`)."""
+        return self.prepare(image).scale
 
     def run(
-        self, image: np.ndarray, out: np.ndarray | None = None, scale: float | None = None
-    ) -> Generator[tuple[int, int], None, np.ndarray]:
-        """The prediction as a generator: yields ``(done, total)`` tiles, returns the result.
+        self, image: np.ndarray, out: np.ndarray | None = None,
+        context: ImageContext | None = None,
+    ) -> Generator[tuple[int, int], None, Predicted]:  # fmt: skip
+        """The prediction as a generator: yields ``(done, total)`` tiles, returns a
+        :class:`Predicted` (the probabilities, the scale used, the image's context).
 
-        ``scale``: the factor from :meth:`scale_for` when the caller asked for it already.
-        Stopping between yields (``close()``) abandons the job cleanly; no torch state is held
-        across a yield. This is what GUI workers iterate over.
+        ``context``: the image's :meth:`prepare`, when the caller has it already. Stopping
+        between yields (``close()``) abandons the job cleanly; no torch state is held across a
+        yield. This is what GUI workers iterate over.
         """
         pre = self.card.preprocessing
         check_channels(image, pre.channels, self.model.in_channels)
-        factor = self.scale_for(image) if scale is None else float(scale)
+        context = context if context is not None else self.prepare(image)
+        factor = context.scale
         if abs(factor - 1.0) < 0.02:
             out = yield from self.run_normalized(local_contrast(image, pre), out=out)
         else:
@@ -264,8 +286,8 @@ class Predictor:
             back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
             out = self._output(out, (self.model.num_classes, H, W))
             out[...] = back
-        self.task.finish(image, out, self.card)
-        return out
+        self.task.finish(image, out, self.card, context)
+        return Predicted(out, factor, context)
 
     def run_normalized(
         self, image: np.ndarray, norm: Normalizer | None = None, out: np.ndarray | None = None

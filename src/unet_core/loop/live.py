@@ -84,7 +84,7 @@ def network_features(model, x: np.ndarray, device: str = "cpu") -> np.ndarray:
         size = (model.valid_input_size(h + model.margin), model.valid_input_size(w + model.margin))
     window = read_window(np.moveaxis(x, 0, -1), -top, -top, *size)
     dev = resolve_device(device)
-    net = inference_form(model.to(dev), torch.float32)
+    net = inference_form(model, torch.float32).to(dev)  # a copy: the model stays where it is
     batch = torch.from_numpy(np.ascontiguousarray(np.moveaxis(window, -1, 0)))[None].to(dev)
     with torch.inference_mode():
         out = net.features(batch)[0].float().cpu().numpy()
@@ -186,7 +186,7 @@ def live_job(model, image: np.ndarray, labels: np.ndarray, weights: np.ndarray |
     reuse for the next stroke)."""
     if features is None or features.shape != tuple(np.shape(image)[:2]):
         yield "reading the image with the network…"
-        features = image_features(model, image, device)
+        features = image_features(model, np.asarray(image), device)
     from ..inference.predictor import card_of
     from ..tasks import task_of
 

@@ -56,13 +56,13 @@ class RoundResult:
         return int(sum(int(d.corrected.sum()) for d in self.data))
 
 
-def guided_labels(model: Any, image: np.ndarray, strokes: np.ndarray,
-                  sure: float = GUIDE) -> np.ndarray:  # fmt: skip
+def guided_labels(model: Any, image: np.ndarray, strokes: np.ndarray, sure: float = GUIDE,
+                  device: str = "cpu") -> np.ndarray:  # fmt: skip
     """Scribbles completed by the live head: the strokes, and where the head fitted on them
     is at least ``sure`` of a class, that class (``IGNORE_LABEL`` elsewhere)."""
     from .live import LiveHead, image_features
 
-    head = LiveHead(model, image_features(model, image))
+    head = LiveHead(model, image_features(model, image, device))
     for _ in head.fit(strokes):
         pass
     prob = head.predict()
@@ -94,7 +94,8 @@ def round_job(
         for i, d in enumerate(data):
             # too large to answer live: its strokes alone
             with contextlib.suppress(LoopError):
-                labels[i] = guided_labels(base, d.image, d.labels, guide) if d.sparse else labels[i]
+                if d.sparse:
+                    labels[i] = guided_labels(base, d.image, d.labels, guide, device)
     if seconds:
         seconds = max(1.0, seconds - (time.perf_counter() - start))
     new = yield from iter_finetune(

@@ -4,7 +4,22 @@ code asks the model's task (``tasks.task_of(card)``), never a class or a preset 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
+
+
+@dataclass
+class ImageContext:
+    """What a task learns of one image, once, before it is segmented: the resampling factor
+    that brings it to the model's scale, and what else finishing and measuring it needs (a
+    fundus photograph's field of view). It travels with the image's result; no module keeps
+    it."""
+
+    scale: float = 1.0
+    fov: np.ndarray | None = field(default=None, repr=False)
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 class Task:
@@ -16,20 +31,26 @@ class Task:
     #: columns this task adds to the batch report (its measurements' names)
     report_columns: tuple[str, ...] = ()
 
+    def prepare(self, image: np.ndarray, card) -> ImageContext:
+        """What this task needs to know of ``image``, found once (:class:`ImageContext`)."""
+        return ImageContext()
+
     def scale_for(self, image: np.ndarray, card) -> float:
         """Resampling factor that brings ``image`` to the scale the model was trained at."""
-        return 1.0
+        return self.prepare(image, card).scale
 
-    def notes(self, image: np.ndarray, card) -> list[str]:
+    def notes(self, image: np.ndarray, card, context: ImageContext | None = None) -> list[str]:
         """What a user should know about segmenting ``image`` with this model (one line each:
         e.g. that it does not look like the images the model is for)."""
         return []
 
-    def finish(self, image: np.ndarray, prob: np.ndarray, card) -> None:
+    def finish(self, image: np.ndarray, prob: np.ndarray, card,
+               context: ImageContext | None = None) -> None:  # fmt: skip
         """Adjust the (classes, H, W) probabilities of ``image`` in place (e.g. blank what
         lies outside a field of view)."""
 
-    def measure(self, image: np.ndarray, mask: np.ndarray, card) -> dict:
+    def measure(self, image: np.ndarray, mask: np.ndarray, card,
+                context: ImageContext | None = None) -> dict:  # fmt: skip
         """Measurements of a mask for the report and the widget ({} if none)."""
         return {}
 

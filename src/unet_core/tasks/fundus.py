@@ -9,15 +9,12 @@ resampled to its own size.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
-import weakref
 
 import numpy as np
 from scipy import ndimage
 
-from .base import Task
+from .base import ImageContext, Task
 
 
 def fov_mask(image: np.ndarray) -> np.ndarray:
@@ -230,26 +227,6 @@ MEASUREMENTS = (
 )  # fmt: skip
 
 
-_LAST: tuple = (None, b"", None)  # (weak reference to an image, its sample, its FOV mask)
-_LOCK = threading.Lock()
-
-
-def fov_of(image: np.ndarray) -> np.ndarray:
-    """:func:`fov_mask`, computed once for an image that is scaled, finished and measured in
-    turn (the last image's mask is kept while that array lives and its pixels are unchanged)."""
-    global _LAST
-    sample = np.ascontiguousarray(image[::29, ::31]).tobytes()
-    with _LOCK:
-        ref, seen, mask = _LAST
-    if ref is not None and ref() is image and seen == sample:
-        return mask
-    mask = fov_mask(image)
-    # arrays that cannot be referenced weakly are not kept
-    with contextlib.suppress(TypeError), _LOCK:
-        _LAST = (weakref.ref(image), sample, mask)
-    return mask
-
-
 class Fundus(Task):
     """Vessels in colour fundus photographs."""
 
@@ -257,29 +234,42 @@ class Fundus(Task):
     sample = "fundus_retina.jpg"  # a normal left eye (Häggström 2014, CC0)
     report_columns = MEASUREMENTS
 
-    def scale_for(self, image: np.ndarray, card) -> float:
+    def prepare(self, image: np.ndarray, card) -> ImageContext:
+        """The field of view (found once) and the factor that brings its diameter to the
+        card's; nothing for a card without a training scale."""
         if not card.scale.get("fov_diameter"):
-            return 1.0
-        return auto_scale(image, card.scale, fov_of(image))
+            return ImageContext()
+        fov = fov_mask(np.asarray(image))
+        return ImageContext(auto_scale(image, card.scale, fov), fov)
 
-    def notes(self, image: np.ndarray, card) -> list[str]:
-        if "fov_diameter" in card.scale and not looks_like_fundus(image, fov_of(image)):
+    def _fov(self, image, card, context: ImageContext | None):
+        if "fov_diameter" not in card.scale:
+            return None
+        return context.fov if context is not None and context.fov is not None \
+            else fov_mask(np.asarray(image))  # fmt: skip
+
+    def notes(self, image: np.ndarray, card, context: ImageContext | None = None) -> list[str]:
+        fov = self._fov(image, card, context)
+        if fov is not None and not looks_like_fundus(image, fov):
             return ["no field of view found: this does not look like a fundus photograph, so "
                     "vessels were not measured"]  # fmt: skip
         return []
 
-    def finish(self, image: np.ndarray, prob: np.ndarray, card) -> None:
-        if "fov_diameter" in card.scale:
-            outside = ~fov_of(image)  # nothing to find outside the field of view
+    def finish(self, image: np.ndarray, prob: np.ndarray, card,
+               context: ImageContext | None = None) -> None:  # fmt: skip
+        fov = self._fov(image, card, context)
+        if fov is not None:
+            outside = ~fov  # nothing to find outside the field of view
             prob[0][outside], prob[1:, outside] = 1.0, 0.0
 
-    def measure(self, image: np.ndarray, mask: np.ndarray, card) -> dict:
+    def measure(self, image: np.ndarray, mask: np.ndarray, card,
+                context: ImageContext | None = None) -> dict:  # fmt: skip
         """:func:`measure_vessels` inside the FOV of a colour photograph (and relative to its
         diameter), with the area fraction under its report name."""
         if len(card.classes) != 2:
             return {}
         image = np.asarray(image)
-        fov = fov_of(image) if "fov_diameter" in card.scale else None
+        fov = self._fov(image, card, context)
         if fov is not None and not looks_like_fundus(image, fov):
             return {}  # not a fundus photograph: no vessel figures (notes() says so)
         diameter = fov_diameter(fov) if fov is not None else None

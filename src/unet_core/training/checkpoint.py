@@ -85,7 +85,12 @@ def check_checkpoint(path: Path, state: Any, info: Any) -> None:
     if info["step"] < 0 or info["bad_rounds"] < 0 or not 0 <= info["seconds"] < 1e9:
         raise CheckpointError(f"{name}: its step, time or patience count is negative")
     best = info.get("best")
-    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))
+                             or best != best or abs(best) == float("inf")):  # fmt: skip
         raise CheckpointError(f"{name}: its best score is not a number (got {best!r:.40})")
-    if not all(isinstance(h, dict) for h in info["history"]):
-        raise CheckpointError(f"{name}: its history is not a list of records")
+    for record in info["history"]:
+        if not (isinstance(record, dict) and record.get("kind") in ("step", "epoch")
+                and isinstance(record.get("step"), int)
+                and all(isinstance(v, (int, float, str, type(None)))
+                        for v in record.values())):  # fmt: skip
+            raise CheckpointError(f"{name}: its history is not a list of records")

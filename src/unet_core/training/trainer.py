@@ -45,6 +45,23 @@ def patch_sizes(model: UNet, patch: int) -> tuple[int, int]:
     return size, size
 
 
+def check_optimizer(optimizer) -> None:
+    """A ValueError for an optimizer state whose hyperparameters no step can use (a resumed
+    checkpoint's)."""
+    import math
+
+    for group in optimizer.param_groups:
+        for key in ("lr", "eps", "weight_decay", "momentum"):
+            value = group.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value < 0:  # fmt: skip
+                raise ValueError(f"its optimizer's {key} is {value!r}")
+        betas = group.get("betas", (0.9, 0.999))
+        if (not isinstance(betas, (list, tuple)) or len(betas) != 2
+                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"its optimizer's betas are {betas!r}")
+
+
 class Trainer:
     """Trains ``model`` in place on ``train`` samples, validating on ``val`` with ``evaluate``.
 
@@ -297,21 +314,28 @@ class Trainer:
                              if old.get(k) != new.get(k))  # fmt: skip
             raise CheckpointError(f"{Path(path).name} was trained with another architecture: "
                                   f"{diff}")  # fmt: skip
+        ema = self.ema_model
         before = (copy.deepcopy(self.model.state_dict()),
                   copy.deepcopy(self.optimizer.state_dict()), torch.get_rng_state(),
-                  self.rng.bit_generator.state)  # fmt: skip
+                  self.rng.bit_generator.state,
+                  copy.deepcopy(ema.state_dict()) if ema is not None else None)  # fmt: skip
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            check_optimizer(self.optimizer)
             torch.set_rng_state(state["torch_rng"])
             self.rng.bit_generator.state = info["rng"]
-            if self.ema_model is not None and state.get("ema_model"):
-                self.ema_model.load_state_dict(state["ema_model"])
+            if ema is not None and state.get("ema_model"):
+                ema.load_state_dict(state["ema_model"])
+            if state["best_model"]:  # weights that must fit the model when the run ends
+                copy.deepcopy(self.model).load_state_dict(state["best_model"])
         except Exception as exc:  # shapes, optimizer groups, a random state of another kind
             self.model.load_state_dict(before[0])
             self.optimizer.load_state_dict(before[1])
             torch.set_rng_state(before[2])
             self.rng.bit_generator.state = before[3]
+            if ema is not None:
+                ema.load_state_dict(before[4])
             raise CheckpointError(f"{Path(path).name} does not fit this training "
                                   f"({type(exc).__name__}: {one_line(str(exc))[:200]})") from exc
         self.best_state = state["best_model"] or None
