@@ -22,15 +22,18 @@ class LivePanel:
     viewer : the window; pair : ``() -> Pair | None`` (the chosen labels' pair);
     image : ``() -> image layer``; model : ``() -> reference`` of the base model (ValueError
     when there is none; the job loads it, off the window's thread); device : ``() -> str``;
-    workspace : the window's loop model; busy : ``() -> bool``, True while a round runs.
+    workspace : the window's loop model; busy : ``() -> bool``, True while a round runs;
+    stroked : called after every stroke on the chosen labels (the widget saves them).
     """
 
     def __init__(self, viewer, workspace, pair: Callable, image: Callable, model: Callable,
-                 device: Callable[[], str], busy: Callable[[], bool]):  # fmt: skip
+                 device: Callable[[], str], busy: Callable[[], bool],
+                 stroked: Callable[[], object] = lambda: None):  # fmt: skip
         from qtpy.QtCore import QTimer
 
         self.viewer, self.workspace = viewer, workspace
         self.pair, self.image, self.model, self.device, self.busy = pair, image, model, device, busy
+        self.stroked = stroked
         self.enabled = CheckBox(text="live answer while painting", value=True)
         self.enabled.tooltip = ("after each stroke, a quick answer from the model's features in "
                                 "a '<labels> live' layer; a round replaces it")  # fmt: skip
@@ -60,6 +63,7 @@ class LivePanel:
             layer.events.paint.connect(self._on_paint)
 
     def _on_paint(self, event=None) -> None:
+        self.stroked()
         if self.enabled.value and not self.busy():
             if not self._timer.isActive():  # a stroke begins: the live layer is made now,
                 self._live_layer(self.pair())  # not when the answer comes (napari: ~0.1 s)

@@ -7,7 +7,6 @@ widget composes panels that show it and call it: pairs, versions, where next, pr
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import TYPE_CHECKING
 
@@ -79,7 +78,8 @@ class FinetuneWidget(Container):
                                        self._check_image, self._project.save_soon)  # fmt: skip
         self._live = LivePanel(viewer, ws, lambda: self._pairs.pair(create=False),
                                lambda: self._pairs.image.value, self._live_model,
-                               lambda: self._device.value, lambda: self._jobs.busy)
+                               lambda: self._device.value, lambda: self._jobs.busy,
+                               self._on_stroke)  # fmt: skip
         self.extend([*self._project.rows, *self._pairs.rows, *self._live.rows,
                      self._held_image, self._held_labels, self._base, self._base_file,
                      self._seconds, self._steps, self._device, self._run, self._cancel,
@@ -146,20 +146,12 @@ class FinetuneWidget(Container):
             self._pairs.refresh(target)
 
     def _on_target(self, layer) -> None:
-        if self._target_layer is not None:
-            with contextlib.suppress(RuntimeError, TypeError, ValueError):
-                self._target_layer.events.paint.disconnect(self._on_stroke)
-        self._target_layer = layer
-        if layer is not None:
-            layer.events.paint.connect(self._on_stroke)
         self._choice.close()
         self._live.follow(layer)
         self._project.follow(self._pairs.pair(layer, create=False) if layer else None,
                              self._pairs.image.value)  # fmt: skip
 
-    _target_layer = None  # the labels layer whose strokes are listened to
-
-    def _on_stroke(self, event=None) -> None:
+    def _on_stroke(self) -> None:
         """Strokes since the last round are saved once the brush rests."""
         self._project.save_soon(self._pairs.pair(create=False))
 
