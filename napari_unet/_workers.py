@@ -68,12 +68,12 @@ def segment_job(
     image: Any, ref: str, workspace: Any = None, device: str = "auto", tile: int | None = None,
     tta: bool = False, threshold: float = 0.5, objects: bool = False,
     pyramid_shapes: list | None = None,
-) -> Generator[tuple[int, int], None, SegmentResult]:  # fmt: skip
+) -> Generator[Any, None, SegmentResult]:  # fmt: skip
     """Segment one 2-D image with the model ``ref`` (:data:`AUTO`: the bundled model for the
-    image's kind): yields ``(done, total)`` tiles, returns a :class:`SegmentResult` (with the
-    task's measurements of the mask at ``threshold``, the separate objects when ``objects``,
-    and the foreground probability at each of ``pyramid_shapes``, the image's own first, for
-    a multiscale result)."""
+    image's kind): yields ``unet_core.base.events.Progress`` in tiles, returns a
+    :class:`SegmentResult` (with the task's measurements of the mask at ``threshold``, the
+    separate objects when ``objects``, and the foreground probability at each of
+    ``pyramid_shapes``, the image's own first, for a multiscale result)."""
     import numpy as np
 
     from unet_core.base.arrays import pyramid
@@ -104,13 +104,14 @@ def segment_job(
                          notes, chosen)  # fmt: skip
 
 
-def measure_job(image: Any, labels: Any, card: Any) -> Generator[None, None, dict]:
+def measure_job(image: Any, labels: Any, card: Any) -> Generator[Any, None, dict]:
     """The task's measurements (vessels) of (edited) labels, off the UI thread."""
     import numpy as np
 
+    from unet_core.base.events import Status
     from unet_core.tasks import task_of
 
-    yield
+    yield Status("measuring…")
     return task_of(card).measure(np.asarray(image), (labels == 1).astype("uint8"), card)
 
 
@@ -124,34 +125,36 @@ def round_job(base: Any, data: list, **options) -> Generator[dict, None, Any]:
 
 
 def live_job(workspace: Any, ref: str, image: Any, labels: Any, corrected: Any,
-             features: Any = None, device: str = "auto") -> Generator[str, None, Any]:
+             features: Any = None, device: str = "auto") -> Generator[Any, None, Any]:
     """The live answer to a pair's labels as painted when it was asked (``unet_core.loop.live``),
     with the model ``ref`` (loaded here, off the UI thread): corrections weigh as much as the
     rest of the labels, as in a round. Returns (probabilities, the image's features to
     reuse)."""
+    from unet_core.base.events import Status
     from unet_core.base.labels import IGNORE_LABEL
     from unet_core.loop.live import live_job as core_live
     from unet_core.training.finetune import correction_weights
 
-    yield "loading the model…"
+    yield Status("loading the model…")
     model = resolve_model(workspace, ref, device)
     (weights,) = correction_weights([corrected], [labels], "balanced", IGNORE_LABEL)
     return (yield from core_live(model, image, labels, weights, features, device))
 
 
-def open_project_job(folder: Any, device: str = "cpu") -> Generator[str, None, Any]:
+def open_project_job(folder: Any, device: str = "cpu") -> Generator[Any, None, Any]:
     """Read a project folder and its images off the UI thread: yields what it is doing,
     returns the ``unet_core.loop.LoopProject``. A project of format 1 kept no record of its
     predictions: each pair gets one from the version that made it, so that its painted
     pixels are told from the model's again."""
+    from unet_core.base.events import Status
     from unet_core.inference.predictor import Predictor
     from unet_core.loop import CORRECTIONS, LoopProject, ProjectError
     from unet_core.loop.storage import load_pixels
 
-    yield f"reading {folder}…"
+    yield Status(f"reading {folder}…")
     project = LoopProject.open(folder)
     for pair in project.pairs:
-        yield f"reading the image of '{pair.labels_name}'…"
+        yield Status(f"reading the image of '{pair.labels_name}'…")
         try:
             load_pixels(project, pair)
         except ProjectError as exc:  # a moved or deleted image: its labels still open
@@ -160,16 +163,18 @@ def open_project_job(folder: Any, device: str = "cpu") -> Generator[str, None, A
         version = project.version(pair.model)
         if pair.predictions or pair.mode != CORRECTIONS or version is None:
             continue
-        yield f"re-deriving what was painted on '{pair.labels_name}'…"
+        yield Status(f"re-deriving what was painted on '{pair.labels_name}'…")
         pair.adopt(Predictor(project.model_of(version, device), device=device)(pair.pixels),
                    version.ref)  # fmt: skip
     return project
 
 
-def write_job(write) -> Generator[None, None, Any]:
+def write_job(write) -> Generator[Any, None, Any]:
     """Run ``write`` (a project's save, ``unet_core.loop.storage.save_job``) off the UI
     thread; returns what it returns (the folder)."""
-    yield
+    from unet_core.base.events import Status
+
+    yield Status("saving…")
     return write()
 
 
@@ -197,13 +202,14 @@ def train_job(data: Any, out: str, *, val: Any = None, minutes: float | None,
 
 def compare_job(
     models: list[Any], image: Any, labels: Any, ignore_label: int, device: str
-) -> Generator[tuple[int, int], None, list[float]]:
-    """Held-out Dice of each model on one corrected image: yields (done, total)."""
+) -> Generator[Any, None, list[float]]:
+    """Held-out Dice of each model on one corrected image: yields ``Progress`` in models."""
+    from unet_core.base.events import Progress
     from unet_core.training.finetune import heldout_dice
 
     dice = []
     for i, model in enumerate(models):
-        yield i, len(models)
+        yield Progress(i, len(models), "models")
         dice.append(heldout_dice(model, image, labels, ignore_label, device=device))
     return dice
 

@@ -44,13 +44,12 @@ class JobRunner:
     def start(self, job: Generator, description: str, *, returned: Callable,
               yielded: Callable | None = None, aborted: Callable | None = None,
               total: float = 1, status: str | None = None) -> None:  # fmt: skip
-        """Run ``job`` in a worker: ``yielded`` sees its progress, ``returned`` its result
-        (both on the UI thread); Cancel stops it between two yields."""
+        """Run ``job`` in a worker: ``yielded`` sees its events (default: :meth:`show`),
+        ``returned`` its result (both on the UI thread); Cancel stops it between two yields."""
         from .._workers import start_worker
 
-        connections = {"returned": returned, "errored": self.error, "finished": self._finished}
-        if yielded is not None:
-            connections["yielded"] = yielded
+        connections = {"returned": returned, "errored": self.error, "finished": self._finished,
+                       "yielded": yielded or self.show}  # fmt: skip
         if aborted is not None:
             connections["aborted"] = aborted
         self.worker = start_worker(job, **connections)
@@ -63,6 +62,15 @@ class JobRunner:
 
         self.activity = progress(total=max(1, int(total)), desc=description)
         self.worker.start()
+
+    def show(self, event) -> None:
+        """Show a job's event (``unet_core.base.events``): progress in the bar and the
+        activity entry, a status line in the status row; other events are the widget's."""
+        kind = type(event).__name__
+        if kind == "Progress":
+            self.advance(event.done, event.total)
+        elif kind == "Status":
+            self.say(event.text)
 
     def advance(self, done: float, total: float | None = None) -> None:
         """Move the progress bar and the activity entry to ``done`` (of ``total``)."""

@@ -110,7 +110,7 @@ class ProjectPanel:
             self.opened(found)
             return
         self.jobs.start(open_project_job(folder), f"opening {Path(folder).name}",
-                        yielded=self.jobs.say, returned=self._attach)  # fmt: skip
+                        returned=self._attach)  # fmt: skip
 
     def _attach(self, project) -> None:
         self.opened(self.workspace.attach(project))

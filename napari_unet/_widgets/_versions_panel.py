@@ -94,8 +94,7 @@ class VersionsPanel:
                           f"{int(changed.sum())} pixel(s) changed; the next round starts from "
                           "it")  # fmt: skip
 
-        self.jobs.start(job, f"segmenting with {version.name}", returned=done,
-                        yielded=lambda p: self.jobs.advance(*p))  # fmt: skip
+        self.jobs.start(job, f"segmenting with {version.name}", returned=done)  # fmt: skip
 
     def on_restore(self) -> None:
         from unet_core.loop import LoopError

@@ -118,15 +118,11 @@ class SegmentWidget(Container):
         source = {"layer": layer, "data": layer.data, "index": index, "level": level}
         name = self._workspace.describe(ref) if ref != AUTO else "the model for its kind"
         self._jobs.start(
-            job, f"segmenting {layer.name}", yielded=self._on_progress,
+            job, f"segmenting {layer.name}",
             returned=lambda result: self._on_done(source, result),
             aborted=lambda: self._jobs.say("cancelled: nothing was changed"),
             status=f"segmenting '{layer.name}' with {name}…",
         )  # fmt: skip
-
-    def _on_progress(self, value: tuple[int, int]) -> None:
-        done, total = value
-        self._jobs.advance(done, total)
 
     # ---- results ------------------------------------------------------------------------
     def _on_done(self, source: dict, result) -> None:

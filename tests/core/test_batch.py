@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from unet_core import ModelCard, Preprocessing, UNet, read_image, save_model
+from unet_core.base.events import Partial
 from unet_core.batch import REPORT_NAME, BatchError, BatchRun, FileResult, Progress
 from unet_core.inference.bands import predict_bands
 from unet_core.inference.predictor import Predictor
@@ -202,9 +203,9 @@ def test_bands_match_the_whole_image_prediction(padding):
     predictor = Predictor(model, device="cpu", tile=96)
     whole = predictor(image)
     bands = {}
-    for kind, y0, prob in predict_bands(predictor, image, rows=64):
-        if kind == "band":
-            bands[y0] = prob
+    for event in predict_bands(predictor, image, rows=64):
+        if isinstance(event, Partial):
+            bands[event.value.y0] = event.value.prob
     assert sorted(bands) == [0, 64, 128, 192, 256]
     streamed = np.concatenate([bands[y] for y in sorted(bands)], axis=1)
     assert streamed.shape == whole.shape

@@ -105,14 +105,14 @@ def test_the_inference_form_is_made_again_only_when_weights_change():
     torch.manual_seed(4)
     model = UNet(base_channels=4, depth=2, padding="same", batch_norm=True)
     predictor = Predictor(model, device="cpu", precision="fp32")
-    net = predictor.network()
-    assert predictor.network() is net
+    net = predictor.network.net()
+    assert predictor.network.net() is net
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     model.train()
     loss = model(torch.randn(2, 1, 32, 32)).square().mean()  # also moves the BN statistics
     loss.backward()
     optimizer.step()
-    assert predictor.network() is not net
-    net = predictor.network()
+    assert predictor.network.net() is not net
+    net = predictor.network.net()
     model.load_state_dict(copy.deepcopy(model.state_dict()))
-    assert predictor.network() is not net
+    assert predictor.network.net() is not net

@@ -323,19 +323,19 @@ def test_restoring_keeps_the_strokes_apart_from_the_model_pixels(tiny, tmp_path)
 
 
 def test_a_save_that_failed_is_written_whole_the_next_time(tmp_path, monkeypatch):
-    import unet_core.loop.storage as storage
+    import unet_core.loop.storage.write as storage
 
     project = LoopProject(tmp_path / "p")
     pair = project.add_pair(segmented_pair())
-    real = storage._write_npz
+    real = storage.write_npz
 
     def full_disk(tmp, arrays):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(storage, "_write_npz", full_disk)
+    monkeypatch.setattr(storage, "write_npz", full_disk)
     with pytest.raises(OSError, match="No space left"):
         save_job(project)()
-    monkeypatch.setattr(storage, "_write_npz", real)
+    monkeypatch.setattr(storage, "write_npz", real)
     save_job(project)()  # the prediction is written this time
     assert LoopProject.open(project.folder).pair(pair.id).prediction() is not None
 

@@ -216,22 +216,39 @@ def test_running_out_of_memory_retries_with_fewer_and_smaller_tiles(monkeypatch,
     image = np.random.default_rng(0).random((150, 170)).astype(np.float32)
     big = Predictor(model, device="cpu", tile=140, batch_size=4)
     expected = Predictor(model, device="cpu", tile=70, batch_size=1)(image)
-    real = Predictor._forward
+    import unet_core.inference.network as network
 
-    def tight(self, net, batch, size):  # memory for one tile of up to 100 px at a time
-        if len(batch) > 1 or batch.shape[-1] > 100:
+    real = network.inference_form
+
+    def failing(check):  # the network's inference form, running out of memory when ``check``
+        def form(*args, **kwargs):
+            net = real(*args, **kwargs)
+
+            def call(x):
+                check(x)
+                return net(x)
+
+            return call
+
+        return form
+
+    def tight(x):  # memory for one tile of up to 100 px at a time
+        if len(x) > 1 or x.shape[-1] > 100:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(self, net, batch, size)
 
-    monkeypatch.setattr(Predictor, "_forward", tight)
+    def always(x):
+        raise RuntimeError("out of memory")
+
+    def shape_error(x):
+        raise RuntimeError("a shape error")
+
+    monkeypatch.setattr(network, "inference_form", failing(tight))
     np.testing.assert_allclose(big(image), expected, atol=1e-5)
     assert "trying again with 2 tile(s) at a time" in caplog.text
     assert f"trying again with tiles of {model.valid_input_size(70, 'down')} px" in caplog.text
-    monkeypatch.setattr(Predictor, "_forward", lambda *a: (_ for _ in ()).throw(
-        RuntimeError("out of memory")))  # fmt: skip
+    monkeypatch.setattr(network, "inference_form", failing(always))
     with pytest.raises(MemoryError, match="out of memory even with one tile of"):
         Predictor(model, device="cpu", tile=70)(image)
-    monkeypatch.setattr(Predictor, "_forward", lambda *a: (_ for _ in ()).throw(
-        RuntimeError("a shape error")))  # fmt: skip
+    monkeypatch.setattr(network, "inference_form", failing(shape_error))
     with pytest.raises(RuntimeError, match="a shape error"):  # other errors are not retried
-        big(image)
+        Predictor(model, device="cpu", tile=140, batch_size=4)(image)

@@ -58,7 +58,7 @@ def test_make_grid_windows():
     (iy, ix), (ty, tx) = grid.output_slices(y, x)
     assert iy.stop == 300 and ix.stop == 200
     assert ty.stop - ty.start == iy.stop - iy.start
-    assert len(grid) == len(grid.ys) * len(grid.xs)
+    assert len(grid) == len(grid.starts[0]) * len(grid.starts[1])
 
 
 def test_ramp_weights_of_overlapping_tiles_sum_to_one():

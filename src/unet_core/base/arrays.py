@@ -21,19 +21,26 @@ def mirror_indices(n: int, start: int, stop: int) -> np.ndarray:
     return np.where(idx < n, idx, period - idx)
 
 
-def read_window(image: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
-    """The (h, w[, C]) window of ``image`` at (y0, x0), mirrored past the borders.
+def read_box(array: np.ndarray, starts, sizes, first: int = 0) -> np.ndarray:
+    """The box of ``array`` at ``starts`` with ``sizes`` on the axes ``first..first + len(starts)``
+    (the other axes whole), mirrored past the borders.
 
-    Inside the image this is a plain slice (a memory-mapped image reads only that window).
+    Inside the array this is a plain slice (a memory-mapped image reads only that box); past a
+    border the bounding box of the mirrored positions is read once and then gathered.
     """
-    H, W = image.shape[:2]
-    if y0 >= 0 and y0 + h <= H and x0 >= 0 and x0 + w <= W:
-        return np.asarray(image[y0 : y0 + h, x0 : x0 + w])
-    ys, xs = mirror_indices(H, y0, y0 + h), mirror_indices(W, x0, x0 + w)
-    # read the bounding box once, then gather
-    ylo, yhi, xlo, xhi = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    box = np.asarray(image[ylo:yhi, xlo:xhi])
-    return box[np.ix_(ys - ylo, xs - xlo)]
+    lead = (slice(None),) * first
+    shape = array.shape[first : first + len(starts)]
+    if all(s >= 0 and s + n <= N for s, n, N in zip(starts, sizes, shape)):
+        return np.asarray(array[lead + tuple(slice(s, s + n) for s, n in zip(starts, sizes))])
+    idx = [mirror_indices(N, s, s + n) for s, n, N in zip(starts, sizes, shape)]
+    box = np.asarray(array[lead + tuple(slice(i.min(), i.max() + 1) for i in idx)])
+    return box[lead + np.ix_(*(i - i.min() for i in idx))]
+
+
+def read_window(image: np.ndarray, y0: int, x0: int, h: int, w: int) -> np.ndarray:
+    """The (h, w[, C]) window of ``image`` at (y0, x0), mirrored past the borders
+    (:func:`read_box` of the first two axes)."""
+    return read_box(image, (y0, x0), (h, w))
 
 
 def resize(array: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.events import Progress
 from ..base.files import file_mode, temp_prefix
 from ..base.jobs import drain, relay
 from ..data.io import ImageReadError, read_image, write_png, write_tiff
@@ -131,7 +132,7 @@ def segment_file(predictor: Predictor, path: Path, out_dir: Path,
 def _image(predictor, path, image, out_dir, o: SegmentOptions):
     mask_path, prob_path, overlay_path = output_paths(path, out_dir)
     bad = _non_finite(image)
-    predicted = yield from predictor.run(image)
+    predicted = yield from relay(predictor.run(image), lambda e: (e.done, e.total))
     prob, scale = predicted.prob, predicted.scale
     labels = probabilities_to_labels(prob, o.threshold)
     reason = ""
@@ -167,7 +168,7 @@ def _stack(predictor, path, stack, out_dir, o: SegmentOptions):
     masks, probs, areas = [], [], {}
     for z in range(n):
         job = predictor.run(stack[z])
-        predicted = yield from relay(job, lambda t, z=z: (z * t[1] + t[0], n * t[1]))
+        predicted = yield from relay(job, lambda e, z=z: (z * e.total + e.done, n * e.total))
         prob, scale = predicted.prob, predicted.scale
         labels = probabilities_to_labels(prob, o.threshold)
         masks.append(labels_to_mask(labels, prob.shape[0]))
@@ -203,10 +204,11 @@ def _streamed(predictor, path, out_dir, o: SegmentOptions):
         prob_out = None
         if o.save_prob:
             prob_out = stack.enter_context(BandWriter(prob_path, (H, W), np.float32))
-        for kind, a, b in predict_bands(predictor, image):
-            if kind == "tiles":
-                yield a, b
+        for event in predict_bands(predictor, image):
+            if isinstance(event, Progress):
+                yield event.done, event.total
                 continue
+            a, b = event.value.y0, event.value.prob
             labels = probabilities_to_labels(b, o.threshold)
             mask = labels_to_mask(labels, b.shape[0])
             count += int(np.count_nonzero(mask))

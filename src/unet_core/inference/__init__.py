@@ -6,6 +6,7 @@ _EXPORTS = {
     "Predictor": ".predictor",
     "predict": ".predictor",
     "predict_bands": ".bands",
+    "SlidingWindow": ".window",
     "TileGrid": ".tiling",
     "make_grid": ".tiling",
     "plan_axis": ".tiling",

@@ -9,16 +9,26 @@ probabilities away before the next is read. Memory is bounded by one band and th
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..base.arrays import read_window
+from ..base.events import Partial, Progress
 from ..base.jobs import relay
 from ..data.preprocess import Normalizer, check_channels
 from .predictor import Predictor
 
 #: rows per band; a multiple of the usual TIFF tile and strip sizes
 BAND_ROWS = 1024
+
+
+@dataclass(frozen=True)
+class Band:
+    """The (classes, rows, W) float32 probabilities of rows ``y0 .. y0 + rows`` of an image."""
+
+    y0: int
+    prob: np.ndarray
 
 
 def band_halo(predictor: Predictor) -> int:
@@ -34,12 +44,12 @@ def band_halo(predictor: Predictor) -> int:
 
 def predict_bands(
     predictor: Predictor, image, rows: int = BAND_ROWS
-) -> Generator[tuple[str, int, object], None, None]:
+) -> Generator[Progress | Partial, None, None]:
     """Predict ``image`` (H, W[, C], any array that slices) band by band, at its own scale.
 
-    Yields ``("tiles", done, total)`` after each tile batch (counted over the whole image) and
-    ``("band", y0, prob)`` with the (classes, rows, W) float32 probabilities of rows
-    ``y0 .. y0 + rows``. Closing the generator stops between tile batches.
+    Yields :class:`Progress` in tiles after each tile batch (counted over the whole image) and
+    a :class:`Partial` of each :class:`Band` in turn. Closing the generator stops between tile
+    batches.
     """
     if rows < 1:
         raise ValueError(f"rows must be >= 1, got {rows}")
@@ -54,14 +64,14 @@ def predict_bands(
     per_band = [len(predictor.plan((sum(_extent(y0, rows, halo, H)), W)).origins())
                 for y0 in starts]  # fmt: skip
     total, done = sum(per_band), 0
-    yield "tiles", 0, total
+    yield Progress(0, total, "tiles")
     for y0, n in zip(starts, per_band):
         top, h, bottom = _extent(y0, rows, halo, H)
         band = read_window(image, y0 - top, 0, top + h + bottom, W)
         job = predictor.run_normalized(band, norm)
-        prob = yield from relay(job, lambda tiles, before=done: ("tiles", before + tiles[0], total))
+        prob = yield from relay(job, lambda e, ahead=done: Progress(ahead + e.done, total, "tiles"))
         done += n
-        yield "band", y0, prob[:, top : top + h]
+        yield Partial(Band(y0, prob[:, top : top + h]))
 
 
 def _extent(y0: int, rows: int, halo: int, H: int) -> tuple[int, int, int]:

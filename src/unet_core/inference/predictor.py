@@ -1,14 +1,20 @@
-"""Overlap-tile prediction: numpy image in, float32 class probabilities out.
+"""Prediction of one image: numpy image in, float32 class probabilities out, in three stages.
 
-The predictor is configured once (model, device, tile, batch, TTA) and then applied to images of
-any size. Tiles are read from the image on demand with mirror padding at the borders, pushed
-through the network in batches under ``torch.inference_mode()``, and written into an output array
-allocated once; memory beyond the output is bounded by the tile batch.
+1. The model's task prepares the image once (:meth:`Predictor.prepare`): its context (the
+   fundus field of view, say) and the resampling factor.
+2. The image, resampled and normalised, goes through the :class:`~.window.SlidingWindow`, which
+   tiles it with mirror padding and calls the network on batches of tiles; it knows nothing of
+   preprocessing.
+3. The probabilities are resampled back to the image and the task finishes them
+   (:meth:`~unet_core.tasks.base.Task.finish`).
+
+:meth:`Predictor.run` returns a :class:`Predicted` that carries the probabilities, the scale
+used and the context, so no caller asks for them twice and no module keeps per-image state.
+The caller's model is never moved or changed: the network runs as a copy in its inference form.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
@@ -16,10 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..base.arrays import read_window, resize
-from ..base.device import memory_format, resolve_device
+from ..base.arrays import resize
+from ..base.events import Progress
 from ..base.jobs import drain
-from ..base.precision import resolve_precision
 from ..data.preprocess import (
     Normalizer,
     check_channels,
@@ -27,38 +32,24 @@ from ..data.preprocess import (
     model_channels,
     select_channels,
 )
-from ..model.blocks import center_crop
 from ..model.card import ModelCard
-from ..model.fused import inference_form
 from ..model.unet import UNet
 from ..tasks import task_of
 from ..tasks.base import ImageContext
-from .tiling import TileGrid, coverage, make_grid, ramp_weights
+from .network import NetworkCall
+from .sizing import plan_window
+from .window import Forward, output_array
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], object]
-
-#: Activation bytes per input pixel and base channel in inference (float32; measured ~25 on CPU).
-_BYTES_PER_PIXEL_PER_CHANNEL = 40
-_DEFAULT_BUDGET = {"cpu": 1 << 30, "mps": 2 << 30}
+#: ``progress(done, total)`` after each batch of tiles; returning False stops the job
+ProgressCallback = Callable[[int, int], object]
 
 
 def card_of(model: UNet) -> ModelCard:
     """The model's card, or a default one built from its architecture."""
     card = getattr(model, "card", None)
     return card if card is not None else ModelCard(architecture=model.config)
-
-
-def _dihedral(x: torch.Tensor, k: int, inverse: bool = False) -> torch.Tensor:
-    """The k-th of the 8 flips/rotations of the last two axes (or its inverse)."""
-    rot, flip = k % 4, k >= 4
-    if not inverse:
-        x = torch.rot90(x, rot, dims=(-2, -1))
-        return torch.flip(x, dims=(-1,)) if flip else x
-    if flip:
-        x = torch.flip(x, dims=(-1,))
-    return torch.rot90(x, -rot, dims=(-2, -1))
 
 
 @dataclass
@@ -78,8 +69,9 @@ class Predictor:
     Parameters
     ----------
     model
-        A :class:`UNet`; its card (if any) gives the channel mode and normalisation. It is moved
-        to ``device`` in place, with channels-last weights on CPU and CUDA (faster convolutions).
+        A :class:`UNet`; its card (if any) gives the channel mode and normalisation. It is
+        neither moved nor changed: the network runs as a copy on ``device``, with channels-last
+        weights on CPU and CUDA (faster convolutions).
     tile
         Input tile edge in pixels, rounded down to a size the network accepts. ``None``: the
         largest tile whose activations fit the memory budget (never larger than the image needs).
@@ -139,97 +131,49 @@ class Predictor:
             raise ValueError(f"model must be a unet_core.UNet, got {type(model).__name__}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        # channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN
-        self.memory_format = memory_format(self.device)
-        self.model = model.to(self.device, memory_format=self.memory_format)
+        if scale != "auto" and not (isinstance(scale, (int, float)) and 0 < scale <= 16):
+            raise ValueError(f"scale must be 'auto' or a factor in (0, 16], got {scale!r}")
+        self.network = NetworkCall(model, device, precision, tta)
+        self.device, self.precision = self.network.device, self.network.precision
+        self.model = model
         self.card = card_of(model)
         self.task = task_of(self.card)
         self.tta = bool(tta)
-        g = model.grid
-        if model.padding == "valid":
-            self.margin, self.overlap = model.margin, model.receptive_overlap
-            self.min_out = model.output_size(model.min_input_size)
-        else:
-            ctx = g if context is None else int(np.ceil(context / (g / 2)) * (g // 2))
-            self.margin, self.min_out = 2 * ctx, g
-            self.overlap = g if overlap is None else int(np.ceil(overlap / g) * g)
-        # where one tile covers the image, the defaults' seam context is not needed
-        self._one_tile = (2 * g, g) if model.padding == "same" and context is None else None
-        if scale != "auto" and not (isinstance(scale, (int, float)) and 0 < scale <= 16):
-            raise ValueError(f"scale must be 'auto' or a factor in (0, 16], got {scale!r}")
         self.scale = scale
-        self._form: tuple | None = None  # (weights' versions, inference form): network()
-        self.budget = memory_budget or self._default_budget()
-        self.tile = self._tile_edge(tile)
-        if self._one_tile is not None:  # the default context: hide the seams between tiles
-            self.margin, self.overlap = self._seam_context(
-                self.tile, None if overlap is None else self.overlap
-            )
-            self.tile = self._tile_edge(tile)
-        self.batch_size = batch_size or self._default_batch()
+        self.window = plan_window(model, self.device, tile=tile, batch_size=batch_size, tta=tta,
+                                  context=context, overlap=overlap,
+                                  memory_budget=memory_budget)  # fmt: skip
 
-    # ---- configuration --------------------------------------------------------------------
-    def _default_budget(self) -> int:
-        if self.device.type == "cuda":
-            free, _ = torch.cuda.mem_get_info(self.device)
-            return int(free * 0.5)
-        return _DEFAULT_BUDGET.get(self.device.type, 1 << 30)
+    @property
+    def tile(self) -> int:
+        """Input tile edge in pixels."""
+        return self.window.tile
 
-    def _seam_context(self, tile: int, overlap: int | None) -> tuple[int, int]:
-        """(margin, overlap) for tiled images: context of a third of the receptive field, in
-        whole steps of the pooling grid so that every tile pools in phase with the image
-        (benchmarks/seams.py: within 0.02 of an untiled pass for depth 4), and twice the grid
-        of overlap, as far as a tile of ``tile`` px can spare them (at most a sixth of it as
-        context, a twelfth as overlap; never less than the grid)."""
-        g = self.model.grid
-        seam = int(np.ceil(self.model.receptive_field / 3 / g) * g)
-        ctx = min(seam, max(g, tile // 6 // g * g))
-        if overlap is None:
-            overlap = min(2 * g, max(g, tile // 12 // g * g))
-        return 2 * ctx, overlap
+    @property
+    def margin(self) -> int:
+        """Input pixels per axis around a tile's output."""
+        return self.window.margin
 
-    def _tile_bytes(self, edge: int) -> int:
-        # a refiner runs after the first network has freed its activations: the wider one counts
-        base = max(self.model.config["base_channels"], self.model.config.get("refine", 0))
-        return edge * edge * base * _BYTES_PER_PIXEL_PER_CHANNEL * (2 if self.tta else 1)
+    @property
+    def overlap(self) -> int:
+        """Output pixels neighbouring tiles share."""
+        return self.window.overlap
 
-    def _tile_edge(self, tile: int | None) -> int:
-        """Input tile edge, a size the network accepts."""
-        m = self.model
-        if tile is None:
-            tile = int(np.sqrt(self.budget / self._tile_bytes(1)))
-        if tile < 1:
-            raise ValueError(f"tile must be a positive number of pixels, got {tile}")
-        if m.padding == "valid":
-            return m.valid_input_size(tile, "down")
-        smallest = self.min_out + self.margin + self.overlap
-        return max(smallest, tile // m.grid * m.grid)
+    @property
+    def batch_size(self) -> int:
+        """Tiles per forward pass."""
+        return self.window.batch_size
 
-    def _default_batch(self) -> int:
-        if self.device.type == "cpu":
-            return 1
-        return int(max(1, min(16, self.budget // self._tile_bytes(self.tile))))
-
-    def plan(self, shape: tuple[int, int]) -> TileGrid:
-        """The tile grid for an image of ``shape`` (H, W): with :attr:`margin` and
-        :attr:`overlap`, or one tile with little context when one tile covers the image."""
-        if self._one_tile is not None:
-            margin, overlap = self._one_tile
-            one = self._grid(shape, margin, overlap)
-            if len(one) == 1:
-                return one
-        return self._grid(shape, self.margin, self.overlap)
-
-    def _grid(self, shape: tuple[int, int], margin: int, overlap: int) -> TileGrid:
-        max_out = self.tile - margin
-        return make_grid(shape, (max_out, max_out), margin=margin, overlap=overlap,
-                         grid=self.model.grid, min_out=self.min_out)  # fmt: skip
+    def plan(self, shape: tuple[int, ...]):
+        """The :class:`~.tiling.TileGrid` for an image of spatial ``shape``."""
+        return self.window.plan(shape)
 
     # ---- prediction -----------------------------------------------------------------------
     def __call__(
-        self, image: np.ndarray, progress: Progress | None = None, out: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        progress: ProgressCallback | None = None,
+        out: np.ndarray | None = None,
     ) -> np.ndarray:
         """Class probabilities (num_classes, H, W) float32 of a (H, W) or (H, W, C) image.
 
@@ -238,8 +182,8 @@ class Predictor:
         """
         if progress is None:
             return drain(self.run(image, out)).prob
-        done = drain(self.run(image, out), lambda tiles: progress(*tiles),
-                     lambda tiles: f"stopped after {tiles[0]} of {tiles[1]} tiles")  # fmt: skip
+        done = drain(self.run(image, out), lambda e: progress(e.done, e.total),
+                     lambda e: f"stopped after {e.done} of {e.total} tiles")  # fmt: skip
         return done.prob
 
     def prepare(self, image: np.ndarray) -> ImageContext:
@@ -263,8 +207,8 @@ class Predictor:
     def run(
         self, image: np.ndarray, out: np.ndarray | None = None,
         context: ImageContext | None = None,
-    ) -> Generator[tuple[int, int], None, Predicted]:  # fmt: skip
-        """The prediction as a generator: yields ``(done, total)`` tiles, returns a
+    ) -> Generator[Progress, None, Predicted]:  # fmt: skip
+        """The prediction as a generator: yields :class:`Progress` in tiles, returns a
         :class:`Predicted` (the probabilities, the scale used, the image's context).
 
         ``context``: the image's :meth:`prepare`, when the caller has it already. Stopping
@@ -284,122 +228,30 @@ class Predictor:
             channels = resize(model_channels(np.asarray(image), pre.channels), size)
             prob = yield from self.run_normalized(local_contrast(channels, pre))
             back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
-            out = self._output(out, (self.model.num_classes, H, W))
+            out = output_array(out, (self.model.num_classes, H, W))
             out[...] = back
         self.task.finish(image, out, self.card, context)
         return Predicted(out, factor, context)
 
     def run_normalized(
         self, image: np.ndarray, norm: Normalizer | None = None, out: np.ndarray | None = None
-    ) -> Generator[tuple[int, int], None, np.ndarray]:
+    ) -> Generator[Progress, None, np.ndarray]:
         """Overlap-tile prediction at the image's own scale, with no task step: for a band of
         a larger image, pass ``norm`` fitted on the whole image (default: fitted on
         ``image``)."""
         pre = self.card.preprocessing
-        H, W = image.shape[:2]
-        grid = self.plan((H, W))
-        out = self._output(out, (self.model.num_classes, H, W))
         norm = norm or Normalizer(pre).fit(image)
-        blend = self.model.padding == "same"
-        wy = ramp_weights(grid.tile_out[0], grid.overlap) if blend else None
-        wx = ramp_weights(grid.tile_out[1], grid.overlap) if blend else None
-        origins = grid.origins()
-        total = len(origins)
-        log.debug("predicting %dx%d in %d tiles of %s", H, W, total, grid.tile_in)
-        yield 0, total
-        net = self.network()
-        for first in range(0, total, self.batch_size):
-            batch = origins[first : first + self.batch_size]
-            tiles = [
-                norm(select_channels(read_window(image, *grid.input_window(y, x)), pre.channels))
-                for y, x in batch
-            ]
-            try:
-                probs = self._forward(net, np.stack(tiles), grid.tile_out)
-            except (RuntimeError, MemoryError) as exc:
-                smaller = self._smaller(exc)  # out of memory: again, in smaller pieces
-                return (yield from smaller.run_normalized(image, norm, out))
-            for (y, x), p in zip(batch, probs):
-                (iy, ix), (ty, tx) = grid.output_slices(y, x)
-                if blend:
-                    out[:, iy, ix] += p[:, ty, tx] * (wy[ty, None] * wx[None, tx])
-                else:
-                    out[:, iy, ix] = p[:, ty, tx]
-            yield first + len(batch), total
-        if blend:
-            self._normalize(out, grid)
-        return out
+        array = norm(select_channels(np.asarray(image), pre.channels))
+        return (yield from self.window.run(self.forward(), array, self.model.num_classes, out))
 
-    def _smaller(self, exc: BaseException) -> Predictor:
-        """After running out of memory: this predictor with half the tiles per batch, or half
-        the tile edge; the error itself (one line) when the tile is already the smallest."""
-        text = str(exc).lower()
-        if not (isinstance(exc, MemoryError) or "out of memory" in text
-                or "can't allocate memory" in text):  # fmt: skip
-            raise exc
-        smaller = copy.copy(self)
-        if self.batch_size > 1:
-            smaller.batch_size = self.batch_size // 2
-            what = f"{smaller.batch_size} tile(s) at a time"
-        else:
-            smaller.tile = self._tile_edge(self.tile // 2)
-            if smaller.tile >= self.tile:
-                raise MemoryError(f"out of memory even with one tile of {self.tile} px on "
-                                  f"{self.device}") from None  # fmt: skip
-            what = f"tiles of {smaller.tile} px"
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
-        log.warning("out of memory on %s: trying again with %s", self.device, what)
-        return smaller
-
-    def _output(self, out: np.ndarray | None, shape: tuple[int, int, int]) -> np.ndarray:
-        if out is None:
-            return np.zeros(shape, np.float32)
-        if tuple(out.shape) != shape or out.dtype != np.float32:
-            raise ValueError(f"out must be float32 of shape {shape}, got {out.dtype} {out.shape}")
-        out[...] = 0
-        return out
-
-    def network(self) -> torch.nn.Module:
-        """The model's :func:`~unet_core.model.fused.inference_form` for the weights it has
-        now: made again after any in-place change of a parameter or buffer (a fine-tuning
-        step, ``load_state_dict``), which raises that tensor's version counter."""
-        tensors = [*self.model.parameters(), *self.model.buffers()]
-        key = (self.dtype, tuple((id(t), t._version) for t in tensors))
-        cached = self._form
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        net = inference_form(self.model, self.dtype)
-        self._form = (key, net)
-        return net
+    def forward(self) -> Forward:
+        """The sliding window's call of the network for the weights the model has now."""
+        return self.network.forward()
 
     @property
     def dtype(self) -> torch.dtype:
         """The dtype the network computes in (:attr:`precision`)."""
-        return torch.bfloat16 if self.precision == "bf16" else torch.float32
-
-    def _forward(self, net: UNet, batch: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-        """(B, c, h, w) normalised tiles -> (B, classes, *size) probabilities (centre crop),
-        through ``net``, the model's :func:`~unet_core.model.fused.inference_form`."""
-        x = torch.from_numpy(batch).to(self.device, self.dtype)
-        x = x.contiguous(memory_format=self.memory_format)
-        views = range(8) if self.tta else range(1)
-        acc = None
-        with torch.inference_mode():
-            for k in views:
-                logits = net(_dihedral(x, k))
-                p = _dihedral(torch.softmax(logits.float(), dim=1), k, inverse=True)
-                acc = p if acc is None else acc + p
-            return center_crop(acc / len(views), size).cpu().numpy()
-
-    def _normalize(self, out: np.ndarray, grid: TileGrid) -> None:
-        """Divide the blended sums by the total weight, row band by row band."""
-        cy = coverage(grid.shape[0], grid.ys, grid.tile_out[0], grid.overlap)
-        cx = coverage(grid.shape[1], grid.xs, grid.tile_out[1], grid.overlap)
-        inv_x = (1.0 / cx)[None, None, :]
-        for y0 in range(0, grid.shape[0], 256):
-            band = slice(y0, y0 + 256)
-            out[:, band] *= inv_x * (1.0 / cy[band])[None, :, None]
+        return self.network.dtype
 
 
 def predict(
@@ -410,7 +262,7 @@ def predict(
     batch_size: int | None = None,
     device: str | torch.device = "auto",
     tta: bool = False,
-    progress: Progress | None = None,
+    progress: ProgressCallback | None = None,
     out: np.ndarray | None = None,
     scale: float | str = "auto",
     precision: str = "auto",

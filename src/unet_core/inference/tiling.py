@@ -1,4 +1,5 @@
-"""Overlap-tile geometry (Ronneberger et al. 2015, Fig. 2): pure functions, no torch.
+"""Overlap-tile geometry (Ronneberger et al. 2015, Fig. 2) over N spatial axes: pure
+functions, no torch.
 
 Coordinates are in image pixels. A tile is described by the origin of its *output* window; its
 input window starts ``context`` pixels earlier (half the network's margin) and is filled by
@@ -40,62 +41,68 @@ def plan_axis(
 
 @dataclass(frozen=True)
 class TileGrid:
-    """Where the tiles of one image go.
+    """Where the tiles of one image go, over any number of spatial axes (2 for an image, 3
+    for a volume).
 
     Attributes
     ----------
-    shape : (H, W) of the image.
-    tile_in : (h, w) input size of every tile.
-    tile_out : (h, w) output size of every tile.
-    context : input pixels before the output origin (the network's margin // 2).
-    ys, xs : output origins along each axis.
+    shape : the image's spatial shape, (H, W) or (D, H, W).
+    tile_in : input size of every tile, per axis.
+    tile_out : output size of every tile, per axis.
+    context : input pixels before the output origin on every axis (the network's margin // 2).
+    starts : output origins along each axis.
     overlap : output pixels neighbouring tiles share (blended by the padded network).
     """
 
-    shape: tuple[int, int]
-    tile_in: tuple[int, int]
-    tile_out: tuple[int, int]
+    shape: tuple[int, ...]
+    tile_in: tuple[int, ...]
+    tile_out: tuple[int, ...]
     context: int
-    ys: tuple[int, ...]
-    xs: tuple[int, ...]
+    starts: tuple[tuple[int, ...], ...]
     overlap: int = 0
 
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
     def __len__(self) -> int:
-        return len(self.ys) * len(self.xs)
+        return math.prod(len(s) for s in self.starts)
 
-    def origins(self) -> list[tuple[int, int]]:
-        """Output origins (y, x) of all tiles, row by row."""
-        return list(product(self.ys, self.xs))
+    def origins(self) -> list[tuple[int, ...]]:
+        """Output origins of all tiles, the last axis fastest (row by row for an image)."""
+        return list(product(*self.starts))
 
-    def input_window(self, y: int, x: int) -> tuple[int, int, int, int]:
-        """(y0, x0, h, w) of the input window of the tile whose output starts at (y, x)."""
-        return y - self.context, x - self.context, self.tile_in[0], self.tile_in[1]
+    def input_window(self, *origin: int) -> tuple[int, ...]:
+        """(starts..., sizes...) of the input window of the tile whose output starts at
+        ``origin``: ``(y0, x0, h, w)`` for an image."""
+        return (*(o - self.context for o in origin), *self.tile_in)
 
-    def output_slices(self, y: int, x: int) -> tuple[tuple[slice, slice], tuple[slice, slice]]:
+    def output_slices(self, *origin: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
         """(image slices, tile slices) of the part of a tile's output inside the image."""
-        h = min(self.tile_out[0], self.shape[0] - y)
-        w = min(self.tile_out[1], self.shape[1] - x)
-        return (slice(y, y + h), slice(x, x + w)), (slice(0, h), slice(0, w))
+        sizes = [min(t, n - o) for o, t, n in zip(origin, self.tile_out, self.shape)]
+        image = tuple(slice(o, o + s) for o, s in zip(origin, sizes))
+        return image, tuple(slice(0, s) for s in sizes)
 
 
 def make_grid(
-    shape: tuple[int, int],
-    max_out: tuple[int, int],
+    shape: tuple[int, ...],
+    max_out: tuple[int, ...],
     *,
     margin: int,
     overlap: int,
     grid: int,
     min_out: int,
 ) -> TileGrid:
-    """Plan both axes of an image: see :func:`plan_axis`."""
-    (oh, ys), (ow, xs) = (plan_axis(n, m, overlap, grid, min_out) for n, m in zip(shape, max_out))
+    """Plan every axis of an image or volume: see :func:`plan_axis`."""
+    if len(shape) != len(max_out):
+        raise ValueError(f"max_out {max_out} must give a size per axis of {shape}")
+    axes = [plan_axis(n, m, overlap, grid, min_out) for n, m in zip(shape, max_out)]
     return TileGrid(
-        shape=(int(shape[0]), int(shape[1])),
-        tile_in=(oh + margin, ow + margin),
-        tile_out=(oh, ow),
+        shape=tuple(int(n) for n in shape),
+        tile_in=tuple(out + margin for out, _ in axes),
+        tile_out=tuple(out for out, _ in axes),
         context=margin // 2,
-        ys=tuple(ys),
-        xs=tuple(xs),
+        starts=tuple(tuple(starts) for _, starts in axes),
         overlap=overlap,
     )
 
@@ -105,7 +112,8 @@ def ramp_weights(n: int, overlap: int) -> np.ndarray:
 
     1 in the middle and a linear ramp across ``overlap`` pixels at each end, so that the weights of
     two tiles overlapping by ``overlap`` sum to exactly 1; never 0, so a pixel covered by one tile
-    only is still normalised. The 2-D window is the outer product of two of these.
+    only is still normalised. A tile's window is the outer product of one per axis
+    (:func:`ramp_window`).
     """
     i = np.arange(n, dtype=np.float32) + 0.5
     if overlap <= 0:
@@ -123,3 +131,11 @@ def coverage(
         n = min(out, length - s)
         total[s : s + n] += w[:n]
     return total
+
+
+def ramp_window(tile_out: tuple[int, ...], overlap: int) -> np.ndarray:
+    """A tile's blending weights: the outer product of :func:`ramp_weights` along each axis."""
+    window = np.ones((), np.float32)
+    for n in tile_out:
+        window = np.multiply.outer(window, ramp_weights(n, overlap))
+    return window.astype(np.float32, copy=False)

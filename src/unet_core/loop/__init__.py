@@ -12,8 +12,9 @@ and call it, and a project folder stores and reopens it whole.
 """
 
 from .errors import LoopError, ProjectError
+from .identity import ImageId
 from .project import LoopProject
-from .records import CORRECTIONS, MODES, SCRIBBLES, ImageId, Pair, Prediction, Version
+from .records import CORRECTIONS, MODES, SCRIBBLES, Pair, Prediction, Version
 from .rounds import RoundData, RoundResult, round_job
 from .workspace import Workspace
 

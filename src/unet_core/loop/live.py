@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..base.arrays import read_window, resize
+from ..base.events import Event, Progress, Status
 from ..base.labels import IGNORE_LABEL
 from .errors import LoopError
 
@@ -84,7 +85,7 @@ def network_features(model, x: np.ndarray, device: str = "cpu") -> np.ndarray:
         size = (model.valid_input_size(h + model.margin), model.valid_input_size(w + model.margin))
     window = read_window(np.moveaxis(x, 0, -1), -top, -top, *size)
     dev = resolve_device(device)
-    net = inference_form(model, torch.float32).to(dev)  # a copy: the model stays where it is
+    net = inference_form(model, torch.float32, device=dev)  # a copy: the model stays put
     batch = torch.from_numpy(np.ascontiguousarray(np.moveaxis(window, -1, 0)))[None].to(dev)
     with torch.inference_mode():
         out = net.features(batch)[0].float().cpu().numpy()
@@ -127,10 +128,10 @@ class LiveHead:
         return int(self.weight.shape[0])
 
     def fit(self, labels: np.ndarray, weights: np.ndarray | None = None, steps: int = 120,
-            seed: int = 0) -> Generator[int, None, None]:  # fmt: skip
+            seed: int = 0) -> Generator[Progress, None, None]:  # fmt: skip
         """Train on the pixels of ``labels`` (class indices at the image's size,
         ``IGNORE_LABEL`` where nothing is known; ``weights`` per pixel), from the network's
-        head each time: yields the step every 20 steps (a job can stop there)."""
+        head each time: yields :class:`Progress` every 20 steps (a job can stop there)."""
         h, w = self.features.values.shape[1:]
         if np.shape(labels) != self.features.shape:
             raise LoopError(f"labels {np.shape(labels)} do not match the image "
@@ -163,7 +164,7 @@ class LiveHead:
             loss.backward()
             optimizer.step()
             if step % 20 == 0:
-                yield step
+                yield Progress(step, steps, "steps")
         self.weight, self.bias = self.weight.detach(), self.bias.detach()
 
     def predict(self) -> np.ndarray:
@@ -180,19 +181,20 @@ class LiveHead:
 
 def live_job(model, image: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
              features: Features | None = None,
-             device: str = "cpu") -> Generator[str, None, tuple[np.ndarray, Features]]:  # fmt: skip
+             device: str = "cpu",
+             ) -> Generator[Event, None, tuple[np.ndarray, Features]]:  # fmt: skip
     """The live answer to the labels as painted now: yields what it is doing (a worker can
     stop between yields), returns ((classes, H, W) probabilities, the image's features to
     reuse for the next stroke)."""
     if features is None or features.shape != tuple(np.shape(image)[:2]):
-        yield "reading the image with the network…"
+        yield Status("reading the image with the network…")
         features = image_features(model, np.asarray(image), device)
     from ..inference.predictor import card_of
     from ..tasks import task_of
 
     head = LiveHead(model, features)
-    for _ in head.fit(labels, weights):
-        yield "answering…"
+    yield Status("answering…")
+    yield from head.fit(labels, weights)
     prob = head.predict()
     task_of(card_of(model)).finish(np.asarray(image), prob, card_of(model))  # e.g. the FOV
     return prob, features

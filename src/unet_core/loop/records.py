@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 
 from ..base.labels import IGNORE_LABEL
 from .errors import LoopError
+from .identity import ImageId, size_text
 
 #: How a labels layer teaches: ``corrections`` holds class indices (the prediction, corrected
 #: by hand; ``IGNORE_LABEL`` = ignore); ``scribbles`` holds 0 = not annotated and class k
@@ -28,56 +28,6 @@ def new_id() -> str:
 
 def now() -> str:
     return dt.datetime.now().isoformat(timespec="seconds")
-
-
-def digest(image: Any) -> str | None:
-    """A digest of an image's pixels (shape and type included); None for an array that is not
-    in memory (dask, zarr: reading it whole is what the tool avoids)."""
-    if not isinstance(image, np.ndarray):
-        return None
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{image.shape}{image.dtype.str}".encode())
-    h.update(np.ascontiguousarray(image).data)
-    return h.hexdigest()
-
-
-def _size(shape: tuple[int, ...]) -> str:
-    return " x ".join(str(n) for n in shape)
-
-
-@dataclass(frozen=True)
-class ImageId:
-    """Which image labels were painted on: its name, shape, pixels' digest and file."""
-
-    name: str
-    shape: tuple[int, ...]
-    digest: str | None = None
-    path: str | None = None
-
-    @classmethod
-    def of(cls, image: Any, name: str, path: str | None = None) -> ImageId:
-        return cls(name, tuple(int(n) for n in np.shape(image)), digest(image),
-                   str(path) if path else None)  # fmt: skip
-
-    def mismatch(self, other: ImageId, labels_name: str) -> str | None:
-        """Why ``other`` is not the image ``labels_name`` were made on (one line), or None
-        when it is (the same pixels, whatever the layer's name)."""
-        if self.digest and other.digest and self.digest == other.digest:
-            return None
-        if self.shape != other.shape:
-            return (f"'{labels_name}' were made on '{self.name}' ({_size(self.shape)}), not on "
-                    f"'{other.name}' ({_size(other.shape)})")  # fmt: skip
-        same_file = bool(self.path) and self.path == other.path
-        if self.digest is None or other.digest is None:  # lazy pixels: the file or name tells
-            if same_file or (not self.path and self.name == other.name):
-                return None
-        elif same_file or self.name == other.name:
-            return f"'{other.name}' changed since '{labels_name}' were made on it"
-        return f"'{labels_name}' were made on '{self.name}', not on '{other.name}'"
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "digest": self.digest,
-                "path": self.path}  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -160,8 +110,8 @@ class Pair:
         current = _plane(self.target(), tuple(index))
         labels = probabilities_to_labels(prob, threshold).astype(current.dtype)
         if labels.shape != current.shape:
-            raise LoopError(f"the prediction {_size(labels.shape)} does not fit "
-                            f"'{self.labels_name}' ({_size(current.shape)})")  # fmt: skip
+            raise LoopError(f"the prediction {size_text(labels.shape)} does not fit "
+                            f"'{self.labels_name}' ({size_text(current.shape)})")  # fmt: skip
         changed, painted = self._merge(current, labels, tuple(index), fresh)
         self.predictions[tuple(index)] = Prediction(
             labels, painted, model, float(threshold), np.asarray(prob, np.float32)
@@ -186,8 +136,8 @@ class Pair:
         derived = probabilities_to_labels(prob, threshold)
         current = np.asarray(self.target())
         if derived.shape != current.shape:
-            raise LoopError(f"the prediction {_size(derived.shape)} does not fit "
-                            f"'{self.labels_name}' ({_size(current.shape)})")  # fmt: skip
+            raise LoopError(f"the prediction {size_text(derived.shape)} does not fit "
+                            f"'{self.labels_name}' ({size_text(current.shape)})")  # fmt: skip
         painted = current != derived
         if self.shown_apart:  # the prediction layer holds nothing painted
             painted = np.zeros(current.shape, bool)

@@ -94,15 +94,20 @@ def fuse_double_conv(block: DoubleConv, fused: bool) -> None:
 
 
 def inference_form(
-    model: nn.Module, dtype: torch.dtype = torch.float32, fuse: bool | None = None
+    model: nn.Module,
+    dtype: torch.dtype = torch.float32,
+    fuse: bool | None = None,
+    device: torch.device | str | None = None,
+    memory_format: torch.memory_format = torch.preserve_format,
 ) -> nn.Module:
-    """A copy of ``model`` for inference only: in eval mode, batch norm folded, parameters in
-    ``dtype`` (input must be given in it), and each convolution run with its ReLU as one oneDNN
-    primitive if ``fuse`` (default: where oneDNN can, on the CPU; a graph traced by
-    ``torch.jit`` needs ``fuse=False``)."""
-    on_cpu = next(model.parameters()).device.type == "cpu"
-    fused = onednn_fusion() and on_cpu if fuse is None else bool(fuse)
-    net = copy.deepcopy(model).eval()
+    """A copy of ``model`` for inference only, on ``device`` (default: the model's): in eval
+    mode, batch norm folded, parameters in ``dtype`` (input must be given in it) and
+    ``memory_format``, and each convolution run with its ReLU as one oneDNN primitive if
+    ``fuse`` (default: where oneDNN can, on the CPU; a graph traced by ``torch.jit`` needs
+    ``fuse=False``). ``model`` itself is neither moved nor changed."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    fused = onednn_fusion() and device.type == "cpu" if fuse is None else bool(fuse)
+    net = copy.deepcopy(model).eval().to(device, memory_format=memory_format)
     for module in list(net.modules()):
         if isinstance(module, DoubleConv):
             fuse_double_conv(module, fused)
