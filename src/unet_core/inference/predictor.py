@@ -52,6 +52,23 @@ def card_of(model: UNet) -> ModelCard:
     return card if card is not None else ModelCard(architecture=model.config)
 
 
+class NormalizedView:
+    """An (H, W[, C]) image seen as the (c, H, W) float32 array the network reads, normalised
+    where it is read: the sliding window reads it box by box, so a lazy image (zarr, dask, a
+    level of a pyramid) is never read whole."""
+
+    def __init__(self, image, channels: str, norm: Normalizer):
+        self.image, self.channels, self.norm = image, channels, norm
+        c = len(select_channels(np.asarray(image[:1, :1]), channels))
+        self.shape = (c, *image.shape[:2])
+
+    def __getitem__(self, index: tuple) -> np.ndarray:
+        if index[0] != slice(None):
+            raise IndexError("a NormalizedView is read with every channel")
+        raw = np.asarray(self.image[index[1:]])
+        return self.norm(select_channels(raw, self.channels))
+
+
 @dataclass
 class Predicted:
     """What :meth:`Predictor.run` made of one image: the (classes, H, W) float32
@@ -240,8 +257,7 @@ class Predictor:
         a larger image, pass ``norm`` fitted on the whole image (default: fitted on
         ``image``)."""
         pre = self.card.preprocessing
-        norm = norm or Normalizer(pre).fit(image)
-        array = norm(select_channels(np.asarray(image), pre.channels))
+        array = NormalizedView(image, pre.channels, norm or Normalizer(pre).fit(image))
         return (yield from self.window.run(self.forward(), array, self.model.num_classes, out))
 
     def forward(self) -> Forward:

@@ -71,8 +71,10 @@ class SlidingWindow:
     def run(
         self, forward: Forward, array: np.ndarray, classes: int, out: np.ndarray | None = None
     ) -> Generator[Progress, None, np.ndarray]:
-        """Predict ``array`` (channels, *spatial) into ``out`` (classes, *spatial) float32
-        (allocated when None), yielding :class:`Progress` in tiles after each batch."""
+        """Predict ``array`` (channels, *spatial) float32, or anything with a ``shape`` that
+        slices like one (read box by box: a lazy image is never read whole), into ``out``
+        (classes, *spatial) float32 (allocated when None), yielding :class:`Progress` in tiles
+        after each batch."""
         spatial = tuple(array.shape[1:])
         out = output_array(out, (classes, *spatial))
         grid = self.plan(spatial)
