@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from unet_core import ModelCard, Preprocessing, UNet, save_model
+from unet_core import ModelCard, Preprocessing, save_model
 from unet_core.cli import main
-from unet_core.export import Probabilities, export_model
+from unet_core.formats.onnx_torchscript import export_model
+from unet_core.formats.probabilities import Probabilities
+from unet_core.model.build import build_model
 
 
 def tiny(padding="same", refine=0):
     torch.manual_seed(0)
-    model = UNet(in_channels=1, base_channels=4, depth=2, padding=padding, batch_norm=True,
-                 refine=refine).eval()  # fmt: skip
+    model = build_model(dict(in_channels=1, base_channels=4, depth=2, padding=padding,
+                             batch_norm=True, refine=refine)).eval()  # fmt: skip
     for m in model.modules():  # batch norm statistics that are not the identity
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)

@@ -5,6 +5,8 @@ import torch
 
 from unet_core import UNet
 from unet_core.model.blocks import DoubleConv, center_crop
+from unet_core.model.build import build_model
+from unet_core.model.unet import RefinedUNet
 
 
 def test_paper_configuration_maps_572_to_388():
@@ -95,7 +97,7 @@ def test_same_padding_needs_multiple_of_grid():
 )
 def test_bad_arguments_are_value_errors(kwargs):
     with pytest.raises(ValueError):
-        UNet(**kwargs)
+        build_model(kwargs)
 
 
 def test_config_rebuilds_the_architecture():
@@ -138,7 +140,8 @@ def test_refiner_starts_as_identity_then_corrects_the_first_pass(tmp_path):
     from unet_core import load_model, save_model
 
     torch.manual_seed(0)
-    model = UNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True, refine=4)
+    model = RefinedUNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True,
+                        refine=4)  # fmt: skip
     plain = UNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True)
     assert model.config["refine"] == 4 and "refine" not in plain.config
     assert model.refiner.depth == 3 and model.refiner.in_channels == 3 + 2
