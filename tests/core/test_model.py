@@ -188,3 +188,15 @@ def test_drop_block_drops_blocks_while_training_only(tmp_path):
     torch.testing.assert_close(model(x), model(x))  # deterministic at inference
     loaded = load_model(save_model(model, tmp_path / "w"), device="cpu")
     torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_unet_is_always_a_unet_and_build_model_picks_the_network():
+    with pytest.raises(TypeError):
+        UNet(padding="same", refine=4)  # a cascade is built as one, never behind UNet's back
+    arch = dict(base_channels=4, depth=2, padding="same", refine=4)
+    cascade = build_model(arch)
+    assert type(cascade) is RefinedUNet and cascade.config["refine"] == 4
+    assert type(build_model(cascade.config)) is RefinedUNet
+    plain = build_model({**arch, "refine": 0})
+    assert type(plain) is UNet and "refine" not in plain.config
+    assert type(build_model(plain.config)) is UNet
