@@ -23,7 +23,7 @@ WORK = {
 import numpy as np
 from unet_core import Predictor
 from unet_core.data.io import read_image
-from unet_core.model.store import load_model
+from unet_core.formats.store import load_model
 from unet_core.tasks import sample_path
 image = np.tile(read_image(sample_path("em")), (8, 8))  # 2048 x 2048
 predictor = Predictor(load_model("em", "cpu"), device="cpu", scale=1.0, precision=PRECISION)
@@ -36,7 +36,7 @@ extra = {"mask": hashlib.sha1(np.packbits(mask)).hexdigest()[:12]}
     "train": """
 import numpy as np
 from unet_core.data.datasets import make_sample
-from unet_core.model.store import load_model
+from unet_core.formats.store import load_model
 from unet_core.training.config import TrainConfig
 from unet_core.training.trainer import Trainer
 torch.manual_seed(0)

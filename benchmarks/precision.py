@@ -27,8 +27,8 @@ import torch
 from unet_core.base.precision import cpu_flags, native_bf16
 from unet_core.data.io import read_image
 from unet_core.evaluate import evaluate_model
+from unet_core.formats.store import load_model
 from unet_core.inference.predictor import Predictor
-from unet_core.model.store import load_model
 
 PRECISIONS = ("fp32", "bf16")
 

@@ -58,9 +58,9 @@ def main() -> None:
     import torch
 
     from unet_core.data import drive
+    from unet_core.formats.store import load_model
     from unet_core.inference.predictor import Predictor
     from unet_core.metrics import binary_metrics
-    from unet_core.model.store import load_model
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model, device="cpu")

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from unet_core.data.io import read_image
+from unet_core.formats.store import load_model
 from unet_core.inference.predictor import Predictor
-from unet_core.model.store import load_model
 
 SETTINGS = [(16, 16), (32, 16), (32, 32), (64, 32), (64, 64), (96, 64), (128, 64), (256, 64)]
 BORDER = 32

@@ -26,8 +26,8 @@ from unet_core import Predictor, UNet
 from unet_core.base.precision import autocast
 from unet_core.data.io import read_image
 from unet_core.data.preprocess import preprocess
+from unet_core.formats.store import load_model
 from unet_core.model.fused import inference_form
-from unet_core.model.store import load_model
 from unet_core.tasks import sample_path
 
 ROOT = Path(__file__).resolve().parents[1]

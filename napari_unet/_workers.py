@@ -23,7 +23,7 @@ _LOCK = threading.Lock()
 def load_model_cached(spec: str, device: str):
     """A bundled model by name or a model file by path, kept loaded while its file is
     unchanged (a file saved again is read again); the last few used are kept."""
-    from unet_core.model.store import load_model, resolve_model_path
+    from unet_core.formats.store import load_model, resolve_model_path
 
     path = resolve_model_path(spec)
     info = path.stat()

@@ -12,7 +12,7 @@ MODEL_FILE = "model file…"
 
 def bundled() -> tuple[str, ...]:
     """The bundled models' names (from the core: one list of them)."""
-    from unet_core.model.store import bundled_models
+    from unet_core.formats.store import bundled_models
 
     return tuple(bundled_models())
 

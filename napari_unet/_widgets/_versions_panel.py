@@ -132,7 +132,7 @@ class VersionsPanel:
             f"held-out Dice: {a[1].name} {d[0]:.3f}, {b[1].name} {d[1]:.3f}"))  # fmt: skip
 
     def on_save(self) -> None:
-        from unet_core.model.store import save_model
+        from unet_core.formats.safetensors_file import save_model
 
         found, path = self.chosen(), self.save_path.value
         if found is None:

@@ -109,7 +109,7 @@ class FinetuneWidget(Container):
     # ---- what the rows choose ----------------------------------------------------------------
     def _default_classes(self) -> list[str]:
         """Class names of labels no model made yet: the chosen base model's."""
-        from unet_core.model.store import read_card
+        from unet_core.formats.store import read_card
 
         try:
             ref = self._picker.ref()

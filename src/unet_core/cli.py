@@ -273,7 +273,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from .evaluate import evaluate_model, format_table
-    from .model.store import load_model
+    from .formats.store import load_model
 
     model = load_model(args.model, device=args.device)
     from .base.device import resolve_device
@@ -299,7 +299,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .model.store import bundled_models, read_card, weight_problems
+    from .formats.store import bundled_models, read_card, weight_problems
 
     if args.model is None:
         names = bundled_models()

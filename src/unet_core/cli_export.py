@@ -30,7 +30,7 @@ def add_export_parser(sub, path_type) -> argparse.ArgumentParser:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .model.store import load_model
+    from .formats.store import load_model
 
     if args.out.exists() and not args.overwrite:
         raise ValueError(f"{args.out} exists (use --overwrite to replace it)")
@@ -40,14 +40,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = load_model(args.model, device="cpu")
     if args.to == "bioimageio":
         from .data.io import read_image
-        from .zoo.write import export_package
+        from .formats.bioimageio_write import export_package
 
         sample = _sample(args, model.card.task)
         path = export_package(model, args.out, read_image(sample), author=args.author)
         print(f"wrote {path}: a bioimage.io model package (format 0.5; test it with "
               f"'bioimageio test {path}')")  # fmt: skip
         return 0
-    from .export import export_model
+    from .formats.onnx_torchscript import export_model
 
     path = export_model(model, args.out, args.to)
     pre = model.card.preprocessing

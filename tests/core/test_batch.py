@@ -17,11 +17,12 @@ from unet_core.inference.bands import predict_bands
 from unet_core.inference.predictor import Predictor
 
 
-def tiny(padding="same", classes=("background", "foreground"), scale=None, channels="gray"):
+def tiny(padding="same", classes=("background", "foreground"), scale=None, channels="gray",
+         task="generic"):  # fmt: skip
     torch.manual_seed(0)
     model = UNet(in_channels=1, base_channels=4, depth=2, padding=padding, batch_norm=True)
     model.card = ModelCard(model.config, Preprocessing(channels=channels), list(classes),
-                           "tiny", scale=scale or {})  # fmt: skip
+                           "tiny", scale=scale or {}, task=task)  # fmt: skip
     return model.eval()
 
 
@@ -164,7 +165,8 @@ def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_fil
 def test_vessel_models_report_their_measurements(tmp_path):
     from unet_core.tasks.fundus import fov_diameter, fov_mask, measure_vessels
 
-    model = tiny(classes=("background", "vessel"), scale={"fov_diameter": 60}, channels="green")
+    model = tiny(classes=("background", "vessel"), scale={"fov_diameter": 60}, channels="green",
+                 task="fundus")  # fmt: skip
     rng = np.random.default_rng(5)
     img = np.zeros((80, 80, 3), np.uint8)
     yy, xx = np.mgrid[:80, :80]

@@ -69,8 +69,8 @@ def test_training_samples_and_prediction_equalise_alike():
 
 
 def test_where_the_whole_image_cannot_be_equalised_it_says_so(tmp_path):
+    from unet_core.formats.bioimageio_write import export_package
     from unet_core.inference.bands import predict_bands
-    from unet_core.zoo.write import export_package
 
     model = UNet(in_channels=1, base_channels=4, depth=2, padding="same", batch_norm=True)
     model.card = ModelCard(architecture=model.config, preprocessing=CLAHE)

@@ -7,15 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from unet_core import ModelCard, Preprocessing, UNet, save_model
+from unet_core import ModelCard, Preprocessing, save_model
 from unet_core.cli import main
-from unet_core.export import Probabilities, export_model
+from unet_core.formats.onnx_torchscript import export_model
+from unet_core.formats.probabilities import Probabilities
+from unet_core.model.build import build_model
 
 
 def tiny(padding="same", refine=0):
     torch.manual_seed(0)
-    model = UNet(in_channels=1, base_channels=4, depth=2, padding=padding, batch_norm=True,
-                 refine=refine).eval()  # fmt: skip
+    model = build_model(dict(in_channels=1, base_channels=4, depth=2, padding=padding,
+                             batch_norm=True, refine=refine)).eval()  # fmt: skip
     for m in model.modules():  # batch norm statistics that are not the identity
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -70,3 +72,27 @@ def test_the_export_command_writes_the_bundled_model_and_never_overwrites(tmp_pa
     model_file = save_model(tiny(), tmp_path / "t.safetensors")
     assert main(["export", str(model_file), "--to", "torchscript", "--out",
                  str(tmp_path / "t.pt")]) == 0  # fmt: skip
+
+
+def test_every_format_holds_the_one_softmax_wrapper(tmp_path):
+    """A bioimage.io package's one-file architecture is made of the modules the exporters use:
+    its ``Probabilities(**architecture)`` builds the cascade and gives the same probabilities."""
+    from unet_core.formats.bioimageio_architecture import CALLABLE, architecture_source
+
+    model = tiny("same", 4)
+    source = architecture_source()
+    assert source.count("class Probabilities(") == 1 and CALLABLE == "Probabilities"
+    (tmp_path / "unet.py").write_text(source, encoding="utf-8")
+    namespace: dict = {}
+    exec(compile(source, str(tmp_path / "unet.py"), "exec"), namespace)
+    net = namespace[CALLABLE](**model.config).eval()
+    net.load_state_dict({"net." + k: v for k, v in model.state_dict().items()})
+    x = np.random.default_rng(3).normal(size=(1, 1, 32, 48)).astype(np.float32)
+    with torch.no_grad():
+        out = net(torch.from_numpy(x)).numpy()
+    assert type(net.net).__name__ == "RefinedUNet"
+    np.testing.assert_allclose(out, reference(model, x), atol=1e-6)
+    model_before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_model(model, tmp_path / "m.pt", "torchscript")
+    assert model.card.name == "tiny" and all(
+        torch.equal(v, model_before[k]) for k, v in model.state_dict().items())

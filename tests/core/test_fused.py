@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from unet_core import Predictor, UNet
+from unet_core.model.build import build_model
 from unet_core.model.fused import ConvReLU, inference_form, onednn_fusion
 
 
@@ -37,7 +38,8 @@ def trained_like(model: UNet, seed: int = 0) -> UNet:
 )
 def test_inference_form_gives_the_eval_models_logits(arch):
     torch.manual_seed(0)
-    model = trained_like(UNet(in_channels=2, num_classes=3, base_channels=4, depth=2, **arch))
+    model = trained_like(build_model(dict(in_channels=2, num_classes=3, base_channels=4, depth=2,
+                                          **arch)))  # fmt: skip
     model.train()
     x = torch.randn(2, 2, 92, 92)
     net = inference_form(model)

@@ -26,7 +26,8 @@ from unet_core import ModelCard, Preprocessing, UNet, save_model
 from unet_core.batch import REPORT_NAME, BatchError, BatchRun
 from unet_core.batch.report import read_report
 from unet_core.cli import main
-from unet_core.model.store import ModelFileError, load_model, read_card, weight_problems
+from unet_core.formats.checks import ModelFileError
+from unet_core.formats.store import load_model, read_card, weight_problems
 
 NAPARI_UNET = [sys.executable, "-m", "unet_core"]
 

@@ -22,7 +22,8 @@ import torch
 
 from unet_core import ModelCard, Preprocessing, UNet, save_model
 from unet_core.cli import main
-from unet_core.model.store import ModelFileError, read_card
+from unet_core.formats.checks import ModelFileError
+from unet_core.formats.store import read_card
 from unet_core.training.checkpoint import CheckpointError, load_checkpoint
 
 
@@ -177,7 +178,8 @@ def test_aliases_in_a_description_are_refused_without_expanding_them(tmp_path):
     assert path.stat().st_size < 2000
     result = run_capped(f"""
         import time
-        from unet_core.model.store import read_card, ModelFileError
+        from unet_core.formats.checks import ModelFileError
+        from unet_core.formats.store import read_card
         start = time.perf_counter()
         try:
             read_card({str(path)!r})
@@ -199,7 +201,8 @@ def test_a_zip_that_lies_about_a_members_size_is_read_with_a_bound(tmp_path):
         data[at + offset : at + offset + 4] = (100).to_bytes(4, "little")
     path.write_bytes(bytes(data))
     result = run_capped(f"""
-        from unet_core.model.store import read_card, ModelFileError
+        from unet_core.formats.checks import ModelFileError
+        from unet_core.formats.store import read_card
         try:
             read_card({str(path)!r})
         except ModelFileError as exc:
@@ -217,7 +220,7 @@ def test_encrypted_members_and_unknown_compressions_are_one_line(tmp_path):
         at = data.find(b"PK\x01\x02", at + 4)
     data[at + 8] |= 0x01  # the member's "encrypted" flag
     path.write_bytes(bytes(data))
-    from unet_core.zoo.read import package_weights
+    from unet_core.formats.bioimageio_read import package_weights
 
     with pytest.raises(ModelFileError) as info:
         package_weights(path)

@@ -5,6 +5,8 @@ import torch
 
 from unet_core import UNet
 from unet_core.model.blocks import DoubleConv, center_crop
+from unet_core.model.build import build_model
+from unet_core.model.unet import RefinedUNet
 
 
 def test_paper_configuration_maps_572_to_388():
@@ -95,7 +97,7 @@ def test_same_padding_needs_multiple_of_grid():
 )
 def test_bad_arguments_are_value_errors(kwargs):
     with pytest.raises(ValueError):
-        UNet(**kwargs)
+        build_model(kwargs)
 
 
 def test_config_rebuilds_the_architecture():
@@ -138,7 +140,8 @@ def test_refiner_starts_as_identity_then_corrects_the_first_pass(tmp_path):
     from unet_core import load_model, save_model
 
     torch.manual_seed(0)
-    model = UNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True, refine=4)
+    model = RefinedUNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True,
+                        refine=4)  # fmt: skip
     plain = UNet(3, 2, base_channels=4, depth=4, padding="same", batch_norm=True)
     assert model.config["refine"] == 4 and "refine" not in plain.config
     assert model.refiner.depth == 3 and model.refiner.in_channels == 3 + 2
@@ -185,3 +188,15 @@ def test_drop_block_drops_blocks_while_training_only(tmp_path):
     torch.testing.assert_close(model(x), model(x))  # deterministic at inference
     loaded = load_model(save_model(model, tmp_path / "w"), device="cpu")
     torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_unet_is_always_a_unet_and_build_model_picks_the_network():
+    with pytest.raises(TypeError):
+        UNet(padding="same", refine=4)  # a cascade is built as one, never behind UNet's back
+    arch = dict(base_channels=4, depth=2, padding="same", refine=4)
+    cascade = build_model(arch)
+    assert type(cascade) is RefinedUNet and cascade.config["refine"] == 4
+    assert type(build_model(cascade.config)) is RefinedUNet
+    plain = build_model({**arch, "refine": 0})
+    assert type(plain) is UNet and "refine" not in plain.config
+    assert type(build_model(plain.config)) is UNet

@@ -13,8 +13,8 @@ import unet_core.base.precision as precision_module
 from unet_core.base.precision import PRECISION_ENV, resolve_precision
 from unet_core.cli import main
 from unet_core.data.io import read_image
+from unet_core.formats.store import load_model
 from unet_core.inference.predictor import Predictor
-from unet_core.model.store import load_model
 from unet_core.tasks import sample_path
 
 CPU = torch.device("cpu")

@@ -85,7 +85,7 @@ def test_default_tiles_of_the_trained_em_model_are_seamless():
     image border, with the default context (a third of the receptive field, on the pooling
     grid); the previous default (16 px) was not. A single-tile image keeps 16 px of context."""
     from unet_core.data.io import read_image
-    from unet_core.model.store import load_model
+    from unet_core.formats.store import load_model
     from unet_core.tasks import sample_path
 
     model = load_model("em", "cpu")

@@ -77,7 +77,8 @@ def test_fov_matches_drive_masks(shared_data):
 def test_prediction_at_another_scale_comes_back_at_the_input_shape():
     torch.manual_seed(0)
     model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True)
-    model.card = ModelCard(model.config, Preprocessing("green"), scale={"fov_diameter": 100})
+    model.card = ModelCard(model.config, Preprocessing("green"), scale={"fov_diameter": 100},
+                           task="fundus")  # fmt: skip
     image = synthetic_fundus(301, 250)
     predictor = Predictor(model, device="cpu")
     prob = predictor(image)
@@ -101,7 +102,7 @@ def test_the_field_of_view_is_found_once_per_segmented_photograph(tmp_path, monk
     torch.manual_seed(0)
     model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True).eval()
     model.card = ModelCard(model.config, Preprocessing("green"), ["background", "vessel"],
-                           scale={"fov_diameter": 200})  # fmt: skip
+                           scale={"fov_diameter": 200}, task="fundus")  # fmt: skip
     from PIL import Image
 
     Image.fromarray(synthetic_fundus(240, 200)).save(tmp_path / "eye.png")

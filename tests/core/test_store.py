@@ -35,6 +35,8 @@ def test_round_trip_keeps_weights_and_card(tmp_path):
         provenance={"data": "synthetic", "epochs": 3},
     )
     assert path.name == "m.safetensors"
+    assert model.card is None  # save_model leaves the model it is given as it is
+    model.card = read_card(path)
     loaded = load_model(path, device="cpu")
     assert loaded.config == model.config and not loaded.training
     for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
@@ -101,3 +103,45 @@ def test_card_json_and_validation():
 def test_save_rejects_unknown_card_entries(tmp_path):
     with pytest.raises(ValueError, match="unknown model card entries"):
         save_model(UNet(base_channels=2, depth=1), tmp_path / "m", colour="blue")
+
+
+def test_save_model_leaves_the_model_it_is_given_as_it_is(tmp_path):
+    model = UNet(base_channels=2, depth=1)
+    model.card = ModelCard(model.config, name="mine")
+    card = model.card
+    before = ModelCard.from_json(card.to_json())
+    save_model(model, tmp_path / "m", name="renamed", classes=["bg", "cell"])
+    assert model.card is card and card == before
+    assert read_card(tmp_path / "m.safetensors").name == "renamed"
+
+
+def test_a_card_of_an_older_version_gets_its_task_where_the_file_is_read(tmp_path):
+    from safetensors.torch import save_file
+
+    from unet_core.model.card import card_of
+
+    model = UNet(base_channels=2, depth=1)
+    assert card_of(model) == ModelCard(model.config) and card_of(model).task == "generic"
+    old = json.loads(ModelCard(model.config, classes=["background", "vessel"]).to_json())
+    del old["task"]  # written before cards named their task
+    assert ModelCard.from_json(json.dumps(old)).task == ""  # the card itself does not guess
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    header = {"format": "napari-unet", "format_version": "1", "card": json.dumps(old)}
+    save_file(tensors, str(tmp_path / "old.safetensors"), metadata=header)
+    assert read_card(tmp_path / "old.safetensors").task == "fundus"
+    assert load_model(tmp_path / "old.safetensors", "cpu").card.task == "fundus"
+    # a card-less model saved with a task's classes and scale gets that task
+    saved = save_model(model, tmp_path / "em", classes=["background", "membrane"])
+    assert read_card(saved).task == "em" and model.card is None
+
+
+def test_what_a_task_knows_of_packages_and_bundled_models_comes_from_tasks():
+    from unet_core.formats.bioimageio_describe import tags
+    from unet_core.formats.store import bundled_models
+    from unet_core.tasks import TASKS
+
+    named = {t.bundled for t in TASKS.values() if t.bundled}
+    assert named and named <= set(bundled_models())
+    card = read_card(TASKS["fundus"].bundled)
+    assert card.task == "fundus" and set(TASKS["fundus"].tags) <= set(tags(card))
+    assert tags(ModelCard({})) == ["napari-unet", "unet", "2d", "semantic-segmentation"]

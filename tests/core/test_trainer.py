@@ -8,6 +8,7 @@ from unet_core import ModelCard, Preprocessing, UNet, load_model, predict, save_
 from unet_core.data.augment import Augmentation
 from unet_core.data.datasets import PatchSampler, make_sample, rescale_sample
 from unet_core.metrics import binary_metrics
+from unet_core.model.unet import RefinedUNet
 from unet_core.training.config import TrainConfig
 from unet_core.training.trainer import Trainer, patch_sizes
 
@@ -191,7 +192,8 @@ def test_rescaled_sample_is_what_inference_sees_at_that_scale():
 
 def test_a_cascade_trains_both_passes_on_the_labels():
     torch.manual_seed(0)
-    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True, refine=4)
+    model = RefinedUNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True,
+                        refine=4)  # fmt: skip
     model.card = ModelCard(model.config, PRE)
     first, head = model.inc[0].weight.detach().clone(), model.refiner.head.weight.detach().clone()
     trainer = Trainer(model, samples(), config(steps=40, val_every=40, lr=3e-3), device="cpu")

@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from unet_core import UNet, save_model
+from unet_core import save_model
 from unet_core.cli import main
-from unet_core.model.store import ModelFileError, load_model, read_card
+from unet_core.formats.checks import ModelFileError
+from unet_core.formats.store import load_model, read_card
+from unet_core.model.build import build_model
 from unet_core.tasks import sample_path
 
 bioimageio_core = pytest.importorskip(
@@ -114,7 +116,7 @@ def test_a_users_model_exports_with_its_own_sample(arch, pre, classes, tmp_path,
     import torch
 
     torch.manual_seed(0)
-    net = UNet(**arch)
+    net = build_model(arch)
     for p in net.parameters():  # an untrained net's output is near uniform: make it decide
         p.data.mul_(3.0)
     model = save_model(net, tmp_path / "mine.safetensors", preprocessing=pre,

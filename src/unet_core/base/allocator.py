@@ -6,7 +6,7 @@ again (1.3 M page faults and 3 s of kernel time for ``em`` on a 2048 x 2048 imag
 blocks kept on the heap and no trimming, freed memory is reused: the same masks, bit for bit,
 1.6x faster, for 0.2-0.4 GB more peak memory (benchmarks, docs/benchmarks.md).
 
-Applied once per process by :func:`~unet_core.model.store.load_model` and the command line;
+Applied once per process by :func:`~unet_core.formats.store.load_model` and the command line;
 ``NAPARI_UNET_MALLOC=default`` leaves the allocator as it is. Nothing happens off glibc.
 """
 

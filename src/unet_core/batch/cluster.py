@@ -16,8 +16,8 @@ def _worker_predictor(model: str, options: SegmentOptions, threads: int | None):
     """The predictor of this worker process, built on its first task and kept."""
     import torch
 
+    from ..formats.store import load_model
     from ..inference.predictor import Predictor
-    from ..model.store import load_model
 
     if threads:
         torch.set_num_threads(threads)

@@ -102,8 +102,9 @@ class BatchRun:
         self.seconds = 0.0
 
     def _predictor(self, model):
+        from ..formats.checks import ModelFileError
+        from ..formats.store import load_model
         from ..inference.predictor import Predictor
-        from ..model.store import ModelFileError, load_model
         from ..model.unet import UNet
 
         if not isinstance(model, UNet):
@@ -116,7 +117,7 @@ class BatchRun:
     def _card(self, model):
         if self.predictor is not None:
             return self.predictor.card
-        from ..model.store import read_card
+        from ..formats.store import read_card
 
         try:
             return read_card(model)
@@ -124,7 +125,7 @@ class BatchRun:
             raise BatchError(str(exc)) from exc
 
     def model_identity(self) -> dict:
-        from ..model.store import model_identity
+        from ..formats.store import model_identity
 
         spec = self.model_spec
         model = spec if isinstance(spec, (str, os.PathLike)) else self.predictor.model

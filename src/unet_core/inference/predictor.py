@@ -32,7 +32,7 @@ from ..data.preprocess import (
     model_channels,
     select_channels,
 )
-from ..model.card import ModelCard
+from ..model.card import card_of
 from ..model.unet import UNet
 from ..tasks import task_of
 from ..tasks.base import ImageContext
@@ -44,12 +44,6 @@ log = logging.getLogger(__name__)
 
 #: ``progress(done, total)`` after each batch of tiles; returning False stops the job
 ProgressCallback = Callable[[int, int], object]
-
-
-def card_of(model: UNet) -> ModelCard:
-    """The model's card, or a default one built from its architecture."""
-    card = getattr(model, "card", None)
-    return card if card is not None else ModelCard(architecture=model.config)
 
 
 class NormalizedView:
@@ -293,4 +287,4 @@ def predict(
     return predictor(image, progress=progress, out=out)
 
 
-__all__ = ["Predictor", "card_of", "predict"]
+__all__ = ["Predicted", "Predictor", "predict"]

@@ -45,7 +45,7 @@ def image_features(model, image: np.ndarray, device: str = "cpu") -> Features:
     """The features of ``image`` for a live head (see the module docstring); LoopError for an
     image too large to answer live."""
     from ..data.preprocess import model_channels, preprocess
-    from ..inference.predictor import card_of
+    from ..model.card import card_of
     from ..tasks import task_of
 
     card = card_of(model)
@@ -189,7 +189,7 @@ def live_job(model, image: np.ndarray, labels: np.ndarray, weights: np.ndarray |
     if features is None or features.shape != tuple(np.shape(image)[:2]):
         yield Status("reading the image with the network…")
         features = image_features(model, np.asarray(image), device)
-    from ..inference.predictor import card_of
+    from ..model.card import card_of
     from ..tasks import task_of
 
     head = LiveHead(model, features)

@@ -180,7 +180,7 @@ class LoopProject:
     def model_of(self, version: Version, device: str = "cpu") -> Any:
         """``version``'s network (loaded from its file the first time)."""
         if version.model is None:
-            from ..model.store import load_model
+            from ..formats.store import load_model
             from .storage import inside
 
             if not version.file:

@@ -7,8 +7,12 @@ _EXPORTS = {
     "Down": ".blocks",
     "Up": ".blocks",
     "center_crop": ".blocks",
+    "build_model": ".build",
+    "card_of": ".card",
+    "check_architecture": ".build",
     "ModelCard": ".card",
     "Preprocessing": ".card",
+    "RefinedUNet": ".unet",
     "UNet": ".unet",
 }
 __all__ = sorted(_EXPORTS)

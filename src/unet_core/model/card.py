@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .unet import UNet
 
 CHANNEL_MODES = ("gray", "green", "rgb", "as_is")
 NORMALIZATIONS = ("zscore", "percentile", "none")
@@ -51,16 +54,6 @@ class Preprocessing:
         object.__setattr__(self, "percentiles", tuple(float(p) for p in pct))
 
 
-def infer_task(classes: list[str], scale: dict) -> str:
-    """The task of a card that does not name one (files written before cards had it)."""
-    names = [c.lower() for c in classes or []]
-    if "fov_diameter" in (scale or {}) or any("vessel" in c for c in names):
-        return "fundus"
-    if any("membrane" in c for c in names):
-        return "em"
-    return "generic"
-
-
 @dataclass
 class ModelCard:
     """Architecture, input conventions, classes, scale and provenance of a model.
@@ -68,8 +61,9 @@ class ModelCard:
     ``scale`` says at which pixel scale the model was trained, e.g. ``{"fov_diameter": 540}``
     for fundus photographs or ``{"pixel_size_nm": 4}``; inference may resample to it.
     ``provenance`` holds free-form facts: data, recipe, epochs, validation metrics.
-    ``task`` names the kind of image (``unet_core.tasks``: "fundus", "em", "generic"); cards
-    written before it existed get it from their scale and class names.
+    ``task`` names the kind of image (``unet_core.tasks``: "fundus", "em", "generic"); a card
+    read from a file written before cards had it gets it where files are read
+    (:mod:`unet_core.formats`, from ``tasks.infer_task``).
     """
 
     architecture: dict[str, Any]
@@ -79,12 +73,10 @@ class ModelCard:
     description: str = ""
     scale: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
-    task: str = ""
+    task: str = "generic"
 
     def __post_init__(self) -> None:
         _check_types(self)
-        if not self.task:
-            self.task = infer_task(self.classes, self.scale)
         n = self.architecture.get("num_classes", 2)
         if not self.classes:
             self.classes = (
@@ -107,6 +99,8 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str) -> ModelCard:
+        """The card of :meth:`to_json`'s text; its ``task`` is "" when the text names none (a
+        file of an older version: the reader names it)."""
         try:
             data = json.loads(text)
         except RecursionError:
@@ -114,7 +108,7 @@ class ModelCard:
         if not isinstance(data, dict) or "architecture" not in data:
             raise ValueError("the model card has no 'architecture' entry")
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{"task": "", **{k: v for k, v in data.items() if k in known}})
 
     def render(self) -> str:
         """A human-readable card, as printed by ``napari-unet info``."""
@@ -139,6 +133,13 @@ class ModelCard:
                 value = json.dumps(value)
             lines.append(one_line(f"{key}: {value}"))
         return "\n".join(lines)
+
+
+def card_of(model: UNet) -> ModelCard:
+    """The model's card, or a default one built from its architecture (a network made in code
+    that no card was given)."""
+    card = getattr(model, "card", None)
+    return card if card is not None else ModelCard(architecture=model.config)
 
 
 _TYPES = {"architecture": dict, "preprocessing": (dict, Preprocessing), "classes": list,

@@ -36,17 +36,10 @@ class UNet(nn.Module):
     drop_block
         0, or the fraction of every convolution's feature map dropped in 7x7 blocks while
         training (DropBlock, as in SA-UNet): regularisation for small training sets.
-    refine
-        0, or the base channels of a refining second network: ``UNet(refine=k)`` builds a
-        :class:`RefinedUNet`.
-    """
 
-    def __new__(cls, *args, **kwargs):
-        # UNet(..., refine=k) builds the cascade, so that UNet(**card.architecture) rebuilds
-        # any model file
-        if cls is UNet and kwargs.get("refine"):
-            cls = RefinedUNet
-        return super().__new__(cls)
+    A network with a refining second one is a :class:`RefinedUNet`;
+    :func:`~unet_core.model.build.build_model` builds either from a model card's architecture.
+    """
 
     def __init__(
         self,
@@ -57,12 +50,11 @@ class UNet(nn.Module):
         padding: str = "valid",
         batch_norm: bool = False,
         dropout: float = 0.0,
-        refine: int = 0,
         drop_block: float = 0.0,
     ):
         super().__init__()
         check_arguments(in_channels, num_classes, base_channels, depth, padding, dropout,
-                        drop_block, refine, batch_norm)  # fmt: skip
+                        drop_block, 0, batch_norm)  # fmt: skip
         self._config = dict(in_channels=in_channels, num_classes=num_classes,
                             base_channels=base_channels, depth=depth, padding=padding,
                             batch_norm=batch_norm, dropout=dropout)  # fmt: skip
@@ -121,7 +113,8 @@ class UNet(nn.Module):
     # ---- geometry -------------------------------------------------------------------------
     @property
     def config(self) -> dict[str, Any]:
-        """The constructor arguments: ``UNet(**model.config)`` rebuilds the architecture."""
+        """The constructor arguments: ``build_model(model.config)`` rebuilds the architecture
+        (``type(model)(**model.config)`` too)."""
         return dict(self._config)
 
     @property
@@ -252,7 +245,7 @@ class RefinedUNet(UNet):
         if padding != "same":
             raise ValueError("refine needs padding='same'")
         super().__init__(in_channels, num_classes, base_channels, depth, padding, batch_norm,
-                         dropout, 0, drop_block)  # fmt: skip
+                         dropout, drop_block)  # fmt: skip
         self._config = {**self._config, "refine": refine}
         self._config = {k: self._config[k] for k in (*CONFIG_ORDER, "drop_block")
                         if k in self._config}  # fmt: skip

@@ -15,6 +15,17 @@ def task_of(card_or_name) -> Task:
     return TASKS.get(name or "generic", TASKS["generic"])
 
 
+def infer_task(classes: list[str], scale: dict) -> str:
+    """The task of a model card that names none (a file written before cards had it), from its
+    class names and scale; read where files are read (``unet_core.formats``)."""
+    names = [c.lower() for c in classes or []]
+    if "fov_diameter" in (scale or {}) or any("vessel" in c for c in names):
+        return fundus.TASK.name
+    if any("membrane" in c for c in names):
+        return em.TASK.name
+    return "generic"
+
+
 def sample_path(task: str):
     """The sample image shipped for a kind of image: in ``sample_data`` beside the plugin (an
     installed wheel) or at the repository root; FileNotFoundError if there is none."""
@@ -41,15 +52,15 @@ def suggest_model(image) -> tuple[str, str]:
 
     image = np.asarray(image)
     if fundus.looks_like_fundus(image):
-        return "drive", "a fundus photograph"
+        return fundus.TASK.bundled, "a fundus photograph"
     gray = image.ndim == 2 or (
         image.shape[-1] >= 3 and np.array_equal(image[..., 0], image[..., 1])
         and np.array_equal(image[..., 1], image[..., 2])
     )  # fmt: skip
     if gray:
-        return "em", "a grayscale image that is not a fundus photograph"
+        return em.TASK.bundled, "a grayscale image that is not a fundus photograph"
     raise ValueError("no bundled model fits this image: it is in colour but not a fundus "
                      "photograph; choose a model, or train one for it")  # fmt: skip
 
 
-__all__ = ["TASKS", "Task", "sample_path", "suggest_model", "task_of"]
+__all__ = ["TASKS", "Task", "infer_task", "sample_path", "suggest_model", "task_of"]

@@ -26,6 +26,10 @@ class Task:
     """The generic default: any image, any number of classes."""
 
     name = "generic"
+    #: the bundled model made for this kind of image ("" if none)
+    bundled = ""
+    #: bioimage.io tags a package of a model for this kind of image carries
+    tags: tuple[str, ...] = ()
     #: the sample image shipped for this kind (in ``sample_data/``), "" if none
     sample = ""
     #: columns this task adds to the batch report (its measurements' names)

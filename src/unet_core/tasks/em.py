@@ -12,6 +12,8 @@ class EM(Task):
     """Cell membranes in serial-section EM."""
 
     name = "em"
+    bundled = "em"
+    tags = ("electron-microscopy", "membranes", "neurons")
     sample = "em_isbi2012_test00_crop.png"  # a 256 x 256 crop of ISBI 2012 test slice 00
 
     def evaluate(self, prob, labels, threshold, roi=None, classes=None) -> dict:

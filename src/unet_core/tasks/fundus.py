@@ -231,6 +231,8 @@ class Fundus(Task):
     """Vessels in colour fundus photographs."""
 
     name = "fundus"
+    bundled = "drive"
+    tags = ("retina", "fundus-photography", "blood-vessels")
     sample = "fundus_retina.jpg"  # a normal left eye (Häggström 2014, CC0)
     report_columns = MEASUREMENTS
 

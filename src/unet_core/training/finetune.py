@@ -32,7 +32,8 @@ from ..base.jobs import drain
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
 from ..data.preprocess import check_channels
-from ..inference.predictor import Predictor, card_of
+from ..inference.predictor import Predictor
+from ..model.card import card_of
 from ..model.unet import UNet
 from ..postprocess import probabilities_to_labels
 from ..tasks import task_of

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 
 from ..data.datasets import rescale_sample
+from ..formats.safetensors_file import save_model
+from ..model.build import build_model
 from ..model.card import ModelCard
-from ..model.store import save_model
-from ..model.unet import UNet
 from ..tasks import task_of
 from .config import TrainConfig
 from .presets import Preset
@@ -54,7 +54,7 @@ def build_trainer(
         train = [rescale_sample(s, config.input_scale, preset.preprocessing) for s in train]
     val = preset.load(root, preset.val_ids, preset.preprocessing) if split == "val" else []
     torch.manual_seed(config.seed)
-    model = UNet(**preset.architecture)
+    model = build_model(preset.architecture)
     model.card = ModelCard(
         model.config, preset.preprocessing, list(preset.classes), preset.name, preset.description,
         dict(preset.scale), task=preset.task,

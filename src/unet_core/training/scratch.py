@@ -27,9 +27,11 @@ from ..base.jobs import drain
 from ..base.labels import IGNORE_LABEL
 from ..data.datasets import Sample, make_sample
 from ..data.folders import FolderData
+from ..formats.safetensors_file import save_model
+from ..formats.store import load_model, read_card
 from ..metrics import class_metrics
+from ..model.build import build_model
 from ..model.card import ModelCard
-from ..model.store import load_model, save_model
 from ..model.unet import UNet
 from .config import TrainConfig
 from .recipe import architecture, generic_config
@@ -81,7 +83,7 @@ def new_model(data: FolderData, size: str, base: str | UNet | None, device: str)
     """A fresh network sized for the data, or a copy of ``base`` (a model, its name or file)."""
     k = len(data.classes)
     if base is None:
-        model = UNet(**architecture(size, data.in_channels, k))
+        model = build_model(architecture(size, data.in_channels, k))
         model.card = ModelCard(model.config, data.preprocessing, list(data.classes), task="generic")
         return model
     model = copy.deepcopy(base) if isinstance(base, UNet) else load_model(base, device=device)
@@ -211,6 +213,7 @@ def finish(trainer: Trainer, out: Path, data: FolderData, *, config: TrainConfig
     path = save_model(trainer.model, out, name=out.stem, description=description,
                       classes=list(data.classes), preprocessing=data.preprocessing,
                       provenance=provenance)  # fmt: skip
+    trainer.model.card = read_card(path)  # the card written (save_model leaves the model as is)
     curve = write_curves(epochs, out.with_name(out.stem + "_curve.png"), config.monitor)
     return TrainResult(path, trainer.model.eval(), trainer.step, trainer.seconds, scores, stopped,
                        curve)  # fmt: skip

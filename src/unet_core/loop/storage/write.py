@@ -57,7 +57,7 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
 
     def write() -> Path:
         from ...data.io import write_tiff
-        from ...model.store import save_model
+        from ...formats.safetensors_file import save_model
 
         for sub in ("pairs", "versions"):
             writable_dir(folder, sub)

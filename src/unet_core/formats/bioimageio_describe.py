@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from ..model.card import ModelCard
+from ..tasks import task_of
 
 UNET = ("Ronneberger, Fischer and Brox. U-Net: Convolutional Networks for Biomedical Image "
         "Segmentation. MICCAI 2015, LNCS 9351:234-241", "10.1007/978-3-319-24574-4_28")  # fmt: skip
@@ -17,8 +18,6 @@ DATASETS = (
      "segmentation algorithms for connectomics. Front. Neuroanat. 9:142, 2015 (the ISBI 2012 EM "
      "segmentation challenge)", "10.3389/fnana.2015.00142"),
 )  # fmt: skip
-TASK_TAGS = {"fundus": ["retina", "fundus-photography", "blood-vessels"],
-             "em": ["electron-microscopy", "membranes", "neurons"]}  # fmt: skip
 
 
 def citations(card: ModelCard) -> list[tuple[str, str]]:
@@ -28,7 +27,8 @@ def citations(card: ModelCard) -> list[tuple[str, str]]:
 
 
 def tags(card: ModelCard) -> list[str]:
-    return ["napari-unet", "unet", "2d", "semantic-segmentation", *TASK_TAGS.get(card.task, [])]
+    """The package's tags: this tool's, and its task's (``Task.tags``)."""
+    return ["napari-unet", "unet", "2d", "semantic-segmentation", *task_of(card).tags]
 
 
 def readme(card: ModelCard) -> str:

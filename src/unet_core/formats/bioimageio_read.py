@@ -1,6 +1,6 @@
 """Open a bioimage.io model package (.zip) for ``--model``: one written by this tool (its model
 card in ``config.napari_unet``) gives its card and weights; any other gives a one-line
-:class:`~unet_core.model.store.ModelFileError` that says what the package is and what runs it.
+:class:`~unet_core.formats.checks.ModelFileError` that says what the package is and what runs it.
 Needs neither bioimageio.spec nor network access; the weights are read with PyTorch's
 ``weights_only`` loader (tensors only, no code), and every size is checked before it is read.
 """
@@ -13,7 +13,9 @@ import json
 import zipfile
 from pathlib import Path
 
-from .architecture import STATE_PREFIX
+from ..model.card import ModelCard
+from .bioimageio_architecture import STATE_PREFIX
+from .checks import file_error, parse_card
 
 RDF_NAMES = ("rdf.yaml", "bioimageio.yaml")
 MAX_RDF_BYTES = 1 << 20
@@ -21,19 +23,15 @@ MAX_WEIGHT_BYTES = 1_100_000_000  # a little over MAX_PARAMETERS float32 weights
 RUNS_IT = "bioimageio.core (bioimageio predict), deepImageJ, ilastik or QuPath"
 
 
-def is_package(path: Path) -> bool:
-    """Whether ``path`` is a zip file (a model package, or something else zipped)."""
-    return zipfile.is_zipfile(path)
-
-
-def package_card(path: Path):
-    """The model card of a package this tool wrote; ModelFileError otherwise."""
+def package_card(path: Path) -> ModelCard:
+    """The model card of a package this tool wrote, checked; ModelFileError otherwise."""
     with _zip(path) as zf:
         return _card(path, zf, _rdf(path, zf))
 
 
-def package_weights(path: Path) -> tuple:
-    """(card, state dict) of a package this tool wrote, the keys as :class:`UNet` names them."""
+def package_weights(path: Path) -> tuple[ModelCard, dict]:
+    """(checked card, state dict) of a package this tool wrote, the keys as the U-Net names
+    them."""
     import torch
 
     with _zip(path) as zf:
@@ -43,16 +41,16 @@ def package_weights(path: Path) -> tuple:
         data = _member(path, zf, str(entry.get("source", "")), MAX_WEIGHT_BYTES)
     expected = entry.get("sha256")
     if expected and hashlib.sha256(data).hexdigest() != expected:
-        raise _error(f"{path.name}: its weights do not match the package's checksum (damaged?)")
+        raise file_error(f"{path.name}: its weights do not match the package's checksum (damaged?)")
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle that is not plain tensors, or a damaged file
-        raise _error(f"{path.name}: unreadable weights ({type(exc).__name__})") from exc
+        raise file_error(f"{path.name}: unreadable weights ({type(exc).__name__})") from exc
     if not isinstance(state, dict) or not all(
         isinstance(k, str) and k.startswith(STATE_PREFIX) and isinstance(v, torch.Tensor)
         for k, v in state.items()
     ):
-        raise _error(f"{path.name}: its weights are not the state dict this tool writes")
+        raise file_error(f"{path.name}: its weights are not the state dict this tool writes")
     return card, {k[len(STATE_PREFIX) :]: v for k, v in state.items()}
 
 
@@ -60,7 +58,7 @@ def _zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise _error(f"{path.name}: not a readable zip file ({exc})") from exc
+        raise file_error(f"{path.name}: not a readable zip file ({exc})") from exc
 
 
 def _member(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
@@ -69,9 +67,10 @@ def _member(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
     try:
         info = zf.getinfo(name)
     except KeyError:
-        raise _error(f"{path.name}: the package names {name!r}, which it does not hold") from None
-    too_large = _error(f"{path.name}: {name} is larger than a model of this tool can be "
-                       f"(over {limit / 1e6:,.0f} MB)")  # fmt: skip
+        raise file_error(f"{path.name}: the package names {name!r}, which it does not "
+                         "hold") from None  # fmt: skip
+    too_large = file_error(f"{path.name}: {name} is larger than a model of this tool can be "
+                           f"(over {limit / 1e6:,.0f} MB)")  # fmt: skip
     if info.file_size > limit:
         raise too_large
     try:
@@ -79,7 +78,7 @@ def _member(path: Path, zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
             data = member.read(limit + 1)  # the declared size is not trusted
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError,
             NotImplementedError) as exc:  # damaged, encrypted, an unknown compression
-        raise _error(f"{path.name}: {name} cannot be read ({type(exc).__name__}: {exc})") \
+        raise file_error(f"{path.name}: {name} cannot be read ({type(exc).__name__}: {exc})") \
             from exc  # fmt: skip
     if len(data) > limit:
         raise too_large
@@ -92,38 +91,37 @@ def _rdf(path: Path, zf: zipfile.ZipFile) -> dict:
     names = [n for n in RDF_NAMES if n in zf.namelist()]
     names += [n for n in zf.namelist() if n.endswith(".bioimageio.yaml") and "/" not in n]
     if not names:
-        raise _error(f"{path.name} is a zip file but not a bioimage.io package (no rdf.yaml)")
+        raise file_error(f"{path.name} is a zip file but not a bioimage.io package (no rdf.yaml)")
     try:
         rdf = yaml.load(_member(path, zf, names[0], MAX_RDF_BYTES), Loader=_plain_yaml())
     except yaml.YAMLError as exc:
         why = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
-        raise _error(f"{path.name}: its {names[0]} is not valid YAML ({why})") from exc
+        raise file_error(f"{path.name}: its {names[0]} is not valid YAML ({why})") from exc
     except RecursionError:
-        raise _error(f"{path.name}: its {names[0]} is nested too deeply to be a "
-                     "description") from None  # fmt: skip
+        raise file_error(f"{path.name}: its {names[0]} is nested too deeply to be a "
+                         "description") from None  # fmt: skip
     if not isinstance(rdf, dict):
-        raise _error(f"{path.name}: its {names[0]} is not a description")
+        raise file_error(f"{path.name}: its {names[0]} is not a description")
     if rdf.get("type") != "model":
-        raise _error(f"{path.name} is a bioimage.io {rdf.get('type', 'resource')!s}, not a "
-                     "model")  # fmt: skip
+        raise file_error(f"{path.name} is a bioimage.io {rdf.get('type', 'resource')!s}, not a "
+                         "model")  # fmt: skip
     return rdf
 
 
-def _card(path: Path, zf: zipfile.ZipFile, rdf: dict):
-    from ..model.card import ModelCard
-
+def _card(path: Path, zf: zipfile.ZipFile, rdf: dict) -> ModelCard:
     config = rdf.get("config") if isinstance(rdf.get("config"), dict) else {}
     ours = config.get("napari_unet")
     weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
     if not isinstance(ours, dict) or "card" not in ours:
-        raise _error(foreign(path, rdf))
+        raise file_error(foreign(path, rdf))
     if not isinstance(weights.get("pytorch_state_dict"), dict):
-        raise _error(f"{path.name}: its weights.pytorch_state_dict is not a description of "
-                     "weights")  # fmt: skip
+        raise file_error(f"{path.name}: its weights.pytorch_state_dict is not a description of "
+                         "weights")  # fmt: skip
     try:
-        return ModelCard.from_json(json.dumps(ours["card"]))
+        text = json.dumps(ours["card"])
     except (ValueError, TypeError, RecursionError) as exc:
-        raise _error(f"{path.name}: unreadable model card ({exc})") from exc
+        raise file_error(f"{path.name}: unreadable model card ({exc})") from exc
+    return parse_card(path, text)
 
 
 def foreign(path: Path, rdf: dict) -> str:
@@ -155,10 +153,3 @@ def _plain_yaml():
             return super().compose_node(parent, index)
 
     return PlainYaml
-
-
-def _error(message: str):
-    from ..base.names import one_line
-    from ..model.store import ModelFileError
-
-    return ModelFileError(one_line(message))

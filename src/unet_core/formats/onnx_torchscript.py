@@ -3,36 +3,28 @@ and TorchScript (deepImageJ, DJL, C++).
 
 The exported graph maps the *preprocessed* image, (N, in_channels, H, W) float32 as the model
 card's ``preprocessing`` says (e.g. the green channel, z-scored per image), to the (N, classes,
-H, W) class probabilities (the softmax); H and W are free (for padded networks any multiple of
-``2**depth``; the paper's network gives a smaller output, as here). The card travels with the
-file: in the ONNX model's metadata (``napari_unet_card``) and in the TorchScript archive's extra
-file ``model_card.json``.
+H, W) class probabilities (:class:`~.probabilities.Probabilities`); H and W are free (for padded
+networks any multiple of ``2**depth``; the paper's network gives a smaller output, as here).
+The card travels with the file: in the ONNX model's metadata (``napari_unet_card``) and in the
+TorchScript archive's extra file ``model_card.json``.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from pathlib import Path
 
 import torch
 
-from .base.files import atomic_write
-from .model.unet import UNet
+from ..base.files import atomic_write
+from ..model.card import card_of
+from ..model.unet import UNet
+from .probabilities import Probabilities
 
 FORMATS = ("onnx", "torchscript")
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
-
-
-class Probabilities(torch.nn.Module):
-    """The network followed by the softmax over classes."""
-
-    def __init__(self, net: UNet):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.net(x), dim=1)
+OPSET = 17
 
 
 def example_input(model: UNet, edge: int = 256) -> torch.Tensor:
@@ -41,12 +33,12 @@ def example_input(model: UNet, edge: int = 256) -> torch.Tensor:
 
 
 def export_model(model: UNet, out: str | os.PathLike, to: str = "onnx") -> Path:
-    """Write ``model`` (in eval mode, on the CPU) as ``to`` ("onnx" or "torchscript") to
-    ``out``, atomically; ValueError for another format."""
+    """Write ``model`` (a copy on the CPU, in eval mode; ``model`` is not changed) as ``to``
+    ("onnx" or "torchscript") to ``out``, atomically; ValueError for another format."""
     if to not in FORMATS:
         raise ValueError(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
-    card = model.card.to_json() if model.card is not None else "{}"
-    net = Probabilities(model.cpu().eval()).eval()
+    card = card_of(model).to_json()
+    net = Probabilities(copy.deepcopy(model).cpu().eval()).eval()
     x = example_input(model)
     if to == "torchscript":
         extra = {"model_card.json": card}
@@ -65,7 +57,7 @@ def _onnx(net: torch.nn.Module, x: torch.Tensor, path: Path, card: str) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
         torch.onnx.export(net, (x,), str(path), input_names=["input"],
-                          output_names=["probabilities"], opset_version=17, dynamo=False,
+                          output_names=["probabilities"], opset_version=OPSET, dynamo=False,
                           dynamic_axes={"input": free, "probabilities": free})  # fmt: skip
     graph = onnx.load(str(path))
     graph.metadata_props.add(key="napari_unet_card", value=card)

@@ -5,9 +5,10 @@ the green channel of a fundus photograph), float32, (batch, channel, y, x); its 
 the card's normalisation as a bioimage.io operation (``zero_mean_unit_variance`` or
 ``scale_range`` per image and channel); its output is the class probabilities. Three weight
 formats hold the same network: ``pytorch_state_dict`` (with the one-file architecture of
-:mod:`.architecture`), ``torchscript`` and, when the ``onnx`` package is installed, ``onnx``.
+:mod:`.bioimageio_architecture`), ``torchscript`` and, when the ``onnx`` package is installed,
+``onnx``.
 The whole model card travels in ``config.napari_unet``, so that ``--model FILE.zip`` runs the
-package exactly as the model file it came from (:mod:`.read`).
+package exactly as the model file it came from (:mod:`.bioimageio_read`).
 
 What a package cannot say: the automatic scale of a task (a fundus model expects photographs
 whose field of view is as wide as the card's ``fov_diameter``) and the task's finishing steps;
@@ -16,6 +17,7 @@ the package's README says so.
 
 from __future__ import annotations
 
+import copy
 import getpass
 import json
 import os
@@ -26,9 +28,12 @@ import numpy as np
 import torch
 
 from ..base.files import atomic_write
+from ..model.card import card_of
 from ..model.unet import UNet
-from .architecture import CALLABLE, STATE_PREFIX, architecture_source
-from .describe import citations, readme, tags
+from .bioimageio_architecture import CALLABLE, STATE_PREFIX, architecture_source
+from .bioimageio_describe import citations, readme, tags
+from .onnx_torchscript import OPSET, export_model
+from .probabilities import Probabilities
 
 #: what a package records beside the bioimage.io fields (``config.napari_unet``)
 CONFIG_KEY = "napari_unet"
@@ -41,12 +46,13 @@ def export_package(model: UNet, out: str | os.PathLike, sample: np.ndarray,
                    author: str = "") -> Path:  # fmt: skip
     """Write ``model`` as a bioimage.io package (a .zip) to ``out``, atomically. ``sample`` is
     an image the model is meant for: its centre (at the model's scale) becomes the test input
-    and the cover. ValueError for a sample the model cannot take."""
-    if model.card.preprocessing.local_contrast != "none":
+    and the cover. ValueError for a sample the model cannot take. ``model`` is not changed."""
+    if card_of(model).preprocessing.local_contrast != "none":
         raise ValueError("bioimage.io has no preprocessing step for this model's local contrast "
                          "equalisation (CLAHE): export it as onnx or torchscript and equalise "
                          "the input first")  # fmt: skip
-    model = model.cpu().eval()
+    model = copy.deepcopy(model).cpu().eval()  # a copy, on the CPU, that has a card
+    model.card = card_of(model)
     test_input = test_image(model, sample)
     if not np.isfinite(test_input).all():
         raise ValueError("the sample image holds NaN or infinite pixels: the package's test "
@@ -98,8 +104,8 @@ def normalized(model: UNet, x: np.ndarray) -> np.ndarray:
 
 def probabilities(model: UNet, x: np.ndarray) -> np.ndarray:
     """The class probabilities the package's weights give for the raw input ``x``."""
-    logits = model(torch.from_numpy(normalized(model, x)))
-    return torch.softmax(logits, dim=1).numpy().astype(np.float32)
+    net = Probabilities(model)
+    return net(torch.from_numpy(normalized(model, x))).numpy().astype(np.float32)
 
 
 def _preprocessing(model: UNet) -> list:
@@ -183,8 +189,6 @@ def _identifiers(names: list[str]) -> list:
 def _weights(model: UNet, folder: Path):
     from bioimageio.spec.model import v0_5 as bio
 
-    from ..export import export_model
-
     version = bio.Version(torch.__version__.split("+")[0])
     (folder / "unet.py").write_text(architecture_source(), encoding="utf-8")
     state = {STATE_PREFIX + k: v.detach().cpu() for k, v in model.state_dict().items()}
@@ -203,7 +207,7 @@ def _weights(model: UNet, folder: Path):
 
         entries["onnx"] = bio.OnnxWeightsDescr(
             source=export_model(model, folder / "weights.onnx", "onnx"),
-            opset_version=17, parent="pytorch_state_dict")  # fmt: skip
+            opset_version=OPSET, parent="pytorch_state_dict")  # fmt: skip
         del onnx
     except ImportError:  # ONNX weights need the onnx package; the others are enough
         pass

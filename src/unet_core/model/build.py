@@ -1,0 +1,32 @@
+"""A network from a model card's architecture: the one place that picks the class, so that
+``UNet(...)`` is always a plain U-Net and a file names the network it needs."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from .unet import RefinedUNet, UNet, check_arguments
+
+
+def build_model(architecture: dict[str, Any]) -> UNet:
+    """The network a model card's ``architecture`` describes (a model's ``config``): a
+    :class:`RefinedUNet` when it names a refiner (``refine`` > 0), else a :class:`UNet`.
+    ValueError for an argument the network cannot be built with."""
+    arch = dict(architecture)
+    if arch.get("refine"):
+        return RefinedUNet(**arch)
+    arch.pop("refine", None)
+    return UNet(**arch)
+
+
+def check_architecture(architecture: dict[str, Any]) -> None:
+    """A one-line ValueError unless ``build_model(architecture)`` is a network this tool
+    builds: known entries of the right types, within the limits of ``model.unet.LIMITS``."""
+    params = inspect.signature(UNet.__init__).parameters
+    defaults = {k: p.default for k, p in params.items() if k != "self"}
+    defaults["refine"] = 0  # a plain U-Net unless the architecture names a refiner
+    unknown = sorted(set(architecture) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown architecture entries {unknown}")
+    check_arguments(**{**defaults, **architecture})
