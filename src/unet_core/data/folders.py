@@ -1,9 +1,18 @@
 """A user's own training data: an image folder and a label folder paired by file stem, every
 file checked before any training, with all problems reported in one message.
 
-Labels are integer masks: class indices 0..K-1, and 255 for pixels that are not annotated.
-A label set that holds only 0 and 255 is a plain binary mask (ImageJ, Fiji and most painting
-programs save masks so) and is read as background / foreground.
+Labels are integer masks: class indices 0..K-1, and ``IGNORE_LABEL`` (255) for pixels that
+are not annotated (:mod:`unet_core.base.labels`). A label file the tool wrote (a mask or a
+saved labels layer, marked in its TIFF metadata) is read as it stands. The others are read by
+these rules, in this order:
+
+- instance masks (one value per object: values above 255, more than 16 values, or three or
+  more values each one connected region) become background / foreground, objects parted by a
+  1-px background line (only when no classes are named);
+- a label set whose files hold only 0 and 255 is a plain binary mask (ImageJ, Fiji, DRIVE's
+  manual annotations and masks of earlier versions of this tool are saved so) and is read as
+  background / foreground;
+- anything else is class indices, 255 not annotated.
 """
 
 from __future__ import annotations
@@ -14,10 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.labels import IGNORE_LABEL
+from ..base.labels import (
+    BINARY_FOREGROUND,
+    IGNORE_LABEL,
+    binary_to_classes,
+    is_binary_mask,
+    is_marked,
+)
 from ..model.card import Preprocessing
 from .datasets import Sample, make_sample
-from .io import ImageReadError, is_image_path, read_image
+from .io import ImageReadError, is_image_path, read_image, read_metadata
 
 #: label files may carry one of these after the image's stem (``cell01_mask.png``)
 LABEL_SUFFIXES = ("", "_labels", "_label", "_mask", "_masks", "_seg", "_gt", "_annotation")
@@ -30,7 +45,8 @@ class DataError(ValueError):
 
 @dataclass
 class FolderData:
-    """Checked training images with their labels (class indices, 255 = not annotated)."""
+    """Checked training images with their labels (class indices, ``IGNORE_LABEL`` = not
+    annotated)."""
 
     names: list[str]
     images: list[np.ndarray]
@@ -133,27 +149,29 @@ def _as_classes(raw: np.ndarray, name: str) -> tuple[np.ndarray | None, str]:
 
 
 def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
-    """A label image as int64 class indices for scoring: a two-class model's 0/255 mask is
-    read as background/foreground; else 255 stays "not annotated"."""
+    """A label image as int64 class indices for scoring: for a two-class model a 0/255 mask
+    (``BINARY_FOREGROUND``) is read as background/foreground and an instance mask as its
+    objects; else ``IGNORE_LABEL`` stays "not annotated"."""
     labels, problem = _as_classes(np.asarray(raw), "the labels")
     if labels is None:
         raise DataError(problem)
-    if num_classes == 2 and not ((labels > 0) & (labels < IGNORE_LABEL)).any():
-        labels = np.where(labels == IGNORE_LABEL, 1, labels)
+    if num_classes == 2 and not ((labels > 0) & (labels < BINARY_FOREGROUND)).any():
+        labels = np.where(labels == BINARY_FOREGROUND, 1, labels)
     elif num_classes == 2 and ((labels > 1) & (labels != IGNORE_LABEL)).any():
         labels = instances_to_foreground(np.where(labels == IGNORE_LABEL, 0, labels))
     if (labels == IGNORE_LABEL).all():
-        raise DataError("nothing annotated (every pixel 255)")
+        raise DataError(f"nothing annotated (every pixel {IGNORE_LABEL})")
     return labels
 
 
 def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None) -> FolderData:
     """Read and check every pair; DataError listing every problem (unreadable files, shape
     mismatches, label values beyond the classes, files with nothing annotated)."""
-    names, images, raws, problems = [], [], [], []
+    names, images, raws, marked, problems = [], [], [], [], []
     for image_path, label_path in pairs:
         try:
             image, raw = read_image(image_path), read_image(label_path)
+            mark = is_marked(read_metadata(label_path))
         except (ImageReadError, OSError, ValueError) as exc:
             problems.append(str(exc))
             continue
@@ -171,16 +189,20 @@ def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None)
         names.append(image_path.stem)
         images.append(image)
         raws.append(labels)
-    return check_arrays(images, raws, names, classes, problems)
+        marked.append(mark)
+    return check_arrays(images, raws, names, classes, problems, marked)
 
 
 def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list[str],
-                 classes: list[str] | None = None,
-                 problems: list[str] | None = None) -> FolderData:  # fmt: skip
-    """Check (image, labels) arrays (files read, or napari layers) and infer the classes."""
+                 classes: list[str] | None = None, problems: list[str] | None = None,
+                 marked: list[bool] | None = None) -> FolderData:  # fmt: skip
+    """Check (image, labels) arrays (files read, or napari layers) and infer the classes.
+    ``marked``: which labels came from files the tool wrote (read as they stand); the others
+    are read by the rules of this module's docstring."""
     problems = list(problems or [])
+    marked = marked or [False] * len(names)
     kept = []
-    for name, image, raw in zip(names, images, labels):
+    for name, image, raw, mark in zip(names, images, labels, marked):
         lab, problem = _as_classes(np.asarray(raw), name)
         if lab is None:
             problems.append(problem)
@@ -188,20 +210,9 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
             problems.append(f"the labels of {name} are {lab.shape[0]} x {lab.shape[1]} but "
                             f"the image is {image.shape[0]} x {image.shape[1]}")  # fmt: skip
         else:
-            kept.append((name, np.asarray(image), lab))
-    notes = []
-    if classes is None and any(looks_like_instances(lab) for _, _, lab in kept):
-        kept = [(n, i, instances_to_foreground(lab)) for n, i, lab in kept]
-        notes.append("the labels look like instance masks (one value per object): read as "
-                     "background and foreground, with a 1-px background line where objects "
-                     "touch; segment with --instances to get objects back")  # fmt: skip
-    elif kept and all((lab == IGNORE_LABEL).all() for _, _, lab in kept):
-        problems.append("every label pixel is 255: as a 0/255 mask that is foreground only, as "
-                        "class indices nothing is annotated; give masks with background (0) "
-                        "too")  # fmt: skip
-    elif kept and not any(((lab > 0) & (lab < IGNORE_LABEL)).any() for _, _, lab in kept):
-        kept = [(n, i, np.where(lab == IGNORE_LABEL, 1, lab)) for n, i, lab in kept]
-        notes.append("the labels hold only 0 and 255: read as background (0) and foreground (255)")
+            kept.append((name, np.asarray(image), lab, mark))
+    kept, notes = _read_by_rules(kept, classes, problems)
+    kept = [k[:3] for k in kept]
     problems += _check_values([k[0] for k in kept], [k[2] for k in kept], classes)
     if len({_channels(k[1]) for k in kept}) > 1:
         problems.append("the images mix " + " and ".join(
@@ -219,6 +230,29 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
                          "with --classes")  # fmt: skip
     names, images, labels = (list(x) for x in zip(*kept))
     return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
+
+
+def _read_by_rules(kept: list[tuple], classes: list[str] | None,
+                   problems: list[str]) -> tuple[list[tuple], list[str]]:  # fmt: skip
+    """The labels of files the tool did not write, read by the module's rules: (the entries,
+    notes for the user); ``problems`` gets what cannot be read."""
+    guessed = [k for k in kept if not k[3]]
+    if not guessed:
+        return kept, []
+    if classes is None and any(looks_like_instances(k[2]) for k in guessed):
+        return [k if k[3] else (k[0], k[1], instances_to_foreground(k[2]), k[3]) for k in kept], [
+            "the labels look like instance masks (one value per object): read as background "
+            "and foreground, with a 1-px background line where objects touch; segment with "
+            "--instances to get objects back"]  # fmt: skip
+    if all((k[2] == IGNORE_LABEL).all() for k in guessed):
+        problems.append(f"every label pixel is {BINARY_FOREGROUND}: as a 0/{BINARY_FOREGROUND}"
+                        " mask that is foreground only, as class indices nothing is annotated;"
+                        " give masks with background (0) too")  # fmt: skip
+    elif all(is_binary_mask(np.unique(k[2])) or not k[2].any() for k in guessed):
+        return [k if k[3] else (k[0], k[1], binary_to_classes(k[2]), k[3]) for k in kept], [
+            f"the labels hold only 0 and {BINARY_FOREGROUND}: read as background (0) and "
+            f"foreground ({BINARY_FOREGROUND})"]  # fmt: skip
+    return kept, []
 
 
 def looks_like_instances(labels: np.ndarray) -> bool:
@@ -253,7 +287,7 @@ def _check_values(names, labels, classes) -> list[str]:
     problems = []
     empty = [n for n, lab in zip(names, labels) if (lab == IGNORE_LABEL).all()]
     if empty:
-        problems.append(f"nothing annotated (every pixel 255) in: {_listing(empty)}")
+        problems.append(f"nothing annotated (every pixel {IGNORE_LABEL}) in: {_listing(empty)}")
     if classes is not None:
         k = len(classes)
         beyond = {n: np.unique(lab[(lab >= k) & (lab != IGNORE_LABEL)])
