@@ -164,8 +164,8 @@ class BatchRun:
         stream = self._distributed(protected) if self.distributed else self._local(protected)
         try:
             if report.set_aside is not None:
-                text = f"the existing report could not be read; it was kept as " \
-                       f"{one_line(report.set_aside)}"
+                text = ("the existing report could not be read; it was kept as "
+                        f"{one_line(report.set_aside)}")
                 log.warning(text)
                 yield Status(text)
             yield Progress(0, total, "files")

@@ -157,8 +157,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
         with tifffile.TiffFile(path) as tif:
             meta = tif.shaped_metadata
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
-        raise ImageReadError(f"{path.name}: cannot be read as a TIFF ({type(exc).__name__})") \
-            from exc
+        reason = f"{path.name}: cannot be read as a TIFF ({type(exc).__name__})"
+        raise ImageReadError(reason) from exc
     return dict(meta[0]) if meta else {}
 
 
