@@ -2,17 +2,8 @@
 file checked before any training, with all problems reported in one message.
 
 Labels are integer masks: class indices 0..K-1, and ``IGNORE_LABEL`` (255) for pixels that
-are not annotated (:mod:`unet_core.base.labels`). A label file the tool wrote (a mask or a
-saved labels layer, marked in its TIFF metadata) is read as it stands. The others are read by
-these rules, in this order:
-
-- instance masks (one value per object: values above 255, more than 16 values, or three or
-  more values each one connected region) become background / foreground, objects parted by a
-  1-px background line (only when no classes are named);
-- a label set whose files hold only 0 and 255 is a plain binary mask (ImageJ, Fiji, DRIVE's
-  manual annotations and masks of earlier versions of this tool are saved so) and is read as
-  background / foreground;
-- anything else is class indices, 255 not annotated.
+are not annotated (:mod:`unet_core.base.labels`); how labels the tool did not write (0/255
+masks, instance masks) are read is told in :mod:`.label_rules`.
 """
 
 from __future__ import annotations
@@ -23,16 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.labels import (
-    BINARY_FOREGROUND,
-    IGNORE_LABEL,
-    binary_to_classes,
-    is_binary_mask,
-    is_marked,
-)
+from ..base.labels import BINARY_FOREGROUND, IGNORE_LABEL, is_marked
 from ..model.card import Preprocessing
 from .datasets import Sample, make_sample
 from .io import ImageReadError, is_image_path, read_image, read_metadata
+from .label_rules import instances_to_foreground, integer_labels, read_by_rules
 
 #: label files may carry one of these after the image's stem (``cell01_mask.png``)
 LABEL_SUFFIXES = ("", "_labels", "_label", "_mask", "_masks", "_seg", "_gt", "_annotation")
@@ -131,28 +117,11 @@ def _channels(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else image.shape[-1]
 
 
-def _as_classes(raw: np.ndarray, name: str) -> tuple[np.ndarray | None, str]:
-    """Integer labels, or None and what is wrong with them."""
-    if raw.ndim == 3 and raw.shape[-1] in (3, 4) and (raw[..., :3] == raw[..., :1]).all():
-        raw = raw[..., 0]  # a gray mask saved as RGB
-    if raw.ndim != 2:
-        return None, f"{name} is not a one-channel mask (shape {raw.shape})"
-    if raw.dtype.kind == "f":
-        if not np.isfinite(raw).all() or (raw != np.round(raw)).any():
-            return None, f"{name} holds non-integer values"
-    elif raw.dtype.kind not in "biu":
-        return None, f"{name} is not an integer mask ({raw.dtype})"
-    labels = raw.astype(np.int64)
-    if labels.min() < 0:
-        return None, f"{name} holds negative values"
-    return labels, ""
-
-
 def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
     """A label image as int64 class indices for scoring: for a two-class model a 0/255 mask
     (``BINARY_FOREGROUND``) is read as background/foreground and an instance mask as its
     objects; else ``IGNORE_LABEL`` stays "not annotated"."""
-    labels, problem = _as_classes(np.asarray(raw), "the labels")
+    labels, problem = integer_labels(np.asarray(raw), "the labels")
     if labels is None:
         raise DataError(problem)
     if num_classes == 2 and not ((labels > 0) & (labels < BINARY_FOREGROUND)).any():
@@ -182,7 +151,7 @@ def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None)
             problems.append(f"{label_path.name} is a JPEG, whose compression changes label "
                             "values: save masks as PNG or TIFF")  # fmt: skip
             continue
-        labels, problem = _as_classes(raw, label_path.name)
+        labels, problem = integer_labels(raw, label_path.name)
         if labels is None:
             problems.append(problem)
             continue
@@ -203,7 +172,7 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
     marked = marked or [False] * len(names)
     kept = []
     for name, image, raw, mark in zip(names, images, labels, marked):
-        lab, problem = _as_classes(np.asarray(raw), name)
+        lab, problem = integer_labels(np.asarray(raw), name)
         if lab is None:
             problems.append(problem)
         elif lab.shape != np.shape(image)[:2]:
@@ -211,7 +180,7 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
                             f"the image is {image.shape[0]} x {image.shape[1]}")  # fmt: skip
         else:
             kept.append((name, np.asarray(image), lab, mark))
-    kept, notes = _read_by_rules(kept, classes, problems)
+    kept, notes = read_by_rules(kept, classes, problems)
     kept = [k[:3] for k in kept]
     problems += _check_values([k[0] for k in kept], [k[2] for k in kept], classes)
     if len({_channels(k[1]) for k in kept}) > 1:
@@ -230,57 +199,6 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
                          "with --classes")  # fmt: skip
     names, images, labels = (list(x) for x in zip(*kept))
     return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
-
-
-def _read_by_rules(kept: list[tuple], classes: list[str] | None,
-                   problems: list[str]) -> tuple[list[tuple], list[str]]:  # fmt: skip
-    """The labels of files the tool did not write, read by the module's rules: (the entries,
-    notes for the user); ``problems`` gets what cannot be read."""
-    guessed = [k for k in kept if not k[3]]
-    if not guessed:
-        return kept, []
-    if classes is None and any(looks_like_instances(k[2]) for k in guessed):
-        return [k if k[3] else (k[0], k[1], instances_to_foreground(k[2]), k[3]) for k in kept], [
-            "the labels look like instance masks (one value per object): read as background "
-            "and foreground, with a 1-px background line where objects touch; segment with "
-            "--instances to get objects back"]  # fmt: skip
-    if all((k[2] == IGNORE_LABEL).all() for k in guessed):
-        problems.append(f"every label pixel is {BINARY_FOREGROUND}: as a 0/{BINARY_FOREGROUND}"
-                        " mask that is foreground only, as class indices nothing is annotated;"
-                        " give masks with background (0) too")  # fmt: skip
-    elif all(is_binary_mask(np.unique(k[2])) or not k[2].any() for k in guessed):
-        return [k if k[3] else (k[0], k[1], binary_to_classes(k[2]), k[3]) for k in kept], [
-            f"the labels hold only 0 and {BINARY_FOREGROUND}: read as background (0) and "
-            f"foreground ({BINARY_FOREGROUND})"]  # fmt: skip
-    return kept, []
-
-
-def looks_like_instances(labels: np.ndarray) -> bool:
-    """A mask with one value per object, as cell-segmentation data sets ship them: values above
-    255, more than 16 values, or three or more values each forming one connected region."""
-    values = np.unique(labels)
-    classes = values[(values > 0) & (values != IGNORE_LABEL)]
-    if values.max(initial=0) > IGNORE_LABEL or len(classes) > 16:
-        return True
-    if len(classes) < 3:
-        return False
-    from scipy import ndimage  # a few objects: every value is one connected region
-
-    return all(ndimage.label(labels == v)[1] == 1 for v in classes)
-
-
-def instances_to_foreground(labels: np.ndarray) -> np.ndarray:
-    """An instance mask as 0/1 labels, objects parted by background where they touch (the
-    paper's separating lines); the paper's border weights then learn to keep them apart."""
-    from scipy import ndimage
-
-    objects = np.asarray(labels, np.int64)
-    high = ndimage.maximum_filter(objects, size=3)
-    low = ndimage.minimum_filter(np.where(objects > 0, objects, objects.max() + 1), size=3)
-    contact = (objects > 0) & (high != low) & (low <= objects.max())
-    out = (objects > 0).astype(np.int64)
-    out[contact & (objects == high)] = 0  # one side of each contact: a 1-px line
-    return out
 
 
 def _check_values(names, labels, classes) -> list[str]:
