@@ -36,6 +36,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).parent))
 from finetune import nuclei_image  # noqa: E402
 
+from unet_core.base.labels import IGNORE_LABEL  # noqa: E402
 from unet_core.data.folders import as_class_labels, load_folders  # noqa: E402
 from unet_core.data.io import read_image  # noqa: E402
 from unet_core.data.preprocess import preprocess  # noqa: E402
@@ -89,7 +90,7 @@ def make_case(name: str, root: Path, data: Path) -> tuple[list[str], str]:
         image = read_image(drive / "images" / f"{i}_training.tif")
         vessels = (read_image(drive / "1st_manual" / f"{i}_manual1.gif") > 0).astype(np.uint8)
         fov = read_image(drive / "mask" / f"{i}_training_mask.gif") > 0
-        write(root, part, f"{i}", image, np.where(fov, vessels, 255).astype(np.uint8))
+        write(root, part, f"{i}", image, np.where(fov, vessels, IGNORE_LABEL).astype(np.uint8))
     return ["background", "vessel"], "vessel"
 
 
@@ -130,7 +131,7 @@ def plain_loop(root: Path, classes: list[str], seconds: float):
         model.train()
         out = model(torch.from_numpy(np.stack(xs)))
         loss = torch.nn.functional.cross_entropy(
-            out, torch.from_numpy(np.stack(ys)), ignore_index=255
+            out, torch.from_numpy(np.stack(ys)), ignore_index=IGNORE_LABEL
         )
         opt.zero_grad()
         loss.backward()

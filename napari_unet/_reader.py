@@ -1,5 +1,7 @@
 """Open our outputs (``*_mask.tif``, ``*_prob.tif``, ``*_instances.tif``: masks as labels),
-DRIVE's GIF masks, and folders in DRIVE or ISBI 2012 layout. ``napari_get_reader`` returns None
+DRIVE's GIF masks, and folders in DRIVE or ISBI 2012 layout. Masks become class indices by
+``unet_core.base.labels.mask_classes``: the tool's own as they stand, 0/255 masks (older
+versions', DRIVE's) as 0/1. ``napari_get_reader`` returns None
 for anything else (an ordinary TIFF is napari's to open) and never raises."""
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def napari_get_reader(path: str | list[str]) -> Reader | None:
 def _layer_for(path: Path) -> LayerData:
     import numpy as np
 
-    from unet_core.data.io import read_image
+    from unet_core.base.labels import is_marked, mask_classes
+    from unet_core.data.io import read_image, read_metadata
 
     data = read_image(path)
     name = path.stem
@@ -60,7 +63,7 @@ def _layer_for(path: Path) -> LayerData:
     if lower.endswith("_instances.tif") and data.ndim in (2, 3):  # separate objects
         return (np.asarray(data, np.int32), {"name": name}, "labels")
     if lower.endswith("_mask.tif") or (lower.endswith(".gif") and few_values):
-        labels = data if data.max() != 255 or len(np.unique(data)) > 2 else (data > 0)
+        labels = mask_classes(data, is_marked(read_metadata(path)))
         return (np.asarray(labels, np.uint8), {"name": name}, "labels")
     rgb = data.ndim == 3 and data.shape[-1] in (3, 4)
     return (data, {"name": name, "rgb": rgb}, "image")
@@ -104,7 +107,8 @@ def read_folder(path: str | list[str]) -> list[LayerData]:
 
 
 def _labels_stack(stack, membrane: bool):
-    """{0,255} or {0,1} to class indices; ISBI labels (0 = membrane) to 1 = membrane."""
+    """A data set's labels as class indices: DRIVE's (read as masks already, or any two values)
+    to 0/1; ISBI's (0 = membrane, anything else interior) to 1 = membrane."""
     import numpy as np
 
     stack = np.asarray(stack)

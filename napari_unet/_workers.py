@@ -248,8 +248,9 @@ def first_image_model(folder: str, pattern: str = "*",
 def batch_job(inputs: list[str], out_dir: str, model: Any, options: Any, pattern: str = "*",
               recursive: bool = False):  # fmt: skip
     """Segment files and folders into ``out_dir`` with ``options`` (a
-    ``unet_core.batch.SegmentOptions``, see ``BatchRun``): yields its progress events and
-    per-file results, returns the run (counts, summary, report). ``model``: a network, or a
+    ``unet_core.batch.SegmentOptions``, see ``BatchRun``): yields its events
+    (``unet_core.base.events``: progress in files and tiles, ``Partial(FileResult)`` per file,
+    status lines), returns the run (counts, summary, report). ``model``: a network, or a
     bundled model's name or a file."""
     from unet_core.batch import BatchRun
 

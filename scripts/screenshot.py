@@ -28,6 +28,8 @@ import napari  # noqa: E402
 import numpy as np  # noqa: E402
 from qtpy.QtWidgets import QApplication  # noqa: E402
 
+from unet_core.base.labels import IGNORE_LABEL  # noqa: E402
+
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -89,7 +91,7 @@ def finetune_shot() -> Path:
     rows = np.arange(40, 200)
     labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
     right = np.argwhere(np.ones((256, 56), bool)) + (0, 200)
-    labels.data_setitem((right[:, 0], right[:, 1]), 255)  # "not annotated" on the right
+    labels.data_setitem((right[:, 0], right[:, 1]), IGNORE_LABEL)  # "not annotated" on the right
     _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
     widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
     widget._device.value = "cpu"
@@ -208,7 +210,7 @@ def train_shot() -> Path:
 
     image, labels = nuclei_image(512, seed=3)
     labels = border_classes(labels)
-    labels[256:] = 255
+    labels[256:] = IGNORE_LABEL
     viewer = new_viewer()
     img = viewer.add_image(image, name="nuclei")
     from napari_unet._widgets._classes import class_colormap

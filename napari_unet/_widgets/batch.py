@@ -80,6 +80,7 @@ class BatchWidget(Container):
         self._open.changed.connect(self._on_open)
         self._ref = None  # the model of the last run
         self._done: dict[str, tuple[Path, Path]] = {}  # input name -> (input, mask)
+        self._files = (0, 0)  # (done, total) files of the running batch
         self._failed: list[list[str]] = []
         self.run = None  # the last finished BatchRun
         self.max_width = 520
@@ -138,15 +139,23 @@ class BatchWidget(Container):
                          status=f"starting on {folder}{how}…")  # fmt: skip
 
     def _on_event(self, event) -> None:
-        from unet_core.batch import FileResult
+        """A batch run's event: a file finished, the files done, the tiles of the current one,
+        a status line."""
+        from unet_core.base.events import Partial, Progress, Status
 
-        if isinstance(event, FileResult):
-            self._on_file(event)
-            return
-        self._jobs.advance(event.files_done, event.files_total)
-        tiles = f", tile {event.tiles_done}/{event.tiles_total}" if event.tiles_total else ""
-        self._status.value = (f"{event.files_done}/{event.files_total} done; "
-                              f"{printable(event.path.name)}{tiles}")  # fmt: skip
+        if isinstance(event, Partial):
+            self._on_file(event.value)
+        elif isinstance(event, Status):
+            self._status.value = printable(event.text)
+        elif isinstance(event, Progress) and event.unit == "files":
+            self._files = (event.done, event.total)
+            self._jobs.advance(event.done, event.total)
+            self._status.value = f"{event.done}/{event.total} done"
+        elif isinstance(event, Progress) and event.unit == "tiles":
+            done, total = self._files
+            tiles = f", tile {event.done}/{event.total}" if event.total else ""
+            self._status.value = (f"{done}/{total} done; "
+                                  f"{printable(event.values['file'].name)}{tiles}")  # fmt: skip
 
     def _on_file(self, result) -> None:
         if result.status == "failed":
@@ -174,8 +183,7 @@ class BatchWidget(Container):
     def _on_open(self) -> None:
         """Add the chosen input image and its mask (as labels) to the viewer; the labels are
         a pair of the loop model, the mask its prediction, ready to correct and fine-tune."""
-        from unet_core.data.folders import as_class_labels
-        from unet_core.data.io import read_image
+        from unet_core.data.io import read_image, read_mask
         from unet_core.loop import CORRECTIONS
 
         name = self._results.value
@@ -183,7 +191,7 @@ class BatchWidget(Container):
             return
         source, mask_path = self._done[name]
         try:
-            image, mask = read_image(source), read_image(mask_path)
+            image, mask = read_image(source), read_mask(mask_path)  # old 0/255 masks too
         except ValueError as exc:
             show_error(f"napari-unet: {one_line(exc)}")
             return
@@ -191,7 +199,7 @@ class BatchWidget(Container):
         rgb = image.ndim == 3 and image.shape[-1] in (3, 4) and mask.ndim == 2
         image_layer = self._viewer.add_image(image, name=stem, rgb=rgb)
         classes = list(self.run.classes) if self.run is not None else ["background", "object"]
-        labels = as_class_labels(mask, len(classes)).astype(np.uint8)
+        labels = np.asarray(mask, np.uint8)
         labels_layer = self._viewer.add_labels(labels, name=f"{stem} labels",
                                                colormap=class_colormap())  # fmt: skip
         if mask.ndim == 2 and self._ref is not None:

@@ -24,6 +24,7 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
+from unet_core.base.labels import IGNORE_LABEL
 from unet_core.loop import CORRECTIONS, SCRIBBLES
 
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
@@ -119,7 +120,8 @@ class TrainWidget(Container):
             return
         offset = 1 if self._scribbles.value else 0
         start = "0 = not annotated; " if offset else ""
-        self._legend.value = f"{start}{legend(names, offset)}; 255 = not annotated (magenta)"
+        ignore = f"{IGNORE_LABEL} = not annotated (magenta)"
+        self._legend.value = f"{start}{legend(names, offset)}; {ignore}"
 
     def _on_add_pair(self) -> None:
         image, labels = self._image.value, self._mask_layer.value
@@ -232,7 +234,7 @@ class TrainWidget(Container):
         project, data = c["project"], c["data"]
         pairs = [self._pair(image, labels, mode, data.classes) for image, labels, mode in
                  c["pairs"]]  # fmt: skip
-        annotated = sum(int(np.sum(lab != 255)) for lab in data.labels)
+        annotated = sum(int(np.sum(lab != IGNORE_LABEL)) for lab in data.labels)
         version = Version(
             name=c["name"], parent=c["ref"], parent_name=self._workspace.describe(c["ref"]),
             kind="trained", steps=result.steps, seconds=round(result.seconds, 1),

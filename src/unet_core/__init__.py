@@ -14,6 +14,8 @@ _EXPORTS = {
     "predict": ".inference.predictor",
     "ImageReadError": ".data.io",
     "read_image": ".data.io",
+    "read_mask": ".data.io",
+    "write_mask": ".data.io",
     "write_tiff": ".data.io",
     "ModelCard": ".model.card",
     "Preprocessing": ".model.card",

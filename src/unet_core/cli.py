@@ -146,8 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .base.events import Partial, Progress, Status
     from .base.names import one_line
-    from .batch import BatchRun, FileResult, SegmentOptions
+    from .batch import BatchRun, SegmentOptions
 
     if args.threads:
         import torch
@@ -166,16 +167,17 @@ def cmd_segment(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(run.inputs), unit="file", disable=None, file=sys.stderr)
     events = run.events()
     try:
-        for item in events:
-            if isinstance(item, FileResult):
+        for event in events:
+            if isinstance(event, Partial):
                 bar.update(1)
-                if item.status == "failed":
-                    tqdm.write(f"FAILED {one_line(item.path)}: {one_line(item.reason)}",
-                               file=sys.stderr)  # fmt: skip
-            elif item.tiles_total:
-                name = one_line(item.path.name)
-                bar.set_postfix_str(f"{name} {item.tiles_done}/{item.tiles_total} tiles",
-                                    refresh=True)  # fmt: skip
+                if event.value.status == "failed":
+                    tqdm.write(f"FAILED {one_line(event.value.path)}: "
+                               f"{one_line(event.value.reason)}", file=sys.stderr)  # fmt: skip
+            elif isinstance(event, Status):
+                tqdm.write(one_line(event.text), file=sys.stderr)
+            elif isinstance(event, Progress) and event.unit == "tiles" and event.total:
+                name = one_line(event.values["file"].name)
+                bar.set_postfix_str(f"{name} {event.done}/{event.total} tiles", refresh=True)
     finally:  # Ctrl+C or SIGTERM: the run closes its report, then the summary is printed
         events.close()
         bar.close()

@@ -11,8 +11,10 @@ import torch
 from PIL import Image
 
 from unet_core import ModelCard, Preprocessing, UNet, read_image, save_model
-from unet_core.base.events import Partial
-from unet_core.batch import REPORT_NAME, BatchError, BatchRun, FileResult, Progress
+from unet_core.base.events import Partial, Progress, Status
+from unet_core.base.labels import is_marked
+from unet_core.batch import REPORT_NAME, BatchError, BatchRun, FileResult
+from unet_core.data.io import read_metadata
 from unet_core.inference.bands import predict_bands
 from unet_core.inference.predictor import Predictor
 
@@ -83,7 +85,7 @@ def test_a_messy_folder_is_segmented_and_every_bad_file_explained(tmp_path, mess
     assert run.counts == {"ok": 5, "skipped": 1, "failed": 5}
 
     mask = read_image(out / "good_mask.tif")
-    assert mask.shape == (60, 70) and set(np.unique(mask)) <= {0, 255}
+    assert mask.shape == (60, 70) and set(np.unique(mask)) <= {0, 1}  # class indices
     assert read_image(out / "stack_mask.tif").shape == (3, 32, 36)
     assert read_image(out / "stack_prob.tif").shape == (3, 2, 32, 36)
     assert read_image(out / "one_mask.tif").shape == (1, 1)
@@ -130,7 +132,8 @@ def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_fil
     events = run.events()
     seen_b_tiles = 0
     for event in events:
-        if isinstance(event, Progress) and event.path.name == "b.tif" and event.tiles_done:
+        if (isinstance(event, Progress) and event.unit == "tiles"
+                and event.values["file"].name == "b.tif" and event.done):  # fmt: skip
             seen_b_tiles += 1
             if seen_b_tiles == 2:  # in the middle of b.tif
                 break
@@ -231,6 +234,8 @@ def test_huge_tiffs_are_streamed_to_the_same_mask(tmp_path, compression):
     assert "streamed band by band" in streamed.reason
     np.testing.assert_array_equal(read_image(tmp_path / "a" / "big_mask.tif"),
                                   read_image(tmp_path / "b" / "big_mask.tif"))  # fmt: skip
+    assert read_metadata(tmp_path / "b" / "big_mask.tif")["classes"] == ["background",
+                                                                         "foreground"]
     prob = read_image(tmp_path / "b" / "big_prob.tif")
     assert prob.shape == (400, 300)  # the foreground probability
     np.testing.assert_allclose(prob, read_image(tmp_path / "a" / "big_prob.tif")[1], atol=1e-5)
@@ -258,3 +263,29 @@ def test_a_local_dask_cluster_gives_the_same_masks(tmp_path, model_file):
                                       read_image(tmp_path / "dask" / f"{i}_mask.tif"))  # fmt: skip
     rows, summary = report_rows(tmp_path / "dask")
     assert len(rows) == 5 and "4 segmented, 0 skipped, 1 failed" in summary
+
+
+def test_a_run_yields_the_events_of_every_job(tmp_path, model_file):
+    d = tmp_path / "in"
+    d.mkdir()
+    rng = np.random.default_rng(4)
+    for name in "ab":
+        tifffile.imwrite(d / f"{name}.tif", rng.integers(0, 255, (80, 90), dtype=np.uint8))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / REPORT_NAME).write_bytes(b'file,status\n"unclosed' + b"x" * 200_000 + b"\n")
+    events = list(BatchRun(d, out, model=str(model_file), device="cpu", tile=64).events())
+    assert all(isinstance(e, (Progress, Status, Partial)) for e in events)
+    assert isinstance(events[0], Status) and "could not be read" in events[0].text
+    assert events[1] == Progress(0, 2, "files")
+    files = [e for e in events if isinstance(e, Progress) and e.unit == "files"]
+    assert [(e.done, e.total) for e in files] == [(0, 2), (1, 2), (2, 2)]
+    results = [e.value for e in events if isinstance(e, Partial)]
+    assert [r.path.name for r in results] == ["a.tif", "b.tif"]
+    assert all(isinstance(r, FileResult) and r.status == "ok" for r in results)
+    tiles = [e for e in events if isinstance(e, Progress) and e.unit == "tiles"]
+    assert {e.values["file"].name for e in tiles} == {"a.tif", "b.tif"}
+    assert all(0 <= e.done <= e.total for e in tiles) and tiles[-1].fraction == 1.0
+    mask = out / "a_mask.tif"
+    assert is_marked(read_metadata(mask)) and read_metadata(mask)["classes"] == [
+        "background", "foreground"]  # fmt: skip

@@ -71,9 +71,9 @@ def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys
         + ["segmentation.csv", "segmentation_run.json"]
     )
     mask, prob = read_image(out / "a_mask.tif"), read_image(out / "a_prob.tif")
-    assert mask.shape == (70, 90) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+    assert mask.shape == (70, 90) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}
     assert prob.shape == (2, 70, 90) and prob.dtype == np.float32
-    np.testing.assert_array_equal(mask == 255, prob[1] >= 0.4)
+    np.testing.assert_array_equal(mask == 1, prob[1] >= 0.4)
     over = read_image(out / "c_overlay.png")
     assert over.shape == (50, 40, 3) and over.dtype == np.uint8
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # inputs untouched

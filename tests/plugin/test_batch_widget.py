@@ -67,7 +67,14 @@ def test_folder_run_reports_failures_and_opens_a_result(batch_widget, folder, ti
     assert [layer.name for layer in viewer.layers] == ["b", "b labels"]
     labels = viewer.layers["b labels"].data
     mask = tifffile.imread(out / "b_mask.tif")
-    assert labels.shape == (96, 120) and np.array_equal(labels == 1, mask == 255)
+    assert labels.shape == (96, 120) and np.array_equal(labels, mask)
+    # a mask of an earlier version (0/255, unmarked) opens as the same class indices
+    tifffile.imwrite(out / "c_mask.tif", (tifffile.imread(out / "c_mask.tif") > 0) * np.uint8(255))
+    widget._results.value = "c.tif"
+    widget._open.clicked.emit()
+    old = viewer.layers["c labels"].data
+    assert set(np.unique(old)) <= {0, 1} and np.array_equal(old > 0, tifffile.imread(
+        out / "c_mask.tif") == 255)  # fmt: skip
 
 
 def test_cancel_keeps_finished_files_and_a_second_run_resumes(batch_widget, tmp_path,

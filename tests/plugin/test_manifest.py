@@ -117,5 +117,13 @@ def test_writer_round_trip(tmp_path):
     (path,) = write_labels(str(tmp_path / "edited.tif"), labels, {})
     back = tifffile.imread(path)
     assert back.dtype == np.uint8 and np.array_equal(back, labels)
+    # saved as the tool's labels: read back as they stand, 255 stays "not annotated"
+    ignore_only = np.where(labels == 2, 0, labels)  # 0 and 255 only: no guess when marked
+    (saved,) = write_labels(str(tmp_path / "painted_mask.tif"), ignore_only, {})
+    ((data, _, kind),) = napari_get_reader(saved)(saved)
+    assert kind == "labels" and np.array_equal(data, ignore_only)
+    objects = np.arange(12 * 14, dtype=np.int32).reshape(12, 14) * 3  # beyond 8 bits: as is
+    (saved,) = write_labels(str(tmp_path / "objects.tif"), objects, {})
+    assert np.array_equal(tifffile.imread(saved), objects)
     with pytest.raises(ValueError, match="integer"):
         write_labels(str(tmp_path / "bad.tif"), np.zeros((2, 2), np.float32), {})

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..base.files import PART_NAME as _PART
 from ..base.names import one_line, path_text
-from ..data.io import is_image_path
+from ..data.io import is_image_path, read_metadata
 
 OUTPUT_SUFFIXES = ("_mask", "_prob", "_instances")
 #: the per-file report a batch writes into its output folder
@@ -233,14 +233,10 @@ def source_text(path: Path) -> str:
 def mask_source(mask: Path) -> str | None:
     """The input recorded in a mask written by this tool: "" for masks that record none (older
     ones), None for a file that is not a TIFF at all (empty, junk)."""
-    import tifffile
-
     try:
-        with tifffile.TiffFile(mask) as tif:
-            meta = tif.shaped_metadata
-    except Exception:  # noqa: BLE001 - not a TIFF we can read
+        return str(read_metadata(mask).get("source", ""))
+    except ValueError:  # not a TIFF we can read
         return None
-    return str(meta[0].get("source", "")) if meta else ""
 
 
 def instances_path(path: Path, out_dir: Path) -> Path:

@@ -6,9 +6,9 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..base.events import Event, Partial, Progress, Status
 from ..base.files import remove_stale_parts
 from ..base.jobs import relay
 from ..base.names import one_line
@@ -33,17 +33,6 @@ from .segment import segment_file_steps
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Progress:
-    """Where a run stands: ``files_done`` of ``files_total``, tiles of the current file."""
-
-    files_done: int
-    files_total: int
-    path: Path
-    tiles_done: int = 0
-    tiles_total: int = 0
-
-
 class BatchRun:
     """Segment files and folders into ``out_dir``, with a per-file report.
 
@@ -52,8 +41,8 @@ class BatchRun:
     one-line reason and the others go on. With ``scheduler`` (an address) or ``workers`` (a
     LocalCluster of that many processes) the files are spread over a dask.distributed cluster.
 
-    Iterate for :class:`FileResult` s, or over :meth:`events` for :class:`Progress` too;
-    closing the iteration cancels after the current tile batch. Raises :class:`BatchError` at
+    Iterate for :class:`FileResult` s, or over :meth:`events` for the run's events; closing
+    the iteration cancels after the current tile batch. Raises :class:`BatchError` at
     once when the run cannot start.
     """
 
@@ -159,8 +148,11 @@ class BatchRun:
             claimed[mask] = i.path
             yield i, out
 
-    def events(self) -> Iterator[Progress | FileResult]:
-        """:class:`Progress` after each tile batch and a :class:`FileResult` per file."""
+    def events(self) -> Iterator[Event]:
+        """The run's events (:mod:`unet_core.base.events`): ``Progress(done, total, "files")``
+        at the start and after each file, ``Progress(done, total, "tiles", {"file": path})``
+        after each tile batch of a file, ``Partial(FileResult)`` for each file finished and a
+        :class:`Status` line for what a person should know (a report that was set aside)."""
         start = time.perf_counter()
         total = len(self.inputs)
         protected = frozenset(real_path(i.path) for i in self.inputs if not (i.skip or i.fail))
@@ -169,22 +161,24 @@ class BatchRun:
                 remove_stale_parts(folder)
         columns = columns_for(self.task.report_columns, self.classes, self.options.instances)
         report = Report(self.out_dir, columns)
-        if report.set_aside is not None:
-            log.warning("the existing report could not be read; it was kept as %s",
-                        one_line(report.set_aside))  # fmt: skip
         done = 0
         stream = self._distributed(protected) if self.distributed else self._local(protected)
         try:
+            if report.set_aside is not None:
+                text = ("the existing report could not be read; it was kept as "
+                        f"{one_line(report.set_aside)}")
+                log.warning(text)
+                yield Status(text)
+            yield Progress(0, total, "files")
             for item in stream:
                 if isinstance(item, FileResult):
                     done += 1
                     self.counts[item.status] += 1
                     report.add(item)
-                    yield item
-                    yield Progress(done, total, item.path)
+                    yield Partial(item)
+                    yield Progress(done, total, "files")
                 else:
-                    path, tiles_done, tiles_total = item
-                    yield Progress(done, total, path, tiles_done, tiles_total)
+                    yield item
         except GeneratorExit:
             self.cancelled = True
             raise
@@ -207,7 +201,8 @@ class BatchRun:
             i, out = job
             steps = segment_file_steps(self.predictor, i.path, out, self.options,
                                        protected=protected)  # fmt: skip
-            yield (yield from relay(steps, lambda tiles, path=i.path: (path, *tiles)))
+            yield (yield from relay(steps, lambda tiles, path=i.path: Progress(
+                tiles.done, tiles.total, "tiles", {"file": path})))
 
     def _distributed(self, protected):
         from .cluster import open_client, run_on_cluster
@@ -231,8 +226,8 @@ class BatchRun:
 
     def __iter__(self) -> Iterator[FileResult]:
         for item in self.events():
-            if isinstance(item, FileResult):
-                yield item
+            if isinstance(item, Partial):
+                yield item.value
 
     def summary(self) -> str:
         c, n = self.counts, len(self.inputs)
@@ -260,4 +255,4 @@ def segment_batch(inputs, out_dir, **options) -> list[FileResult]:
     return list(BatchRun(inputs, out_dir, **options))
 
 
-__all__ = ["BatchError", "BatchRun", "Progress", "segment_batch"]
+__all__ = ["BatchError", "BatchRun", "segment_batch"]

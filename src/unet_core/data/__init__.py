@@ -7,6 +7,8 @@ _EXPORTS = {
     "ImageReadError": ".io",
     "is_image_path": ".io",
     "read_image": ".io",
+    "read_mask": ".io",
+    "write_mask": ".io",
     "write_png": ".io",
     "write_tiff": ".io",
     "Normalizer": ".preprocess",

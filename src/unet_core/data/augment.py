@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+#: the largest 8-bit intensity (JPEG pixels), not a label value
+_UINT8_MAX = 255
+
 
 def elastic_field(
     shape: tuple[int, int], rng: np.random.Generator, sigma: float = 10.0, grid: int = 3
@@ -103,10 +106,10 @@ def jpeg(image: np.ndarray, rng: np.random.Generator, worst: int = 30) -> np.nda
         lo, hi = float(c.min()), float(c.max())
         span = max(hi - lo, 1e-6)
         buf = io.BytesIO()
-        Image.fromarray(np.round((c - lo) / span * 255).astype(np.uint8)).save(
+        Image.fromarray(np.round((c - lo) / span * _UINT8_MAX).astype(np.uint8)).save(
             buf, format="JPEG", quality=quality)  # fmt: skip
         buf.seek(0)
-        out[i] = np.asarray(Image.open(buf), np.float32) / 255 * span + lo
+        out[i] = np.asarray(Image.open(buf), np.float32) / _UINT8_MAX * span + lo
     return out
 
 

@@ -1,9 +1,9 @@
 """A user's own training data: an image folder and a label folder paired by file stem, every
 file checked before any training, with all problems reported in one message.
 
-Labels are integer masks: class indices 0..K-1, and 255 for pixels that are not annotated.
-A label set that holds only 0 and 255 is a plain binary mask (ImageJ, Fiji and most painting
-programs save masks so) and is read as background / foreground.
+Labels are integer masks: class indices 0..K-1, and ``IGNORE_LABEL`` (255) for pixels that
+are not annotated (:mod:`unet_core.base.labels`); how labels the tool did not write (0/255
+masks, instance masks) are read is told in :mod:`.label_rules`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base.labels import IGNORE_LABEL
+from ..base.labels import BINARY_FOREGROUND, IGNORE_LABEL, is_marked
 from ..model.card import Preprocessing
 from .datasets import Sample, make_sample
-from .io import ImageReadError, is_image_path, read_image
+from .io import ImageReadError, is_image_path, read_image, read_metadata
+from .label_rules import instances_to_foreground, integer_labels, read_by_rules
 
 #: label files may carry one of these after the image's stem (``cell01_mask.png``)
 LABEL_SUFFIXES = ("", "_labels", "_label", "_mask", "_masks", "_seg", "_gt", "_annotation")
@@ -30,7 +31,8 @@ class DataError(ValueError):
 
 @dataclass
 class FolderData:
-    """Checked training images with their labels (class indices, 255 = not annotated)."""
+    """Checked training images with their labels (class indices, ``IGNORE_LABEL`` = not
+    annotated)."""
 
     names: list[str]
     images: list[np.ndarray]
@@ -115,45 +117,30 @@ def _channels(image: np.ndarray) -> int:
     return 1 if image.ndim == 2 else image.shape[-1]
 
 
-def _as_classes(raw: np.ndarray, name: str) -> tuple[np.ndarray | None, str]:
-    """Integer labels, or None and what is wrong with them."""
-    if raw.ndim == 3 and raw.shape[-1] in (3, 4) and (raw[..., :3] == raw[..., :1]).all():
-        raw = raw[..., 0]  # a gray mask saved as RGB
-    if raw.ndim != 2:
-        return None, f"{name} is not a one-channel mask (shape {raw.shape})"
-    if raw.dtype.kind == "f":
-        if not np.isfinite(raw).all() or (raw != np.round(raw)).any():
-            return None, f"{name} holds non-integer values"
-    elif raw.dtype.kind not in "biu":
-        return None, f"{name} is not an integer mask ({raw.dtype})"
-    labels = raw.astype(np.int64)
-    if labels.min() < 0:
-        return None, f"{name} holds negative values"
-    return labels, ""
-
-
 def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
-    """A label image as int64 class indices for scoring: a two-class model's 0/255 mask is
-    read as background/foreground; else 255 stays "not annotated"."""
-    labels, problem = _as_classes(np.asarray(raw), "the labels")
+    """A label image as int64 class indices for scoring: for a two-class model a 0/255 mask
+    (``BINARY_FOREGROUND``) is read as background/foreground and an instance mask as its
+    objects; else ``IGNORE_LABEL`` stays "not annotated"."""
+    labels, problem = integer_labels(np.asarray(raw), "the labels")
     if labels is None:
         raise DataError(problem)
-    if num_classes == 2 and not ((labels > 0) & (labels < IGNORE_LABEL)).any():
-        labels = np.where(labels == IGNORE_LABEL, 1, labels)
+    if num_classes == 2 and not ((labels > 0) & (labels < BINARY_FOREGROUND)).any():
+        labels = np.where(labels == BINARY_FOREGROUND, 1, labels)
     elif num_classes == 2 and ((labels > 1) & (labels != IGNORE_LABEL)).any():
         labels = instances_to_foreground(np.where(labels == IGNORE_LABEL, 0, labels))
     if (labels == IGNORE_LABEL).all():
-        raise DataError("nothing annotated (every pixel 255)")
+        raise DataError(f"nothing annotated (every pixel {IGNORE_LABEL})")
     return labels
 
 
 def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None) -> FolderData:
     """Read and check every pair; DataError listing every problem (unreadable files, shape
     mismatches, label values beyond the classes, files with nothing annotated)."""
-    names, images, raws, problems = [], [], [], []
+    names, images, raws, marked, problems = [], [], [], [], []
     for image_path, label_path in pairs:
         try:
             image, raw = read_image(image_path), read_image(label_path)
+            mark = is_marked(read_metadata(label_path))
         except (ImageReadError, OSError, ValueError) as exc:
             problems.append(str(exc))
             continue
@@ -164,44 +151,37 @@ def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None)
             problems.append(f"{label_path.name} is a JPEG, whose compression changes label "
                             "values: save masks as PNG or TIFF")  # fmt: skip
             continue
-        labels, problem = _as_classes(raw, label_path.name)
+        labels, problem = integer_labels(raw, label_path.name)
         if labels is None:
             problems.append(problem)
             continue
         names.append(image_path.stem)
         images.append(image)
         raws.append(labels)
-    return check_arrays(images, raws, names, classes, problems)
+        marked.append(mark)
+    return check_arrays(images, raws, names, classes, problems, marked)
 
 
 def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list[str],
-                 classes: list[str] | None = None,
-                 problems: list[str] | None = None) -> FolderData:  # fmt: skip
-    """Check (image, labels) arrays (files read, or napari layers) and infer the classes."""
+                 classes: list[str] | None = None, problems: list[str] | None = None,
+                 marked: list[bool] | None = None) -> FolderData:  # fmt: skip
+    """Check (image, labels) arrays (files read, or napari layers) and infer the classes.
+    ``marked``: which labels came from files the tool wrote (read as they stand); the others
+    are read by the rules of this module's docstring."""
     problems = list(problems or [])
+    marked = marked or [False] * len(names)
     kept = []
-    for name, image, raw in zip(names, images, labels):
-        lab, problem = _as_classes(np.asarray(raw), name)
+    for name, image, raw, mark in zip(names, images, labels, marked):
+        lab, problem = integer_labels(np.asarray(raw), name)
         if lab is None:
             problems.append(problem)
         elif lab.shape != np.shape(image)[:2]:
             problems.append(f"the labels of {name} are {lab.shape[0]} x {lab.shape[1]} but "
                             f"the image is {image.shape[0]} x {image.shape[1]}")  # fmt: skip
         else:
-            kept.append((name, np.asarray(image), lab))
-    notes = []
-    if classes is None and any(looks_like_instances(lab) for _, _, lab in kept):
-        kept = [(n, i, instances_to_foreground(lab)) for n, i, lab in kept]
-        notes.append("the labels look like instance masks (one value per object): read as "
-                     "background and foreground, with a 1-px background line where objects "
-                     "touch; segment with --instances to get objects back")  # fmt: skip
-    elif kept and all((lab == IGNORE_LABEL).all() for _, _, lab in kept):
-        problems.append("every label pixel is 255: as a 0/255 mask that is foreground only, as "
-                        "class indices nothing is annotated; give masks with background (0) "
-                        "too")  # fmt: skip
-    elif kept and not any(((lab > 0) & (lab < IGNORE_LABEL)).any() for _, _, lab in kept):
-        kept = [(n, i, np.where(lab == IGNORE_LABEL, 1, lab)) for n, i, lab in kept]
-        notes.append("the labels hold only 0 and 255: read as background (0) and foreground (255)")
+            kept.append((name, np.asarray(image), lab, mark))
+    kept, notes = read_by_rules(kept, classes, problems)
+    kept = [k[:3] for k in kept]
     problems += _check_values([k[0] for k in kept], [k[2] for k in kept], classes)
     if len({_channels(k[1]) for k in kept}) > 1:
         problems.append("the images mix " + " and ".join(
@@ -221,39 +201,11 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
     return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
 
 
-def looks_like_instances(labels: np.ndarray) -> bool:
-    """A mask with one value per object, as cell-segmentation data sets ship them: values above
-    255, more than 16 values, or three or more values each forming one connected region."""
-    values = np.unique(labels)
-    classes = values[(values > 0) & (values != IGNORE_LABEL)]
-    if values.max(initial=0) > IGNORE_LABEL or len(classes) > 16:
-        return True
-    if len(classes) < 3:
-        return False
-    from scipy import ndimage  # a few objects: every value is one connected region
-
-    return all(ndimage.label(labels == v)[1] == 1 for v in classes)
-
-
-def instances_to_foreground(labels: np.ndarray) -> np.ndarray:
-    """An instance mask as 0/1 labels, objects parted by background where they touch (the
-    paper's separating lines); the paper's border weights then learn to keep them apart."""
-    from scipy import ndimage
-
-    objects = np.asarray(labels, np.int64)
-    high = ndimage.maximum_filter(objects, size=3)
-    low = ndimage.minimum_filter(np.where(objects > 0, objects, objects.max() + 1), size=3)
-    contact = (objects > 0) & (high != low) & (low <= objects.max())
-    out = (objects > 0).astype(np.int64)
-    out[contact & (objects == high)] = 0  # one side of each contact: a 1-px line
-    return out
-
-
 def _check_values(names, labels, classes) -> list[str]:
     problems = []
     empty = [n for n, lab in zip(names, labels) if (lab == IGNORE_LABEL).all()]
     if empty:
-        problems.append(f"nothing annotated (every pixel 255) in: {_listing(empty)}")
+        problems.append(f"nothing annotated (every pixel {IGNORE_LABEL}) in: {_listing(empty)}")
     if classes is not None:
         k = len(classes)
         beyond = {n: np.unique(lab[(lab >= k) & (lab != IGNORE_LABEL)])

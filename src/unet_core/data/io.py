@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..base.files import atomic_write
+from ..base.labels import file_mask, is_marked, mask_classes, mask_metadata, mask_palette
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -140,6 +141,47 @@ def write_tiff(path: str | os.PathLike, array: np.ndarray, **meta) -> Path:
 
     def write(tmp: Path) -> None:
         tifffile.imwrite(tmp, array, compression="zlib", photometric=photometric, metadata=meta)
+
+    return atomic_write(path, write)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The JSON metadata of a TIFF written by the tool ({} for any other file); an
+    ImageReadError for a file that is not a TIFF one can read."""
+    import tifffile
+
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return {}
+    try:
+        with tifffile.TiffFile(path) as tif:
+            meta = tif.shaped_metadata
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file
+        reason = f"{path.name}: cannot be read as a TIFF ({type(exc).__name__})"
+        raise ImageReadError(reason) from exc
+    return dict(meta[0]) if meta else {}
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """A mask file as class indices: one the tool wrote as it stands, any other by the rule of
+    :func:`unet_core.base.labels.mask_classes` (a 0/255 binary mask as 0/1)."""
+    return mask_classes(read_image(path), is_marked(read_metadata(path)))
+
+
+def write_mask(path: str | os.PathLike, labels: np.ndarray, classes: list[str] | None = None,
+               **meta) -> Path:  # fmt: skip
+    """Write class indices (H, W) or (Z, H, W) as a uint8 TIFF, atomically: marked as class
+    indices in its metadata (with ``classes`` and ``meta``), with the palette of
+    :func:`unet_core.base.labels.mask_palette`. With ``classes`` every value must be one of
+    them (a prediction); without, the ignore value may appear too (painted labels)."""
+    import tifffile
+
+    array = file_mask(labels, len(classes) if classes else None)
+    meta = {**mask_metadata(classes), **meta}
+
+    def write(tmp: Path) -> None:
+        tifffile.imwrite(tmp, array, compression="zlib", photometric="palette",
+                         colormap=mask_palette(), metadata=meta)  # fmt: skip
 
     return atomic_write(path, write)
 
