@@ -4,7 +4,7 @@ Napari-free and Qt-free: usable from Python and from the ``napari-unet`` command
 Attributes are imported on first use, so ``import unet_core`` does not import torch.
 """
 
-from ._lazy import lazy_exports
+import importlib
 
 __version__ = "0.1.0"
 
@@ -32,4 +32,17 @@ _EXPORTS = {
     "Trainer": ".training.trainer",
 }
 __all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+def __getattr__(name: str):
+    """An exported name, imported on first use (PEP 562): ``import unet_core`` stays cheap, and
+    torch is imported only when something that needs it is first used."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(_EXPORTS)

@@ -1,15 +1,3 @@
-"""Overlap-tile inference (imported lazily)."""
-
-from .._lazy import lazy_exports
-
-_EXPORTS = {
-    "Predictor": ".predictor",
-    "predict": ".predictor",
-    "predict_bands": ".bands",
-    "SlidingWindow": ".window",
-    "TileGrid": ".tiling",
-    "make_grid": ".tiling",
-    "plan_axis": ".tiling",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+"""Prediction of an image: the tiles' geometry (tiling.py), the sliding window (window.py), how
+large its tiles are (sizing.py), the network as the window calls it (network.py), the predictor
+that runs the stages for one image (predictor.py), and images larger than memory (bands.py)."""
