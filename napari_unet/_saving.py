@@ -45,9 +45,9 @@ class Saver:
     def _failed(self, exc: BaseException) -> None:  # a full disk, a read-only folder: said
         from napari.utils.notifications import show_error
 
-        from ._widgets._jobs import one_line
+        from ._widgets._jobs import error_line
 
-        show_error(f"napari-unet: {self.project.folder} was not saved: {one_line(exc)}")
+        show_error(f"napari-unet: {self.project.folder} was not saved: {error_line(exc)}")
 
     def _finished(self) -> None:
         self.worker = None

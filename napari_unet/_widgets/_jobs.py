@@ -10,7 +10,8 @@ from collections.abc import Callable, Generator
 from napari.utils.notifications import show_error
 
 
-def one_line(exc: BaseException) -> str:
+def error_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type when it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
@@ -38,8 +39,8 @@ class JobRunner:
         self.status.value = text
 
     def error(self, exc: BaseException) -> None:
-        self.say(f"failed: {one_line(exc)}")
-        show_error(f"napari-unet: {one_line(exc)}")
+        self.say(f"failed: {error_line(exc)}")
+        show_error(f"napari-unet: {error_line(exc)}")
 
     def start(self, job: Generator, description: str, *, returned: Callable,
               yielded: Callable | None = None, aborted: Callable | None = None,

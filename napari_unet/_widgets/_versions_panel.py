@@ -10,7 +10,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, FileEdit, PushButton
 
 from .._session import image_id, image_pixels, layer_of
-from ._jobs import one_line
+from ._jobs import error_line
 
 
 class VersionsPanel:
@@ -106,7 +106,7 @@ class VersionsPanel:
         try:
             restored = project.restore(version)
         except LoopError as exc:
-            self.jobs.say(one_line(exc))
+            self.jobs.say(error_line(exc))
             return
         names = []
         for pair in restored:

@@ -27,7 +27,7 @@ from unet_core.base.names import one_line as printable
 from .._session import new_pair, workspace
 from .._workers import AUTO, batch_job, first_image_model, resolve_model
 from ._classes import class_colormap
-from ._jobs import JobRunner, make_scrollable, one_line
+from ._jobs import JobRunner, error_line, make_scrollable
 from ._model_picker import ModelPicker
 from .segment import device_choices
 
@@ -115,8 +115,8 @@ class BatchWidget(Container):
             model = resolve_model(self._workspace, ref, self._device.value) \
                 if ref.startswith("version:") else ref  # fmt: skip
         except ValueError as exc:
-            self._status.value = one_line(exc)
-            show_error(one_line(exc))
+            self._status.value = error_line(exc)
+            show_error(error_line(exc))
             return
         from unet_core.batch.options import SegmentOptions
 
@@ -193,7 +193,7 @@ class BatchWidget(Container):
         try:
             image, mask = read_image(source), read_mask(mask_path)  # old 0/255 masks too
         except ValueError as exc:
-            show_error(f"napari-unet: {one_line(exc)}")
+            show_error(f"napari-unet: {error_line(exc)}")
             return
         stem = Path(name).stem
         rgb = image.ndim == 3 and image.shape[-1] in (3, 4) and mask.ndim == 2

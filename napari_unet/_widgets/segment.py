@@ -23,7 +23,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from .._session import image_id, image_pixels, new_pair, pair_of, workspace
 from .._workers import AUTO, measure_job, segment_job
 from ._classes import class_colormap, legend
-from ._jobs import JobRunner, make_scrollable, one_line
+from ._jobs import JobRunner, error_line, make_scrollable
 from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
 from ._model_picker import ModelPicker
 
@@ -109,7 +109,7 @@ class SegmentWidget(Container):
             level = self._levels.level(layer)
             image, index = self._current_plane(layer, level)
         except ValueError as exc:
-            show_error(one_line(exc))
+            show_error(error_line(exc))
             return
         shapes = result_shapes(layer, level) if is_multiscale(layer) and not index else None
         job = segment_job(image, ref, self._workspace, self._device.value, self._tile.value,
@@ -295,6 +295,6 @@ class SegmentWidget(Container):
         try:
             last["pair"].rethreshold(value, last["index"])
         except LoopError as exc:
-            self._jobs.say(one_line(exc))
+            self._jobs.say(error_line(exc))
             return
         last["layer"].refresh()
