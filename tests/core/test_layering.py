@@ -115,3 +115,32 @@ def test_base_and_model_import_none_of_the_layers_above():
     graph = _graph()
     for layer in ("base", "model"):
         assert not graph[layer] & above, (layer, sorted(graph[layer] & above))
+
+
+#: the house limits (docs/development.md): lines of a module, of a function
+MODULE_LINES, FUNCTION_LINES = 300, 60
+SOURCES = [*ROOT.rglob("*.py"), *(ROOT.parents[1] / "napari_unet").rglob("*.py")]
+
+
+def _too_long(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    found = []
+    if len(text.splitlines()) > MODULE_LINES:
+        found.append(f"{path.name}: {len(text.splitlines())} lines")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > FUNCTION_LINES:
+                found.append(f"{path.name}:{node.lineno} {node.name}: {length} lines")
+    return found
+
+
+def test_the_size_check_sees_a_long_function(tmp_path):
+    long = tmp_path / "long.py"
+    long.write_text("def f():\n" + "    x = 1\n" * FUNCTION_LINES)
+    assert _too_long(long) == ["long.py:1 f: 61 lines"]
+
+
+def test_modules_and_functions_keep_the_house_limits():
+    assert len(SOURCES) > 80  # the core and the plugin were found
+    assert [line for path in SOURCES for line in _too_long(path)] == []
