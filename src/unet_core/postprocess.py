@@ -24,11 +24,6 @@ def foreground_probability(prob: np.ndarray) -> np.ndarray:
     return (prob[1] if prob.shape[0] == 2 else 1 - prob[0]).astype(np.float32)
 
 
-def probabilities_to_mask(prob: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """uint8 mask for files: 255 = foreground for two classes, the class index otherwise."""
-    return labels_to_mask(probabilities_to_labels(prob, threshold), np.shape(prob)[0])
-
-
 def labels_to_mask(labels: np.ndarray, classes: int) -> np.ndarray:
     """Class indices as the mask written to files (255 = foreground for two classes)."""
     return labels * np.uint8(255) if classes == 2 else labels

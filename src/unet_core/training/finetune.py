@@ -34,7 +34,6 @@ from ..data.datasets import Sample, make_sample
 from ..data.preprocess import check_channels
 from ..inference.predictor import Predictor, card_of
 from ..model.unet import UNet
-from ..postprocess import probabilities_to_labels
 from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
@@ -287,10 +286,8 @@ def heldout_dice(
     model: UNet, image: np.ndarray, labels: np.ndarray, ignore_label: int | None = None,
     device: str = "auto",
 ) -> float:  # fmt: skip
-    """Dice of the foreground (classes >= 1) on the labelled pixels of a held-out image."""
-    from ..metrics import binary_metrics
+    """Dice of the foreground (classes >= 1) on the labelled pixels of a held-out image
+    (:func:`~unet_core.scoring.foreground_dice`)."""
+    from ..scoring import foreground_dice
 
-    pred = probabilities_to_labels(Predictor(model, device=device)(image)) > 0
-    labels = np.asarray(labels)
-    roi = labels != ignore_label if ignore_label is not None else None
-    return binary_metrics(pred, labels > 0, roi=roi)["f1"]
+    return foreground_dice(Predictor(model, device=device)(image), labels, ignore_label)

@@ -16,6 +16,7 @@ from ..data.datasets import rescale_sample
 from ..model.card import ModelCard
 from ..model.store import save_model
 from ..model.unet import UNet
+from ..scoring import sample_scorer
 from ..tasks import task_of
 from .config import TrainConfig
 from .presets import Preset
@@ -59,7 +60,8 @@ def build_trainer(
         model.config, preset.preprocessing, list(preset.classes), preset.name, preset.description,
         dict(preset.scale), task=preset.task,
     )  # fmt: skip
-    return Trainer(model, train, config, val=val, evaluate=preset.evaluate, device=device,
+    evaluate = sample_scorer(task_of(preset.task), list(preset.classes))
+    return Trainer(model, train, config, val=val, evaluate=evaluate, device=device,
                    checkpoint=checkpoint)  # fmt: skip
 
 

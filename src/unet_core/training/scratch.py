@@ -27,10 +27,11 @@ from ..base.jobs import drain
 from ..base.labels import IGNORE_LABEL
 from ..data.datasets import Sample, make_sample
 from ..data.folders import FolderData
-from ..metrics import class_metrics
 from ..model.card import ModelCard
 from ..model.store import load_model, save_model
 from ..model.unet import UNet
+from ..scoring import sample_scorer
+from ..tasks import task_of
 from .config import TrainConfig
 from .recipe import architecture, generic_config
 from .run import best_entry, data_passes, write_curves
@@ -108,14 +109,6 @@ def fits(data: FolderData, model: UNet) -> FolderData:
     return dataclasses.replace(data, preprocessing=pre)
 
 
-def evaluator(classes: list[str]) -> Callable[[np.ndarray, Sample], dict]:
-    def evaluate(prob: np.ndarray, sample: Sample) -> dict:
-        pred = (prob[1] >= 0.5) if prob.shape[0] == 2 else np.argmax(prob, axis=0)
-        return class_metrics(pred.astype(np.int64), sample.labels, classes, IGNORE_LABEL)
-
-    return evaluate
-
-
 def iter_train(
     data: FolderData,
     out: str | os.PathLike,
@@ -152,7 +145,8 @@ def iter_train(
     config, reasons = generic_config([s.labels for s in train], classes=data.classes, size=size,
                                      steps=steps, seed=seed)  # fmt: skip
     config.precision = precision
-    trainer = Trainer(model, train, config, val=held, evaluate=evaluator(data.classes),
+    evaluate = sample_scorer(task_of("generic"), data.classes)  # as trained: class scores
+    trainer = Trainer(model, train, config, val=held, evaluate=evaluate,
                       device=device, checkpoint=ckpt)  # fmt: skip
     if resume and ckpt.exists():
         trainer.resume(ckpt)
