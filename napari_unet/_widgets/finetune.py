@@ -22,6 +22,8 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
+from unet_core.base.events import Progress, Status
+
 from .._session import image_id, image_pixels, show_project, workspace
 from .._workers import resolve_model, round_job
 from ._choice import ChoiceRow
@@ -271,8 +273,6 @@ class FinetuneWidget(Container):
                 pair.classes = list(model.card.classes)
 
     def _on_log(self, event, context: dict) -> None:
-        from unet_core.base.events import Progress, Status
-
         if isinstance(event, Status):
             self._jobs.say(event.text)
         elif isinstance(event, Progress):

@@ -24,6 +24,7 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
+from unet_core.base.events import Progress, Record, Status
 from unet_core.loop import CORRECTIONS, SCRIBBLES
 
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
@@ -205,8 +206,6 @@ class TrainWidget(Container):
                          total=round(self._minutes.value * 60), status=status)  # fmt: skip
 
     def _on_log(self, event) -> None:
-        from unet_core.base.events import Progress, Record, Status
-
         if isinstance(event, Status):
             self._jobs.say(event.text)
         elif isinstance(event, Record):
