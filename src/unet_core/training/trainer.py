@@ -1,6 +1,6 @@
 """The training loop as a table of contents: ``fit()`` yields an event after every step.
 
-The events are :mod:`unet_core.base.events`': a :class:`Progress` after every optimisation step
+The events are :mod:`unet_core.base.events`: a :class:`Progress` after every optimisation step
 (``done`` steps of ``total``, ``values`` ``loss``, ``lr`` and ``elapsed`` seconds) and a
 :class:`Record` of every validation (``values`` ``step``, ``epoch``, ``loss``, ``lr``,
 ``seconds``, the validation metrics, ``best`` and ``stop`` when early stopping ends the run),
