@@ -44,8 +44,8 @@ from unet_core.inference.predictor import Predictor  # noqa: E402
 from unet_core.metrics import class_metrics  # noqa: E402
 from unet_core.model.unet import UNet  # noqa: E402
 from unet_core.postprocess import probabilities_to_labels  # noqa: E402
+from unet_core.training.own_data import train  # noqa: E402
 from unet_core.training.recipe import architecture  # noqa: E402
-from unet_core.training.scratch import train  # noqa: E402
 
 
 def border_classes(labels: np.ndarray, width: int = 2) -> np.ndarray:

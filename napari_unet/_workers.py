@@ -115,9 +115,10 @@ def measure_job(image: Any, labels: Any, card: Any) -> Generator[Any, None, dict
     return task_of(card).measure(np.asarray(image), (labels == 1).astype("uint8"), card)
 
 
-def round_job(base: Any, data: list, **options) -> Generator[dict, None, Any]:
-    """A round of the loop (``unet_core.loop.round_job``) that leaves one core to napari's
-    window: it draws the loss plot and the user's painting."""
+def round_job(base: Any, data: list, **options) -> Generator[Any, None, Any]:
+    """A round of the loop (``unet_core.loop.round_job``: yields its events, ``unet_core.base.
+    events``) that leaves one core to napari's window: it draws the loss plot and the user's
+    painting."""
     from unet_core.loop import round_job as core_round
     from unet_core.training.threads import available_cores
 
@@ -133,7 +134,7 @@ def live_job(workspace: Any, ref: str, image: Any, labels: Any, corrected: Any,
     from unet_core.base.events import Status
     from unet_core.base.labels import IGNORE_LABEL
     from unet_core.loop.live import live_job as core_live
-    from unet_core.training.finetune import correction_weights
+    from unet_core.training.weight_maps import correction_weights
 
     yield Status("loading the model…")
     model = resolve_model(workspace, ref, device)
@@ -180,13 +181,14 @@ def write_job(write) -> Generator[Any, None, Any]:
 
 def train_job(data: Any, out: str, *, val: Any = None, minutes: float | None,
               steps: int | None = None, size: str = "medium", base: str | None = None,
-              device: str = "auto", stop=None) -> Generator[dict, None, Any]:  # fmt: skip
+              device: str = "auto", stop=None) -> Generator[Any, None, Any]:  # fmt: skip
     """Train a new model on checked data (``unet_core.data.folders.FolderData``): yields the
-    training logs, returns ``unet_core.training.scratch.TrainResult``. ``stop()`` returning
-    True ends the run early; the best weights so far are kept."""
+    training events (``unet_core.base.events``), returns
+    ``unet_core.training.finish.TrainResult``. ``stop()`` returning True ends the run early;
+    the best weights so far are kept."""
     import torch
 
-    from unet_core.training.scratch import iter_train
+    from unet_core.training.own_data import iter_train
     from unet_core.training.threads import available_cores
 
     # one core stays with napari's window: it draws the plot and the user's painting

@@ -22,6 +22,8 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
+from unet_core.base.events import Progress, Status
+
 from .._session import image_id, image_pixels, show_project, workspace
 from .._workers import resolve_model, round_job
 from ._choice import ChoiceRow
@@ -270,12 +272,12 @@ class FinetuneWidget(Container):
             if len(pair.classes) != model.num_classes:
                 pair.classes = list(model.card.classes)
 
-    def _on_log(self, log: dict, context: dict) -> None:
-        if log.get("kind") == "status":
-            self._jobs.say(log["text"])
-        elif log.get("kind") == "step":
-            self.plot.add(log["step"], log["loss"])
-            done = log["step"] if self._steps.value else time.monotonic() - context["start"]
+    def _on_log(self, event, context: dict) -> None:
+        if isinstance(event, Status):
+            self._jobs.say(event.text)
+        elif isinstance(event, Progress):
+            self.plot.add(event.done, event.values["loss"])
+            done = event.done if self._steps.value else time.monotonic() - context["start"]
             self._jobs.advance(done)
 
     def _on_done(self, context: dict, result) -> None:

@@ -24,6 +24,7 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
+from unet_core.base.events import Progress, Record, Status
 from unet_core.base.labels import IGNORE_LABEL
 from unet_core.loop import CORRECTIONS, SCRIBBLES
 
@@ -206,17 +207,16 @@ class TrainWidget(Container):
         self._jobs.start(job, f"training {name}", yielded=self._on_log, returned=self._on_done,
                          total=round(self._minutes.value * 60), status=status)  # fmt: skip
 
-    def _on_log(self, log: dict) -> None:
-        if log.get("kind") == "status":
-            self._jobs.say(log["text"])
-            return
-        if log.get("kind") == "epoch":
-            if "iou" in log:
-                self._context["scores"].append(log["iou"])
+    def _on_log(self, event) -> None:
+        if isinstance(event, Status):
+            self._jobs.say(event.text)
+        elif isinstance(event, Record):
+            if "iou" in event.values:
+                self._context["scores"].append(event.values["iou"])
                 self.plot.dice.set(self._context["scores"])
-            return
-        self.plot.add(log["step"], log["loss"])
-        self._jobs.advance(time.monotonic() - self._context["start"])
+        elif isinstance(event, Progress):
+            self.plot.add(event.done, event.values["loss"])
+            self._jobs.advance(time.monotonic() - self._context["start"])
 
     def _stop_training(self) -> bool:
         """Cancel: the training ends at its next step and keeps its best weights."""

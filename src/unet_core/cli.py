@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_segment_parser(sub).set_defaults(func=cmd_segment)
-    from .cli_train import add_train_parser
+    from .cli_train import add_train_parser, cmd_train
 
     add_train_parser(sub, _positive_int).set_defaults(func=cmd_train)
 
@@ -183,92 +183,6 @@ def cmd_segment(args: argparse.Namespace) -> int:
         bar.close()
         print(f"{run.summary()} -> {one_line(run.report_path)}")
     return 1 if run.counts["failed"] else 0
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    if (args.images is None) == (args.preset is None):
-        raise ValueError("give either --images and --labels (your own data) or --preset")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    if args.images is not None:
-        from .cli_train import train_own
-
-        return train_own(args)
-    if args.data is None:
-        raise ValueError("--preset needs --data (e.g. ../shared/data)")
-    from .cli_train import check_out
-
-    args.out = check_out(args.out, replace=True)  # a preset's run writes over its --out
-    return train_preset_cli(args)
-
-
-def train_preset_cli(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from tqdm import tqdm
-
-    from .training.presets import get_preset
-    from .training.run import train_preset
-
-    preset = get_preset(args.preset)
-    if args.arch:
-        arch = _parse_overrides(preset.architecture, args.arch)
-        preset = dataclasses.replace(preset, architecture={**preset.architecture, **arch})
-    overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
-    if args.precision != "auto":
-        overrides["precision"] = args.precision
-    overrides.update(_parse_overrides(preset.config, args.set))
-    config = dataclasses.replace(preset.config, **overrides)
-    bar = tqdm(total=config.steps, unit="step", disable=None, file=sys.stderr)
-
-    def on_log(entry: dict) -> None:
-        if entry["kind"] == "step":
-            bar.n = entry["step"]
-            bar.set_postfix(loss=f"{entry['loss']:.3f}", refresh=False)
-            bar.update(0)
-            return
-        shown = {k: f"{v:.4f}" for k, v in entry.items() if isinstance(v, float) and k != "lr"}
-        tqdm.write(f"step {entry['step']}: " + ", ".join(f"{k} {v}" for k, v in shown.items()),
-                   file=sys.stderr)  # fmt: skip
-
-    path = train_preset(preset, args.data, args.out, config=config, split=args.split,
-                        device=args.device, resume=args.resume, on_log=on_log)  # fmt: skip
-    bar.close()
-    print(f"wrote {path}")
-    return 0
-
-
-def _parse_overrides(config, items: list[str]) -> dict:
-    """``["patch=160", "augmentation.blur_p=0.3"]`` -> typed values for the fields of
-    ``config``, a dataclass or a dict (a dotted key sets a field of a nested recipe entry)."""
-    import dataclasses
-
-    if isinstance(config, dict):
-        fields = dict(config)
-    else:
-        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    out: dict = {}
-    nested: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        head, dot, rest = key.partition(".")
-        if sep and dot and head in fields and dataclasses.is_dataclass(fields[head]):
-            nested.setdefault(head, []).append(f"{rest}={text}")
-            continue
-        if not sep or key not in fields or dataclasses.is_dataclass(fields[key]):
-            raise ValueError(f"--set expects KEY=VALUE with a recipe entry as KEY, got {item!r}")
-        current = fields[key]
-        if isinstance(current, bool):
-            out[key] = text.lower() in ("1", "true", "yes")
-        elif current is None:
-            out[key] = None if text.lower() == "none" else float(text)
-        else:
-            out[key] = type(current)(text)
-    for head, sub in nested.items():
-        out[head] = dataclasses.replace(fields[head], **_parse_overrides(fields[head], sub))
-    return out
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

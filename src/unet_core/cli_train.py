@@ -1,5 +1,6 @@
-"""``napari-unet train``: its options, and ``--images DIR --labels DIR --out FILE`` (a model for
-your own images, with a progress bar that shows the loss and the held-out score)."""
+"""``napari-unet train``: its options, ``--images DIR --labels DIR --out FILE`` (a model for
+your own images, with a progress bar that shows the loss and the held-out score) and
+``--preset drive|em --data DIR`` (a bundled model's recipe)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .base.events import Progress, Record, Status
 from .base.precision import PRECISIONS
 
 
@@ -70,11 +72,26 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     return tr
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    if (args.images is None) == (args.preset is None):
+        raise ValueError("give either --images and --labels (your own data) or --preset")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.images is not None:
+        return train_own(args)
+    if args.data is None:
+        raise ValueError("--preset needs --data (e.g. ../shared/data)")
+    args.out = check_out(args.out, replace=True)  # a preset's run writes over its --out
+    return train_preset(args)
+
+
 def train_own(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .data.folders import load_folders
-    from .training.scratch import iter_train
+    from .training.own_data import iter_train
 
     if args.labels is None:
         raise ValueError("--images needs --labels (a folder of masks named like the images)")
@@ -102,16 +119,16 @@ def train_own(args: argparse.Namespace) -> int:
     bar = tqdm(total=total, unit="step" if args.steps else "s", disable=None, file=sys.stderr)
     score = ""
 
-    def show(entry: dict) -> None:
+    def show(event) -> None:
         nonlocal score
-        if entry["kind"] == "status":
-            tqdm.write(entry["text"], file=sys.stderr)
+        if isinstance(event, Status):
+            tqdm.write(event.text, file=sys.stderr)
             return
-        if entry["kind"] == "epoch":
-            score = f"{entry['iou']:.3f}" if "iou" in entry else score
-        else:
-            bar.n = min(total, entry["step"] if args.steps else round(entry["elapsed"]))
-        bar.set_postfix_str(f"loss {entry['loss']:.3f}" + (f", held-out IoU {score}"
+        if isinstance(event, Record):
+            score = f"{event.values['iou']:.3f}" if "iou" in event.values else score
+        elif isinstance(event, Progress):
+            bar.n = min(total, event.done if args.steps else round(event.values["elapsed"]))
+        bar.set_postfix_str(f"loss {event.values['loss']:.3f}" + (f", held-out IoU {score}"
                             if score else ""), refresh=True)  # fmt: skip
 
     job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
@@ -180,3 +197,74 @@ def run_to_end(job, show):
             return drain(job, show)
         except StopIteration as finished:
             return finished.value
+
+
+def train_preset(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from .training.preset_run import iter_train_preset
+    from .training.presets import get_preset
+
+    preset = get_preset(args.preset)
+    if args.arch:
+        arch = parse_overrides(preset.architecture, args.arch)
+        preset = dataclasses.replace(preset, architecture={**preset.architecture, **arch})
+    overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
+    if args.precision != "auto":
+        overrides["precision"] = args.precision
+    overrides.update(parse_overrides(preset.config, args.set))
+    config = dataclasses.replace(preset.config, **overrides)
+    bar = tqdm(total=config.steps, unit="step", disable=None, file=sys.stderr)
+
+    def show(event) -> None:
+        if isinstance(event, Progress):
+            bar.n = event.done
+            bar.set_postfix(loss=f"{event.values['loss']:.3f}", refresh=False)
+            bar.update(0)
+        elif isinstance(event, Status):
+            tqdm.write(event.text, file=sys.stderr)
+        elif isinstance(event, Record):
+            shown = {k: f"{v:.4f}" for k, v in event.values.items()
+                     if isinstance(v, float) and k != "lr"}  # fmt: skip
+            tqdm.write(f"step {event.values['step']}: "
+                       + ", ".join(f"{k} {v}" for k, v in shown.items()), file=sys.stderr)
+
+    job = iter_train_preset(preset, args.data, args.out, config=config, split=args.split,
+                            device=args.device, resume=args.resume)  # fmt: skip
+    result = run_to_end(job, show)
+    bar.close()
+    print(f"wrote {result.path}")
+    return 0
+
+
+def parse_overrides(config, items: list[str]) -> dict:
+    """``["patch=160", "augmentation.blur_p=0.3"]`` -> typed values for the fields of
+    ``config``, a dataclass or a dict (a dotted key sets a field of a nested recipe entry)."""
+    import dataclasses
+
+    if isinstance(config, dict):
+        fields = dict(config)
+    else:
+        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    out: dict = {}
+    nested: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        head, dot, rest = key.partition(".")
+        if sep and dot and head in fields and dataclasses.is_dataclass(fields[head]):
+            nested.setdefault(head, []).append(f"{rest}={text}")
+            continue
+        if not sep or key not in fields or dataclasses.is_dataclass(fields[key]):
+            raise ValueError(f"--set expects KEY=VALUE with a recipe entry as KEY, got {item!r}")
+        current = fields[key]
+        if isinstance(current, bool):
+            out[key] = text.lower() in ("1", "true", "yes")
+        elif current is None:
+            out[key] = None if text.lower() == "none" else float(text)
+        else:
+            out[key] = type(current)(text)
+    for head, sub in nested.items():
+        out[head] = dataclasses.replace(fields[head], **parse_overrides(fields[head], sub))
+    return out

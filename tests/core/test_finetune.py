@@ -241,7 +241,7 @@ def test_what_the_user_corrected_outweighs_the_prediction_it_sits_in(disk_model)
 
 
 def test_correction_weights_and_budgets_are_checked_before_any_work(disk_model):
-    from unet_core.training.finetune import correction_weights
+    from unet_core.training.weight_maps import correction_weights
 
     labels = np.zeros((10, 10), np.int64)
     labels[0, :5] = IGNORE_LABEL

@@ -13,7 +13,11 @@ from unet_core.training.losses import (
     soft_dice_loss,
     weighted_cross_entropy,
 )
-from unet_core.training.weights import class_balance_weights, two_nearest_distances, unet_weight_map
+from unet_core.training.weight_maps import (
+    class_balance_weights,
+    two_nearest_distances,
+    unet_weight_map,
+)
 
 
 def two_bars() -> np.ndarray:

@@ -85,6 +85,7 @@ def test_training_and_fine_tuning_learn_in_bf16_and_say_so():
     """Mixed precision trains (bf16 products, fp32 weights): the same small problem learned to
     the same quality as in fp32, and the fine-tuned card records the precision that ran."""
     from unet_core import ModelCard, Preprocessing, UNet, predict
+    from unet_core.base.events import Progress
     from unet_core.data.augment import Augmentation
     from unet_core.data.datasets import make_sample
     from unet_core.metrics import binary_metrics
@@ -113,8 +114,8 @@ def test_training_and_fine_tuning_learn_in_bf16_and_say_so():
                           precision=precision)  # fmt: skip
         trainer = Trainer(model, samples, cfg, device="cpu")
         assert trainer.precision == precision
-        logs = [e for e in trainer.fit() if e.get("kind") == "step"]
-        assert all(np.isfinite(e["loss"]) for e in logs)
+        logs = [e for e in trainer.fit() if isinstance(e, Progress)]
+        assert all(np.isfinite(e.values["loss"]) for e in logs)
         assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 master weights
         image, labels = scenes[3]
         pred = predict(model.eval(), image, device="cpu", precision="fp32")[1] >= 0.5

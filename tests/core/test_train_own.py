@@ -10,10 +10,11 @@ import pytest
 import tifffile
 
 from unet_core import load_model, read_card
+from unet_core.base.events import Progress
 from unet_core.cli import main
 from unet_core.data.folders import DataError, load_folders, pair_folders
 from unet_core.data.io import read_image
-from unet_core.training.scratch import iter_train, train
+from unet_core.training.own_data import iter_train, train
 
 
 def write_set(root, discs, names, classes=2, dtype=np.uint8, suffix=".tif"):
@@ -174,9 +175,9 @@ def test_stop_saves_the_best_weights_so_far(tmp_path, discs):
                      stop=lambda: len(steps) >= 12)  # fmt: skip
     try:
         while True:
-            log = next(job)
-            if log["kind"] == "step":
-                steps.append(log)
+            event = next(job)
+            if isinstance(event, Progress):
+                steps.append(event)
     except StopIteration as finished:
         result = finished.value
     assert result.stopped and result.steps == 12 and result.path.exists()

@@ -5,12 +5,15 @@ import pytest
 import torch
 
 from unet_core import ModelCard, Preprocessing, UNet, load_model, predict, save_model
+from unet_core.base.events import Progress, Record
 from unet_core.data.augment import Augmentation
 from unet_core.data.datasets import PatchSampler, make_sample, rescale_sample
 from unet_core.metrics import binary_metrics
 from unet_core.model.unet import RefinedUNet
 from unet_core.training.config import TrainConfig
+from unet_core.training.optim import update_average
 from unet_core.training.trainer import Trainer, patch_sizes
+from unet_core.training.weight_maps import loss_weight_maps
 
 PRE = Preprocessing(channels="gray", normalize="zscore")
 
@@ -45,17 +48,25 @@ def config(**kw):
 
 
 def losses(trainer):
-    return [e["loss"] for e in trainer.fit() if e["kind"] == "step"]
+    return [e.values["loss"] for e in trainer.fit() if isinstance(e, Progress)]
+
+
+def records(events) -> list[dict]:
+    return [e.values for e in events if isinstance(e, Record)]
 
 
 def test_same_seed_same_run_and_logs():
-    logs = list(Trainer(tiny_model(), samples(), config(), device="cpu").fit())
+    a = Trainer(tiny_model(), samples(), config(), device="cpu")
+    logs = list(a.fit())
     b = Trainer(tiny_model(), samples(), config(), device="cpu")
-    assert [e["loss"] for e in logs if e["kind"] == "step"] == losses(b)
-    epochs = [e for e in logs if e["kind"] == "epoch"]
+    steps = [e for e in logs if isinstance(e, Progress)]
+    assert [e.values["loss"] for e in steps] == losses(b)
+    epochs = records(logs)
     assert [e["step"] for e in epochs] == [2, 4]
     assert {"loss", "lr", "seconds", "epoch"} <= set(epochs[0])
-    assert len([e for e in logs if e["kind"] == "step"]) == 4
+    assert [(e.done, e.total, e.unit) for e in steps] == [(i, 4, "steps") for i in (1, 2, 3, 4)]
+    assert {"loss", "lr", "elapsed"} <= set(steps[0].values)
+    assert a.epochs() == epochs and all(h["kind"] == "epoch" for h in a.history)
 
 
 @pytest.mark.parametrize("ema", [0.0, 0.9])
@@ -65,8 +76,8 @@ def test_resume_continues_exactly(tmp_path, ema):
     first = Trainer(tiny_model(), samples(), config(steps=4, ema=ema), device="cpu",
                     checkpoint=tmp_path / "run.ckpt")  # fmt: skip
     it = first.fit()
-    part = [next(it)["loss"], next(it)["loss"]]  # two steps, then the epoch log saves
-    assert next(it)["kind"] == "epoch"
+    part = [next(it).values["loss"], next(it).values["loss"]]  # two steps, then the epoch
+    assert isinstance(next(it), Record)  # its record saves
     second = Trainer(tiny_model(), samples(), config(steps=4, ema=ema), device="cpu")
     second.resume(tmp_path / "run.ckpt")
     assert second.step == 2
@@ -84,7 +95,7 @@ def test_ema_weights_are_the_moving_average():
         torch.testing.assert_close(avg, decay * b + (1 - decay) * p.detach())
     trainer.step = 1000  # later on, the configured decay
     before = [p.detach().clone() for p in trainer.ema_model.parameters()]
-    trainer._update_ema()
+    update_average(trainer.ema_model, trainer.model, 0.75, trainer.step)
     for b, p, avg in zip(before, trainer.model.parameters(), trainer.ema_model.parameters()):
         torch.testing.assert_close(avg, 0.75 * b + 0.25 * p.detach())
 
@@ -109,7 +120,7 @@ def test_early_stopping_and_best_weights():
         evaluate=lambda prob, s: {"f1": next(scores)},
         device="cpu",
     )
-    epochs = [e for e in trainer.fit() if e["kind"] == "epoch"]
+    epochs = records(trainer.fit())
     assert [e["f1"] for e in epochs] == [0.5, 0.4, 0.3]
     assert epochs[-1]["stop"] == "early stopping" and trainer.best == 0.5
 
@@ -117,7 +128,31 @@ def test_early_stopping_and_best_weights():
 def test_time_budget_stops_the_run():
     trainer = Trainer(tiny_model(), samples(), config(steps=10_000), device="cpu")
     logs = list(trainer.fit(seconds=0.5))
-    assert logs[-1]["kind"] == "epoch" and trainer.step < 10_000
+    assert isinstance(logs[-1], Record) and trainer.step < 10_000
+
+
+def test_validations_are_spaced_over_a_time_budget_from_the_config(monkeypatch):
+    from unet_core.training import trainer as module
+
+    clock = iter(range(10**6))  # every reading of the clock is one second later
+    monkeypatch.setattr(module.time, "perf_counter", lambda: float(next(clock)))
+    cfg = config(steps=10_000, val_every=2, budget_validations=4)
+    trainer = Trainer(tiny_model(), samples(), cfg, device="cpu")
+    epochs = records(trainer.fit(seconds=200))
+    assert trainer.config is cfg and cfg.val_every == 2  # the config is not rewritten
+    assert trainer.val_every > 10 and [e["step"] for e in epochs][:2] == [2, 4]
+    assert all(e["step"] % trainer.val_every == 0 for e in epochs[2:-1])
+    assert 3 <= len(epochs) - 2 <= 6  # about four more over the budget, and the last
+
+
+def test_a_frozen_encoder_learns_nothing_and_is_left_trainable():
+    model = tiny_model()
+    encoder = [p.detach().clone() for p in model.inc.parameters()]
+    trainer = Trainer(model, samples(), config(steps=3, freeze_encoder=True), device="cpu")
+    losses(trainer)
+    for before, p in zip(encoder, model.inc.parameters()):
+        torch.testing.assert_close(before, p.detach())
+    assert all(p.requires_grad for p in model.parameters())
 
 
 def test_patch_sampler_prefers_foreground_and_respects_roi_and_ignore():
@@ -139,7 +174,7 @@ def test_per_pixel_weights_travel_with_the_labels_through_augmentation():
     image, labels = disks(0)
     weights = np.where(labels == 1, 5.0, 1.0).astype(np.float32)  # weight marks the disks
     s = make_sample(image, labels, PRE)
-    s.weights = weights
+    s.loss_weights = weights
     sampler = PatchSampler([s], 32, 32, augment=Augmentation(elastic_p=1.0))
     x, y, w = sampler.batch(8, np.random.default_rng(0))
     assert w.shape == y.shape and w.dtype == np.float32
@@ -163,7 +198,7 @@ def test_train_then_predict_segments_unseen_images(tmp_path):
         device="cpu",
         evaluate=lambda prob, s: binary_metrics(prob[1] > 0.5, s.labels == 1),
     )
-    logs = [e for e in trainer.fit() if e["kind"] == "epoch"]
+    logs = records(trainer.fit())
     assert logs[-1]["loss"] < logs[0]["loss"]
     path = save_model(model, tmp_path / "disks")
     reloaded = load_model(path, device="cpu")
@@ -208,6 +243,6 @@ def test_plain_ce_uses_no_weight_map_and_the_paper_loss_does():
     labels = np.stack([disks(0)[1][:32, :32]] * 2)
     plain = Trainer(tiny_model(), samples(), config(loss="ce"), device="cpu")
     paper = Trainer(tiny_model(), samples(), config(loss="weighted_ce"), device="cpu")
-    assert plain._weights(labels) is None
-    weights = paper._weights(labels)
+    assert loss_weight_maps(labels, plain.config, 2, plain.class_weights) is None
+    weights = loss_weight_maps(labels, paper.config, 2, paper.class_weights)
     assert weights.shape == (2, 32, 32) and float(weights.max()) > float(weights.min()) > 0

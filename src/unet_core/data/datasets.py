@@ -24,7 +24,8 @@ class Sample:
     image : float32 (C, H, W), already normalised.
     labels : integer (H, W) class indices; ``ignore_label`` marks unlabelled pixels.
     roi : bool (H, W) where patch centres may fall (e.g. the fundus field of view), or None.
-    weights : float32 (H, W) per-pixel loss weights (e.g. more where a user corrected), or None.
+    loss_weights : float32 (H, W) how much each pixel counts in the loss (more where a user
+        corrected), or None.
     """
 
     image: np.ndarray
@@ -32,7 +33,7 @@ class Sample:
     name: str = ""
     roi: np.ndarray | None = None
     raw: np.ndarray | None = field(default=None, repr=False)  # the unnormalised image
-    weights: np.ndarray | None = field(default=None, repr=False)
+    loss_weights: np.ndarray | None = field(default=None, repr=False)
 
 
 def make_sample(
@@ -51,7 +52,7 @@ def make_sample(
 
 def rescale_sample(sample: Sample, factor: float, pre: Preprocessing) -> Sample:
     """``sample`` resampled by ``factor`` as inference would resample it: the raw image
-    bilinearly, then normalised; labels, roi and weights with nearest neighbour."""
+    bilinearly, then normalised; labels, roi and loss weights with nearest neighbour."""
     if sample.raw is None:
         raise ValueError(f"{sample.name}: rescaling needs the raw image")
     H, W = sample.labels.shape
@@ -60,8 +61,8 @@ def rescale_sample(sample: Sample, factor: float, pre: Preprocessing) -> Sample:
     labels = resize(sample.labels, size, order=0).astype(np.int64)
     roi = None if sample.roi is None else resize(sample.roi, size, order=0) > 0.5
     out = make_sample(raw, labels, pre, sample.name, roi)
-    if sample.weights is not None:
-        out.weights = resize(sample.weights, size, order=0)
+    if sample.loss_weights is not None:
+        out.loss_weights = resize(sample.loss_weights, size, order=0)
     return out
 
 
@@ -105,8 +106,8 @@ class PatchSampler:
         self.ignore_label = ignore_label
         self.corrected_p = corrected_p
         self._fg = [self._where(s, foreground=True) for s in samples]
-        self._fixed = [np.flatnonzero(s.weights > 1) if s.weights is not None and corrected_p
-                       else np.zeros(0, np.int64) for s in samples]  # fmt: skip
+        self._fixed = [np.flatnonzero(s.loss_weights > 1) if s.loss_weights is not None
+                       and corrected_p else np.zeros(0, np.int64) for s in samples]  # fmt: skip
         self._any = [self._where(s, foreground=False) for s in samples]
         sizes = np.array([len(a) for a in self._any], float)
         self._p = sizes / sizes.sum()
@@ -123,7 +124,7 @@ class PatchSampler:
 
     def patch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """One augmented patch: (C, in, in) float32 image, (out, out) int64 labels and, when the
-        sample has them, (out, out) float32 weights."""
+        sample has them, (out, out) float32 loss weights."""
         i = int(rng.choice(len(self.samples), p=self._p))
         s = self.samples[i]
         if self.corrected_p and len(self._fixed[i]) and rng.random() < self.corrected_p:
@@ -135,23 +136,23 @@ class PatchSampler:
         y0, x0 = cy - self.in_size // 2, cx - self.in_size // 2
         img = read_window(np.moveaxis(s.image, 0, -1), y0, x0, self.in_size, self.in_size)
         lab = read_window(s.labels, y0, x0, self.in_size, self.in_size)
-        if s.weights is not None:  # weights travel with the labels as a second plane
-            w = read_window(s.weights, y0, x0, self.in_size, self.in_size)
+        if s.loss_weights is not None:  # they travel with the labels as a second plane
+            w = read_window(s.loss_weights, y0, x0, self.in_size, self.in_size)
             lab = np.stack([lab.astype(np.float32), w.astype(np.float32)])
         img = np.ascontiguousarray(np.moveaxis(img, -1, 0))
         if self.augment is not None:
             img, lab = self.augment(img, lab, rng)
         m = (self.in_size - self.out_size) // 2
         lab = np.ascontiguousarray(lab[..., m : m + self.out_size, m : m + self.out_size])
-        if s.weights is not None:
+        if s.loss_weights is not None:
             return img, lab[0].astype(np.int64), lab[1]
         return img, lab, None
 
     def batch(
         self, n: int, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(n, C, in, in) float32 images, (n, out, out) int64 labels, (n, out, out) weights or
-        None when no sample has weights (1 where a sample has none)."""
+        """(n, C, in, in) float32 images, (n, out, out) int64 labels, (n, out, out) loss weights
+        or None when no sample has them (1 where a sample has none)."""
         patches = [self.patch(rng) for _ in range(n)]
         images, labels = np.stack([p[0] for p in patches]), np.stack([p[1] for p in patches])
         if all(p[2] is None for p in patches):

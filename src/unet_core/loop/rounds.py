@@ -1,5 +1,5 @@
 """A round of the loop: fine-tune a model on the pairs' labels as they were when the round
-began, re-segment the first pair's image, score a held-out pair. A generator job (logs out, a
+began, re-segment the first pair's image, score a held-out pair. A generator job (events out, a
 :class:`RoundResult` back), so the plugin runs it in a worker and cancels it between steps."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..base.events import Event, Status
 from ..base.labels import IGNORE_LABEL
 
 #: Scribbles rounds are guided: the unpainted pixels the live head (``.live``, fitted on the
@@ -75,22 +76,23 @@ def round_job(
     seconds: float | None = 20.0, steps: int | None = None, device: str = "auto",
     threads: int | None = None, corrected_weight: float | str | None = None,
     guide: float | None = GUIDE, **recipe,
-) -> Generator[dict, None, RoundResult]:  # fmt: skip
+) -> Generator[Event, None, RoundResult]:  # fmt: skip
     """Fine-tune ``base`` (never changed) on ``data``, then re-segment ``data[0]``'s image:
-    yields the training logs and ``{"kind": "status"}`` lines; returns a :class:`RoundResult`.
+    yields the training events and :class:`Status` lines; returns a :class:`RoundResult`.
     ``parent`` is the reference the new version records as its parent. Scribbles (``sparse``
     data) are completed by the live head where it is ``guide`` sure (None: strokes only);
     the time it takes counts in ``seconds``. ``recipe``: fine-tuning options
     (:func:`~unet_core.training.finetune.finetune_config`)."""
     from ..inference.predictor import Predictor
-    from ..training.finetune import CORRECTED_WEIGHT, heldout_dice, iter_finetune
+    from ..training.finetune import heldout_dice, iter_finetune
+    from ..training.weight_maps import CORRECTED_WEIGHT
     from .errors import LoopError
 
     start = time.perf_counter()
     weight = CORRECTED_WEIGHT if corrected_weight is None else corrected_weight
     labels = [d.labels for d in data]
     if guide is not None and any(d.sparse for d in data):
-        yield {"kind": "status", "text": "reading the images with the network…"}
+        yield Status("reading the images with the network…")
         for i, d in enumerate(data):
             # too large to answer live: its strokes alone
             with contextlib.suppress(LoopError):
@@ -103,7 +105,7 @@ def round_job(
         seconds=seconds or None, ignore_label=IGNORE_LABEL, device=device, threads=threads,
         corrected=[d.corrected for d in data], corrected_weight=weight, **recipe,
     )  # fmt: skip
-    yield {"kind": "status", "text": "re-segmenting with the new model…"}
+    yield Status("re-segmenting with the new model…")
     prob = Predictor(new, device=device)(data[0].image)
     dice = None
     if heldout is not None:

@@ -66,20 +66,23 @@ class Task:
         """The scale entry of a model card, from the training images' regions of interest."""
         return {}
 
+    def truth(self, labels: np.ndarray, num_classes: int) -> np.ndarray:
+        """A label image's values as class indices (255 not annotated; a 0/255 mask is read as
+        background/foreground)."""
+        from ..data.folders import as_class_labels
+
+        return as_class_labels(labels, num_classes)
+
+    def score(self, prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5,
+              roi: np.ndarray | None = None, classes: list[str] | None = None) -> dict:  # fmt: skip
+        """Metrics of probabilities against class indices: IoU and Dice of every class
+        (:func:`~unet_core.scoring.class_scores`)."""
+        from ..scoring import class_scores
+
+        return class_scores(prob, truth, classes, threshold, roi)
+
     def evaluate(self, prob: np.ndarray, labels: np.ndarray, threshold: float,
                  roi: np.ndarray | None = None,
                  classes: list[str] | None = None) -> dict:  # fmt: skip
-        """Metrics of probabilities against a label image: IoU and Dice of every class (class
-        indices, 255 not annotated; a 0/255 mask is read as background/foreground)."""
-        from ..base.labels import IGNORE_LABEL
-        from ..data.folders import as_class_labels
-        from ..metrics import class_metrics
-        from ..postprocess import probabilities_to_labels
-
-        truth = as_class_labels(labels, prob.shape[0])
-        if truth.shape != prob.shape[1:]:
-            raise ValueError(f"labels {truth.shape} do not match the image {prob.shape[1:]}")
-        if roi is not None:
-            truth = np.where(roi, truth, IGNORE_LABEL)
-        names = classes or ["background"] + [f"class {k}" for k in range(1, prob.shape[0])]
-        return class_metrics(probabilities_to_labels(prob, threshold), truth, names, IGNORE_LABEL)
+        """Metrics of probabilities against a label image (:meth:`truth`, :meth:`score`)."""
+        return self.score(prob, self.truth(labels, prob.shape[0]), threshold, roi, classes)

@@ -16,12 +16,17 @@ class EM(Task):
     tags = ("electron-microscopy", "membranes", "neurons")
     sample = "em_isbi2012_test00_crop.png"  # a 256 x 256 crop of ISBI 2012 test slice 00
 
-    def evaluate(self, prob, labels, threshold, roi=None, classes=None) -> dict:
-        """The challenge's labels (0 = membrane) against the membrane probability."""
+    def truth(self, labels, num_classes) -> np.ndarray:
+        """The challenge's labels (0 = membrane) as class indices (1 = membrane)."""
         from ..data.isbi2012 import membrane_labels
-        from ..metrics import em_metrics  # scipy.stats: imported only to score
 
-        return em_metrics(prob[1], membrane_labels(np.asarray(labels)) == 1, threshold)
+        return membrane_labels(np.asarray(labels)).astype(np.int64)
+
+    def score(self, prob, truth, threshold=0.5, roi=None, classes=None) -> dict:
+        """The challenge's protocol (:func:`~unet_core.scoring.membrane_scores`)."""
+        from ..scoring import membrane_scores
+
+        return membrane_scores(prob, truth, threshold)
 
 
 TASK = EM()

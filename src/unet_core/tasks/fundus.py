@@ -285,13 +285,17 @@ class Fundus(Task):
         diameters = [fov_diameter(r) for r in rois if r is not None]
         return {"fov_diameter": round(float(np.mean(diameters)), 1)} if diameters else {}
 
-    def evaluate(self, prob, labels, threshold, roi=None, classes=None) -> dict:
-        """DRIVE's metrics (F1, IoU, sensitivity, specificity, accuracy, AUC) inside ``roi``;
-        labels are {0, 255}, {0, 1} or palette masks."""
+    def truth(self, labels, num_classes) -> np.ndarray:
+        """{0, 255}, {0, 1} or palette masks as class indices (1 = vessel)."""
         from ..data.drive import binarize
-        from ..metrics import binary_metrics  # scipy.stats: imported only to score
 
-        return binary_metrics(prob[1] >= threshold, binarize(labels), prob=prob[1], roi=roi)
+        return binarize(labels).astype(np.int64)
+
+    def score(self, prob, truth, threshold=0.5, roi=None, classes=None) -> dict:
+        """DRIVE's metrics inside ``roi`` (:func:`~unet_core.scoring.vessel_scores`)."""
+        from ..scoring import vessel_scores
+
+        return vessel_scores(prob, truth, threshold, roi)
 
 
 TASK = Fundus()

@@ -94,3 +94,30 @@ def check_checkpoint(path: Path, state: Any, info: Any) -> None:
                 and all(isinstance(v, (int, float, str, type(None)))
                         for v in record.values())):  # fmt: skip
             raise CheckpointError(f"{name}: its history is not a list of records")
+
+
+def check_optimizer(optimizer) -> None:
+    """A ValueError for an optimizer state whose hyperparameters no step can use (a resumed
+    checkpoint's)."""
+    import math
+
+    for group in optimizer.param_groups:
+        for key in ("lr", "eps", "weight_decay", "momentum"):
+            value = group.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value < 0:  # fmt: skip
+                raise ValueError(f"its optimizer's {key} is {value!r}")
+        betas = group.get("betas", (0.9, 0.999))
+        if (not isinstance(betas, (list, tuple)) or len(betas) != 2
+                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"its optimizer's betas are {betas!r}")
+
+
+def check_architecture(path: str | os.PathLike, saved: dict, current: dict) -> None:
+    """A :class:`CheckpointError` naming what differs when a checkpoint's network is not the
+    one it is to resume."""
+    if saved != current:
+        diff = ", ".join(f"{k} {saved.get(k)} (now {current.get(k)})"
+                         for k in sorted({*saved, *current}) if saved.get(k) != current.get(k))
+        raise CheckpointError(f"{Path(path).name} was trained with another architecture: "
+                              f"{diff}")  # fmt: skip

@@ -13,6 +13,9 @@ class TrainConfig:
     """Hyper-parameters of one training run.
 
     steps : optimisation steps in all; ``val_every`` steps make one logged "epoch".
+    budget_validations : with a time budget (``Trainer.fit(seconds=...)``), about this many
+        validations over it instead, spaced once the run's first steps are timed (0: every
+        ``val_every`` steps).
     patch : input patch edge in pixels (rounded to a size the network accepts).
     input_scale : the training images are resampled by this factor first (2: the network sees
         each structure twice as wide); the model card records the scale it was trained at.
@@ -23,7 +26,7 @@ class TrainConfig:
         term to any of them.
     foreground_p : share of patches centred on a non-background pixel.
     corrected_p : share of patches centred on a pixel the user corrected (one whose loss
-        weight is above 1, :attr:`Sample.weights`).
+        weight is above 1, :attr:`Sample.loss_weights`).
     patience : stop after this many validations without improvement of ``monitor`` (None: never).
     ema : decay of an exponential moving average of the weights (0: off); validation and the
         saved model then use the averaged weights (Polyak averaging). Step t uses
@@ -56,6 +59,7 @@ class TrainConfig:
     corrected_p: float = 0.0
     augmentation: Augmentation = field(default_factory=Augmentation)
     val_every: int = 200
+    budget_validations: int = 0
     monitor: str = "f1"
     monitor_mode: str = "max"
     patience: int | None = None
@@ -71,6 +75,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "patch", "val_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.budget_validations < 0:
+            raise ValueError(f"budget_validations must be >= 0, got {self.budget_validations}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if self.schedule not in ("cosine", "constant", "step"):

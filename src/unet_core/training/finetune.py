@@ -22,12 +22,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ..base.arrays import resize
+from ..base.events import Progress, Record
 from ..base.jobs import drain
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
@@ -35,19 +36,12 @@ from ..data.preprocess import check_channels
 from ..inference.predictor import Predictor
 from ..model.card import card_of
 from ..model.unet import UNet
-from ..postprocess import probabilities_to_labels
 from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
 from .threads import ThreadTuner
 from .trainer import Trainer
-
-#: Loss weight of the pixels the user corrected against the prediction's own: "balanced" gives
-#: the corrections as much weight in all as the rest of the labels (x32 when 3 % are corrected),
-#: within [1, MAX_CORRECTED_WEIGHT]. Measured in ``benchmarks/finetune.py --modes corrections``
-#: (a wrong prediction with its largest errors brushed over): docs/benchmarks.md.
-CORRECTED_WEIGHT: float | str = "balanced"
-MAX_CORRECTED_WEIGHT = 100.0
+from .weight_maps import CORRECTED_WEIGHT, correction_weights
 
 #: the largest fine-tuning patch: a few hundred MB of activations for the largest networks
 MAX_PATCH = 1024
@@ -103,7 +97,7 @@ def correction_sample(
             weights = resize(np.asarray(weights, np.float32), size, order=0)
     sample = make_sample(np.asarray(image), labels, card.preprocessing)
     if weights is not None:
-        sample.weights = np.asarray(weights, np.float32)
+        sample.loss_weights = np.asarray(weights, np.float32)
     return sample
 
 
@@ -135,13 +129,14 @@ def finetune(
 
     Images are (H, W) or (H, W, C) as for :func:`predict`; labels are (H, W) class indices,
     ``ignore_label`` marking pixels nobody annotated. Stops after ``steps`` or ``seconds``,
-    whichever comes first (default: 20 s). ``callback`` receives every training log (see
+    whichever comes first (default: 20 s). ``callback`` receives every training event (see
     :meth:`Trainer.fit`); returning ``False`` stops the run with :class:`Cancelled` and nothing
     is returned. See :func:`iter_finetune` for the other options.
     """
     job = iter_finetune(model, images, labels, steps=steps, seconds=seconds, lr=lr,
                         ignore_label=ignore_label, seed=seed, **options)  # fmt: skip
-    return drain(job, callback, lambda log: f"fine-tuning stopped at step {log.get('step', 0)}")
+    return drain(job, callback,
+                 lambda event: f"fine-tuning stopped at step {getattr(event, 'done', 0)}")
 
 
 def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_label: int | None,
@@ -175,8 +170,9 @@ def iter_finetune(
     threads: int | None = None,
     device: str = "auto",
     **recipe,
-) -> Generator[dict, None, UNet]:
-    """Fine-tuning as a generator: yields every training log, returns the new model.
+) -> Generator[Progress | Record, None, UNet]:
+    """Fine-tuning as a generator: yields the trainer's events (its steps' ``values`` also
+    give the ``threads`` in use), returns the new model.
 
     steps, seconds : budget; whichever comes first (default: 20 s).
     lr : learning rate (default 1e-3, Adam, constant).
@@ -190,17 +186,7 @@ def iter_finetune(
         precision where the hardware has it).
     """
     images, labels = _as_lists(images, labels)
-    pre = card_of(model).preprocessing
-    for i, (image, lab) in enumerate(zip(images, labels)):  # all checks before any work
-        check_channels(np.asarray(image), pre.channels, model.in_channels)
-        if min(np.shape(image)[:2]) < MIN_EDGE:
-            raise ValueError(f"image {i} is {np.shape(image)[0]} x {np.shape(image)[1]} pixels: "
-                             f"too small to learn from (at least {MIN_EDGE} on a side)")
-        check_labels(lab, np.shape(image)[:2], model.num_classes, ignore_label, f"labels {i}")
-    patch = recipe.get("patch", 128)
-    if isinstance(patch, bool) or not isinstance(patch, int) or not 16 <= patch <= MAX_PATCH:
-        raise ValueError(f"patch must be a whole number of pixels in [16, {MAX_PATCH}], got "
-                         f"{patch!r}")  # fmt: skip
+    check_inputs(model, images, labels, ignore_label, recipe.get("patch", 128))
     check_budget(steps, seconds, lr, corrected_weight)
     if steps is None and seconds is None:
         seconds = 20.0
@@ -214,28 +200,48 @@ def iter_finetune(
     torch.manual_seed(seed)
     trainer = Trainer(new, samples, config, device=device)
     remaining = None if seconds is None else max(0.0, seconds - (time.perf_counter() - start))
-    with ThreadTuner(threads) as tuner:
-        for log in trainer.fit(seconds=remaining):
-            if log["kind"] == "step":
-                tuner.step_done()
-                log["threads"] = tuner.threads
-            yield log
+    yield from tuned(trainer.fit(seconds=remaining), threads)
     new = trainer.eval_model
     if trainer.step < FEW_STEPS:  # running statistics still remember the old domain
         recalibrate_batchnorm(new, [s.image for s in samples], device=trainer.device)
     new.eval()
-    for p in new.parameters():
-        p.requires_grad_(True)
-    card = model.card
-    if card is not None:
+    if model.card is not None:
         done = {"steps": trainer.step, "images": len(samples),
                 "seconds": round(time.perf_counter() - start, 1),
                 "precision": trainer.precision}  # fmt: skip
-        new.card = dataclasses.replace(
-            card, provenance={**card.provenance, "finetuned_from": card.name or "model",
-                              "finetune": done},
-        )  # fmt: skip
+        new.card = dataclasses.replace(model.card, provenance={
+            **model.card.provenance, "finetuned_from": model.card.name or "model",
+            "finetune": done})  # fmt: skip
     return new
+
+
+def tuned(events: Iterator[Progress | Record],
+          threads: int | None) -> Iterator[Progress | Record]:  # fmt: skip
+    """The trainer's events while a :class:`ThreadTuner` times its steps and picks the thread
+    count (at most ``threads``); each step's ``values`` say how many it used."""
+    with ThreadTuner(threads) as tuner:
+        for event in events:
+            if isinstance(event, Progress):
+                tuner.step_done()
+                event = dataclasses.replace(event, values={**event.values,
+                                                           "threads": tuner.threads})
+            yield event
+
+
+def check_inputs(model: UNet, images: list, labels: list, ignore_label: int | None,
+                 patch) -> None:  # fmt: skip
+    """A one-line ValueError, before any work, for images the model cannot take, labels that
+    are not its class indices, or a patch size out of range."""
+    pre = card_of(model).preprocessing
+    for i, (image, lab) in enumerate(zip(images, labels)):
+        check_channels(np.asarray(image), pre.channels, model.in_channels)
+        if min(np.shape(image)[:2]) < MIN_EDGE:
+            raise ValueError(f"image {i} is {np.shape(image)[0]} x {np.shape(image)[1]} pixels: "
+                             f"too small to learn from (at least {MIN_EDGE} on a side)")
+        check_labels(lab, np.shape(image)[:2], model.num_classes, ignore_label, f"labels {i}")
+    if isinstance(patch, bool) or not isinstance(patch, int) or not 16 <= patch <= MAX_PATCH:
+        raise ValueError(f"patch must be a whole number of pixels in [16, {MAX_PATCH}], got "
+                         f"{patch!r}")  # fmt: skip
 
 
 def check_budget(steps: int | None, seconds: float | None, lr: float | None,
@@ -258,40 +264,12 @@ def check_budget(steps: int | None, seconds: float | None, lr: float | None,
                          f"{corrected_weight!r}")  # fmt: skip
 
 
-def correction_weights(corrected: Sequence[np.ndarray] | None, labels: list,
-                       factor: float | str, ignore_label: int | None = None,
-                       ) -> list[np.ndarray | None]:  # fmt: skip
-    """Per-pixel loss weights: ``factor`` where the user corrected, 1 elsewhere (None for
-    every image when nothing is up-weighted). "balanced": the factor that gives the corrected
-    pixels as much weight in all as the other labelled pixels, within [1, 100]."""
-    if corrected is None or factor == 1.0:
-        return [None] * len(labels)
-    corrected = [np.asarray(c, bool) for c in corrected]
-    if len(corrected) != len(labels):
-        raise ValueError(f"need a corrected mask per image, got {len(corrected)} for "
-                         f"{len(labels)}")  # fmt: skip
-    for mask, lab in zip(corrected, labels):
-        if mask.shape != np.shape(lab):
-            raise ValueError(f"a corrected mask {mask.shape} does not match its labels "
-                             f"{np.shape(lab)}")  # fmt: skip
-    if factor == "balanced":
-        known = [np.asarray(lab) != ignore_label for lab in labels]
-        fixed = sum(int((m & k).sum()) for m, k in zip(corrected, known))
-        rest = sum(int((~m & k).sum()) for m, k in zip(corrected, known))
-        factor = float(np.clip(rest / max(fixed, 1), 1.0, MAX_CORRECTED_WEIGHT))
-        if not fixed or factor == 1.0:
-            return [None] * len(labels)
-    return [np.where(m, np.float32(factor), np.float32(1.0)) for m in corrected]
-
-
 def heldout_dice(
     model: UNet, image: np.ndarray, labels: np.ndarray, ignore_label: int | None = None,
     device: str = "auto",
 ) -> float:  # fmt: skip
-    """Dice of the foreground (classes >= 1) on the labelled pixels of a held-out image."""
-    from ..metrics import binary_metrics
+    """Dice of the foreground (classes >= 1) on the labelled pixels of a held-out image
+    (:func:`~unet_core.scoring.foreground_dice`)."""
+    from ..scoring import foreground_dice
 
-    pred = probabilities_to_labels(Predictor(model, device=device)(image)) > 0
-    labels = np.asarray(labels)
-    roi = labels != ignore_label if ignore_label is not None else None
-    return binary_metrics(pred, labels > 0, roi=roi)["f1"]
+    return foreground_dice(Predictor(model, device=device)(image), labels, ignore_label)

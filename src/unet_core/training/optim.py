@@ -1,16 +1,25 @@
-"""Adam (Kingma & Ba 2015) without ``torch.optim``'s start-up cost.
+"""How the weights move: the optimizer (:func:`make_optimizer`), the learning-rate schedule
+(:func:`lr_factor`), the moving average of the weights (:func:`update_average`) and parameters
+held still (:func:`frozen`).
 
-Creating any ``torch.optim`` optimizer imports ``torch._dynamo`` (1-4 s on these CPUs, more on a
-busy machine), which a fine-tuning round would spend before its first step. This is the same
-update in a few ``torch._foreach`` calls, with a state dict in ``torch.optim.Adam``'s layout so
-checkpoints load in either.
+Adam (Kingma & Ba 2015) without ``torch.optim``'s start-up cost: creating any ``torch.optim``
+optimizer imports ``torch._dynamo`` (1-4 s on these CPUs, more on a busy machine), which a fine-
+tuning round would spend before its first step. This is the same update in a few
+``torch._foreach`` calls, with a state dict in ``torch.optim.Adam``'s layout so checkpoints load
+in either.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import math
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 
 class Adam:
@@ -87,3 +96,50 @@ class Adam:
             self.exp_avg[i].copy_(s["exp_avg"])
             self.exp_avg_sq[i].copy_(s["exp_avg_sq"])
             self.step_count = int(s["step"])
+
+
+def make_optimizer(params: list[torch.nn.Parameter], config: TrainConfig) -> Adam | torch.optim.SGD:
+    """The optimizer ``config`` names, over ``params``."""
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay)  # fmt: skip
+    return Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def lr_factor(config: TrainConfig, step: int, time_fraction: float = 0.0) -> float:
+    """The learning rate's factor at ``step``: warm-up, then the schedule over the run, its
+    steps or its time budget (``time_fraction`` spent), whichever is further along."""
+    c = config
+    warm = min(1.0, (step + 1) / c.warmup) if c.warmup else 1.0
+    t = min(1.0, max(step / max(1, c.steps), time_fraction))
+    if c.schedule == "cosine":
+        return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+    if c.schedule == "step":
+        return warm * (0.1 if t >= 2 / 3 else 1.0)
+    return warm
+
+
+@torch.no_grad()
+def update_average(average: torch.nn.Module, model: torch.nn.Module, decay: float,
+                   step: int) -> None:  # fmt: skip
+    """Move ``average``'s weights towards ``model``'s (Polyak averaging); early on, average
+    over the steps so far (``min(decay, (1 + step) / (10 + step))``), so that a short run is not
+    pulled to its start. Buffers (batch-norm statistics) are copied."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for avg, p in zip(average.parameters(), model.parameters()):
+        avg.lerp_(p, 1.0 - decay)
+    for avg, b in zip(average.buffers(), model.buffers()):
+        avg.copy_(b)
+
+
+@contextlib.contextmanager
+def frozen(params: list[torch.nn.Parameter]) -> Iterator[None]:
+    """``params`` take no gradient inside the block (a frozen encoder), as before after it."""
+    before = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, before):
+            p.requires_grad_(flag)

@@ -1,5 +1,6 @@
 """Recipes of the bundled models: architecture, input, classes, loss, augmentation, schedule,
-and how to read and score their data. ``napari-unet train --preset drive|em`` runs one."""
+and how to read their data (the preset's task scores it). ``napari-unet train --preset drive|em``
+runs one."""
 
 from __future__ import annotations
 
@@ -14,14 +15,14 @@ from ..base.labels import IGNORE_LABEL
 from ..data import drive, isbi2012
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
-from ..metrics import binary_metrics, em_metrics
 from ..model.card import Preprocessing
 from .config import TrainConfig
 
 
 @dataclass
 class Preset:
-    """Everything that defines a bundled model, apart from its weights."""
+    """Everything that defines a bundled model, apart from its weights; its ``task``
+    (``unet_core.tasks``) also scores its validation."""
 
     name: str
     description: str
@@ -30,7 +31,6 @@ class Preset:
     classes: list[str]
     config: TrainConfig
     load: Callable[[Path, tuple[int, ...] | None, Preprocessing], list[Sample]]
-    evaluate: Callable[[np.ndarray, Sample], dict]
     train_ids: tuple[int, ...]
     val_ids: tuple[int, ...]
     data_subdir: str
@@ -49,19 +49,10 @@ def load_drive_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
     return out
 
 
-def evaluate_vessels(prob: np.ndarray, sample: Sample) -> dict:
-    truth = sample.labels == 1
-    return binary_metrics(prob[1] >= 0.5, truth, prob=prob[1], roi=sample.roi)
-
-
 def load_em_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
     return [
         make_sample(s.image, s.labels, pre, f"{s.id:02d}") for s in isbi2012.load_isbi(root, ids)
     ]
-
-
-def evaluate_membranes(prob: np.ndarray, sample: Sample) -> dict:
-    return em_metrics(prob[1], sample.labels == 1)
 
 
 DRIVE = Preset(
@@ -87,7 +78,6 @@ DRIVE = Preset(
         val_every=200, monitor="f1", ema=0.99,
     ),
     load=load_drive_samples,
-    evaluate=evaluate_vessels,
     train_ids=drive.TRAIN_IDS,
     val_ids=drive.VAL_IDS,
     data_subdir="drive",
@@ -128,7 +118,6 @@ EM = Preset(
         monitor="rand_error", monitor_mode="min",
     ),
     load=load_em_samples,
-    evaluate=evaluate_membranes,
     train_ids=isbi2012.TRAIN_IDS,
     val_ids=isbi2012.VAL_IDS,
     data_subdir="isbi2012",

@@ -12,6 +12,7 @@ the time budget, and each choice written down with its reason (it goes into the 
   (brightness, contrast, gamma), a little zoom.
 - Schedule: Adam 2e-3 with a short warm-up and a cosine decay over the steps or the time budget,
   whichever runs out first; the weights averaged (EMA) for validation and the saved model.
+- Validation: every 50 steps, or about ``VALIDATIONS`` times over a time budget.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ UNBOUNDED = 10**7
 GAP = 3
 #: border weights are used when narrow gaps make up this share of the foreground
 GAP_SHARE = 0.002
+#: validations in a run with a time budget
+VALIDATIONS = 12
 
 
 def architecture(size: str, in_channels: int, num_classes: int) -> dict:
@@ -84,7 +87,8 @@ def generic_config(
         sigma=5.0, object_class=1, ignore_label=IGNORE_LABEL,
         foreground_p=0.5 if rare < 0.25 else 0.3,
         augmentation=Augmentation(elastic_p=0.5, intensity=1.0, scale_jitter=0.1),
-        val_every=50, monitor="iou", monitor_mode="max", ema=0.99, seed=seed,
+        val_every=50, budget_validations=VALIDATIONS, monitor="iou", monitor_mode="max",
+        ema=0.99, seed=seed,
     )  # fmt: skip
     reasons = {
         "patch": f"{patch} px (smallest image side {smallest} px)",

@@ -1,9 +1,12 @@
-"""The training loop as a table of contents: ``fit()`` yields a log after every step.
+"""The training loop as a table of contents: ``fit()`` yields an event after every step.
 
-Each log is a dict: ``{"kind": "step", "step", "loss", "lr"}`` after every optimisation step and
-``{"kind": "epoch", "step", "epoch", "loss", "lr", "seconds", <validation metrics>}`` every
-``val_every`` steps. A GUI or CLI iterates over ``fit()`` to show progress, and stops the run
-cleanly by simply not asking for the next log (or via ``seconds``).
+The events are :mod:`unet_core.base.events`: a :class:`Progress` after every optimisation step
+(``done`` steps of ``total``, ``values`` ``loss``, ``lr`` and ``elapsed`` seconds) and a
+:class:`Record` of every validation (``values`` ``step``, ``epoch``, ``loss``, ``lr``,
+``seconds``, the validation metrics, ``best`` and ``stop`` when early stopping ends the run),
+every ``val_every`` steps. A GUI or CLI iterates over ``fit()`` to show progress, and stops the
+run cleanly by simply not asking for the next event (or via ``seconds``). The validation
+records are also kept, as dicts, in :attr:`Trainer.history` (saved in checkpoints).
 """
 
 from __future__ import annotations
@@ -20,20 +23,29 @@ import numpy as np
 import torch
 
 from ..base.device import eval_mode, memory_format, resolve_device
+from ..base.events import Progress, Record
 from ..base.names import one_line
 from ..base.precision import autocast, resolve_precision
 from ..data.datasets import PatchSampler, Sample
 from ..inference.predictor import Predictor
 from ..model.unet import UNet
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    check_architecture,
+    check_optimizer,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .config import TrainConfig
 from .losses import get_loss
-from .optim import Adam
-from .weights import class_balance_weights, unet_weight_map
+from .optim import frozen, lr_factor, make_optimizer, update_average
+from .weight_maps import class_weights_of, loss_weight_maps
 
 log = logging.getLogger(__name__)
 
 Evaluate = Callable[[np.ndarray, Sample], dict]
+#: steps timed before validations are spaced over a time budget (``budget_validations``)
+TIMING_STEPS = 5
 
 
 def patch_sizes(model: UNet, patch: int) -> tuple[int, int]:
@@ -45,28 +57,13 @@ def patch_sizes(model: UNet, patch: int) -> tuple[int, int]:
     return size, size
 
 
-def check_optimizer(optimizer) -> None:
-    """A ValueError for an optimizer state whose hyperparameters no step can use (a resumed
-    checkpoint's)."""
-    import math
-
-    for group in optimizer.param_groups:
-        for key in ("lr", "eps", "weight_decay", "momentum"):
-            value = group.get(key, 0.0)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                    not math.isfinite(value) or value < 0:  # fmt: skip
-                raise ValueError(f"its optimizer's {key} is {value!r}")
-        betas = group.get("betas", (0.9, 0.999))
-        if (not isinstance(betas, (list, tuple)) or len(betas) != 2
-                or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
-            raise ValueError(f"its optimizer's betas are {betas!r}")
-
-
 class Trainer:
     """Trains ``model`` in place on ``train`` samples, validating on ``val`` with ``evaluate``.
 
-    ``evaluate(prob, sample)`` turns a (classes, H, W) prediction of ``sample.raw`` into metrics;
-    ``config.monitor`` names the one that selects the best weights and drives early stopping.
+    ``evaluate(prob, sample)`` turns a (classes, H, W) prediction of ``sample.raw`` into metrics
+    (:func:`~unet_core.scoring.sample_scorer`); ``config.monitor`` names the one that selects
+    the best weights and drives early stopping. Everything the run does comes from ``config``;
+    the model is left as trainable as it came (``freeze_encoder`` holds only during steps).
     """
 
     def __init__(
@@ -94,19 +91,14 @@ class Trainer:
             corrected_p=config.corrected_p,
         )  # fmt: skip
         self.loss_fn = get_loss(config.loss)
-        self.class_weights = None
-        if config.balance_classes or config.loss == "weighted_ce":
-            labels = np.concatenate([s.labels.ravel() for s in train])
-            self.class_weights = class_balance_weights(
-                labels, model.num_classes, config.ignore_label
-            )
-        elif config.border_weights:  # the border term alone: every class weighs 1
-            self.class_weights = np.ones(model.num_classes)
+        self.class_weights = class_weights_of(config, [s.labels for s in train], model.num_classes)
         self.ema_model = copy.deepcopy(model) if config.ema > 0 else None
-        if config.freeze_encoder:
-            for part in (model.inc, *model.downs):
-                part.requires_grad_(False)
-        self.optimizer = self._make_optimizer()
+        encoder = (model.inc, *model.downs) if config.freeze_encoder else ()
+        self.frozen = [p for part in encoder for p in part.parameters()]
+        skip = {id(p) for p in self.frozen}
+        params = [p for p in model.parameters() if p.requires_grad and id(p) not in skip]
+        self.optimizer = make_optimizer(params or list(model.parameters()), config)
+        self.val_every = config.val_every  # spaced over a time budget once steps are timed
         self.time_fraction = 0.0  # share of fit(seconds=...) spent, for the schedule
         torch.manual_seed(config.seed)
         self.rng = np.random.default_rng(config.seed)
@@ -118,101 +110,58 @@ class Trainer:
         self._losses: list[float] = []  # of the steps since the last validation
 
     # ---- pieces ---------------------------------------------------------------------------
-    def _make_optimizer(self) -> Adam | torch.optim.SGD:
-        c = self.config
-        params = [p for p in self.model.parameters() if p.requires_grad] or self.model.parameters()
-        if c.optimizer == "sgd":
-            return torch.optim.SGD(
-                params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay
-            )
-        return Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+    def _lr(self) -> float:
+        return self.config.lr * lr_factor(self.config, self.step, self.time_fraction)
 
-    def _lr_factor(self, step: int) -> float:
-        """Warm-up, then the schedule over the run: its steps or its time budget, whichever
-        is further along."""
-        c = self.config
-        warm = min(1.0, (step + 1) / c.warmup) if c.warmup else 1.0
-        t = min(1.0, max(step / max(1, c.steps), self.time_fraction))
-        if c.schedule == "cosine":
-            return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
-        if c.schedule == "step":
-            return warm * (0.1 if t >= 2 / 3 else 1.0)
-        return warm
-
-    def _weights(self, labels: np.ndarray) -> torch.Tensor | None:
-        c = self.config
-        if not (c.border_weights or c.loss == "weighted_ce"):
-            if self.class_weights is None:
-                return None
-            index = np.clip(labels, 0, len(self.class_weights) - 1)  # ignored pixels count 0
-            return torch.from_numpy(self.class_weights[index].astype(np.float32)).to(self.device)
-        maps = [
-            unet_weight_map(
-                y, self.model.num_classes, w0=c.w0, sigma=c.sigma, object_class=c.object_class,
-                ignore_label=c.ignore_label, class_weights=self.class_weights,
-            )
-            for y in labels
-        ]  # fmt: skip
-        return torch.from_numpy(np.stack(maps)).to(self.device)
-
-    def train_step(
-        self, images: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None
-    ) -> dict:
+    def train_step(self, images: np.ndarray, labels: np.ndarray,
+                   loss_weights: np.ndarray | None = None) -> dict:  # fmt: skip
         """One optimisation step on a batch; returns ``{"loss", "lr"}``.
 
-        ``weights`` (N, H, W) multiply the per-pixel loss (with the paper's map, if used)."""
+        ``loss_weights`` (N, H, W) multiply the per-pixel loss (with the paper's map, if used):
+        the samples' own (:attr:`Sample.loss_weights`)."""
         self.model.train()
         if self.config.freeze_bn:  # few images: keep the batch-norm statistics as they are
             for m in self.model.modules():
                 if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                     m.eval()
-        weight = self._weights(labels)
-        if weights is not None:
-            extra = torch.from_numpy(weights).to(self.device)
-            weight = extra if weight is None else weight * extra
-        lr = self.config.lr * self._lr_factor(self.step)
+        c = self.config
+        maps = loss_weight_maps(labels, c, self.model.num_classes, self.class_weights)
+        if loss_weights is not None:
+            maps = loss_weights if maps is None else maps * loss_weights
+        weight = None if maps is None else torch.from_numpy(maps).to(self.device)
+        lr = self._lr()
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x = torch.from_numpy(images).to(self.device, memory_format=self.memory_format)
         y = torch.from_numpy(labels).to(self.device)
-        with autocast(self.device, self.precision):  # bf16 products; fp32 weights and losses
-            out, first = self.model(x, aux=True)
-        out, first = out.float(), first.float()
-        loss = self.loss_fn(out, y, weight, self.config.ignore_label)
-        if self.model.refiner is not None:  # a cascade: both passes learn the labels
-            loss = loss + self.loss_fn(first, y, weight, self.config.ignore_label)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with frozen(self.frozen):
+            with autocast(self.device, self.precision):  # bf16 products; fp32 weights, losses
+                out, first = self.model(x, aux=True)
+            out, first = out.float(), first.float()
+            loss = self.loss_fn(out, y, weight, c.ignore_label)
+            if self.model.refiner is not None:  # a cascade: both passes learn the labels
+                loss = loss + self.loss_fn(first, y, weight, c.ignore_label)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         self.optimizer.step()
-        self._update_ema()
+        if self.ema_model is not None:
+            update_average(self.ema_model, self.model, self.config.ema, self.step)
         return {"loss": float(loss.detach()), "lr": lr}
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        if self.ema_model is None:
-            return
-        # early on, average over the steps so far (a short run is not pulled to its start)
-        decay = min(self.config.ema, (1 + self.step) / (10 + self.step))
-        for avg, p in zip(self.ema_model.parameters(), self.model.parameters()):
-            avg.lerp_(p, 1.0 - decay)
-        for avg, b in zip(self.ema_model.buffers(), self.model.buffers()):
-            avg.copy_(b)
 
     @property
     def eval_model(self) -> UNet:
         """The weights that are validated and saved: the moving average when ``ema`` is on."""
         return self.ema_model if self.ema_model is not None else self.model
 
-    def validate_now(self) -> dict | None:
+    def validate_now(self) -> Record | None:
         """Close the current epoch early (validate, checkpoint): a run stopped between
         validations then still keeps whichever weights validated best. None when the last
         step was validated already."""
         if not self.step or (self.history and self.history[-1]["step"] == self.step):
             return None
-        lr = self.config.lr * self._lr_factor(self.step)
-        entry = self._end_epoch(self._losses or [float("nan")], lr, 0.0)
+        record = self._end_epoch(self._losses or [float("nan")], self._lr(), 0.0)
         self._losses = []
-        return entry
+        return record
 
     def keep_best(self) -> None:
         """Load the weights to save into ``model``: the best validated ones, else the
@@ -223,7 +172,9 @@ class Trainer:
             self.model.load_state_dict(self.ema_model.state_dict())
 
     def epochs(self) -> list[dict]:
-        return [h for h in self.history if h["kind"] == "epoch"]  # the validation logs so far
+        """The validation records so far, as dicts (what :attr:`history` keeps of them)."""
+        return [{k: v for k, v in h.items() if k != "kind"} for h in self.history
+                if h["kind"] == "epoch"]  # fmt: skip
 
     def validate(self) -> dict:
         """Mean of ``evaluate`` over the validation samples (empty without them)."""
@@ -235,44 +186,51 @@ class Trainer:
         return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
 
     # ---- the loop -------------------------------------------------------------------------
-    def fit(self, seconds: float | None = None) -> Iterator[dict]:
-        """Train until ``config.steps`` (or ``seconds`` more), yielding a log after every step.
+    def fit(self, seconds: float | None = None) -> Iterator[Progress | Record]:
+        """Train until ``config.steps`` (or ``seconds`` more), yielding a :class:`Progress`
+        after every step and a :class:`Record` of every validation.
 
         The schedule counts the time of earlier runs of a resumed training as spent, so a run
         resumed with the rest of its budget goes on where it stopped."""
-        c, start = self.config, time.perf_counter()
+        c, start, first = self.config, time.perf_counter(), self.step
         losses = self._losses = []
         before = self.seconds
         while self.step < c.steps:
             if seconds:
                 self.time_fraction = self.seconds / (before + seconds)
-            images, labels, weights = self.sampler.batch(c.batch_size, self.rng)
-            out = self.train_step(images, labels, weights)
+            images, labels, loss_weights = self.sampler.batch(c.batch_size, self.rng)
+            out = self.train_step(images, labels, loss_weights)
             self.step += 1
             self.seconds = before + time.perf_counter() - start
             losses.append(out["loss"])
-            yield {"kind": "step", "step": self.step, "elapsed": self.seconds, **out}
+            yield Progress(self.step, c.steps, "steps", {**out, "elapsed": self.seconds})
+            if seconds and c.budget_validations and self.step == first + TIMING_STEPS:
+                self._space_validations(seconds)
             timed_out = seconds is not None and time.perf_counter() - start >= seconds
-            # the config is read afresh: a caller may space validations once steps are timed
-            if self.step % self.config.val_every == 0 or self.step == c.steps or timed_out:
-                entry = self._end_epoch(losses, out["lr"], time.perf_counter() - start)
+            if self.step % self.val_every == 0 or self.step == c.steps or timed_out:
+                record = self._end_epoch(losses, out["lr"], time.perf_counter() - start)
                 losses = self._losses = []
-                yield entry
-                if entry.get("stop") or timed_out:
+                yield record
+                if record.values.get("stop") or timed_out:
                     return
 
-    def _end_epoch(self, losses: list[float], lr: float, seconds: float) -> dict:
+    def _space_validations(self, budget: float) -> None:
+        """About ``config.budget_validations`` validations over a time budget, from the steps
+        timed so far."""
+        per_step = self.seconds / max(1, self.step)
+        per_validation = budget / self.config.budget_validations
+        self.val_every = max(10, round(per_validation / max(per_step, 1e-3)))
+
+    def _end_epoch(self, losses: list[float], lr: float, seconds: float) -> Record:
         c = self.config
         entry = {
-            "kind": "epoch", "step": self.step, "epoch": math.ceil(self.step / c.val_every),
+            "kind": "epoch", "step": self.step, "epoch": math.ceil(self.step / self.val_every),
             "loss": float(np.mean(losses)), "lr": lr, "seconds": seconds, **self.validate(),
         }  # fmt: skip
         score = entry.get(c.monitor)
         if score is not None and np.isfinite(score):
-            better = self.best is None or (
-                score > self.best if c.monitor_mode == "max" else score < self.best
-            )
-            if better:
+            sign = 1 if c.monitor_mode == "max" else -1
+            if self.best is None or sign * score > sign * self.best:
                 self.best, self.bad_rounds = score, 0
                 self.best_state = copy.deepcopy(self.eval_model.state_dict())
             else:
@@ -283,8 +241,9 @@ class Trainer:
         self.history.append(entry)
         if self.checkpoint is not None:
             self.save(self.checkpoint)
-        log.info("step %d: %s", self.step, {k: v for k, v in entry.items() if k != "kind"})
-        return entry
+        values = {k: v for k, v in entry.items() if k != "kind"}
+        log.info("step %d: %s", self.step, values)
+        return Record(values)
 
     # ---- checkpoints ----------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -308,12 +267,7 @@ class Trainer:
         :class:`~.checkpoint.CheckpointError` naming the file for one that cannot, and then
         nothing of it is taken."""
         state, info = load_checkpoint(path)
-        if info["architecture"] != self.model.config:
-            old, new = info["architecture"], self.model.config
-            diff = ", ".join(f"{k} {old.get(k)} (now {new.get(k)})" for k in sorted({*old, *new})
-                             if old.get(k) != new.get(k))  # fmt: skip
-            raise CheckpointError(f"{Path(path).name} was trained with another architecture: "
-                                  f"{diff}")  # fmt: skip
+        check_architecture(path, info["architecture"], self.model.config)
         ema = self.ema_model
         before = (copy.deepcopy(self.model.state_dict()),
                   copy.deepcopy(self.optimizer.state_dict()), torch.get_rng_state(),

@@ -13,45 +13,29 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime as _dt
 import os
-import platform
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..base.events import Event, Status
 from ..base.jobs import drain
 from ..base.labels import IGNORE_LABEL
 from ..data.datasets import Sample, make_sample
 from ..data.folders import FolderData
-from ..formats.safetensors_file import save_model
-from ..formats.store import load_model, read_card
-from ..metrics import class_metrics
+from ..formats.store import load_model
 from ..model.build import build_model
 from ..model.card import ModelCard
 from ..model.unet import UNet
-from .config import TrainConfig
+from ..scoring import sample_scorer
+from ..tasks import task_of
+from .finish import TrainResult, finish
 from .recipe import architecture, generic_config
-from .run import best_entry, data_passes, write_curves
 from .trainer import Trainer
 
 HOLDOUT = 0.2  # share of the training data held out when no validation data is given
-TIMING_STEPS = 5  # steps timed before validations are spaced over a time budget
-VALIDATIONS = 12  # validations in a run with a time budget
-
-
-@dataclass
-class TrainResult:
-    path: Path
-    model: UNet
-    steps: int
-    seconds: float
-    validation: dict  # the best validation's metrics ({} without validation)
-    stopped: bool  # stopped early (Cancel, Ctrl+C): the best weights so far were saved
-    curve: Path | None = None
 
 
 def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
@@ -110,14 +94,6 @@ def fits(data: FolderData, model: UNet) -> FolderData:
     return dataclasses.replace(data, preprocessing=pre)
 
 
-def evaluator(classes: list[str]) -> Callable[[np.ndarray, Sample], dict]:
-    def evaluate(prob: np.ndarray, sample: Sample) -> dict:
-        pred = (prob[1] >= 0.5) if prob.shape[0] == 2 else np.argmax(prob, axis=0)
-        return class_metrics(pred.astype(np.int64), sample.labels, classes, IGNORE_LABEL)
-
-    return evaluate
-
-
 def iter_train(
     data: FolderData,
     out: str | os.PathLike,
@@ -133,10 +109,10 @@ def iter_train(
     source: str = "",
     stop: Callable[[], bool] | None = None,
     precision: str = "auto",
-) -> Generator[dict, None, TrainResult]:
-    """Train on ``data``: yields the trainer's logs (see :meth:`Trainer.fit`), returns a
-    :class:`TrainResult`. ``minutes`` and ``steps`` bound the run (default: 4 minutes);
-    ``precision``: the trainer's (:class:`TrainConfig`);
+) -> Generator[Event, None, TrainResult]:
+    """Train on ``data``: yields the trainer's events (see :meth:`Trainer.fit`) and
+    :class:`Status` lines, returns a :class:`~.finish.TrainResult`. ``minutes`` and ``steps``
+    bound the run (default: 4 minutes); ``precision``: the trainer's (:class:`TrainConfig`);
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
     either way."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
@@ -147,76 +123,53 @@ def iter_train(
     if base is not None:  # the images are read the way the base model reads them
         data = fits(data, model)
         val = None if val is None else fits(val, model)
-    if val is not None:
-        train, held, holdout = data.samples(), val.samples(), ""
-    else:
-        train, held, holdout = hold_out(data)
+    train, held, holdout = ((data.samples(), val.samples(), "") if val is not None
+                            else hold_out(data))  # fmt: skip
     config, reasons = generic_config([s.labels for s in train], classes=data.classes, size=size,
                                      steps=steps, seed=seed)  # fmt: skip
-    config.precision = precision
-    trainer = Trainer(model, train, config, val=held, evaluate=evaluator(data.classes),
+    config = dataclasses.replace(config, precision=precision)
+    evaluate = sample_scorer(task_of("generic"), data.classes)  # as trained: class scores
+    trainer = Trainer(model, train, config, val=held, evaluate=evaluate,
                       device=device, checkpoint=ckpt)  # fmt: skip
     if resume and ckpt.exists():
         trainer.resume(ckpt)
-        yield {"kind": "status", "text": f"resumed from {ckpt.name} at step {trainer.step}"}
+        yield Status(f"resumed from {ckpt.name} at step {trainer.step}")
     elif resume:
-        yield {"kind": "status", "text": f"no {ckpt.name} to resume from: a new run"}
+        yield Status(f"no {ckpt.name} to resume from: a new run")
     budget = None if minutes is None else max(0.0, minutes * 60 - trainer.seconds)
-    stopped, first = False, trainer.step
+    stopped = yield from until_stopped(trainer, budget, stop)
+    provenance = {
+        "data": source or f"{len(data.names)} images", "images": list(data.names),
+        "held_out": holdout or "validation images given", "from": _name(base),
+        "input": data.describe_input(), "choices": reasons,
+    }  # fmt: skip
+    if data.notes:
+        provenance["notes"] = list(data.notes)
+    description = f"{', '.join(data.classes[1:])} in the user's images ({len(data.names)} images)"
+    return finish(trainer, out, provenance, stopped=stopped, name=out.stem,
+                  description=description, classes=list(data.classes),
+                  preprocessing=data.preprocessing)  # fmt: skip
+
+
+def until_stopped(trainer: Trainer, budget: float | None,
+                  stop: Callable[[], bool] | None) -> Generator[Event, None, bool]:  # fmt: skip
+    """Run ``trainer`` within ``budget`` seconds, yielding its events, until it ends or
+    ``stop()`` returns True or Ctrl+C lands; a stopped run is validated at once, so that it
+    keeps whichever weights validated best. Returns whether it was stopped."""
+    stopped = False
     try:
-        for entry in trainer.fit(seconds=budget):
-            if budget and entry["kind"] == "step" and entry["step"] == first + TIMING_STEPS:
-                space_validations(trainer, budget)
-            yield entry
+        for event in trainer.fit(seconds=budget):
+            yield event
             if stop is not None and stop():
                 stopped = True
                 break
     except KeyboardInterrupt:
         stopped = True
     if stopped:
-        entry = trainer.validate_now()
-        if entry is not None:
-            yield entry
-    return finish(trainer, out, data, config=trainer.config, reasons=reasons, holdout=holdout,
-                  source=source, base=base, stopped=stopped)  # fmt: skip
-
-
-def space_validations(trainer: Trainer, budget: float) -> None:
-    """About ``VALIDATIONS`` validations over a time budget, from the steps timed so far."""
-    per_step = trainer.seconds / max(1, trainer.step)
-    every = max(10, round(budget / VALIDATIONS / max(per_step, 1e-3)))
-    trainer.config = dataclasses.replace(trainer.config, val_every=every)
-
-
-def finish(trainer: Trainer, out: Path, data: FolderData, *, config: TrainConfig, reasons: dict,
-           holdout: str, source: str, base, stopped: bool) -> TrainResult:  # fmt: skip
-    """Save the best validated weights (else the averaged ones), their card and the curve."""
-    trainer.keep_best()
-    epochs = trainer.epochs()
-    best = best_entry(epochs, config)
-    scores = {k: round(v, 4) for k, v in best.items() if k.startswith(("iou", "dice"))
-              and isinstance(v, float) and np.isfinite(v)}  # fmt: skip
-    provenance = {
-        "data": source or f"{len(data.names)} images", "images": list(data.names),
-        "held_out": holdout or "validation images given", "from": _name(base),
-        "input": data.describe_input(), "steps": trainer.step, "epochs": data_passes(trainer),
-        "validation": scores, "recipe": config.to_dict(), "choices": reasons,
-        "train_seconds": round(trainer.seconds, 1), "stopped_early": stopped,
-        "trained": _dt.date.today().isoformat(), "torch": torch.__version__,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, {trainer.device}",
-        "precision": trainer.precision,
-    }  # fmt: skip
-    if data.notes:
-        provenance["notes"] = list(data.notes)
-    trainer.model.to(memory_format=torch.contiguous_format)
-    description = f"{', '.join(data.classes[1:])} in the user's images ({len(data.names)} images)"
-    path = save_model(trainer.model, out, name=out.stem, description=description,
-                      classes=list(data.classes), preprocessing=data.preprocessing,
-                      provenance=provenance)  # fmt: skip
-    trainer.model.card = read_card(path)  # the card written (save_model leaves the model as is)
-    curve = write_curves(epochs, out.with_name(out.stem + "_curve.png"), config.monitor)
-    return TrainResult(path, trainer.model.eval(), trainer.step, trainer.seconds, scores, stopped,
-                       curve)  # fmt: skip
+        record = trainer.validate_now()
+        if record is not None:
+            yield record
+    return stopped
 
 
 def _name(base) -> str:
