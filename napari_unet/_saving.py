@@ -29,7 +29,7 @@ class Saver:
         """Write the project; ``done(folder)`` once it is on disk (errors: one line)."""
         from unet_core.loop.storage import save_job
 
-        from ._workers import start_worker, write_job
+        from ._jobs import start_worker, write_job
 
         if done is not None:
             self._done.append(done)
@@ -45,7 +45,7 @@ class Saver:
     def _failed(self, exc: BaseException) -> None:  # a full disk, a read-only folder: said
         from napari.utils.notifications import show_error
 
-        from ._widgets._jobs import error_line
+        from ._widgets._runner import error_line
 
         show_error(f"napari-unet: {self.project.folder} was not saved: {error_line(exc)}")
 

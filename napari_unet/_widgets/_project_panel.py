@@ -96,7 +96,7 @@ class ProjectPanel:
 
     def on_open(self) -> None:
         """Open the project in the folder row, reading it and its images in the background."""
-        from .._workers import open_project_job
+        from .._jobs import open_project_job
 
         folder = self.folder.value
         if not folder or str(folder) in (".", "") or not Path(folder).is_dir():

@@ -10,7 +10,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, FileEdit, PushButton
 
 from .._session import image_id, image_pixels, layer_of
-from ._jobs import error_line
+from ._runner import error_line
 
 
 class VersionsPanel:
@@ -71,7 +71,7 @@ class VersionsPanel:
     def on_use(self) -> None:
         """Re-segment the chosen image with the chosen version into its labels, painted pixels
         kept; the version becomes the base of their next round."""
-        from .._workers import segment_job
+        from .._jobs import segment_job
 
         found, image = self.chosen(), self.pairs.image.value
         pair = self.pairs.pair()
@@ -120,7 +120,7 @@ class VersionsPanel:
     def on_compare(self) -> None:
         from unet_core.base.labels import IGNORE_LABEL
 
-        from .._workers import compare_job
+        from .._jobs import compare_job
 
         a, b, held = self.chosen(), self.chosen(self.compare_with), self.held_out()
         if a is None or b is None or held is None or self.jobs.busy:

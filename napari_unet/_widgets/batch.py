@@ -24,11 +24,12 @@ from napari.utils.notifications import show_error, show_info
 
 from unet_core.base.names import one_line as printable
 
+from .._jobs import AUTO, batch_job, first_image_model, resolve_model
 from .._session import new_pair, workspace
-from .._workers import AUTO, batch_job, first_image_model, resolve_model
 from ._classes import class_colormap
-from ._jobs import JobRunner, error_line, make_scrollable
+from ._fit import make_scrollable
 from ._model_picker import ModelPicker
+from ._runner import JobRunner, error_line
 from .segment import device_choices
 
 if TYPE_CHECKING:

@@ -24,17 +24,19 @@ from napari.utils.notifications import show_error, show_info
 
 from unet_core.base.events import Progress, Status
 
-from .._session import image_id, image_pixels, show_project, workspace
-from .._workers import resolve_model, round_job
+from .._jobs import resolve_model, round_job
+from .._session import image_pixels, show_project, workspace
 from ._choice import ChoiceRow
 from ._classes import colormap_for
-from ._jobs import JobRunner, make_scrollable, one_line
+from ._fit import make_scrollable
 from ._live_panel import LivePanel
 from ._loop_view import LoopView
 from ._model_picker import ModelPicker
 from ._pair_panel import PairPanel
 from ._plot import LossPlot
 from ._project_panel import ProjectPanel
+from ._round_checks import check_fit, same_image
+from ._runner import JobRunner, error_line
 from ._versions_panel import VersionsPanel
 from ._where_next import WhereNextPanel
 from .segment import device_choices
@@ -164,30 +166,6 @@ class FinetuneWidget(Container):
             return None
         return np.array(image_pixels(image)), np.array(labels.data)
 
-    def _check_image(self, pair, image_layer, retry) -> bool:
-        """True when ``image_layer`` holds the pixels ``pair`` was made on; otherwise the
-        question, in the widget: use the labels' own image, or go on with this one."""
-        here = image_id(image_layer)
-        mismatch = pair.image.mismatch(here, pair.labels_name)
-        if mismatch is None:
-            return True
-        own = next((layer for layer in self._viewer.layers if layer.name == pair.image.name
-                    and layer is not image_layer), None)  # fmt: skip
-
-        def use_own() -> None:
-            self._pairs.image.value = own
-            retry()
-
-        def relink() -> None:
-            pair.image, pair.pixels = here, image_pixels(image_layer)
-            retry()
-
-        answers = [(f"Use '{own.name}'", use_own)] if own is not None else []
-        self._choice.ask(f"{mismatch}.", *answers,
-                         (f"Go on with '{image_layer.name}'", relink))  # fmt: skip
-        self._jobs.say(mismatch)
-        return False
-
     # ---- a round -----------------------------------------------------------------------------
     def _on_run(self) -> None:
         from unet_core.loop import LoopError
@@ -201,20 +179,20 @@ class FinetuneWidget(Container):
             self._refuse("choose an image and its labels first")
             return
         for pair, image in chosen:
-            if not self._check_image(pair, image, self._on_run):
+            if not same_image(pair, image, self._viewer, self._ask, self._use_image, self._on_run):
                 return
         pairs = [p for p, _ in chosen]
         try:
             data = snapshot(pairs, [image_pixels(image) for _, image in chosen])
             ref = self._base_ref(pairs[0])
             base = resolve_model(self._workspace, ref, self._device.value)
-            self._check_fit(base, data, pairs)
+            check_fit(base, data, pairs)
             self._workspace.destination(pairs, self._project.destination(chosen[0][1]))
         except LoopError as exc:
-            self._refuse(one_line(exc), pairs[0])
+            self._refuse(error_line(exc), pairs[0])
             return
         except Exception as exc:  # a bad file, shape or label value: one line, never a crash
-            self._refuse(one_line(exc))
+            self._refuse(error_line(exc))
             return
         job = round_job(base, data, parent=ref, heldout=self._held_out(),
                         seconds=self._seconds.value, steps=self._steps.value,
@@ -232,6 +210,14 @@ class FinetuneWidget(Container):
                          aborted=lambda: self._jobs.say("cancelled: the previous model is kept"),
                          total=self._steps.value or self._seconds.value,
                          status=f"fine-tuning {name} on {len(pairs)} image(s)…")  # fmt: skip
+
+    def _use_image(self, layer) -> None:
+        self._pairs.image.value = layer
+
+    def _ask(self, mismatch: str, answers: list) -> None:
+        """The question when labels are not of the chosen image (``same_image``)."""
+        self._choice.ask(f"{mismatch}.", *answers)
+        self._jobs.say(mismatch)
 
     def _refuse(self, text: str, pair=None) -> None:
         """Say why nothing started (one line); for corrections no model made, offer the ways
@@ -257,20 +243,6 @@ class FinetuneWidget(Container):
         if pair.model is None:
             raise LoopError(f"no model has made '{pair.labels_name}' yet: choose a base model")
         return pair.model
-
-    @staticmethod
-    def _check_fit(model, data: list, pairs: list) -> None:
-        """One line, before any training, if the model cannot take the images or labels."""
-        from unet_core.base.labels import IGNORE_LABEL
-        from unet_core.data.preprocess import check_channels
-        from unet_core.training.finetune import check_labels
-
-        for d, pair in zip(data, pairs):
-            check_channels(d.image, model.card.preprocessing.channels, model.in_channels)
-            check_labels(d.labels, d.image.shape[:2], model.num_classes, IGNORE_LABEL,
-                         f"'{pair.labels_name}'")  # fmt: skip
-            if len(pair.classes) != model.num_classes:
-                pair.classes = list(model.card.classes)
 
     def _on_log(self, event, context: dict) -> None:
         if isinstance(event, Status):

@@ -20,12 +20,13 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
+from .._jobs import AUTO, measure_job, segment_job
 from .._session import image_id, image_pixels, new_pair, pair_of, workspace
-from .._workers import AUTO, measure_job, segment_job
 from ._classes import class_colormap, legend
-from ._jobs import JobRunner, error_line, make_scrollable
+from ._fit import make_scrollable
 from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
 from ._model_picker import ModelPicker
+from ._runner import JobRunner, error_line
 
 if TYPE_CHECKING:
     import napari
@@ -154,7 +155,7 @@ class SegmentWidget(Container):
 
     def _on_measure(self) -> None:
         """Measure the labels as they are now (after brush edits), in the background."""
-        from .._workers import start_worker
+        from .._jobs import start_worker
 
         last = self._last
         if last is None or last["layer"] not in self._viewer.layers or last.get("card") is None:

@@ -28,12 +28,13 @@ from unet_core.base.events import Progress, Record, Status
 from unet_core.base.labels import IGNORE_LABEL
 from unet_core.loop import CORRECTIONS, SCRIBBLES
 
+from .._jobs import train_job
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
-from .._workers import train_job
 from ._classes import legend, parse_names
-from ._jobs import JobRunner, make_scrollable, one_line
+from ._fit import make_scrollable
 from ._model_picker import ModelPicker
 from ._plot import LossPlot
+from ._runner import JobRunner, error_line
 from .segment import device_choices
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class TrainWidget(Container):
         try:
             names = self._class_names() or ["background", "foreground", "…"]
         except ValueError as exc:
-            self._legend.value = one_line(exc)
+            self._legend.value = error_line(exc)
             return
         offset = 1 if self._scribbles.value else 0
         start = "0 = not annotated; " if offset else ""
@@ -186,8 +187,8 @@ class TrainWidget(Container):
             if base is not None and base.startswith("version:"):
                 base = self._workspace.model(base)  # copied by the training, never changed
         except Exception as exc:  # a bad folder, file, shape or label value: one line
-            show_error(f"napari-unet: {one_line(exc)}")
-            self._status.value = f"not started: {one_line(exc)}"
+            show_error(f"napari-unet: {error_line(exc)}")
+            self._status.value = f"not started: {error_line(exc)}"
             return
         from unet_core.loop.storage import slug
 

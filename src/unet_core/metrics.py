@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage, stats
 
+from .base.labels import IGNORE_LABEL
+
 
 def roc_auc(scores: np.ndarray, truth: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U with tied ranks averaged); NaN if one class."""
@@ -86,7 +88,7 @@ def em_metrics(
 
 
 def class_metrics(
-    pred: np.ndarray, truth: np.ndarray, classes: list[str], ignore_label: int | None = 255
+    pred: np.ndarray, truth: np.ndarray, classes: list[str], ignore_label: int | None = IGNORE_LABEL
 ) -> dict[str, float]:
     """IoU and Dice of each foreground class (1..K-1) over the annotated pixels, and their
     means ``iou`` and ``dice``; a class absent from both prediction and truth is left out of

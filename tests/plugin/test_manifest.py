@@ -15,7 +15,7 @@ from napari_unet._writer import write_labels
 def test_importing_the_plugin_does_not_import_torch():
     code = (
         "import sys, napari_unet, napari_unet._reader, napari_unet._writer, "
-        "napari_unet._sample_data, napari_unet._workers\n"
+        "napari_unet._sample_data, napari_unet._jobs\n"
         "print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import napari_unet._widgets._jobs as jobs_module
+import napari_unet._widgets._runner as jobs_module
 import napari_unet._widgets.segment as segment_module
 from napari_unet._session import pair_of
 from napari_unet._widgets._model_picker import MODEL_FILE

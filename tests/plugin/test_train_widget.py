@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tifffile
 
-import napari_unet._widgets._jobs as jobs_module
+import napari_unet._widgets._runner as jobs_module
 from napari_unet._session import pair_of, workspace
 from napari_unet._widgets import train as train_module
 from unet_core import read_card

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from napari_unet import _workers
+from napari_unet import _jobs
 from unet_core import UNet, save_model
 
 
@@ -19,15 +19,15 @@ def tiny_file(path, seed: int):
 
 def test_a_file_saved_again_is_read_again_and_few_models_stay_loaded(tmp_path):
     path = tiny_file(tmp_path / "m", 0)
-    first = _workers.load_model_cached(str(path), "cpu")
-    assert _workers.load_model_cached(str(path), "cpu") is first  # kept loaded
+    first = _jobs.load_model_cached(str(path), "cpu")
+    assert _jobs.load_model_cached(str(path), "cpu") is first  # kept loaded
     tiny_file(tmp_path / "m", 1)  # the same name, new weights
     os.utime(path, ns=(1, 1))  # even with the same size and an older time
-    second = _workers.load_model_cached(str(path), "cpu")
+    second = _jobs.load_model_cached(str(path), "cpu")
     assert second is not first and second.card.name == "tiny 1"
     for i in range(6):
-        _workers.load_model_cached(str(tiny_file(tmp_path / f"n{i}", i)), "cpu")
-    assert len(_workers._MODELS) <= _workers._KEEP
+        _jobs.load_model_cached(str(tiny_file(tmp_path / f"n{i}", i)), "cpu")
+    assert len(_jobs._MODELS) <= _jobs._KEEP
 
 
 def test_a_version_is_found_by_identity(tmp_path):
@@ -39,8 +39,8 @@ def test_a_version_is_found_by_identity(tmp_path):
     project = LoopProject(tmp_path / "p")
     project.versions.append(version)
     ws.attach(project)
-    assert _workers.resolve_model(ws, version.ref, "cpu") is model
-    assert _workers.resolve_model(ws, "drive", "cpu") is not model  # the bundled one
+    assert _jobs.resolve_model(ws, version.ref, "cpu") is model
+    assert _jobs.resolve_model(ws, "drive", "cpu") is not model  # the bundled one
     with pytest.raises(LoopError, match="open its project first"):
-        _workers.resolve_model(Workspace(), version.ref, "cpu")
-    assert _workers.resolve_model(ws, "drive", "cpu").card.task == "fundus"
+        _jobs.resolve_model(Workspace(), version.ref, "cpu")
+    assert _jobs.resolve_model(ws, "drive", "cpu").card.task == "fundus"

@@ -6,7 +6,7 @@
    tiles it with mirror padding and calls the network on batches of tiles; it knows nothing of
    preprocessing.
 3. The probabilities are resampled back to the image and the task finishes them
-   (:meth:`~unet_core.tasks.base.Task.finish`).
+   (:meth:`~unet_core.tasks.task.Task.finish`).
 
 :meth:`Predictor.run` returns a :class:`Predicted` that carries the probabilities, the scale
 used and the context, so no caller asks for them twice and no module keeps per-image state.
@@ -35,7 +35,7 @@ from ..data.preprocess import (
 from ..model.card import card_of
 from ..model.unet import UNet
 from ..tasks import task_of
-from ..tasks.base import ImageContext
+from ..tasks.task import ImageContext
 from .network import NetworkCall
 from .sizing import plan_window
 from .window import Forward, output_array

@@ -4,7 +4,7 @@ is specific to it, asked by the generic code through :func:`task_of`."""
 from __future__ import annotations
 
 from . import em, fundus
-from .base import Task
+from .task import Task
 
 TASKS: dict[str, Task] = {t.name: t for t in (Task(), fundus.TASK, em.TASK)}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Task
+from .task import Task
 
 
 class EM(Task):

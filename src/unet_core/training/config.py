@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from ..base.labels import IGNORE_LABEL
 from ..base.precision import check_precision
 from ..data.augment import Augmentation
 
@@ -54,7 +55,7 @@ class TrainConfig:
     w0: float = 10.0
     sigma: float = 5.0
     object_class: int = 1
-    ignore_label: int | None = 255
+    ignore_label: int | None = IGNORE_LABEL
     foreground_p: float = 0.5
     corrected_p: float = 0.0
     augmentation: Augmentation = field(default_factory=Augmentation)

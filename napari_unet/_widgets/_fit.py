@@ -1,0 +1,74 @@
+"""The scroll area that makes a docked widget fit a small screen (1366 x 768) in height and in
+width."""
+
+from __future__ import annotations
+
+#: the widest a widget's rows may ask for: napari's default dock at 1366 x 768 is ~300 px
+ROW_WIDTH = 270
+
+
+def make_scrollable(container, min_height: int = 150) -> None:
+    """Move ``container``'s rows into a vertical scroll area, and let every row shrink to the
+    dock's width (long texts wrap, drop-down lists and file rows narrow), so that a docked
+    widget fits a small screen in height and in width.
+
+    Call once, after every row was added; rows shown or hidden later keep working."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+
+    outer = container.native.layout()
+    inner = QWidget()
+    rows = QVBoxLayout(inner)
+    rows.setContentsMargins(outer.contentsMargins())
+    rows.setSpacing(outer.spacing())
+    while outer.count():
+        row = outer.itemAt(0).widget()
+        if row is not None:  # removeWidget deletes the old layout item: the row then answers
+            outer.removeWidget(row)  # to its new one (a taken item left alive would keep the
+            rows.addWidget(row)  # row's height-for-width stale when its text grows)
+            continue
+        item = outer.takeAt(0)
+        if item.layout() is None:
+            rows.addItem(item)
+    rows.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(inner)
+    scroll.setMinimumHeight(min_height)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(scroll)
+    fit_width(inner)
+    # the dock is never narrower than its rows: nothing is cut off on the right
+    bar = scroll.verticalScrollBar().sizeHint().width()
+    scroll.setMinimumWidth(inner.minimumSizeHint().width() + bar)
+
+
+def fit_width(widget) -> None:
+    """Let the rows of ``widget`` shrink: labels wrap, drop-down lists show ~4 characters
+    when narrow, file rows' buttons say "…", line edits and spin boxes have no minimum."""
+    from qtpy.QtWidgets import (
+        QAbstractSpinBox,
+        QComboBox,
+        QLabel,
+        QLineEdit,
+        QPushButton,
+        QSizePolicy,
+    )
+
+    for combo in widget.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(4)
+    for label in widget.findChildren(QLabel):  # magicgui fixes a label at its one-line width
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)  # a wrapped text grows its row, never cut off below
+        label.setSizePolicy(policy)
+        label.setWordWrap(True)
+    for edit in widget.findChildren(QLineEdit) + widget.findChildren(QAbstractSpinBox):
+        edit.setMinimumWidth(40)
+    for button in widget.findChildren(QPushButton):
+        if button.text() in ("Choose directory", "Select file", "Select files", "Choose file"):
+            button.setToolTip(button.text())
+            button.setText("…")
+            button.setMaximumWidth(32)
