@@ -1,9 +1,8 @@
 """Paint-and-retrain: fine-tune on corrected labels or on scribbles in the background, watch the
 loss, see the new prediction fill what was not painted, find where to correct next, and keep
-every round as a version in a project folder that reopens whole.
-
-The loop's state is the window's loop model (``unet_core.loop``, through ``.._session``); this
-widget composes panels that show it and call it: pairs, versions, where next, project."""
+every round as a version in a project folder that reopens whole. The loop's state is the
+window's loop model (``unet_core.loop``, through ``.._session``); this widget composes panels
+that show it and call it: pairs, versions, where next, project."""
 
 from __future__ import annotations
 
@@ -179,7 +178,7 @@ class FinetuneWidget(Container):
             self._refuse("choose an image and its labels first")
             return
         for pair, image in chosen:
-            if not same_image(pair, image, self._viewer, self._ask, self._use_image, self._on_run):
+            if not self._check_image(pair, image, self._on_run):
                 return
         pairs = [p for p, _ in chosen]
         try:
@@ -211,13 +210,16 @@ class FinetuneWidget(Container):
                          total=self._steps.value or self._seconds.value,
                          status=f"fine-tuning {name} on {len(pairs)} image(s)…")  # fmt: skip
 
-    def _use_image(self, layer) -> None:
-        self._pairs.image.value = layer
+    def _check_image(self, pair, image_layer, retry) -> bool:
+        """``same_image``, asking in this widget: use the labels' own image, or go on."""
+        def use(layer) -> None:
+            self._pairs.image.value = layer
 
-    def _ask(self, mismatch: str, answers: list) -> None:
-        """The question when labels are not of the chosen image (``same_image``)."""
-        self._choice.ask(f"{mismatch}.", *answers)
-        self._jobs.say(mismatch)
+        def ask(mismatch: str, answers: list) -> None:
+            self._choice.ask(f"{mismatch}.", *answers)
+            self._jobs.say(mismatch)
+
+        return same_image(pair, image_layer, self._viewer, ask, use, retry)
 
     def _refuse(self, text: str, pair=None) -> None:
         """Say why nothing started (one line); for corrections no model made, offer the ways
