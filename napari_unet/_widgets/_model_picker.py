@@ -1,7 +1,7 @@
 """The model rows every widget shares: a choice among the widget's own first entries (e.g.
 "latest"), the bundled models, the versions of the window's projects (by identity: two
 projects' "fine-tuned v1" are two entries) and "model file…" (which shows a file row), and one
-way to turn the choice into a model reference."""
+way to turn the choice into a model reference; the devices a widget offers."""
 
 from __future__ import annotations
 
@@ -55,3 +55,10 @@ class ModelPicker:
         if not path or not path.is_file():
             raise ValueError("choose a model file (.safetensors or a bioimage.io .zip) first")
         return str(path)
+
+
+def device_choices() -> list[str]:
+    """The devices a widget offers: "auto", then those this machine has."""
+    from unet_core.base.device import available_devices
+
+    return ["auto", *available_devices()]

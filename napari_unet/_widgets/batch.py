@@ -28,9 +28,8 @@ from .._jobs import AUTO, batch_job, first_image_model, resolve_model
 from .._session import new_pair, workspace
 from ._classes import class_colormap
 from ._fit import make_scrollable
-from ._model_picker import ModelPicker
+from ._model_picker import ModelPicker, device_choices
 from ._runner import JobRunner, error_line
-from .segment import device_choices
 
 if TYPE_CHECKING:
     import napari

@@ -30,7 +30,7 @@ from ._classes import colormap_for
 from ._fit import make_scrollable
 from ._live_panel import LivePanel
 from ._loop_view import LoopView
-from ._model_picker import ModelPicker
+from ._model_picker import ModelPicker, device_choices
 from ._pair_panel import PairPanel
 from ._plot import LossPlot
 from ._project_panel import ProjectPanel
@@ -38,7 +38,6 @@ from ._round_checks import check_fit, same_image
 from ._runner import JobRunner, error_line
 from ._versions_panel import VersionsPanel
 from ._where_next import WhereNextPanel
-from .segment import device_choices
 
 if TYPE_CHECKING:
     import napari

@@ -25,17 +25,11 @@ from .._session import image_id, image_pixels, new_pair, pair_of, workspace
 from ._classes import class_colormap, legend
 from ._fit import make_scrollable
 from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
-from ._model_picker import ModelPicker
+from ._model_picker import ModelPicker, device_choices
 from ._runner import JobRunner, error_line
 
 if TYPE_CHECKING:
     import napari
-
-
-def device_choices() -> list[str]:
-    from unet_core.base.device import available_devices
-
-    return ["auto", *available_devices()]
 
 
 class SegmentWidget(Container):

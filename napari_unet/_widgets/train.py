@@ -32,10 +32,9 @@ from .._jobs import train_job
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
 from ._classes import legend, parse_names
 from ._fit import make_scrollable
-from ._model_picker import ModelPicker
+from ._model_picker import ModelPicker, device_choices
 from ._plot import LossPlot
 from ._runner import JobRunner, error_line
-from .segment import device_choices
 
 if TYPE_CHECKING:
     import napari
