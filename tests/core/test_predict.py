@@ -192,6 +192,21 @@ def test_preallocated_output_and_training_flag_restored(valid_model, tmp_path):
         predict(valid_model, image, device="cpu", out=np.zeros((2, 80, 91), np.float32))
 
 
+def test_the_callers_model_is_neither_moved_nor_changed(valid_model):
+    """The predictor runs a copy (its inference form, channels-last on the CPU): the caller's
+    weights keep their values, layout and device, and its card is not touched."""
+    import copy
+
+    before = copy.deepcopy(valid_model.state_dict())
+    card = getattr(valid_model, "card", None)
+    image = np.random.default_rng(8).random((90, 70)).astype(np.float32)
+    Predictor(valid_model, device="cpu", precision="bf16")(image)
+    for name, tensor in valid_model.state_dict().items():
+        assert torch.equal(tensor, before[name]) and tensor.dtype == before[name].dtype, name
+        assert tensor.is_contiguous() and tensor.device.type == "cpu", name
+    assert getattr(valid_model, "card", None) is card
+
+
 def test_device_choice():
     from unet_core.base.device import available_devices, resolve_device
 
