@@ -87,3 +87,25 @@ def test_out_is_checked_and_filled():
     out = np.full((1, 24, 24), 7, np.float32)
     assert drain(w.run(centre, array, 1, out=out)) is out
     np.testing.assert_allclose(out, 1, atol=1e-6)
+
+
+def test_a_failed_batch_is_let_go_before_the_retry():
+    """What the failed call held (on a GPU: its input and activations) is freed before the
+    smaller pieces run, not kept alive by the exception's traceback."""
+    import weakref
+
+    class Held:
+        pass
+
+    refs = []
+
+    def forward(batch, size):
+        if batch.shape[0] > 1:
+            held = Held()  # noqa: F841 - a frame's tensor, for the traceback to keep
+            refs.append(weakref.ref(held))
+            raise MemoryError("out of memory")
+        assert refs and all(r() is None for r in refs)
+        return centre(batch, size)
+
+    array = np.zeros((1, 30, 30), np.float32)
+    drain(window(tile=16, margin=4, overlap=0, blend=False, batch_size=2).run(forward, array, 1))

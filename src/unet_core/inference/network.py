@@ -33,7 +33,8 @@ def out_of_memory(exc: BaseException) -> bool:
 
 
 class NetworkCall:
-    """One model's network, called on batches of normalised tiles.
+    """One model's network, called on batches of normalised tiles: 2-D tiles for now (the
+    flips and rotations of TTA and the channels-last layout are those of images).
 
     ``device`` and ``precision`` are resolved here (:attr:`device`, :attr:`precision`). The
     model is neither moved nor changed: :meth:`net` is a copy in its inference form
@@ -75,21 +76,28 @@ class NetworkCall:
         views = range(8) if self.tta else range(1)
 
         def forward(batch: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
-            x = torch.from_numpy(batch).to(self.device, self.dtype)
-            x = x.contiguous(memory_format=self.memory_format)
+            failed = None
             try:
-                acc = None
-                with torch.inference_mode():
-                    for k in views:
-                        logits = net(dihedral(x, k))
-                        p = dihedral(torch.softmax(logits.float(), dim=1), k, inverse=True)
-                        acc = p if acc is None else acc + p
-                    return center_crop(acc / len(views), size).cpu().numpy()
+                return run(batch, size)
             except RuntimeError as exc:
                 if not out_of_memory(exc):
                     raise
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                raise MemoryError(f"out of memory on {self.device}") from exc
+                failed = str(exc).splitlines()[0]
+            # here the failed pass's frames and tensors are gone (no traceback holds them), so
+            # the cache can give their memory back before the window tries smaller pieces
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            raise MemoryError(f"out of memory on {self.device}: {failed}")
+
+        def run(batch: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+            x = torch.from_numpy(batch).to(self.device, self.dtype)
+            x = x.contiguous(memory_format=self.memory_format)
+            acc = None
+            with torch.inference_mode():
+                for k in views:
+                    logits = net(dihedral(x, k))
+                    p = dihedral(torch.softmax(logits.float(), dim=1), k, inverse=True)
+                    acc = p if acc is None else acc + p
+                return center_crop(acc / len(views), size).cpu().numpy()
 
         return forward

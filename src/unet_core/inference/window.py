@@ -87,10 +87,13 @@ class SlidingWindow:
             batch = origins[first : first + self.batch_size]
             starts_sizes = [grid.input_window(*origin) for origin in batch]
             tiles = [read_box(array, w[: grid.ndim], w[grid.ndim :], first=1) for w in starts_sizes]
+            smaller = None
             try:
                 probs = forward(np.stack(tiles), grid.tile_out)
-            except MemoryError as exc:  # again, in smaller pieces
-                return (yield from self.smaller(exc).run(forward, array, classes, out))
+            except MemoryError as exc:  # again, in smaller pieces, once the failure is let go
+                smaller = self.smaller(exc)
+            if smaller is not None:
+                return (yield from smaller.run(forward, array, classes, out))
             for origin, p in zip(batch, probs):
                 inside, part = grid.output_slices(*origin)
                 if window is None:
