@@ -135,3 +135,20 @@ def test_resize_matches_scikit_image_away_from_the_edges(shape_in, shape_out):
     assert ours.shape == theirs.shape and ours.dtype == np.float32
     inner = (slice(3, -3), slice(3, -3))
     assert np.abs(ours - theirs)[inner].max() < 0.01
+
+
+def test_every_caller_of_the_automatic_scale_gets_its_bounds():
+    """A card that does not fit the image (a tiny field of view for a card trained at 536 px)
+    is refused in one line by the predictor and by what fine-tuning, the live answer and the
+    export ask of the task: never an image resampled 30 times."""
+    from unet_core.tasks import task_of
+
+    image = synthetic_fundus(200, 24)
+    card = ModelCard(UNet(1, 2, base_channels=4, depth=2).config, Preprocessing(channels="green"),
+                     ["background", "vessel"], scale={"fov_diameter": 536.0}, task="fundus")
+    with pytest.raises(ValueError, match="outside 1/16-16"):
+        task_of(card).scale_for(image, card)
+    model = UNet(1, 2, base_channels=4, depth=2)
+    model.card = card
+    with pytest.raises(ValueError, match="outside 1/16-16"):
+        Predictor(model, device="cpu")(image)

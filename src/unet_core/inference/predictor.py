@@ -35,7 +35,7 @@ from ..data.preprocess import (
 from ..model.card import card_of
 from ..model.unet import UNet
 from ..tasks import task_of
-from ..tasks.task import ImageContext
+from ..tasks.task import ImageContext, checked_scale
 from .network import NetworkCall
 from .sizing import plan_window
 from .window import Forward, output_array
@@ -205,10 +205,8 @@ class Predictor:
         context = self.task.prepare(image, self.card)
         if self.scale != "auto":
             context.scale = float(self.scale)
-        elif not 1 / 16 <= context.scale <= 16:
-            raise ValueError(f"the model's card asks to resample this image by "
-                             f"{context.scale:.3g} (its scale {self.card.scale}), outside "
-                             "1/16-16: the card does not fit this image; give a scale")
+        else:
+            context.scale = checked_scale(context.scale, self.card)
         return context
 
     def scale_for(self, image: np.ndarray) -> float:

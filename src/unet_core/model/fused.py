@@ -58,15 +58,18 @@ class ConvReLU(nn.Module):
 
 
 def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(weight, bias) of ``conv`` followed by ``bn`` in eval mode, computed in float64."""
-    w = conv.weight.detach().double()
-    b = torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
-    if conv.bias is not None:
-        b = conv.bias.detach().double()
+    """(weight, bias) of ``conv`` followed by ``bn`` in eval mode, computed in float64 on the
+    CPU (MPS has no float64), returned on the CPU."""
+
+    def f64(t: torch.Tensor) -> torch.Tensor:
+        return t.detach().to("cpu", torch.float64)
+
+    w = f64(conv.weight)
+    b = f64(conv.bias) if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
     if bn is None:
         return w, b
-    scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    shift = bn.bias.detach().double() - bn.running_mean.double() * scale
+    scale = f64(bn.weight) / torch.sqrt(f64(bn.running_var) + bn.eps)
+    shift = f64(bn.bias) - f64(bn.running_mean) * scale
     return w * scale[:, None, None, None], b * scale + shift
 
 
@@ -107,9 +110,11 @@ def inference_form(
     ``fuse=False``). ``model`` itself is neither moved nor changed."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     fused = onednn_fusion() and device.type == "cpu" if fuse is None else bool(fuse)
-    net = copy.deepcopy(model).eval().to(device, memory_format=memory_format)
+    net = copy.deepcopy(model).eval()
     for module in list(net.modules()):
         if isinstance(module, DoubleConv):
-            fuse_double_conv(module, fused)
+            fuse_double_conv(module, fused)  # folded on the CPU
+    for p in net.parameters():
+        p.grad = None  # a model under training: its gradients are not the copy's
     net.requires_grad_(False)
-    return net.to(dtype)
+    return net.to(device, memory_format=memory_format).to(dtype)

@@ -22,6 +22,17 @@ class ImageContext:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+def checked_scale(scale: float, card) -> float:
+    """``scale``, the factor a card asks for an image, or a one-line ValueError when it lies
+    outside [1/16, 16] (a card that does not fit the image, or a damaged one): the bounds a
+    user's own scale has."""
+    if not 1 / 16 <= scale <= 16:
+        raise ValueError(f"the model's card asks to resample this image by {scale:.3g} (its "
+                         f"scale {card.scale}), outside 1/16-16: the card does not fit this "
+                         "image; give a scale")  # fmt: skip
+    return scale
+
+
 class Task:
     """The generic default: any image, any number of classes."""
 
@@ -40,8 +51,9 @@ class Task:
         return ImageContext()
 
     def scale_for(self, image: np.ndarray, card) -> float:
-        """Resampling factor that brings ``image`` to the scale the model was trained at."""
-        return self.prepare(image, card).scale
+        """Resampling factor that brings ``image`` to the scale the model was trained at
+        (:func:`checked_scale`)."""
+        return checked_scale(self.prepare(image, card).scale, card)
 
     def notes(self, image: np.ndarray, card, context: ImageContext | None = None) -> list[str]:
         """What a user should know about segmenting ``image`` with this model (one line each:
