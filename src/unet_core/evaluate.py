@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .base.labels import is_marked
 from .batch import find_inputs
 from .data.drive import binarize
 from .data.folders import label_key
-from .data.io import read_image
+from .data.io import read_image, read_metadata
 from .inference.predictor import Predictor
 from .model.unet import UNet
 
@@ -100,7 +101,8 @@ def evaluate_model(
         _check_pair(image, truth, roi, paths)
         prob = predictor(image)
         try:
-            row = task.evaluate(prob, truth, threshold, roi=roi, classes=classes)
+            row = task.evaluate(prob, truth, threshold, roi=roi, classes=classes,
+                                marked=is_marked(read_metadata(paths[1])))  # fmt: skip
         except ValueError as exc:
             raise ValueError(f"{paths[1].name}: {exc}") from None
         values = np.unique(truth if roi is None else truth[roi])

@@ -104,3 +104,33 @@ def test_a_label_folder_of_the_tools_masks_is_read_as_it_stands(tmp_path):
     with pytest.raises(DataError, match="nothing annotated"):
         load_folders(*_folder(tmp_path / "none", images,
                               [lab, np.full((32, 32), IGNORE_LABEL, np.uint8)], write_mask))
+
+
+def test_evaluate_takes_a_file_the_tool_wrote_as_it_stands(tmp_path):
+    """Labels saved from napari (class indices, 255 = not annotated) are scored with 255
+    ignored, not read as a 0/255 mask whose 255 is foreground."""
+    import torch
+
+    from unet_core import ModelCard, Preprocessing, UNet, evaluate_model, predict
+    from unet_core.data.io import write_png
+    from unet_core.tasks import task_of
+
+    torch.manual_seed(0)
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same").eval()
+    model.card = ModelCard(model.config, Preprocessing(channels="gray"),
+                           ["background", "cell"])  # fmt: skip
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (64, 64), dtype=np.uint8)
+    labels = np.full((64, 64), IGNORE_LABEL, np.uint8)
+    labels[32:] = 0  # background painted below, the top half not annotated: 0 and 255 only
+    write_png(tmp_path / "a.png", image)
+    write_mask(tmp_path / "a_labels.tif", labels)
+    (row, _mean) = evaluate_model(model, tmp_path / "a.png", tmp_path / "a_labels.tif",
+                                  device="cpu", precision="fp32")  # fmt: skip
+    task = task_of(model.card)
+    prob = predict(model, image, device="cpu", precision="fp32")
+    expected = task.score(prob, labels.astype(np.int64), 0.5, classes=model.card.classes)
+    assert {k: row[k] for k in expected} == pytest.approx(expected, nan_ok=True)
+    as_binary = task.score(prob, np.where(labels == IGNORE_LABEL, 1, labels), 0.5,
+                           classes=model.card.classes)  # fmt: skip
+    assert {k: row[k] for k in expected} != pytest.approx(as_binary, nan_ok=True)

@@ -94,7 +94,10 @@ class Task:
         return class_scores(prob, truth, classes, threshold, roi)
 
     def evaluate(self, prob: np.ndarray, labels: np.ndarray, threshold: float,
-                 roi: np.ndarray | None = None,
-                 classes: list[str] | None = None) -> dict:  # fmt: skip
-        """Metrics of probabilities against a label image (:meth:`truth`, :meth:`score`)."""
-        return self.score(prob, self.truth(labels, prob.shape[0]), threshold, roi, classes)
+                 roi: np.ndarray | None = None, classes: list[str] | None = None,
+                 marked: bool = False) -> dict:  # fmt: skip
+        """Metrics of probabilities against a label image (:meth:`truth`, :meth:`score`); a
+        file the tool wrote (``marked``: class indices, ``IGNORE_LABEL`` not annotated) is
+        taken as it stands."""
+        truth = np.asarray(labels, np.int64) if marked else self.truth(labels, prob.shape[0])
+        return self.score(prob, truth, threshold, roi, classes)
