@@ -66,10 +66,11 @@ class JobRunner:
     def show(self, event) -> None:
         """Show a job's event (``unet_core.base.events``): progress in the bar and the
         activity entry, a status line in the status row; other events are the widget's."""
-        kind = type(event).__name__
-        if kind == "Progress":
+        from unet_core.base.events import Progress, Status  # torch-free
+
+        if isinstance(event, Progress):
             self.advance(event.done, event.total)
-        elif kind == "Status":
+        elif isinstance(event, Status):
             self.say(event.text)
 
     def advance(self, done: float, total: float | None = None) -> None:

@@ -73,7 +73,7 @@ class BatchWidget(Container):
                      self._overwrite, self._objects, self._run, self._cancel, self._progress,
                      self._status,
                      self._failures, self._results, self._open])  # fmt: skip
-        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status,
+        self._runner = JobRunner(self._run, self._cancel, self._progress, self._status,
                                "cancelling after the current tiles…")  # fmt: skip
         self._input.changed.connect(self._on_input)
         self._run.changed.connect(self._on_run)
@@ -88,7 +88,7 @@ class BatchWidget(Container):
 
     @property
     def _worker(self):
-        return self._jobs.worker
+        return self._runner.worker
 
     # ---- inputs -------------------------------------------------------------------------
     def _result_choices(self, _=None) -> list[str]:
@@ -134,7 +134,7 @@ class BatchWidget(Container):
         self._open.enabled = False
         self._ref = ref
         how = f" with {self._workspace.describe(ref)}" + (f" ({chosen})" if chosen else "")
-        self._jobs.start(job, f"batch-segmenting {Path(folder).name}", yielded=self._on_event,
+        self._runner.start(job, f"batch-segmenting {Path(folder).name}", yielded=self._on_event,
                          returned=self._on_returned, aborted=self._on_aborted,
                          status=f"starting on {folder}{how}…")  # fmt: skip
 
@@ -149,7 +149,7 @@ class BatchWidget(Container):
             self._status.value = printable(event.text)
         elif isinstance(event, Progress) and event.unit == "files":
             self._files = (event.done, event.total)
-            self._jobs.advance(event.done, event.total)
+            self._runner.advance(event.done, event.total)
             self._status.value = f"{event.done}/{event.total} done"
         elif isinstance(event, Progress) and event.unit == "tiles":
             done, total = self._files

@@ -69,18 +69,18 @@ class FinetuneWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=100, value=0)
         self._status = Label(label="status", value="paint, then fine-tune")
-        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status)
+        self._runner = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._choice = ChoiceRow()
         self._view = LoopView(viewer)
         self._where = WhereNextPanel(viewer, lambda: self._pairs.pair(create=False),
-                                     lambda: self._pairs.image.value, self._jobs.say)
-        self._project = ProjectPanel(ws, self._jobs, self._on_opened)
-        self._versions = VersionsPanel(viewer, ws, self._jobs, self._pairs, self._view,
+                                     lambda: self._pairs.image.value, self._runner.say)
+        self._project = ProjectPanel(ws, self._runner, self._on_opened)
+        self._versions = VersionsPanel(viewer, ws, self._runner, self._pairs, self._view,
                                        lambda: self._device.value, self._held_out,
                                        self._check_image, self._project.save_soon)  # fmt: skip
         self._live = LivePanel(viewer, ws, lambda: self._pairs.pair(create=False),
                                lambda: self._pairs.image.value, self._live_model,
-                               lambda: self._device.value, lambda: self._jobs.busy,
+                               lambda: self._device.value, lambda: self._runner.busy,
                                self._on_stroke)  # fmt: skip
         self.extend([*self._project.rows, *self._pairs.rows, *self._live.rows,
                      self._held_image, self._held_labels, self._base, self._base_file,
@@ -102,7 +102,7 @@ class FinetuneWidget(Container):
 
     @property
     def _worker(self):
-        return self._jobs.worker
+        return self._runner.worker
 
     @property
     def _saving(self):
@@ -144,7 +144,7 @@ class FinetuneWidget(Container):
         except RuntimeError:  # the widget was closed: stop listening
             self._workspace.listeners.remove(self._on_workspace)
             return
-        if target is not None and not self._jobs.busy:
+        if target is not None and not self._runner.busy:
             self._pairs.refresh(target)
 
     def _on_target(self, layer) -> None:
@@ -169,7 +169,7 @@ class FinetuneWidget(Container):
         from unet_core.loop import LoopError
         from unet_core.loop.project import snapshot
 
-        if self._jobs.busy:
+        if self._runner.busy:
             return
         self._choice.close()
         chosen = self._pairs.pairs()
@@ -203,9 +203,9 @@ class FinetuneWidget(Container):
         if pairs[0].shown_apart:  # its prediction layer too, now rather than at the end
             self._view.target(pairs[0], chosen[0][1])
         name = self._workspace.describe(ref)
-        self._jobs.start(job, f"fine-tuning {name}", yielded=lambda log: self._on_log(log,
+        self._runner.start(job, f"fine-tuning {name}", yielded=lambda log: self._on_log(log,
                          context), returned=lambda r: self._on_done(context, r),
-                         aborted=lambda: self._jobs.say("cancelled: the previous model is kept"),
+                         aborted=lambda: self._runner.say("cancelled: the previous model is kept"),
                          total=self._steps.value or self._seconds.value,
                          status=f"fine-tuning {name} on {len(pairs)} image(s)…")  # fmt: skip
 
@@ -216,7 +216,7 @@ class FinetuneWidget(Container):
 
         def ask(mismatch: str, answers: list) -> None:
             self._choice.ask(f"{mismatch}.", *answers)
-            self._jobs.say(mismatch)
+            self._runner.say(mismatch)
 
         return same_image(pair, image_layer, self._viewer, ask, use, retry)
 
@@ -224,7 +224,7 @@ class FinetuneWidget(Container):
         """Say why nothing started (one line); for corrections no model made, offer the ways
         out: a scribbles layer, or all pixels drawn by hand."""
         show_error(f"napari-unet: {text}")
-        self._jobs.say(f"not started: {text}")
+        self._runner.say(f"not started: {text}")
         if pair is None or pair.mode != "corrections" or pair.predictions or pair.complete:
             return
 
@@ -247,11 +247,11 @@ class FinetuneWidget(Container):
 
     def _on_log(self, event, context: dict) -> None:
         if isinstance(event, Status):
-            self._jobs.say(event.text)
+            self._runner.say(event.text)
         elif isinstance(event, Progress):
             self.plot.add(event.done, event.values["loss"])
             done = event.done if self._steps.value else time.monotonic() - context["start"]
-            self._jobs.advance(done)
+            self._runner.advance(done)
 
     def _on_done(self, context: dict, result) -> None:
         """The round's version into the loop model, its prediction shown (painted pixels
@@ -264,7 +264,7 @@ class FinetuneWidget(Container):
             version, changed = project.add_round(
                 result, self._workspace.describe(context["ref"]), fresh=created)  # fmt: skip
         except Exception as exc:  # e.g. the labels layer was deleted meanwhile
-            self._jobs.error(exc)
+            self._runner.error(exc)
             return
         self._workspace.changed()
         self._versions.versions.value = version.ref
@@ -272,8 +272,8 @@ class FinetuneWidget(Container):
         self._view.refresh(pairs[0], image, result.prob, changed)
         self._project.follow(pairs[0], image)
         self.plot.draw([v.heldout_dice for v in project.versions])
-        self._jobs.advance(self._progress.max)
-        self._jobs.say(f"{version.describe()}: {int(changed.sum())} pixel(s) changed; the "
+        self._runner.advance(self._progress.max)
+        self._runner.say(f"{version.describe()}: {int(changed.sum())} pixel(s) changed; the "
                        "pixels you painted are kept")  # fmt: skip
         show_info(self._status.value)
         self._project.save(project)
@@ -295,5 +295,5 @@ class FinetuneWidget(Container):
             if found is not None:  # the version these labels go on from
                 self._versions.versions.value = found[1].ref
         self.plot.draw([v.heldout_dice for v in project.versions])
-        self._jobs.say("; ".join([f"opened {project.folder}: {len(project.pairs)} pair(s), "
+        self._runner.say("; ".join([f"opened {project.folder}: {len(project.pairs)} pair(s), "
                                   f"{len(project.versions)} version(s)", *project.notes]))

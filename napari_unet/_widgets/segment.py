@@ -65,7 +65,7 @@ class SegmentWidget(Container):
                      self._device, self._tile, self._tta, self._objects, self._run,
                      self._cancel, self._progress, self._threshold, self._legend,
                      self._status, self._measurements, self._measure])  # fmt: skip
-        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status)
+        self._runner = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._run.changed.connect(self._on_run)
         self._image.changed.connect(self._levels.follow)
         self._levels.follow(self._image.value)
@@ -77,7 +77,7 @@ class SegmentWidget(Container):
 
     @property
     def _worker(self):
-        return self._jobs.worker
+        return self._runner.worker
 
     # ---- inputs -------------------------------------------------------------------------
     def _current_plane(self, layer, level: int) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -112,10 +112,10 @@ class SegmentWidget(Container):
                           shapes)  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index, "level": level}
         name = self._workspace.describe(ref) if ref != AUTO else "the model for its kind"
-        self._jobs.start(
+        self._runner.start(
             job, f"segmenting {layer.name}",
             returned=lambda result: self._on_done(source, result),
-            aborted=lambda: self._jobs.say("cancelled: nothing was changed"),
+            aborted=lambda: self._runner.say("cancelled: nothing was changed"),
             status=f"segmenting '{layer.name}' with {name}…",
         )  # fmt: skip
 
@@ -124,16 +124,16 @@ class SegmentWidget(Container):
         layer = source["layer"]
         if layer not in self._viewer.layers:
             show_warning(f"'{layer.name}' was removed while it was segmented: result discarded.")
-            self._jobs.say("discarded: the image layer was removed")
+            self._runner.say("discarded: the image layer was removed")
             return
         if layer.data is not source["data"]:
             show_warning(f"'{layer.name}' changed while it was segmented: result discarded.")
-            self._jobs.say("discarded: the image changed; segment again")
+            self._runner.say("discarded: the image changed; segment again")
             return
         notes = self._show(layer, source["index"], source["level"], result)
         model = self._workspace.describe(result.model)
         chosen = f": {result.chosen}" if result.chosen else ""
-        self._jobs.say("; ".join([
+        self._runner.say("; ".join([
             f"segmented '{layer.name}' in {result.seconds:.1f} s (model {model}{chosen}, "
             f"scale {result.scale:.2f}, {result.precision})", *result.notes, *notes]))
         self._show_measurements(result.measurements)
@@ -160,7 +160,7 @@ class SegmentWidget(Container):
         self._measure_worker = start_worker(
             measure_job(last["image"], labels, last["card"]),
             returned=self._show_measurements,
-            errored=self._jobs.error,
+            errored=self._runner.error,
         )
         self._measure_worker.start()
 
@@ -290,6 +290,6 @@ class SegmentWidget(Container):
         try:
             last["pair"].rethreshold(value, last["index"])
         except LoopError as exc:
-            self._jobs.say(error_line(exc))
+            self._runner.say(error_line(exc))
             return
         last["layer"].refresh()

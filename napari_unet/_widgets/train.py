@@ -81,9 +81,9 @@ class TrainWidget(Container):
                      self._device,
                      self._project, self._run, self._cancel, self._progress,
                      self._status])  # fmt: skip
-        self._jobs = JobRunner(self._run, self._cancel, self._progress, self._status,
+        self._runner = JobRunner(self._run, self._cancel, self._progress, self._status,
                                "stopping: saving the best weights so far…")  # fmt: skip
-        self._jobs.on_cancel = self._stop_training
+        self._runner.on_cancel = self._stop_training
         self.plot = LossPlot("held-out IoU", "validation")
         self.native.layout().insertWidget(self.index(self._status), self.plot.canvas)
         for label in (self._status, self._legend, self._pairs_view):
@@ -101,7 +101,7 @@ class TrainWidget(Container):
 
     @property
     def _worker(self):
-        return self._jobs.worker
+        return self._runner.worker
 
     # ---- choosing ------------------------------------------------------------------------
     def _on_source(self, source: str) -> None:
@@ -175,7 +175,7 @@ class TrainWidget(Container):
 
     # ---- running -------------------------------------------------------------------------
     def _on_run(self) -> None:
-        if self._jobs.busy:
+        if self._runner.busy:
             return
         try:
             load = self._layer_data if self._source.value == LAYERS else self._folder_data
@@ -204,19 +204,19 @@ class TrainWidget(Container):
         classes = ", ".join(data.classes)
         status = "; ".join([f"training {name} on {len(data.names)} image(s) ({classes})…",
                             *data.notes])  # fmt: skip
-        self._jobs.start(job, f"training {name}", yielded=self._on_log, returned=self._on_done,
+        self._runner.start(job, f"training {name}", yielded=self._on_log, returned=self._on_done,
                          total=round(self._minutes.value * 60), status=status)  # fmt: skip
 
     def _on_log(self, event) -> None:
         if isinstance(event, Status):
-            self._jobs.say(event.text)
+            self._runner.say(event.text)
         elif isinstance(event, Record):
             if "iou" in event.values:
                 self._context["scores"].append(event.values["iou"])
                 self.plot.dice.set(self._context["scores"])
         elif isinstance(event, Progress):
             self.plot.add(event.done, event.values["loss"])
-            self._jobs.advance(time.monotonic() - self._context["start"])
+            self._runner.advance(time.monotonic() - self._context["start"])
 
     def _stop_training(self) -> bool:
         """Cancel: the training ends at its next step and keeps its best weights."""
@@ -246,8 +246,8 @@ class TrainWidget(Container):
         self._workspace.changed()
         iou = result.validation.get("iou")
         how = "stopped early, best weights kept" if result.stopped else "done"
-        self._jobs.advance(self._progress.max)
-        self._jobs.say(
+        self._runner.advance(self._progress.max)
+        self._runner.say(
             f"{version.name} ({how}): {result.steps} steps in {result.seconds:.0f} s"
             + (f", held-out IoU {iou:.3f}" if iou is not None else "")
             + f"; model file {result.path.name} in the project's versions folder. Choose "

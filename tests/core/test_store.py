@@ -90,7 +90,7 @@ def test_unknown_name_lists_the_bundled_models():
 
 def test_card_json_and_validation():
     card = ModelCard({"num_classes": 3})
-    assert card.classes == ["class 0", "class 1", "class 2"] and not card.is_binary
+    assert card.classes == ["class 0", "class 1", "class 2"]
     again = ModelCard.from_json(card.to_json())
     assert again == card
     assert json.loads(card.to_json())["preprocessing"]["channels"] == "as_is"

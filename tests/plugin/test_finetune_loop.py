@@ -53,10 +53,10 @@ def segmented(make_napari_viewer, tiny_model_file, qtbot):
 def run_round(fine, qtbot) -> None:
     fine._run.clicked.emit()
     if fine._worker is not None:  # the round shows in napari's activity panel too
-        assert fine._jobs.activity is not None
-        assert fine._jobs.activity.desc.startswith("fine-tuning")
+        assert fine._runner.activity is not None
+        assert fine._runner.activity.desc.startswith("fine-tuning")
     qtbot.waitUntil(lambda: fine._worker is None and fine._saving is None, timeout=TIMEOUT)
-    assert fine._jobs.activity is None
+    assert fine._runner.activity is None
 
 
 def names(viewer) -> list[str]:

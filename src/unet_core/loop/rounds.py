@@ -111,4 +111,5 @@ def round_job(
     if heldout is not None:
         dice = heldout_dice(new, heldout[0], heldout[1], IGNORE_LABEL, device=device)
     done = new.card.provenance.get("finetune", {}).get("steps", 0) if new.card else 0
+    new.cpu()  # versions are kept on the CPU: a GPU's memory is not spent on every round's model
     return RoundResult(new, prob, int(done), time.perf_counter() - start, dice, parent, data)

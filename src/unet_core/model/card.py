@@ -87,10 +87,6 @@ class ModelCard:
         if isinstance(self.preprocessing, dict):
             self.preprocessing = Preprocessing(**self.preprocessing)
 
-    @property
-    def is_binary(self) -> bool:
-        return len(self.classes) == 2
-
     def to_json(self) -> str:
         data = asdict(self)
         if data["preprocessing"]["local_contrast"] == "none":  # files older versions can read

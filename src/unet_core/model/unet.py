@@ -70,7 +70,7 @@ class UNet(nn.Module):
             Up(ch[i + 1], ch[i], padding, batch_norm, drop_block) for i in reversed(range(depth))
         )
         self.head = nn.Conv2d(ch[0], num_classes, kernel_size=1)
-        self.card: Any = None  # a ModelCard, set by load_model/save_model
+        self.card: Any = None  # a ModelCard: set by load_model and by training (see card_of)
         self._init_weights()
         self.refiner: UNet | None = None  # see RefinedUNet
 

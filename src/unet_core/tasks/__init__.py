@@ -1,4 +1,4 @@
-"""One module per kind of image (``fundus``, ``em``) and the generic default (``base``): what
+"""One module per kind of image (``fundus``, ``em``) and the generic default (``task``): what
 is specific to it, asked by the generic code through :func:`task_of`."""
 
 from __future__ import annotations

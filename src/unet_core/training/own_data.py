@@ -27,7 +27,7 @@ from ..data.datasets import Sample, make_sample
 from ..data.folders import FolderData
 from ..formats.store import load_model
 from ..model.build import build_model
-from ..model.card import ModelCard
+from ..model.card import ModelCard, card_of
 from ..model.unet import UNet
 from ..scoring import sample_scorer
 from ..tasks import task_of
@@ -71,13 +71,14 @@ def new_model(data: FolderData, size: str, base: str | UNet | None, device: str)
         model.card = ModelCard(model.config, data.preprocessing, list(data.classes), task="generic")
         return model
     model = copy.deepcopy(base) if isinstance(base, UNet) else load_model(base, device=device)
-    base = model.card.name if isinstance(base, UNet) else base
+    base = card_of(model).name if isinstance(base, UNet) else base
     if model.num_classes != k:
         raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
-    if model.card.preprocessing.channels == "as_is" and model.in_channels != data.in_channels:
+    card = card_of(model)
+    if card.preprocessing.channels == "as_is" and model.in_channels != data.in_channels:
         raise ValueError(f"{base} takes {model.in_channels} channel(s), the images have "
                          f"{data.in_channels}")  # fmt: skip
-    model.card = dataclasses.replace(model.card, classes=list(data.classes), provenance={})
+    model.card = dataclasses.replace(card, classes=list(data.classes), provenance={})
     return model
 
 
@@ -85,7 +86,7 @@ def fits(data: FolderData, model: UNet) -> FolderData:
     """``data`` read with ``model``'s preprocessing; ValueError if its images cannot feed it."""
     from ..data.preprocess import check_channels
 
-    pre = model.card.preprocessing
+    pre = card_of(model).preprocessing
     for name, image in zip(data.names, data.images):
         try:
             check_channels(image, pre.channels, model.in_channels)
@@ -175,7 +176,7 @@ def until_stopped(trainer: Trainer, budget: float | None,
 def _name(base) -> str:
     if base is None:
         return "scratch"
-    return (base.card.name or "a model") if isinstance(base, UNet) else str(base)
+    return (card_of(base).name or "a model") if isinstance(base, UNet) else str(base)
 
 
 def train(data: FolderData, out: str | os.PathLike, **options) -> TrainResult:
