@@ -39,10 +39,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
+def memory_format(device: torch.device, spatial_dims: int = 2) -> torch.memory_format:
     """Channels-last on CPU (oneDNN) and CUDA (cuDNN), where these convolutions run ~1.3x
-    faster; contiguous elsewhere."""
-    return torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
+    faster (channels-last-3d for volumes); contiguous elsewhere."""
+    if device.type not in ("cpu", "cuda"):
+        return torch.contiguous_format
+    return torch.channels_last if spatial_dims == 2 else torch.channels_last_3d
 
 
 @contextlib.contextmanager

@@ -48,7 +48,7 @@ class NetworkCall:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         # channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN
-        self.memory_format = memory_format(self.device)
+        self.memory_format = memory_format(self.device, self.model.spatial_dims)
         self.tta = bool(tta)
         self._form: tuple | None = None  # (weights' versions, inference form)
 

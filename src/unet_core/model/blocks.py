@@ -1,22 +1,50 @@
-"""The U-Net's building blocks (Ronneberger et al. 2015, Fig. 1)."""
+"""The U-Net's building blocks (Ronneberger et al. 2015, Fig. 1), in 2 or 3 spatial dimensions
+(the 3-D U-Net of Cicek et al., MICCAI 2016): the layers of a block are those of its ``ndim``,
+and a volume's kernels and pools may differ per axis (``(1, 3, 3)`` convolutions and
+``(1, 2, 2)`` pools where the voxel is much longer along z than in-plane)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 PADDINGS = ("valid", "same")
+SPATIAL_DIMS = (2, 3)
+
+Size = int | Sequence[int]
 
 
-def center_crop(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Crop the last two axes of ``x`` (N, C, H, W) to ``size`` around the centre."""
-    dy = (x.shape[-2] - size[0]) // 2
-    dx = (x.shape[-1] - size[1]) // 2
-    return x[..., dy : dy + size[0], dx : dx + size[1]]
+def per_axis(value: Size, ndim: int) -> tuple[int, ...]:
+    """``value`` given once for every axis, or per axis, as a tuple of ``ndim`` ints."""
+    if isinstance(value, int):
+        return (value,) * ndim
+    out = tuple(int(v) for v in value)
+    if len(out) != ndim:
+        raise ValueError(f"expected one size or {ndim}, got {tuple(value)}")
+    return out
+
+
+def layer(kind: str, ndim: int) -> type[nn.Module]:
+    """The torch layer class ``kind`` ("Conv", "ConvTranspose", "BatchNorm", "InstanceNorm",
+    "MaxPool", "Dropout") for ``ndim`` spatial axes."""
+    if ndim not in SPATIAL_DIMS:
+        raise ValueError(f"spatial_dims must be one of {SPATIAL_DIMS}, got {ndim!r}")
+    return getattr(nn, f"{kind}{ndim}d")
+
+
+def center_crop(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Crop the last ``len(size)`` axes of ``x`` (N, C, *spatial) to ``size`` around the centre."""
+    index = [slice(None)] * (x.dim() - len(size))
+    for n, s in zip(x.shape[-len(size) :], size):
+        d = (n - s) // 2
+        index.append(slice(d, d + s))
+    return x[tuple(index)]
 
 
 class DropBlock(nn.Module):
-    """Drops square blocks of a feature map while training (Ghiasi et al., NeurIPS 2018).
+    """Drops square blocks of a 2-D feature map while training (Ghiasi et al., NeurIPS 2018).
 
     Neighbouring pixels of a feature map are correlated, so dropping single pixels (dropout)
     hardly regularises a convolutional network; dropping ``size`` x ``size`` blocks does. About a
@@ -51,7 +79,9 @@ class DropBlock(nn.Module):
 
 
 class DoubleConv(nn.Sequential):
-    """(3x3 convolution => [BN] => ReLU [=> DropBlock]) * 2; unpadded for ``padding="valid"``."""
+    """(3x3[x3] convolution => [norm] => ReLU [=> DropBlock]) * 2; unpadded for
+    ``padding="valid"``. ``kernel`` per axis (1 along an axis the block does not convolve);
+    ``norm``: "" (none), "batch" or "instance"."""
 
     def __init__(
         self,
@@ -60,18 +90,25 @@ class DoubleConv(nn.Sequential):
         padding: str = "valid",
         batch_norm: bool = False,
         drop_block: float = 0.0,
+        *,
+        ndim: int = 2,
+        kernel: Size = 3,
+        instance_norm: bool = False,
     ):
         if padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        if drop_block and ndim != 2:
+            raise ValueError("drop_block is for 2-D networks")
+        kernel = per_axis(kernel, ndim)
+        pad = tuple(k // 2 for k in kernel) if padding == "same" else 0
+        normed = batch_norm or instance_norm
         layers: list[nn.Module] = []
         for c_in in (in_ch, out_ch):
-            layers.append(
-                nn.Conv2d(
-                    c_in, out_ch, 3, padding=1 if padding == "same" else 0, bias=not batch_norm
-                )
-            )
+            layers.append(layer("Conv", ndim)(c_in, out_ch, kernel, padding=pad, bias=not normed))
             if batch_norm:
-                layers.append(nn.BatchNorm2d(out_ch))
+                layers.append(layer("BatchNorm", ndim)(out_ch))
+            elif instance_norm:
+                layers.append(layer("InstanceNorm", ndim)(out_ch, affine=True))
             layers.append(nn.ReLU(inplace=True))
             if drop_block:  # only when used, so the layer indices of older weights stay valid
                 layers.append(DropBlock(drop_block))
@@ -79,37 +116,33 @@ class DoubleConv(nn.Sequential):
 
 
 class Down(nn.Sequential):
-    """2x2 max-pool (stride 2) => DoubleConv, doubling the channels."""
+    """Max-pool by ``pool`` (2x2[x2], or per axis) => DoubleConv, doubling the channels;
+    ``options`` are :class:`DoubleConv`'s."""
 
-    def __init__(
-        self,
-        in_ch: int,
-        out_ch: int,
-        padding: str = "valid",
-        batch_norm: bool = False,
-        drop_block: float = 0.0,
-    ):
+    def __init__(self, in_ch: int, out_ch: int, padding: str = "valid", batch_norm: bool = False,
+                 drop_block: float = 0.0, *, ndim: int = 2, pool: Size = 2,
+                 **options) -> None:  # fmt: skip
+        pool = per_axis(pool, ndim)
         super().__init__(
-            nn.MaxPool2d(2), DoubleConv(in_ch, out_ch, padding, batch_norm, drop_block)
+            layer("MaxPool", ndim)(pool, stride=pool),
+            DoubleConv(in_ch, out_ch, padding, batch_norm, drop_block, ndim=ndim, **options),
         )
 
 
 class Up(nn.Module):
-    """2x2 up-convolution halving the channels => concat with the cropped skip => DoubleConv."""
+    """Up-convolution by ``pool`` halving the channels => concat with the cropped skip =>
+    DoubleConv; ``options`` are :class:`DoubleConv`'s."""
 
-    def __init__(
-        self,
-        in_ch: int,
-        out_ch: int,
-        padding: str = "valid",
-        batch_norm: bool = False,
-        drop_block: float = 0.0,
-    ):
+    def __init__(self, in_ch: int, out_ch: int, padding: str = "valid", batch_norm: bool = False,
+                 drop_block: float = 0.0, *, ndim: int = 2, pool: Size = 2,
+                 **options) -> None:  # fmt: skip
         super().__init__()
-        self.up = nn.ConvTranspose2d(in_ch, in_ch // 2, kernel_size=2, stride=2)
-        self.conv = DoubleConv(in_ch // 2 + out_ch, out_ch, padding, batch_norm, drop_block)
+        pool = per_axis(pool, ndim)
+        self.up = layer("ConvTranspose", ndim)(in_ch, in_ch // 2, kernel_size=pool, stride=pool)
+        self.conv = DoubleConv(in_ch // 2 + out_ch, out_ch, padding, batch_norm, drop_block,
+                               ndim=ndim, **options)  # fmt: skip
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        """``x`` (N, in_ch, h, w) from below, ``skip`` (N, out_ch, >=2h, >=2w) from the left."""
+        """``x`` (N, in_ch, *s) from below, ``skip`` (N, out_ch, >= pool * s) from the left."""
         x = self.up(x)
-        return self.conv(torch.cat([center_crop(skip, x.shape[-2:]), x], dim=1))
+        return self.conv(torch.cat([center_crop(skip, x.shape[2:]), x], dim=1))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from .unet import RefinedUNet, UNet, check_arguments
+from .arguments import check_arguments
+from .unet import RefinedUNet, UNet
 
 
 def build_model(architecture: dict[str, Any]) -> UNet:
@@ -22,7 +23,7 @@ def build_model(architecture: dict[str, Any]) -> UNet:
 
 def check_architecture(architecture: dict[str, Any]) -> None:
     """A one-line ValueError unless ``build_model(architecture)`` is a network this tool
-    builds: known entries of the right types, within the limits of ``model.unet.LIMITS``."""
+    builds: known entries of the right types, within the limits of ``model.arguments.LIMITS``."""
     params = inspect.signature(UNet.__init__).parameters
     defaults = {k: p.default for k, p in params.items() if k != "self"}
     defaults["refine"] = 0  # a plain U-Net unless the architecture names a refiner

@@ -40,24 +40,33 @@ def onednn_fusion() -> bool:
 
 
 class ConvReLU(nn.Module):
-    """ReLU(conv(x) + bias) with a 3x3 (or any odd) kernel, as one primitive when ``fused``."""
+    """ReLU(conv(x) + bias) with odd kernels in 2 or 3 dimensions (from the weight's shape),
+    as one primitive when ``fused``; ``padding`` per axis."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, padding: int, fused: bool):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, padding, fused: bool):
         super().__init__()
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.bias = nn.Parameter(bias, requires_grad=False)
-        self.padding, self.fused = int(padding), bool(fused)
+        ndim = weight.dim() - 2
+        pads = [padding] * ndim if isinstance(padding, int) else padding
+        self.padding = [int(p) for p in pads]
+        self.fused = bool(fused)
+        self.conv = nn.functional.conv2d if ndim == 2 else nn.functional.conv3d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fused:
-            p = [self.padding] * 2
+            ones = [1] * len(self.padding)
             return torch.ops.mkldnn._convolution_pointwise(
-                x, self.weight, self.bias, p, [1, 1], [1, 1], 1, "relu", [], ""
+                x, self.weight, self.bias, self.padding, ones, ones, 1, "relu", [], ""
             )
-        return nn.functional.conv2d(x, self.weight, self.bias, padding=self.padding).relu_()
+        return self.conv(x, self.weight, self.bias, padding=self.padding).relu_()
 
 
-def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torch.Tensor]:
+CONVS = (nn.Conv2d, nn.Conv3d)
+BATCH_NORMS = (nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def fold(conv: nn.Module, bn: nn.Module | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight, bias) of ``conv`` followed by ``bn`` in eval mode, computed in float64 on the
     CPU (MPS has no float64), returned on the CPU."""
 
@@ -70,18 +79,21 @@ def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> tuple[torch.Tensor, torc
         return w, b
     scale = f64(bn.weight) / torch.sqrt(f64(bn.running_var) + bn.eps)
     shift = f64(bn.bias) - f64(bn.running_mean) * scale
-    return w * scale[:, None, None, None], b * scale + shift
+    return w * scale.reshape(-1, *[1] * (w.dim() - 1)), b * scale + shift
 
 
 def fuse_double_conv(block: DoubleConv, fused: bool) -> None:
-    """Replace ``block``'s (conv, [BN], ReLU[, DropBlock]) runs by :class:`ConvReLU`, in place."""
+    """Replace ``block``'s (conv, [BN], ReLU[, DropBlock]) runs by :class:`ConvReLU`, in place;
+    a block with instance norm (statistics of each input, nothing to fold) stays as it is."""
     layers, out, i = list(block), [], 0
+    if any(isinstance(m, (nn.InstanceNorm2d, nn.InstanceNorm3d)) for m in layers):
+        return
     while i < len(layers):
         conv = layers[i]
-        if not isinstance(conv, nn.Conv2d):
+        if not isinstance(conv, CONVS):
             raise TypeError(f"unexpected layer in a DoubleConv: {conv!r}")
         i += 1
-        bn = layers[i] if i < len(layers) and isinstance(layers[i], nn.BatchNorm2d) else None
+        bn = layers[i] if i < len(layers) and isinstance(layers[i], BATCH_NORMS) else None
         i += bn is not None
         if not (i < len(layers) and isinstance(layers[i], nn.ReLU)):
             raise TypeError("a DoubleConv convolution without its ReLU")
@@ -90,7 +102,7 @@ def fuse_double_conv(block: DoubleConv, fused: bool) -> None:
             i += 1
         w, b = fold(conv, bn)
         dtype = conv.weight.dtype
-        out.append(ConvReLU(w.to(dtype), b.to(dtype), conv.padding[0], fused))
+        out.append(ConvReLU(w.to(dtype), b.to(dtype), conv.padding, fused))
     block._modules.clear()
     for k, layer in enumerate(out):
         block.add_module(str(k), layer)

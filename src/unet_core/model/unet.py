@@ -8,16 +8,21 @@ with batch normalisation.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
-from .blocks import PADDINGS, DoubleConv, Down, Up
+from . import geometry
+from .arguments import CONFIG_ORDER, check_arguments
+from .blocks import DoubleConv, Down, Up, layer
 
 
 class UNet(nn.Module):
-    """U-Net mapping (N, in_channels, H, W) to logits (N, num_classes, H', W').
+    """U-Net mapping (N, in_channels, *spatial) to logits (N, num_classes, *spatial'):
+    (H, W) images, or (D, H, W) volumes for ``spatial_dims=3`` (the 3-D U-Net of Cicek et al.,
+    MICCAI 2016).
 
     Parameters
     ----------
@@ -26,16 +31,22 @@ class UNet(nn.Module):
     base_channels
         Feature channels of the first level; level ``i`` has ``base_channels * 2**i`` (paper: 64).
     depth
-        Number of 2x2 max-pool steps (paper: 4).
+        Number of max-pool steps (paper: 4).
     padding
         ``"valid"`` (paper) or ``"same"``.
-    batch_norm
-        Insert BatchNorm2d after each convolution.
+    batch_norm, instance_norm
+        Batch (or instance) normalisation after each convolution (not both).
     dropout
         Dropout probability at the end of the contracting path (paper Sec. 3.1).
     drop_block
         0, or the fraction of every convolution's feature map dropped in 7x7 blocks while
-        training (DropBlock, as in SA-UNet): regularisation for small training sets.
+        training (DropBlock, as in SA-UNet): regularisation for small training sets (2-D).
+    spatial_dims
+        2 (images) or 3 (volumes).
+    pools, kernels
+        Per level step, the pool along each axis (1 or 2), and per level, the kernel of its
+        convolutions along each axis (1 or 3); default 2 and 3 everywhere.
+        :func:`~.geometry.plan_anisotropy` plans them from a voxel size.
 
     A network with a refining second one is a :class:`RefinedUNet`;
     :func:`~unet_core.model.build.build_model` builds either from a model card's architecture.
@@ -51,25 +62,42 @@ class UNet(nn.Module):
         batch_norm: bool = False,
         dropout: float = 0.0,
         drop_block: float = 0.0,
+        spatial_dims: int = 2,
+        pools: list | None = None,
+        kernels: list | None = None,
+        instance_norm: bool = False,
     ):
         super().__init__()
         check_arguments(in_channels, num_classes, base_channels, depth, padding, dropout,
-                        drop_block, 0, batch_norm)  # fmt: skip
+                        drop_block, 0, batch_norm, spatial_dims, pools, kernels,
+                        instance_norm)  # fmt: skip
         self._config = dict(in_channels=in_channels, num_classes=num_classes,
                             base_channels=base_channels, depth=depth, padding=padding,
                             batch_norm=batch_norm, dropout=dropout)  # fmt: skip
-        if drop_block:  # recorded only when used, so older model cards stay as they were
-            self._config["drop_block"] = drop_block
+        # the newer entries are recorded only when used, so older model cards stay as they were
+        nd = spatial_dims
+        self.pools = tuple(tuple(p) for p in pools) if pools else ((2,) * nd,) * depth
+        self.kernels = tuple(tuple(k) for k in kernels) if kernels else ((3,) * nd,) * (depth + 1)
+        extra = dict(drop_block=drop_block, spatial_dims=nd if nd != 2 else 0,
+                     pools=[list(p) for p in self.pools] if set(sum(self.pools, ())) - {2} else 0,
+                     kernels=[list(k) for k in self.kernels]
+                     if set(sum(self.kernels, ())) - {3} else 0,
+                     instance_norm=instance_norm)  # fmt: skip
+        self._config.update({k: v for k, v in extra.items() if v})
         ch = [base_channels * 2**i for i in range(depth + 1)]
-        self.inc = DoubleConv(in_channels, ch[0], padding, batch_norm, drop_block)
+        opts = dict(ndim=nd, instance_norm=instance_norm)
+        norm = (padding, batch_norm, drop_block)
+        self.inc = DoubleConv(in_channels, ch[0], *norm, kernel=self.kernels[0], **opts)
         self.downs = nn.ModuleList(
-            Down(ch[i], ch[i + 1], padding, batch_norm, drop_block) for i in range(depth)
+            Down(ch[i], ch[i + 1], *norm, pool=self.pools[i], kernel=self.kernels[i + 1], **opts)
+            for i in range(depth)
         )
-        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = layer("Dropout", nd)(dropout) if dropout > 0 else nn.Identity()
         self.ups = nn.ModuleList(
-            Up(ch[i + 1], ch[i], padding, batch_norm, drop_block) for i in reversed(range(depth))
+            Up(ch[i + 1], ch[i], *norm, pool=self.pools[i], kernel=self.kernels[i], **opts)
+            for i in reversed(range(depth))
         )
-        self.head = nn.Conv2d(ch[0], num_classes, kernel_size=1)
+        self.head = layer("Conv", nd)(ch[0], num_classes, kernel_size=1)
         self.card: Any = None  # a ModelCard: set by load_model and by training (see card_of)
         self._init_weights()
         self.refiner: UNet | None = None  # see RefinedUNet
@@ -78,8 +106,9 @@ class UNet(nn.Module):
         """He-normal init, std = sqrt(2 / fan_in) (paper Sec. 3). Not on the meta device (a
         network built for its shapes only): drawing random numbers there imports
         torch._dynamo, a second's wait before anything runs."""
+        convs = (nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d, nn.ConvTranspose3d)
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and not m.weight.is_meta:
+            if isinstance(m, convs) and not m.weight.is_meta:
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
@@ -87,7 +116,7 @@ class UNet(nn.Module):
     def forward(
         self, x: torch.Tensor, aux: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """(N, in_channels, H, W) -> logits (N, num_classes, output_size(H), output_size(W)).
+        """(N, in_channels, *spatial) -> logits (N, num_classes, *output_shape(spatial)).
 
         ``aux=True``: (logits, first-pass logits); the same for a plain U-Net."""
         logits = self.single_pass(x)
@@ -98,7 +127,7 @@ class UNet(nn.Module):
         return self.head(self.features(x))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, in_channels, H, W) -> (N, base_channels, H', W'): the last level of the
+        """(N, in_channels, *spatial) -> (N, base_channels, *spatial'): the last level of the
         expanding path, what the 1x1 head classifies (of the first pass, for a cascade)."""
         skips = []
         x = self.inc(x)
@@ -134,83 +163,72 @@ class UNet(nn.Module):
         return self._config["num_classes"]
 
     @property
+    def spatial_dims(self) -> int:
+        return self._config.get("spatial_dims", 2)
+
+    def along(self, axis: int = -1) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(pools per level step, kernels per level) along spatial ``axis`` (-1: in-plane)."""
+        return tuple(p[axis] for p in self.pools), tuple(k[axis] for k in self.kernels)
+
+    # Sizes along one axis; the default, the last axis, is in-plane (all axes of an image).
+    @property
     def grid(self) -> int:
-        """2**depth: valid input sizes are this far apart, and exact tiles start on this grid."""
-        return 2**self.depth
+        """2**depth in-plane: valid input sizes are this far apart, and exact tiles start on
+        this grid (:attr:`grids` per axis)."""
+        return math.prod(self.along()[0])
 
-    def output_size(self, input_size: int) -> int:
+    @property
+    def grids(self) -> tuple[int, ...]:
+        return tuple(math.prod(self.along(a)[0]) for a in range(self.spatial_dims))
+
+    def output_size(self, input_size: int, axis: int = -1) -> int:
         """Output edge for an input edge; ValueError if the network cannot take that size."""
-        if self.padding == "same":
-            if input_size < 1 or input_size % self.grid:
-                raise ValueError(
-                    f"input size must be a positive multiple of {self.grid}, got {input_size}"
-                )
-            return input_size
-        s = input_size
-        for _ in range(self.depth):
-            s -= 4
-            if s <= 0 or s % 2:
-                raise ValueError(f"input size {input_size} is not valid for this network")
-            s //= 2
-        s -= 4
-        if s <= 0:
-            raise ValueError(f"input size {input_size} is too small for this network")
-        for _ in range(self.depth):
-            s = 2 * s - 4
-            if s <= 0:
-                raise ValueError(f"input size {input_size} is too small for this network")
-        return s
+        return geometry.output_size(input_size, *self.along(axis), self.padding)
 
-    def is_valid_input_size(self, input_size: int) -> bool:
-        try:
-            self.output_size(input_size)
-        except ValueError:
-            return False
-        return True
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Output spatial shape for an input spatial shape (ValueError where not valid)."""
+        if len(shape) != self.spatial_dims:
+            raise ValueError(f"expected {self.spatial_dims} spatial sizes, got {tuple(shape)}")
+        return tuple(self.output_size(n, a) for a, n in enumerate(shape))
 
-    def valid_input_size(self, size: int, rounding: str = "up") -> int:
+    def is_valid_input_size(self, input_size: int, axis: int = -1) -> bool:
+        return geometry.is_valid(input_size, *self.along(axis), self.padding)
+
+    def valid_input_size(self, size: int, rounding: str = "up", axis: int = -1) -> int:
         """The valid input size nearest to ``size`` (``rounding``: "up", "down" or "nearest")."""
-        if rounding not in ("up", "down", "nearest"):
-            raise ValueError(f"rounding must be 'up', 'down' or 'nearest', got {rounding!r}")
-        smallest = self.min_input_size
-        up = max(size, smallest)
-        while not self.is_valid_input_size(up):
-            up += 1
-        if rounding == "up" or size <= smallest:
-            return up
-        down = up if up == size else up - self.grid
-        if rounding == "down":
-            return max(down, smallest)
-        return down if size - down <= up - size else up
+        return geometry.valid_input_size(size, *self.along(axis), self.padding, rounding)
 
     @property
     def min_input_size(self) -> int:
         """The smallest input edge the network accepts."""
-        s = 1
-        while not self.is_valid_input_size(s):
-            s += 1
-        return s
+        return geometry.min_input_size(*self.along(), self.padding)
+
+    @property
+    def min_input_shape(self) -> tuple[int, ...]:
+        return tuple(geometry.min_input_size(*self.along(a), self.padding)
+                     for a in range(self.spatial_dims))  # fmt: skip
 
     @property
     def margin(self) -> int:
         """Input minus output size (0 for same padding; 184 for the paper's depth 4)."""
-        s = self.min_input_size
-        return s - self.output_size(s)
+        return self.margins[-1]
+
+    @property
+    def margins(self) -> tuple[int, ...]:
+        return tuple(s - self.output_size(s, a) for a, s in enumerate(self.min_input_shape))
 
     @property
     def receptive_field(self) -> int:
-        """Input pixels (along one axis) that can reach one output pixel: two 3x3 convolutions
-        per level on the way down and up and the 2x2 pools between them (a 2x2 up-convolution
-        of stride 2 widens nothing), and a refining network's own field on top (200 for depth
-        4; the gradient of a trained network's output reaches 188 of them)."""
-        rf = 1 + 4  # the first level's two convolutions
-        for level in range(1, self.depth + 1):  # pool, then two convolutions at 2**level
-            rf += 2 ** (level - 1) + 4 * 2**level
-        for level in range(self.depth, 0, -1):  # two convolutions after each up-convolution
-            rf += 4 * 2 ** (level - 1)
-        if self.refiner is not None:
-            rf += self.refiner.receptive_field - 1
-        return rf
+        """Input pixels (along one axis) that can reach one output pixel: 200 for depth 4 (the
+        gradient of a trained network's output reaches 188 of them), and a refining network's
+        own field on top (:func:`~.geometry.receptive_field`)."""
+        return self.receptive_fields[-1]
+
+    @property
+    def receptive_fields(self) -> tuple[int, ...]:
+        extra = self.refiner.receptive_field - 1 if self.refiner is not None else 0
+        return tuple(geometry.receptive_field(*self.along(a)) + extra
+                     for a in range(self.spatial_dims))  # fmt: skip
 
     @property
     def receptive_overlap(self) -> int:
@@ -224,7 +242,8 @@ class UNet(nn.Module):
 
     def num_conv_layers(self) -> int:
         """Convolutions and up-convolutions, as counted in the paper (23 for depth 4)."""
-        return sum(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in self.modules())
+        convs = (nn.Conv2d, nn.ConvTranspose2d, nn.Conv3d, nn.ConvTranspose3d)
+        return sum(isinstance(m, convs) for m in self.modules())
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self._config.items())
@@ -239,18 +258,20 @@ class RefinedUNet(UNet):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, base_channels: int = 64,
                  depth: int = 4, padding: str = "same", batch_norm: bool = False,
-                 dropout: float = 0.0, refine: int = 8, drop_block: float = 0.0):  # fmt: skip
+                 dropout: float = 0.0, refine: int = 8, drop_block: float = 0.0,
+                 **options):  # fmt: skip
         if not isinstance(refine, int) or refine < 1:
             raise ValueError(f"refine must be an integer >= 1, got {refine!r}")
         if padding != "same":
             raise ValueError("refine needs padding='same'")
+        if options.get("spatial_dims", 2) != 2:
+            raise ValueError("refine and drop_block are for 2-D networks (spatial_dims 2)")
         super().__init__(in_channels, num_classes, base_channels, depth, padding, batch_norm,
-                         dropout, drop_block)  # fmt: skip
+                         dropout, drop_block, **options)  # fmt: skip
         self._config = {**self._config, "refine": refine}
-        self._config = {k: self._config[k] for k in (*CONFIG_ORDER, "drop_block")
-                        if k in self._config}  # fmt: skip
+        self._config = {k: self._config[k] for k in CONFIG_ORDER if k in self._config}
         self.refiner = UNet(in_channels + num_classes, num_classes, refine, min(depth, 3), "same",
-                            batch_norm)  # fmt: skip
+                            batch_norm, instance_norm=options.get("instance_norm", False))
         nn.init.zeros_(self.refiner.head.weight)
         nn.init.zeros_(self.refiner.head.bias)
 
@@ -261,34 +282,3 @@ class RefinedUNet(UNet):
         logits = self.single_pass(x)
         refined = logits + self.refiner(torch.cat([x, logits.softmax(dim=1)], dim=1))
         return (refined, logits) if aux else refined
-
-
-CONFIG_ORDER = ("in_channels", "num_classes", "base_channels", "depth", "padding", "batch_norm",
-                "dropout", "refine")  # fmt: skip
-
-
-#: the largest values a network is built with: far above any useful U-Net (the paper's has
-#: base_channels 64 and depth 4), low enough that a model file cannot ask for the machine
-LIMITS = {"in_channels": 64, "num_classes": 256, "base_channels": 512, "depth": 8, "refine": 512}
-
-
-def check_arguments(in_channels, num_classes, base_channels, depth, padding, dropout,
-                    drop_block, refine, batch_norm=False) -> None:  # fmt: skip
-    """A one-line ValueError for an argument the network cannot (or should not) be built with."""
-    for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
-                        ("base_channels", base_channels), ("depth", depth),
-                        ("refine", refine)):  # fmt: skip
-        low = 0 if name == "refine" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if value > LIMITS[name]:
-            raise ValueError(f"{name} must be at most {LIMITS[name]}, got {value}")
-    if not isinstance(padding, str) or padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    if not isinstance(batch_norm, bool):
-        raise ValueError(f"batch_norm must be true or false, got {batch_norm!r}")
-    for name, value in (("dropout", dropout), ("drop_block", drop_block)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    if refine and padding != "same":
-        raise ValueError("refine needs padding='same'")

@@ -80,7 +80,7 @@ class Trainer:
         self.config = config
         self.device = resolve_device(device)
         self.precision = resolve_precision(config.precision, self.device)
-        self.memory_format = memory_format(self.device)
+        self.memory_format = memory_format(self.device, model.spatial_dims)
         self.model = model.to(self.device, memory_format=self.memory_format)
         self.val, self.evaluate = val or [], evaluate
         self.checkpoint = Path(checkpoint) if checkpoint else None
