@@ -37,6 +37,12 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     own.add_argument("--size", choices=("small", "medium", "large"), default="medium",
                      help="network size (default medium)")  # fmt: skip
     own.add_argument("--from", dest="base", metavar="MODEL", help="start from this model")
+    own.add_argument("--dims", type=int, choices=(2, 3),
+                     help="volumes (TIFF stacks): train a 3-D U-Net or a 2-D one on the "
+                          "annotated slices (default: chosen from the data)")  # fmt: skip
+    own.add_argument("--voxel-size", metavar="Z,Y,X",
+                     help="voxel size of the volumes (any unit), e.g. 50,4,4: a 3-D U-Net "
+                          "pools in-plane until the voxels are near-isotropic")  # fmt: skip
     own.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pre = tr.add_argument_group("bundled recipes")
     pre.add_argument("--preset", help="recipe: drive or em")
@@ -106,13 +112,15 @@ def train_own(args: argparse.Namespace) -> int:
         classes = [c.strip() for c in args.classes.split(",") if c.strip()]
         if len(classes) < 2 or len(set(classes)) != len(classes):
             raise ValueError(f"--classes needs two or more distinct names, got {args.classes!r}")
+    voxel = parse_voxel_size(args.voxel_size)
     data = load_folders(args.images, args.labels, classes)
     val = None
     if args.val_images is not None:
         val = load_folders(args.val_images, args.val_labels, data.classes)
     for note in data.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"{len(data.names)} image pair(s), classes: "
+    kind = "volume" if data.spatial_dims == 3 else "image"
+    print(f"{len(data.names)} {kind} pair(s), classes: "
           + ", ".join(f"{i}={c}" for i, c in enumerate(data.classes)), file=sys.stderr)  # fmt: skip
     minutes = args.minutes if args.steps is None else None
     total = args.steps or round((minutes or 4.0) * 60)
@@ -134,7 +142,8 @@ def train_own(args: argparse.Namespace) -> int:
     job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
                      base=args.base, resume=args.resume, device=args.device,
                      seed=args.seed or 0, source=f"{args.images} + {args.labels}",
-                     precision=args.precision)  # fmt: skip
+                     precision=args.precision, dims=args.dims,
+                     voxel_size=voxel)  # fmt: skip
     result = run_to_end(job, show)
     bar.close()
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()
@@ -144,6 +153,19 @@ def train_own(args: argparse.Namespace) -> int:
           file=sys.stderr)  # fmt: skip
     print(f"wrote {result.path}" + (f" and {result.curve}" if result.curve else ""))
     return 0
+
+
+def parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
+    """``--voxel-size Z,Y,X`` as three positive numbers (ValueError in one line if not)."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(v > 0 for v in values):
+        raise ValueError(f"--voxel-size needs three positive numbers Z,Y,X, got {text!r}")
+    return values
 
 
 #: a week: longer than any training here runs

@@ -12,7 +12,8 @@ from unet_core.metrics import binary_metrics
 from unet_core.model.unet import RefinedUNet
 from unet_core.training.config import TrainConfig
 from unet_core.training.optim import update_average
-from unet_core.training.trainer import Trainer, patch_sizes
+from unet_core.training.patches import patch_sizes
+from unet_core.training.trainer import Trainer
 from unet_core.training.weight_maps import loss_weight_maps
 
 PRE = Preprocessing(channels="gray", normalize="zscore")

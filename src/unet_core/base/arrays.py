@@ -21,6 +21,18 @@ def mirror_indices(n: int, start: int, stop: int) -> np.ndarray:
     return np.where(idx < n, idx, period - idx)
 
 
+Sizes = int | tuple[int, ...]
+
+
+def axes_of(value: Sizes, ndim: int) -> tuple[int, ...]:
+    """A size given once for every axis, or per axis, as a tuple of ``ndim`` ints."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * ndim
+    if len(value) != ndim:
+        raise ValueError(f"expected one size or {ndim}, got {tuple(value)}")
+    return tuple(int(v) for v in value)
+
+
 def read_box(array: np.ndarray, starts, sizes, first: int = 0) -> np.ndarray:
     """The box of ``array`` at ``starts`` with ``sizes`` on the axes ``first..first + len(starts)``
     (the other axes whole), mirrored past the borders.

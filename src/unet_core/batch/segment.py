@@ -69,11 +69,19 @@ def segment_file_steps(
         return early
     try:
         shape = image_shape(path)
-        if shape is not None and is_2d(shape) and shape[0] * shape[1] > o.stream_pixels:
+        volumes = predictor.model.spatial_dims == 3
+        fits = is_stack if volumes else is_2d
+        pixels = int(np.prod(shape[: 3 if volumes else 2])) if shape is not None else 0
+        if shape is not None and fits(shape) and pixels > o.stream_pixels:
             result = yield from segment_streamed(predictor, path, out_dir, o)
         else:
             image = read_image(path)
-            if is_2d(image.shape):
+            if volumes:
+                if not is_stack(image.shape):
+                    raise ValueError(f"a 3-D model segments volumes (D, H, W[, C]); this is "
+                                     f"an image of shape {tuple(image.shape)}")  # fmt: skip
+                result = yield from _volume(predictor, path, image, out_dir, o)
+            elif is_2d(image.shape):
                 result = yield from _image(predictor, path, image, out_dir, o)
             elif is_stack(image.shape):
                 _check_ambiguous(image.shape)
@@ -190,6 +198,32 @@ def _stack(predictor, path, stack, out_dir, o: SegmentOptions):
         note += f" (no {' or '.join(skipped)} for stacks)"
     return FileResult(path, "ok", note, outputs, tuple(stack.shape), 0.0, _foreground(labels),
                       scale, dict(areas))  # fmt: skip
+
+
+def _volume(predictor, path, volume, out_dir, o: SegmentOptions):
+    """A volume segmented by a 3-D model in one pass; the report gives voxels per class (and
+    objects in 3-D with ``instances``)."""
+    mask_path, prob_path, _ = output_paths(path, out_dir)
+    predicted = yield from predictor.run(volume)
+    prob = predicted.prob
+    labels = probabilities_to_labels(prob, o.threshold)
+    classes = predictor.card.classes
+    values = {k.replace("area_", "volume_"): v for k, v in class_areas(labels, classes).items()}
+    outputs = (mask_path,) + (prob_path,) * o.save_prob
+    if o.instances:
+        objects = separate_objects(prob, classes, o.threshold)
+        write_tiff(instances_path(path, out_dir), objects.astype(_label_dtype(objects)))
+        stats = object_stats(objects)
+        values.update(objects=stats["objects"], mean_object_volume=stats["mean_object_area"])
+        outputs += (instances_path(path, out_dir),)
+    if o.save_prob:
+        write_tiff(prob_path, prob)
+    write_mask(mask_path, labels, classes, source=source_text(path))  # last: it means done
+    note = f"a volume of {volume.shape[0]} slices, segmented in 3-D"
+    if o.save_overlay:
+        note += " (no overlay for volumes)"
+    return FileResult(path, "ok", note, outputs, tuple(volume.shape), 0.0, _foreground(labels),
+                      predicted.scale, values)  # fmt: skip
 
 
 def _check_ambiguous(shape: tuple[int, ...]) -> None:

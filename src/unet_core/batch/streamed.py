@@ -32,17 +32,18 @@ def segment_streamed(predictor, path: Path, out_dir: Path, o: SegmentOptions):
         raise ValueError("images this large are segmented at their own scale (no --scale)")
     if o.save_prob and predictor.model.num_classes != 2:
         raise ValueError("probability maps of multi-class models are not written for huge images")
-    image = open_lazy(path)
-    H, W = image.shape[:2]
+    nd = predictor.model.spatial_dims
+    image = open_lazy(path, volume=nd == 3)
+    shape = tuple(image.shape[:nd])
     count, areas = 0, Counter()
     classes = predictor.card.classes
     with contextlib.ExitStack() as stack:
         mask_out = stack.enter_context(BandWriter(
-            mask_path, (H, W), np.uint8, palette=True,
+            mask_path, shape, np.uint8, palette=True,
             **mask_metadata(classes), source=source_text(path)))  # fmt: skip
         prob_out = None
         if o.save_prob:
-            prob_out = stack.enter_context(BandWriter(prob_path, (H, W), np.float32))
+            prob_out = stack.enter_context(BandWriter(prob_path, shape, np.float32))
         for event in predict_bands(predictor, image):
             if isinstance(event, Progress):
                 yield event
@@ -66,13 +67,15 @@ def segment_streamed(predictor, path: Path, out_dir: Path, o: SegmentOptions):
     ]
     if predictor.card.scale:  # the image is never whole in memory: its own scale, all of it
         skipped += ["automatic scale", "field-of-view limit"]
-    note = "streamed band by band" + (f" (no {', '.join(skipped)})" if skipped else "")
-    return FileResult(path, "ok", note, outputs, tuple(image.shape), 0.0, count / (H * W), 1.0,
-                      dict(areas))  # fmt: skip
+    note = ("streamed band by band" if nd == 2 else "a volume, streamed slab by slab")
+    note += f" (no {', '.join(skipped)})" if skipped else ""
+    return FileResult(path, "ok", note, outputs, tuple(image.shape), 0.0,
+                      count / int(np.prod(shape)), 1.0, dict(areas))  # fmt: skip
 
 
 class BandWriter:
-    """An uncompressed TIFF written band by band, under a temporary name renamed when complete.
+    """An uncompressed TIFF written band by band (a volume: slab by slab of pages), under a
+    temporary name renamed when complete.
 
     The space is reserved when the file is created (``posix_fallocate``), so a full disk is
     an ``OSError`` at the start (the file fails, the batch goes on) and never the ``SIGBUS``
@@ -81,7 +84,7 @@ class BandWriter:
     carries the masks' palette (:func:`unet_core.base.labels.mask_palette`).
     """
 
-    def __init__(self, path: Path, shape: tuple[int, int], dtype, palette: bool = False,
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype, palette: bool = False,
                  **meta):  # fmt: skip
         self.path, self.shape, self.dtype = Path(path), shape, np.dtype(dtype)
         self.meta = meta
@@ -105,7 +108,8 @@ class BandWriter:
             with tifffile.TiffFile(self.tmp) as tif:
                 self.offset = tif.pages.first.dataoffsets[0]
             self.fd = os.open(self.tmp, os.O_RDWR)
-            size = self.offset + self.shape[0] * self.shape[1] * self.dtype.itemsize
+            # a volume's pages are written one after the other, so its data is one block too
+            size = self.offset + int(np.prod(self.shape)) * self.dtype.itemsize
             _reserve(self.fd, size, self.path.parent)
         except BaseException:
             self.__exit__(*sys.exc_info())
@@ -114,7 +118,7 @@ class BandWriter:
 
     def write(self, y0: int, band: np.ndarray) -> None:
         data = np.ascontiguousarray(band, self.dtype).tobytes()
-        at = self.offset + y0 * self.shape[1] * self.dtype.itemsize
+        at = self.offset + y0 * int(np.prod(self.shape[1:])) * self.dtype.itemsize
         while data:
             written = os.pwrite(self.fd, data, at)
             data, at = data[written:], at + written

@@ -1,8 +1,10 @@
 """Data augmentation with an injected ``np.random.Generator`` (never global randomness).
 
 Images are float32 (C, H, W), labels integer (H, W) or a stack of label-like planes (K, H, W),
-e.g. labels and per-pixel loss weights. Geometric transforms move both with one field; labels
-are resampled with nearest neighbour and keep their values.
+e.g. labels and per-pixel loss weights; a volume's are (C, D, H, W) and (D, H, W) (or
+(K, D, H, W)). Geometric transforms move both with one field; labels are resampled with
+nearest neighbour and keep their values. A volume is deformed elastically in 3-D (along z in
+proportion to its extent there), flipped and rotated in-plane and flipped along z.
 """
 
 from __future__ import annotations
@@ -17,15 +19,20 @@ _UINT8_MAX = 255
 
 
 def elastic_field(
-    shape: tuple[int, int], rng: np.random.Generator, sigma: float = 10.0, grid: int = 3
+    shape: tuple[int, ...], rng: np.random.Generator, sigma: float = 10.0, grid: int = 3
 ) -> np.ndarray:
-    """Smooth displacements (2, H, W): random vectors on a coarse ``grid`` x ``grid`` grid drawn
-    from N(0, sigma) pixels, interpolated bicubically to every pixel (paper Sec. 3.1)."""
-    coarse = rng.normal(0.0, sigma, size=(2, grid, grid))
+    """Smooth displacements (ndim, *shape): random vectors on a coarse ``grid`` x ``grid``
+    (x ``grid``) grid drawn from N(0, sigma) pixels, interpolated bicubically to every pixel
+    (paper Sec. 3.1; Cicek et al. for volumes). Along a volume's first axis the displacement
+    is scaled by its extent relative to the in-plane one (few thin sections move little)."""
+    nd = len(shape)
+    coarse = rng.normal(0.0, sigma, size=(nd, *(grid,) * nd))
+    if nd == 3:
+        coarse[0] *= min(1.0, shape[0] / max(shape[1:]))
     # grid_mode=False maps the corner nodes onto the corner pixels
     zoom = [n / grid for n in shape]
     field = np.stack(
-        [ndimage.zoom(coarse[k], zoom, order=3, mode="nearest", grid_mode=False) for k in range(2)]
+        [ndimage.zoom(coarse[k], zoom, order=3, mode="nearest", grid_mode=False) for k in range(nd)]
     )
     return field.astype(np.float32)
 
@@ -33,19 +40,21 @@ def elastic_field(
 def warp(
     image: np.ndarray, labels: np.ndarray | None, field: np.ndarray | None, zoom: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Apply displacements (or none) and a zoom about the centre (>1 magnifies) to a (C, H, W)
-    image (bicubic) and its (H, W) labels (nearest)."""
-    H, W = image.shape[-2:]
-    yy, xx = np.meshgrid(
-        (np.arange(H, dtype=np.float32) - (H - 1) / 2) / zoom + (H - 1) / 2,
-        (np.arange(W, dtype=np.float32) - (W - 1) / 2) / zoom + (W - 1) / 2,
-        indexing="ij",
-    )
-    coords = np.stack([yy, xx]) if field is None else np.stack([yy + field[0], xx + field[1]])
+    """Apply displacements (or none) and an in-plane zoom about the centre (>1 magnifies) to a
+    (C, H, W) image (bicubic) and its (H, W) labels (nearest); or to a (C, D, H, W) volume and
+    its (D, H, W) labels (``field`` with 3 components)."""
+    nd = 2 if field is None else len(field)
+    spatial = image.shape[-nd:]
+    axes = [np.arange(n, dtype=np.float32) for n in spatial]
+    for a in (-2, -1):  # the zoom is in-plane
+        n = spatial[a]
+        axes[a] = (axes[a] - (n - 1) / 2) / zoom + (n - 1) / 2
+    grids = np.meshgrid(*axes, indexing="ij")
+    coords = np.stack(grids) if field is None else np.stack([g + f for g, f in zip(grids, field)])
     out = np.stack([ndimage.map_coordinates(c, coords, order=3, mode="mirror") for c in image])
     if labels is None:
         return out.astype(np.float32), None
-    planes = labels.reshape(-1, H, W)
+    planes = labels.reshape(-1, *spatial)
     lab = np.stack([ndimage.map_coordinates(p, coords, order=0, mode="mirror") for p in planes])
     return out.astype(np.float32), lab.reshape(labels.shape).astype(labels.dtype)
 
@@ -143,26 +152,33 @@ class Augmentation:
     jpeg_p: float = 0.0
 
     def __call__(
-        self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Augment a (C, H, W) float32 image and its (H, W) labels together."""
+        self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+        volume: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Augment a (C, H, W) float32 image and its (H, W) labels together (a (C, D, H, W)
+        volume and its (D, H, W) labels with ``volume``)."""
+        nd = 3 if volume else 2
         if self.dihedral:
             image, labels = dihedral(image, labels, int(rng.integers(8)))
+            if volume and rng.random() < 0.5:  # and upside down along z
+                image = np.ascontiguousarray(image[:, ::-1])
+                labels = np.ascontiguousarray(labels[..., ::-1, :, :])
         field, zoom = None, 1.0
         if self.elastic_p > 0 and rng.random() < self.elastic_p:
-            field = elastic_field(image.shape[-2:], rng, self.elastic_sigma, self.elastic_grid)
+            shape = image.shape[-nd:]
+            field = elastic_field(shape, rng, self.elastic_sigma, self.elastic_grid)
         if self.scale_jitter > 0:
             zoom = float(np.exp(rng.uniform(-1, 1) * np.log1p(self.scale_jitter)))
         if field is not None or zoom != 1.0:
             image, labels = warp(image, labels, field, zoom)
         if self.blur_p > 0 and rng.random() < self.blur_p:
             image = blur(image, rng.uniform(0.3, 1.0) * self.blur_sigma)
-        if self.illumination > 0:
+        if self.illumination > 0 and not volume:
             image = illumination(image, rng, self.illumination)
         image = intensity(image, rng, self.intensity)
         if self.noise > 0 and (self.noise_p >= 1 or rng.random() < self.noise_p):
             image = noise(image, rng, self.noise)
-        if self.jpeg_p > 0 and rng.random() < self.jpeg_p:
+        if self.jpeg_p > 0 and not volume and rng.random() < self.jpeg_p:
             image = jpeg(image, rng)
         if self.gray_p > 0 and rng.random() < self.gray_p and image.shape[0] == 3:
             image = np.repeat(image[1:2], 3, axis=0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..base.arrays import read_window, resize
+from ..base.arrays import axes_of, read_box, resize
 from ..model.card import Preprocessing
 from .augment import Augmentation
 from .preprocess import preprocess
@@ -21,8 +21,9 @@ from .preprocess import preprocess
 class Sample:
     """One training image.
 
-    image : float32 (C, H, W), already normalised.
-    labels : integer (H, W) class indices; ``ignore_label`` marks unlabelled pixels.
+    image : float32 (C, H, W), already normalised ((C, D, H, W) for a volume).
+    labels : integer (H, W) class indices ((D, H, W)); ``ignore_label`` marks unlabelled
+        pixels (in a volume painted on a few slices, every voxel of the others).
     roi : bool (H, W) where patch centres may fall (e.g. the fundus field of view), or None.
     loss_weights : float32 (H, W) how much each pixel counts in the loss (more where a user
         corrected), or None.
@@ -43,8 +44,9 @@ def make_sample(
     name: str = "",
     roi: np.ndarray | None = None,
 ) -> Sample:
-    """Preprocess a raw (H, W[, C]) image and check its labels match."""
-    image = preprocess(raw, pre)
+    """Preprocess a raw (H, W[, C]) image (or a (D, H, W[, C]) volume, whose labels are
+    (D, H, W)) and check its labels match."""
+    image = preprocess(raw, pre, spatial_dims=np.ndim(labels))
     if labels.shape != image.shape[1:]:
         raise ValueError(f"{name}: labels {labels.shape} do not match image {image.shape[1:]}")
     return Sample(image, labels.astype(np.int64), name, roi, raw)
@@ -74,7 +76,8 @@ class PatchSampler:
     samples
         The training images.
     in_size, out_size
-        Patch edge at the network's input and output (equal for ``padding="same"``).
+        Patch edge at the network's input and output (equal for ``padding="same"``); per
+        axis (tuples) for volumes.
     foreground_p
         Share of patches centred on a labelled non-background pixel.
     augment
@@ -89,8 +92,8 @@ class PatchSampler:
     def __init__(
         self,
         samples: list[Sample],
-        in_size: int,
-        out_size: int,
+        in_size: int | tuple[int, ...],
+        out_size: int | tuple[int, ...],
         *,
         foreground_p: float = 0.5,
         augment: Augmentation | None = None,
@@ -132,18 +135,21 @@ class PatchSampler:
         else:
             pool = (self._fg[i] if len(self._fg[i]) and rng.random() < self.foreground_p
                     else self._any[i])  # fmt: skip
-        cy, cx = np.unravel_index(pool[rng.integers(len(pool))], s.labels.shape)
-        y0, x0 = cy - self.in_size // 2, cx - self.in_size // 2
-        img = read_window(np.moveaxis(s.image, 0, -1), y0, x0, self.in_size, self.in_size)
-        lab = read_window(s.labels, y0, x0, self.in_size, self.in_size)
+        nd = s.labels.ndim
+        centre = np.unravel_index(pool[rng.integers(len(pool))], s.labels.shape)
+        size_in, size_out = axes_of(self.in_size, nd), axes_of(self.out_size, nd)
+        start = tuple(int(c) - n // 2 for c, n in zip(centre, size_in))
+        img = read_box(s.image, start, size_in, first=1)
+        lab = read_box(s.labels, start, size_in)
         if s.loss_weights is not None:  # they travel with the labels as a second plane
-            w = read_window(s.loss_weights, y0, x0, self.in_size, self.in_size)
+            w = read_box(s.loss_weights, start, size_in)
             lab = np.stack([lab.astype(np.float32), w.astype(np.float32)])
-        img = np.ascontiguousarray(np.moveaxis(img, -1, 0))
+        img = np.ascontiguousarray(img)
         if self.augment is not None:
-            img, lab = self.augment(img, lab, rng)
-        m = (self.in_size - self.out_size) // 2
-        lab = np.ascontiguousarray(lab[..., m : m + self.out_size, m : m + self.out_size])
+            img, lab = (self.augment(img, lab, rng, volume=True) if nd == 3
+                        else self.augment(img, lab, rng))  # fmt: skip
+        crop = tuple(slice((i - o) // 2, (i - o) // 2 + o) for i, o in zip(size_in, size_out))
+        lab = np.ascontiguousarray(lab[(Ellipsis, *crop)])
         if s.loss_weights is not None:
             return img, lab[0].astype(np.int64), lab[1]
         return img, lab, None

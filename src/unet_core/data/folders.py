@@ -42,6 +42,11 @@ class FolderData:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def spatial_dims(self) -> int:
+        """3 for volumes (labels of three axes), else 2."""
+        return 3 if self.labels and np.ndim(self.labels[0]) == 3 else 2
+
+    @property
     def in_channels(self) -> int:
         modes = {"gray": 1, "green": 1, "rgb": 3}
         return modes.get(self.preprocessing.channels, _channels(self.images[0]))
@@ -114,7 +119,16 @@ def pair_folders(images: str | os.PathLike, labels: str | os.PathLike) -> list[t
 
 
 def _channels(image: np.ndarray) -> int:
-    return 1 if image.ndim == 2 else image.shape[-1]
+    """Channels of an (H, W[, C]) image or a (D, H, W[, C]) volume (a 3-axis array whose last
+    axis is longer than 4 is a stack of gray slices)."""
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[-1] > 4):
+        return 1
+    return image.shape[-1]
+
+
+def is_volume(image: np.ndarray) -> bool:
+    """A stack of slices: (D, H, W) with W > 4, or (D, H, W, C) with C <= 4."""
+    return (image.ndim == 3 and image.shape[-1] > 4) or (image.ndim == 4 and image.shape[-1] <= 4)
 
 
 def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
@@ -144,8 +158,9 @@ def load_pairs(pairs: list[tuple[Path, Path]], classes: list[str] | None = None)
         except (ImageReadError, OSError, ValueError) as exc:
             problems.append(str(exc))
             continue
-        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] > 4):
-            problems.append(f"{image_path.name} is not a 2-D image (shape {image.shape})")
+        if image.ndim not in (2, 3, 4) or (image.ndim == 4 and image.shape[-1] > 4):
+            problems.append(f"{image_path.name} is neither a 2-D image nor a volume (shape "
+                            f"{image.shape})")  # fmt: skip
             continue
         if label_path.suffix.lower() in (".jpg", ".jpeg"):
             problems.append(f"{label_path.name} is a JPEG, whose compression changes label "
@@ -175,14 +190,17 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
         lab, problem = integer_labels(np.asarray(raw), name)
         if lab is None:
             problems.append(problem)
-        elif lab.shape != np.shape(image)[:2]:
-            problems.append(f"the labels of {name} are {lab.shape[0]} x {lab.shape[1]} but "
-                            f"the image is {image.shape[0]} x {image.shape[1]}")  # fmt: skip
+        elif lab.shape != np.shape(image)[: 3 if is_volume(np.asarray(image)) else 2]:
+            nd = 3 if is_volume(np.asarray(image)) else 2
+            problems.append(f"the labels of {name} are {' x '.join(map(str, lab.shape))} but "
+                            f"the image is {' x '.join(map(str, np.shape(image)[:nd]))}")
         else:
             kept.append((name, np.asarray(image), lab, mark))
     kept, notes = read_by_rules(kept, classes, problems)
     kept = [k[:3] for k in kept]
     problems += _check_values([k[0] for k in kept], [k[2] for k in kept], classes)
+    if len({np.ndim(k[2]) for k in kept}) > 1:
+        problems.append("the data mix 2-D images and volumes: train on one kind")
     if len({_channels(k[1]) for k in kept}) > 1:
         problems.append("the images mix " + " and ".join(
             f"{c}-channel" for c in sorted({_channels(k[1]) for k in kept})))  # fmt: skip

@@ -22,11 +22,12 @@ from ..base.labels import BINARY_FOREGROUND, IGNORE_LABEL, binary_to_classes, is
 
 
 def integer_labels(raw: np.ndarray, name: str) -> tuple[np.ndarray | None, str]:
-    """A label image as int64 labels (a gray mask saved as RGB as its one channel), or None
+    """A label image (or a (D, H, W) volume's labels) as int64 labels (a gray mask saved as RGB
+    as its one channel), or None
     and what is wrong with it (``name`` says which file)."""
     if raw.ndim == 3 and raw.shape[-1] in (3, 4) and (raw[..., :3] == raw[..., :1]).all():
         raw = raw[..., 0]  # a gray mask saved as RGB
-    if raw.ndim != 2:
+    if raw.ndim not in (2, 3) or (raw.ndim == 3 and raw.shape[-1] <= 4):  # 3: a volume's
         return None, f"{name} is not a one-channel mask (shape {raw.shape})"
     if raw.dtype.kind == "f":
         if not np.isfinite(raw).all() or (raw != np.round(raw)).any():

@@ -63,8 +63,9 @@ class Squeezed:
         return np.asarray(self.array[tuple(full)])
 
 
-def open_lazy(path: str | os.PathLike):
-    """A lazily read (H, W) or (H, W, C) view of a 2-D TIFF image (ImageReadError if not)."""
+def open_lazy(path: str | os.PathLike, volume: bool = False):
+    """A lazily read (H, W) or (H, W, C) view of a 2-D TIFF image, or with ``volume`` a
+    (D, H, W[, C]) view of a TIFF stack (ImageReadError if not)."""
     import tifffile
 
     path = Path(path)
@@ -80,6 +81,10 @@ def open_lazy(path: str | os.PathLike):
             raise ImageReadError(f"{path.name}: cannot be read lazily ({exc})") from exc
     if any(n == 1 for n in array.shape) and array.ndim > 2:
         array = Squeezed(array)
+    if volume:
+        if not (array.ndim == 3 or (array.ndim == 4 and array.shape[-1] <= 4)):
+            raise ImageReadError(f"{path.name}: expected a volume, got shape {array.shape}")
+        return array
     if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] > 4:
         array = ChannelLast(array)
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[-1] <= 4)):

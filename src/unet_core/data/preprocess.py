@@ -14,28 +14,33 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _STAT_PIXELS = 262_144  # pixels sampled for the normalisation statistics (a 512 x 512 grid)
 
 
-def image_channels(image: np.ndarray) -> int:
-    """Channels of a (H, W) or channel-last (H, W, C) image; ValueError for other shapes."""
-    if image.ndim == 2:
+#: what an array of each number of spatial axes is called in messages
+KINDS = {2: ("a 2-D image", "(H, W) or (H, W, C)"), 3: ("a volume", "(D, H, W) or (D, H, W, C)")}
+
+
+def image_channels(image: np.ndarray, spatial_dims: int = 2) -> int:
+    """Channels of a (H, W) or channel-last (H, W, C) image, or of a (D, H, W[, C]) volume for
+    ``spatial_dims=3``; ValueError for other shapes."""
+    if image.ndim == spatial_dims:
         return 1
-    if image.ndim == 3 and image.shape[-1] <= 4:
+    if image.ndim == spatial_dims + 1 and image.shape[-1] <= 4:
         return image.shape[-1]
-    raise ValueError(
-        f"expected a 2-D image (H, W) or (H, W, C) with C <= 4, got shape {tuple(image.shape)}"
-    )
+    kind, shapes = KINDS[spatial_dims]
+    raise ValueError(f"expected {kind} {shapes} with C <= 4, got shape {tuple(image.shape)}")
 
 
-def check_channels(image: np.ndarray, mode: str, in_channels: int) -> None:
-    """Raise a one-line ValueError if ``image`` is not an image (an array of 2 or 3 axes) or
-    cannot feed a model with this channel mode."""
+def check_channels(image: np.ndarray, mode: str, in_channels: int, spatial_dims: int = 2) -> None:
+    """Raise a one-line ValueError if ``image`` is not an image (an array of 2 or 3 axes; a
+    volume of 3 or 4 for ``spatial_dims=3``) or cannot feed a model with this channel mode."""
     if image is None or not hasattr(image, "shape") or not hasattr(image, "dtype"):
         raise ValueError(f"expected an image (an array), got {type(image).__name__}")
-    if len(image.shape) not in (2, 3):
-        raise ValueError(f"expected a 2-D image, (H, W) or (H, W, C), got shape "
-                         f"{tuple(image.shape)}")  # fmt: skip
+    if len(image.shape) not in (spatial_dims, spatial_dims + 1):
+        kind, shapes = KINDS[spatial_dims]
+        hint = " (a 3-D model segments volumes)" if spatial_dims == 3 else ""
+        raise ValueError(f"expected {kind}, {shapes}, got shape {tuple(image.shape)}{hint}")
     if np.dtype(image.dtype).kind not in "biuf":
         raise ValueError(f"expected numbers for pixels, got dtype {image.dtype}")
-    c = image_channels(image)
+    c = image_channels(image, spatial_dims)
     if mode == "rgb" and c not in (1, 3, 4):
         raise ValueError(f"this model expects an RGB or grayscale image, got {c} channels")
     if mode in ("gray", "green") and c not in (1, 3, 4):
@@ -44,10 +49,11 @@ def check_channels(image: np.ndarray, mode: str, in_channels: int) -> None:
         raise ValueError(f"this model expects {in_channels} channel(s), got {c}")
 
 
-def select_channels(tile: np.ndarray, mode: str) -> np.ndarray:
-    """(h, w[, C]) raw pixels -> (c, h, w) float32 with the model's channels."""
+def select_channels(tile: np.ndarray, mode: str, spatial_dims: int = 2) -> np.ndarray:
+    """(h, w[, C]) raw pixels -> (c, h, w) float32 with the model's channels; (d, h, w[, C])
+    -> (c, d, h, w) for ``spatial_dims=3``."""
     x = tile
-    if x.ndim == 2:
+    if x.ndim == spatial_dims:
         x = x[None]
     else:
         if mode in ("rgb", "gray", "green") and x.shape[-1] == 4:
@@ -110,19 +116,24 @@ def local_contrast(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
 
 
 class Normalizer:
-    """Per-image intensity normalisation, fitted once, applied to (c, h, w) float32 tiles."""
+    """Per-image intensity normalisation, fitted once, applied to (c, h, w) float32 tiles
+    (or (c, d, h, w) tiles of a volume, ``spatial_dims=3``)."""
 
-    def __init__(self, pre: Preprocessing):
-        self.pre = pre
-        self.offset: np.ndarray = np.zeros((1, 1, 1), np.float32)
-        self.scale: np.ndarray = np.ones((1, 1, 1), np.float32)
+    def __init__(self, pre: Preprocessing, spatial_dims: int = 2):
+        self.pre, self.spatial_dims = pre, spatial_dims
+        self.offset: np.ndarray = np.zeros((1,) * (1 + spatial_dims), np.float32)
+        self.scale: np.ndarray = np.ones((1,) * (1 + spatial_dims), np.float32)
 
     def fit(self, image: np.ndarray) -> Normalizer:
         """Compute offset/scale from a strided subsample of the whole raw image."""
         if self.pre.normalize == "none":
             return self
-        step = max(1, int(np.sqrt(image.shape[0] * image.shape[1] / _STAT_PIXELS)))
-        sample = select_channels(np.asarray(image[::step, ::step]), self.pre.channels)
+        nd = self.spatial_dims
+        pixels = float(np.prod(image.shape[:nd]))
+        root = np.sqrt if nd == 2 else np.cbrt
+        step = max(1, int(root(pixels / _STAT_PIXELS)))
+        box = (slice(None, None, step),) * nd
+        sample = select_channels(np.asarray(image[box]), self.pre.channels, nd)
         flat = sample.reshape(sample.shape[0], -1).astype(np.float64)
         finite = np.isfinite(flat)
         if not finite.any():
@@ -138,8 +149,9 @@ class Normalizer:
             lo, hi = pct(flat, self.pre.percentiles, axis=1)
             spread = hi - lo
         spread = np.where(spread > 1e-8, spread, 1.0)
-        self.offset = lo.astype(np.float32)[:, None, None]
-        self.scale = (1.0 / spread).astype(np.float32)[:, None, None]
+        axes = (-1, *[1] * self.spatial_dims)
+        self.offset = lo.astype(np.float32).reshape(axes)
+        self.scale = (1.0 / spread).astype(np.float32).reshape(axes)
         return self
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -148,8 +160,12 @@ class Normalizer:
         return np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
 
 
-def preprocess(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
+def preprocess(image: np.ndarray, pre: Preprocessing, spatial_dims: int = 2) -> np.ndarray:
     """Whole-image convenience: raw (H, W[, C]) -> normalised (c, H, W) float32 (after the
-    card's local contrast step, if any)."""
+    card's local contrast step, if any); a (D, H, W[, C]) volume -> (c, D, H, W) for
+    ``spatial_dims=3``."""
+    if spatial_dims == 3:
+        image = np.asarray(image)
+        return Normalizer(pre, 3).fit(image)(select_channels(image, pre.channels, 3))
     image = local_contrast(np.asarray(image), pre)
     return Normalizer(pre).fit(image)(select_channels(image, pre.channels))

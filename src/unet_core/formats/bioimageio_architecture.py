@@ -6,22 +6,25 @@ a package is written, so it cannot drift from them."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
-from ..model import blocks, build, unet
+from ..model import arguments, blocks, build, geometry, unet
 from . import probabilities
 
 #: the callable a package names: the U-Net followed by the softmax over classes
 CALLABLE = probabilities.Probabilities.__name__
 #: the start of every key of a package's state dict: the callable holds the U-Net as ``.net``
 STATE_PREFIX = "net."
-MODULES = (blocks, unet, build, probabilities)
+MODULES = (blocks, geometry, arguments, unet, build, probabilities)
+#: modules the others use by name (``from . import geometry``): a namespace of their functions
+NAMESPACES = (geometry,)
 
 _HEADER = '''"""The U-Net of napari-unet (Ronneberger, Fischer and Brox, MICCAI 2015) in one
 file, for bioimage.io consumers: ``Probabilities(**kwargs)`` with the package's state dict.
-Generated from napari-unet's unet_core.model.blocks, .unet and .build and
-unet_core.formats.probabilities."""
+Generated from napari-unet's unet_core.model.blocks, .geometry, .arguments, .unet and
+.build and unet_core.formats.probabilities."""
 
 from __future__ import annotations
 '''
@@ -36,4 +39,10 @@ def architecture_source() -> str:
         text = re.sub(r"^from __future__ import annotations\n", "", text, flags=re.M)
         text = re.sub(r"^from \.[\w.]* import .*\n", "", text, flags=re.M)
         parts.append(f"\n# ---- from {module.__name__} " + "-" * 40 + "\n" + text)
+        if module in NAMESPACES:
+            names = [n for n, v in vars(module).items()
+                     if inspect.isfunction(v) and v.__module__ == module.__name__]  # fmt: skip
+            short = module.__name__.rsplit(".", 1)[-1]
+            fields = ", ".join(f"{n}={n}" for n in names)
+            parts.append(f"\n{short} = __import__('types').SimpleNamespace({fields})\n")
     return "".join(parts)

@@ -47,20 +47,22 @@ ProgressCallback = Callable[[int, int], object]
 
 
 class NormalizedView:
-    """An (H, W[, C]) image seen as the (c, H, W) float32 array the network reads, normalised
-    where it is read: the sliding window reads it box by box, so a lazy image (zarr, dask, a
-    level of a pyramid) is never read whole."""
+    """An (H, W[, C]) image (or (D, H, W[, C]) volume) seen as the (c, H, W) (or (c, D, H, W))
+    float32 array the network reads, normalised where it is read: the sliding window reads it
+    box by box, so a lazy image (zarr, dask, a level of a pyramid) is never read whole."""
 
     def __init__(self, image, channels: str, norm: Normalizer):
         self.image, self.channels, self.norm = image, channels, norm
-        c = len(select_channels(np.asarray(image[:1, :1]), channels))
-        self.shape = (c, *image.shape[:2])
+        self.spatial_dims = norm.spatial_dims
+        corner = np.asarray(image[(slice(0, 1),) * self.spatial_dims])
+        c = len(select_channels(corner, channels, self.spatial_dims))
+        self.shape = (c, *image.shape[: self.spatial_dims])
 
     def __getitem__(self, index: tuple) -> np.ndarray:
         if index[0] != slice(None):
             raise IndexError("a NormalizedView is read with every channel")
         raw = np.asarray(self.image[index[1:]])
-        return self.norm(select_channels(raw, self.channels))
+        return self.norm(select_channels(raw, self.channels, self.spatial_dims))
 
 
 @dataclass
@@ -144,6 +146,8 @@ class Predictor:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if scale != "auto" and not (isinstance(scale, (int, float)) and 0 < scale <= 16):
             raise ValueError(f"scale must be 'auto' or a factor in (0, 16], got {scale!r}")
+        if model.spatial_dims == 3 and scale not in ("auto", 1, 1.0):
+            raise ValueError("a 3-D model segments a volume at its own voxel size: no scale")
         self.network = NetworkCall(model, device, precision, tta)
         self.device, self.precision = self.network.device, self.network.precision
         self.model = model
@@ -156,12 +160,12 @@ class Predictor:
                                   memory_budget=memory_budget)  # fmt: skip
 
     @property
-    def tile(self) -> int:
-        """Input tile edge in pixels."""
+    def tile(self) -> int | tuple[int, ...]:
+        """Input tile edge in pixels (per axis where the axes differ: a volume's)."""
         return self.window.tile
 
     @property
-    def margin(self) -> int:
+    def margin(self) -> int | tuple[int, ...]:
         """Input pixels per axis around a tile's output."""
         return self.window.margin
 
@@ -186,7 +190,8 @@ class Predictor:
         progress: ProgressCallback | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Class probabilities (num_classes, H, W) float32 of a (H, W) or (H, W, C) image.
+        """Class probabilities (num_classes, H, W) float32 of a (H, W) or (H, W, C) image
+        ((num_classes, D, H, W) of a (D, H, W[, C]) volume for a 3-D model).
 
         ``progress(done, total)`` is called after each batch of tiles; returning ``False`` stops
         the job with :class:`Cancelled`. ``out`` may be a preallocated (e.g. memory-mapped) array.
@@ -201,7 +206,9 @@ class Predictor:
         """What the model's task needs of ``image``, found once (its field of view, say), with
         the resampling factor :meth:`run` uses (see ``scale``): a one-line ValueError when the
         card asks for one outside [1/16, 16] (a card that does not fit the image, or a damaged
-        one), the bounds a user's own scale has."""
+        one), the bounds a user's own scale has. A volume is segmented at its own scale."""
+        if self.model.spatial_dims == 3:
+            return ImageContext()
         context = self.task.prepare(image, self.card)
         if self.scale != "auto":
             context.scale = float(self.scale)
@@ -225,7 +232,7 @@ class Predictor:
         yield. This is what GUI workers iterate over.
         """
         pre = self.card.preprocessing
-        check_channels(image, pre.channels, self.model.in_channels)
+        check_channels(image, pre.channels, self.model.in_channels, self.model.spatial_dims)
         context = context if context is not None else self.prepare(image)
         factor = context.scale
         if abs(factor - 1.0) < 0.02:
@@ -249,7 +256,8 @@ class Predictor:
         a larger image, pass ``norm`` fitted on the whole image (default: fitted on
         ``image``)."""
         pre = self.card.preprocessing
-        array = NormalizedView(image, pre.channels, norm or Normalizer(pre).fit(image))
+        norm = norm or Normalizer(pre, self.model.spatial_dims).fit(image)
+        array = NormalizedView(image, pre.channels, norm)
         return (yield from self.window.run(self.forward(), array, self.model.num_classes, out))
 
     def forward(self) -> Forward:

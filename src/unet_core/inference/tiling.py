@@ -14,6 +14,8 @@ from itertools import product
 
 import numpy as np
 
+from ..base.arrays import Sizes, axes_of
+
 
 def plan_axis(
     length: int, max_out: int, overlap: int, grid: int, min_out: int
@@ -49,17 +51,27 @@ class TileGrid:
     shape : the image's spatial shape, (H, W) or (D, H, W).
     tile_in : input size of every tile, per axis.
     tile_out : output size of every tile, per axis.
-    context : input pixels before the output origin on every axis (the network's margin // 2).
+    context : input pixels before the output origin (the network's margin // 2), the same on
+        every axis or one per axis (a volume's z axis may need less).
     starts : output origins along each axis.
-    overlap : output pixels neighbouring tiles share (blended by the padded network).
+    overlap : output pixels neighbouring tiles share (blended by the padded network), once or
+        per axis.
     """
 
     shape: tuple[int, ...]
     tile_in: tuple[int, ...]
     tile_out: tuple[int, ...]
-    context: int
+    context: Sizes
     starts: tuple[tuple[int, ...], ...]
-    overlap: int = 0
+    overlap: Sizes = 0
+
+    @property
+    def contexts(self) -> tuple[int, ...]:
+        return axes_of(self.context, self.ndim)
+
+    @property
+    def overlaps(self) -> tuple[int, ...]:
+        return axes_of(self.overlap, self.ndim)
 
     @property
     def ndim(self) -> int:
@@ -75,7 +87,7 @@ class TileGrid:
     def input_window(self, *origin: int) -> tuple[int, ...]:
         """(starts..., sizes...) of the input window of the tile whose output starts at
         ``origin``: ``(y0, x0, h, w)`` for an image."""
-        return (*(o - self.context for o in origin), *self.tile_in)
+        return (*(o - c for o, c in zip(origin, self.contexts)), *self.tile_in)
 
     def output_slices(self, *origin: int) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
         """(image slices, tile slices) of the part of a tile's output inside the image."""
@@ -88,22 +100,27 @@ def make_grid(
     shape: tuple[int, ...],
     max_out: tuple[int, ...],
     *,
-    margin: int,
-    overlap: int,
-    grid: int,
-    min_out: int,
+    margin: Sizes,
+    overlap: Sizes,
+    grid: Sizes,
+    min_out: Sizes,
 ) -> TileGrid:
-    """Plan every axis of an image or volume: see :func:`plan_axis`."""
+    """Plan every axis of an image or volume: see :func:`plan_axis`. ``margin``, ``overlap``,
+    ``grid`` and ``min_out`` are the same on every axis or given per axis."""
     if len(shape) != len(max_out):
         raise ValueError(f"max_out {max_out} must give a size per axis of {shape}")
-    axes = [plan_axis(n, m, overlap, grid, min_out) for n, m in zip(shape, max_out)]
+    nd = len(shape)
+    margins, overlaps = axes_of(margin, nd), axes_of(overlap, nd)
+    axes = [plan_axis(n, m, o, g, mo) for n, m, o, g, mo in
+            zip(shape, max_out, overlaps, axes_of(grid, nd), axes_of(min_out, nd))]  # fmt: skip
+    same = isinstance(margin, (int, np.integer))
     return TileGrid(
         shape=tuple(int(n) for n in shape),
-        tile_in=tuple(out + margin for out, _ in axes),
+        tile_in=tuple(out + m for (out, _), m in zip(axes, margins)),
         tile_out=tuple(out for out, _ in axes),
-        context=margin // 2,
+        context=int(margin) // 2 if same else tuple(m // 2 for m in margins),
         starts=tuple(tuple(starts) for _, starts in axes),
-        overlap=overlap,
+        overlap=overlap if isinstance(overlap, (int, np.integer)) else overlaps,
     )
 
 
@@ -133,9 +150,10 @@ def coverage(
     return total
 
 
-def ramp_window(tile_out: tuple[int, ...], overlap: int) -> np.ndarray:
-    """A tile's blending weights: the outer product of :func:`ramp_weights` along each axis."""
+def ramp_window(tile_out: tuple[int, ...], overlap: Sizes) -> np.ndarray:
+    """A tile's blending weights: the outer product of :func:`ramp_weights` along each axis
+    (``overlap`` once or per axis)."""
     window = np.ones((), np.float32)
-    for n in tile_out:
-        window = np.multiply.outer(window, ramp_weights(n, overlap))
+    for n, o in zip(tile_out, axes_of(overlap, len(tile_out))):
+        window = np.multiply.outer(window, ramp_weights(n, o))
     return window.astype(np.float32, copy=False)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..base.arrays import read_box
+from ..base.arrays import Sizes, axes_of, read_box
 from ..base.events import Progress
 from .tiling import TileGrid, coverage, make_grid, ramp_window
 
@@ -32,11 +32,12 @@ class SlidingWindow:
 
     Attributes
     ----------
-    tile : input tile edge on every axis, a size the network accepts.
-    margin : input pixels per axis that a tile's output lacks (context on both sides).
+    tile : input tile edge, a size the network accepts.
+    margin : input pixels that a tile's output lacks (context on both sides).
     overlap : output pixels that neighbouring tiles share.
     grid : the network's pooling multiple: tile origins sit on it.
     min_out : the smallest output edge the network gives.
+    (Each of these five is one size for every axis, or a tuple, one per axis: a volume's.)
     blend : blend overlapping outputs with linear ramps (padded networks); otherwise overwrite
         (a valid network's overlapping outputs are identical).
     batch_size : tiles per call of ``forward``.
@@ -45,15 +46,15 @@ class SlidingWindow:
         tile when even one tile runs out of memory (None: not retried).
     """
 
-    tile: int
-    margin: int
-    overlap: int
-    grid: int
-    min_out: int
+    tile: Sizes
+    margin: Sizes
+    overlap: Sizes
+    grid: Sizes
+    min_out: Sizes
     blend: bool
     batch_size: int = 1
-    one_tile: tuple[int, int] | None = None
-    accept: Callable[[int], int] | None = None
+    one_tile: tuple[Sizes, Sizes] | None = None
+    accept: Callable[[Sizes], Sizes] | None = None
 
     def plan(self, shape: tuple[int, ...]) -> TileGrid:
         """The tile grid for an array of spatial ``shape``."""
@@ -63,10 +64,11 @@ class SlidingWindow:
                 return one
         return self._grid(shape, self.margin, self.overlap)
 
-    def _grid(self, shape: tuple[int, ...], margin: int, overlap: int) -> TileGrid:
-        edge = self.tile - margin
-        return make_grid(shape, (edge,) * len(shape), margin=margin, overlap=overlap,
-                         grid=self.grid, min_out=self.min_out)  # fmt: skip
+    def _grid(self, shape: tuple[int, ...], margin: Sizes, overlap: Sizes) -> TileGrid:
+        nd = len(shape)
+        edges = tuple(t - m for t, m in zip(axes_of(self.tile, nd), axes_of(margin, nd)))
+        return make_grid(shape, edges, margin=margin, overlap=overlap, grid=self.grid,
+                         min_out=self.min_out)  # fmt: skip
 
     def run(
         self, forward: Forward, array: np.ndarray, classes: int, out: np.ndarray | None = None
@@ -112,8 +114,10 @@ class SlidingWindow:
             smaller = replace(self, batch_size=self.batch_size // 2)
             what = f"{smaller.batch_size} tile(s) at a time"
         else:
-            edge = self.accept(self.tile // 2) if self.accept is not None else self.tile
-            if edge >= self.tile:
+            half = (self.tile // 2 if isinstance(self.tile, int)
+                    else tuple(t // 2 for t in self.tile))  # fmt: skip
+            edge = self.accept(half) if self.accept is not None else self.tile
+            if np.all(np.asarray(edge) >= np.asarray(self.tile)):
                 raise MemoryError(f"out of memory even with one tile of {self.tile} px "
                                   f"({exc})") from None  # fmt: skip
             smaller, what = replace(self, tile=edge), f"tiles of {edge} px"
@@ -134,8 +138,9 @@ def output_array(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 def divide_by_coverage(out: np.ndarray, grid: TileGrid, rows: int = 256) -> None:
     """Divide blended sums (classes, *spatial) by the tiles' total weight, in slabs of
     ``rows`` along the first spatial axis."""
-    per_axis = [coverage(n, s, t, grid.overlap)
-                for n, s, t in zip(grid.shape, grid.starts, grid.tile_out)]  # fmt: skip
+    per_axis = [coverage(n, s, t, o)
+                for n, s, t, o in zip(grid.shape, grid.starts, grid.tile_out,
+                                      grid.overlaps)]  # fmt: skip
     rest = np.ones((), np.float32)
     for c in per_axis[1:]:
         rest = np.multiply.outer(rest, 1.0 / c)

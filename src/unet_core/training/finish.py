@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..base.arrays import axes_of
 from ..formats.safetensors_file import save_model
 from ..formats.store import read_card
 from ..model.unet import UNet
@@ -69,7 +70,8 @@ def data_passes(trainer: Trainer) -> float:
     """Epochs in the usual sense: labelled pixels of all patches drawn, over the training
     pixels (4 significant digits)."""
     pixels = sum(s.labels.size for s in trainer.sampler.samples)
-    drawn = trainer.step * trainer.config.batch_size * trainer.out_size**2
+    patch = np.prod(axes_of(trainer.out_size, trainer.model.spatial_dims))
+    drawn = trainer.step * trainer.config.batch_size * int(patch)
     return float(f"{drawn / max(pixels, 1):.4g}")
 
 

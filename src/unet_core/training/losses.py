@@ -41,8 +41,8 @@ def soft_dice_loss(
     valid = _valid(target, ignore_index).unsqueeze(1).float()
     probs = torch.softmax(logits, dim=1) * valid
     safe = torch.where(valid[:, 0].bool(), target, torch.zeros_like(target))
-    onehot = F.one_hot(safe, logits.shape[1]).permute(0, 3, 1, 2).float() * valid
-    dims = (0, 2, 3)
+    onehot = torch.movedim(F.one_hot(safe, logits.shape[1]), -1, 1).float() * valid
+    dims = (0, *range(2, logits.dim()))  # the batch and every spatial axis
     inter = (probs * onehot).sum(dims)[1:]
     total = (probs + onehot).sum(dims)[1:]
     return 1 - ((2 * inter + eps) / (total + eps)).mean()

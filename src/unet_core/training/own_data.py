@@ -31,6 +31,7 @@ from ..model.card import ModelCard, card_of
 from ..model.unet import UNet
 from ..scoring import sample_scorer
 from ..tasks import task_of
+from . import volumes
 from .finish import TrainResult, finish
 from .recipe import architecture, generic_config
 from .trainer import Trainer
@@ -63,15 +64,24 @@ def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
     return train, val, f"the bottom {round(100 * HOLDOUT)} % of each image's annotated rows"
 
 
-def new_model(data: FolderData, size: str, base: str | UNet | None, device: str) -> UNet:
-    """A fresh network sized for the data, or a copy of ``base`` (a model, its name or file)."""
+def new_model(data: FolderData, size: str, base: str | UNet | None, device: str,
+              voxel_size: tuple | None = None) -> UNet:  # fmt: skip
+    """A fresh network sized for the data (a 3-D one for volumes, planned from
+    ``voxel_size``), or a copy of ``base`` (a model, its name or file)."""
     k = len(data.classes)
     if base is None:
-        model = build_model(architecture(size, data.in_channels, k))
+        if data.spatial_dims == 3:
+            arch, _ = volumes.architecture(size, data.in_channels, k, voxel_size)
+        else:
+            arch = architecture(size, data.in_channels, k)
+        model = build_model(arch)
         model.card = ModelCard(model.config, data.preprocessing, list(data.classes), task="generic")
         return model
     model = copy.deepcopy(base) if isinstance(base, UNet) else load_model(base, device=device)
     base = card_of(model).name if isinstance(base, UNet) else base
+    if model.spatial_dims != data.spatial_dims:
+        raise ValueError(f"{base} is a {model.spatial_dims}-D model and the data are "
+                         f"{data.spatial_dims}-D")  # fmt: skip
     if model.num_classes != k:
         raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
     card = card_of(model)
@@ -89,7 +99,7 @@ def fits(data: FolderData, model: UNet) -> FolderData:
     pre = card_of(model).preprocessing
     for name, image in zip(data.names, data.images):
         try:
-            check_channels(image, pre.channels, model.in_channels)
+            check_channels(image, pre.channels, model.in_channels, model.spatial_dims)
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
     return dataclasses.replace(data, preprocessing=pre)
@@ -110,24 +120,30 @@ def iter_train(
     source: str = "",
     stop: Callable[[], bool] | None = None,
     precision: str = "auto",
+    dims: int | None = None,
+    voxel_size: tuple[float, float, float] | None = None,
 ) -> Generator[Event, None, TrainResult]:
     """Train on ``data``: yields the trainer's events (see :meth:`Trainer.fit`) and
     :class:`Status` lines, returns a :class:`~.finish.TrainResult`. ``minutes`` and ``steps``
     bound the run (default: 4 minutes); ``precision``: the trainer's (:class:`TrainConfig`);
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
-    either way."""
+    either way. Volumes train a 3-D U-Net, or a 2-D one on their annotated slices
+    (:func:`~.volumes.choose_dims`; ``dims`` forces it), ``voxel_size`` (z, y, x) plans its
+    pooling."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
     ckpt = out.with_name(out.stem + ".ckpt")
     minutes = 4.0 if minutes is None and steps is None else minutes
     torch.manual_seed(seed)
-    model = new_model(data, size, base, device)
+    chosen, why = volumes.choose_dims(data, dims)
+    yield Status(f"{chosen}-D U-Net: {why}")
+    if chosen == 2 and data.spatial_dims == 3:
+        data, val = volumes.as_slices(data), None if val is None else volumes.as_slices(val)
+    model = new_model(data, size, base, device, voxel_size)
     if base is not None:  # the images are read the way the base model reads them
         data = fits(data, model)
         val = None if val is None else fits(val, model)
-    train, held, holdout = ((data.samples(), val.samples(), "") if val is not None
-                            else hold_out(data))  # fmt: skip
-    config, reasons = generic_config([s.labels for s in train], classes=data.classes, size=size,
-                                     steps=steps, seed=seed)  # fmt: skip
+    train, held, holdout, config, reasons = plan(data, val, size, steps, seed, voxel_size)
+    reasons["dims"] = why
     config = dataclasses.replace(config, precision=precision)
     evaluate = sample_scorer(task_of("generic"), data.classes)  # as trained: class scores
     trainer = Trainer(model, train, config, val=held, evaluate=evaluate,
@@ -146,10 +162,27 @@ def iter_train(
     }  # fmt: skip
     if data.notes:
         provenance["notes"] = list(data.notes)
-    description = f"{', '.join(data.classes[1:])} in the user's images ({len(data.names)} images)"
+    kind = "volumes" if data.spatial_dims == 3 else "images"
+    description = f"{', '.join(data.classes[1:])} in the user's {kind} ({len(data.names)} {kind})"
     return finish(trainer, out, provenance, stopped=stopped, name=out.stem,
                   description=description, classes=list(data.classes),
                   preprocessing=data.preprocessing)  # fmt: skip
+
+
+def plan(data: FolderData, val: FolderData | None, size: str, steps: int | None, seed: int,
+         voxel_size: tuple | None) -> tuple:  # fmt: skip
+    """(training samples, validation samples, what was held out, config, reasons)."""
+    if data.spatial_dims == 3:
+        train, held, holdout = ((data.samples(), val.samples(), "") if val is not None
+                                else volumes.hold_out(data))  # fmt: skip
+        config, reasons = volumes.config(data, size, steps, seed)
+        reasons["architecture"] = volumes.architecture(size, 1, 2, voxel_size)[1]
+        return train, held, holdout, config, reasons
+    train, held, holdout = ((data.samples(), val.samples(), "") if val is not None
+                            else hold_out(data))  # fmt: skip
+    config, reasons = generic_config([s.labels for s in train], classes=data.classes, size=size,
+                                     steps=steps, seed=seed)  # fmt: skip
+    return train, held, holdout, config, reasons
 
 
 def until_stopped(trainer: Trainer, budget: float | None,

@@ -39,6 +39,7 @@ from .checkpoint import (
 from .config import TrainConfig
 from .losses import get_loss
 from .optim import frozen, lr_factor, make_optimizer, update_average
+from .patches import patch_sizes
 from .weight_maps import class_weights_of, loss_weight_maps
 
 log = logging.getLogger(__name__)
@@ -46,15 +47,6 @@ log = logging.getLogger(__name__)
 Evaluate = Callable[[np.ndarray, Sample], dict]
 #: steps timed before validations are spaced over a time budget (``budget_validations``)
 TIMING_STEPS = 5
-
-
-def patch_sizes(model: UNet, patch: int) -> tuple[int, int]:
-    """(input, output) patch edges the network accepts, the input no larger than ``patch``."""
-    if model.padding == "valid":
-        size = model.valid_input_size(patch, "down")
-        return size, model.output_size(size)
-    size = max(model.grid, patch // model.grid * model.grid)
-    return size, size
 
 
 class Trainer:
