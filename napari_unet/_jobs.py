@@ -91,6 +91,8 @@ def segment_job(
         ref, chosen = suggest_model(np.asarray(image) if isinstance(image, np.ndarray) else
                                     np.asarray(image[::4, ::4]))  # fmt: skip
     net = resolve_model(workspace, ref, device)
+    if net.spatial_dims == 3:
+        raise ValueError("a 3-D model segments whole stacks: tick 'whole stack'")
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
     predicted = yield from predictor.run(image)
     prob, scale, context = predicted.prob, predicted.scale, predicted.context
@@ -102,6 +104,34 @@ def segment_job(
     return SegmentResult(prob, list(net.card.classes), scale, time.perf_counter() - start,
                          ref, net.card, values, instances, predictor.precision, levels,
                          notes, chosen)  # fmt: skip
+
+
+def segment_stack_job(
+    stack: Any, ref: str, workspace: Any = None, device: str = "auto", tile: int | None = None,
+    tta: bool = False, threshold: float = 0.5, objects: bool = False,
+) -> Generator[Any, None, SegmentResult]:  # fmt: skip
+    """Segment every slice of a (D, H, W[, C]) stack (``unet_core.inference.stacks``): at
+    once with a 3-D model, slice by slice with a 2-D one (:data:`AUTO`: the bundled model for
+    its middle slice's kind); the result's probabilities are (classes, D, H, W)."""
+    import numpy as np
+
+    from unet_core.inference.predictor import Predictor
+    from unet_core.inference.stacks import predict_stack
+    from unet_core.postprocess import separate_objects
+    from unet_core.tasks import suggest_model
+
+    start, chosen = time.perf_counter(), ""
+    if ref == AUTO:
+        ref, chosen = suggest_model(np.asarray(stack[len(stack) // 2]))
+    net = resolve_model(workspace, ref, device)
+    predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
+    predicted = yield from predict_stack(predictor, stack)
+    classes = list(net.card.classes)
+    instances = separate_objects(predicted.prob, classes, threshold) if objects else None
+    how = f"{len(stack)} slices " + ("in 3-D" if net.spatial_dims == 3 else "slice by slice")
+    return SegmentResult(predicted.prob, classes, predicted.scale, time.perf_counter() - start,
+                         ref, net.card, None, instances, predictor.precision, None, [how],
+                         chosen)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[Any, None, dict]:

@@ -20,12 +20,13 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
-from .._jobs import AUTO, measure_job, segment_job
+from .._jobs import AUTO, measure_job, segment_job, segment_stack_job
 from .._session import image_id, image_pixels, new_pair, pair_of, workspace
 from ._classes import class_colormap, legend
 from ._fit import make_scrollable
 from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
 from ._model_picker import ModelPicker, device_choices
+from ._outputs import output_layer, show_pyramid
 from ._runner import JobRunner, error_line
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ class SegmentWidget(Container):
         self._tta.tooltip = "average over 8 flips and rotations: a little better, 8x slower"
         self._objects = CheckBox(text="separate objects", value=False)
         self._objects.tooltip = "a layer with one label per object (touching ones split)"
+        self._whole = CheckBox(text="whole stack", value=False, visible=False)
+        self._whole.tooltip = ("segment every slice of the stack into one 3-D labels layer (a "
+                               "3-D model always segments the whole stack)")  # fmt: skip
         self._run = PushButton(text="Segment")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="progress", min=0, max=1, value=0)
@@ -62,13 +66,15 @@ class SegmentWidget(Container):
         self._measurements = Label(label="measured", value="", visible=False)
         self._measure = PushButton(text="Measure the edited labels", visible=False)
         self.extend([self._image, self._levels.choice, self._model, self._model_file,
-                     self._device, self._tile, self._tta, self._objects, self._run,
+                     self._device, self._tile, self._tta, self._objects, self._whole, self._run,
                      self._cancel, self._progress, self._threshold, self._legend,
                      self._status, self._measurements, self._measure])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._run.changed.connect(self._on_run)
         self._image.changed.connect(self._levels.follow)
+        self._image.changed.connect(self._follow_stack)
         self._levels.follow(self._image.value)
+        self._follow_stack(self._image.value)
         self._threshold.changed.connect(self._on_threshold)
         self._measure.changed.connect(self._on_measure)
         self._last: dict | None = None  # the most recent result shown
@@ -93,6 +99,9 @@ class SegmentWidget(Container):
                       for p, n in zip(point[:lead], data.shape[:lead]))  # fmt: skip
         return data[index], index
 
+    def _follow_stack(self, layer) -> None:  # "whole stack" for (slices, H, W) layers only
+        self._whole.visible = is_stack(layer)
+
     # ---- running ------------------------------------------------------------------------
     def _on_run(self) -> None:
         layer = self._image.value
@@ -102,14 +111,17 @@ class SegmentWidget(Container):
         try:
             ref = self._picker.ref()
             level = self._levels.level(layer)
-            image, index = self._current_plane(layer, level)
+            whole = is_stack(layer) and self._whole.value
+            image, index = ((level_data(layer, level), ()) if whole
+                            else self._current_plane(layer, level))  # fmt: skip
         except ValueError as exc:
             show_error(error_line(exc))
             return
         shapes = result_shapes(layer, level) if is_multiscale(layer) and not index else None
-        job = segment_job(image, ref, self._workspace, self._device.value, self._tile.value,
-                          self._tta.value, self._threshold.value, self._objects.value,
-                          shapes)  # fmt: skip
+        options = (self._device.value, self._tile.value, self._tta.value, self._threshold.value,
+                   self._objects.value)  # fmt: skip
+        job = (segment_stack_job(image, ref, self._workspace, *options) if whole
+               else segment_job(image, ref, self._workspace, *options, shapes))  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index, "level": level}
         name = self._workspace.describe(ref) if ref != AUTO else "the model for its kind"
         self._runner.start(
@@ -174,10 +186,10 @@ class SegmentWidget(Container):
         shape = data.shape[: layer.ndim]
         kw = {"scale": level_scale(layer, level), "translate": layer.translate}
         if result.pyramid is not None:  # a pyramid like the image's, made by the job
-            self._show_pyramid(f"{layer.name} probability", result.pyramid, kw)
+            show_pyramid(self._viewer, f"{layer.name} probability", result.pyramid, kw)
         else:
-            prob_layer, _ = self._layer(f"{layer.name} probability", "image", shape, np.float32,
-                                        kw)  # fmt: skip
+            prob_layer, _ = output_layer(self._viewer, f"{layer.name} probability", "image",
+                                         shape, np.float32, kw)  # fmt: skip
             prob_layer.data[index] = foreground_probability(result.prob)
             prob_layer.refresh()
         pair, lab_layer, created, notes = self._pair(layer, shape, kw, result)
@@ -190,7 +202,8 @@ class SegmentWidget(Container):
         self._legend.value = (f"{legend(result.classes)}; {IGNORE_LABEL} = ignore (magenta, "
                               "skipped by training)")  # fmt: skip
         if result.objects is not None:
-            objects, _ = self._layer(f"{layer.name} objects", "objects", shape, np.int32, kw)
+            objects, _ = output_layer(self._viewer, f"{layer.name} objects", "objects", shape,
+                                      np.int32, kw)  # fmt: skip
             objects.data[index] = result.objects
             objects.refresh()
         return notes
@@ -247,31 +260,6 @@ class SegmentWidget(Container):
                 found.append((labels.name != f"{layer.name} labels", pair, labels))
         return min(found, key=lambda f: f[0])[1:] if found else None
 
-    def _show_pyramid(self, name: str, levels: list, kw: dict) -> None:
-        """The probability of a multiscale image as a multiscale layer (replaced each run)."""
-        if name in self._viewer.layers:
-            self._viewer.layers.remove(name)
-        self._viewer.add_image(levels, multiscale=True, name=name,
-                               colormap="magma", contrast_limits=(0, 1), blending="additive",
-                               visible=False, **kw)  # fmt: skip
-
-    def _layer(self, name: str, kind: str, shape, dtype, kw: dict):
-        """The output layer ``name`` (probability or objects), reused when it fits, else
-        made anew; and whether it was made."""
-        if name in self._viewer.layers:
-            existing = self._viewer.layers[name]
-            from napari.layers import Image, Labels
-
-            wanted = Image if kind == "image" else Labels
-            if isinstance(existing, wanted) and existing.data.shape == tuple(shape):
-                return existing, False
-            self._viewer.layers.remove(existing)
-        data = np.zeros(shape, dtype)
-        if kind == "objects":  # separate objects: napari's random colours, outlined
-            return self._viewer.add_labels(data, name=name, opacity=0.6, **kw), True
-        return self._viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),
-                                      blending="additive", visible=False, **kw), True  # fmt: skip
-
     def _on_threshold(self, value: float) -> None:
         """Re-derive the labels from the newest probabilities of the layer (the newest model
         that segmented it, fine-tuned versions included), keeping painted edits."""
@@ -293,3 +281,8 @@ class SegmentWidget(Container):
             self._runner.say(error_line(exc))
             return
         last["layer"].refresh()
+
+
+def is_stack(layer) -> bool:
+    """A (slices, H, W) image layer (RGB slices included), one level."""
+    return layer is not None and layer.ndim == 3 and not is_multiscale(layer)

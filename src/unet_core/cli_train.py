@@ -5,6 +5,7 @@ your own images, with a progress bar that shows the loss and the held-out score)
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -37,12 +38,7 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     own.add_argument("--size", choices=("small", "medium", "large"), default="medium",
                      help="network size (default medium)")  # fmt: skip
     own.add_argument("--from", dest="base", metavar="MODEL", help="start from this model")
-    own.add_argument("--dims", type=int, choices=(2, 3),
-                     help="volumes (TIFF stacks): train a 3-D U-Net or a 2-D one on the "
-                          "annotated slices (default: chosen from the data)")  # fmt: skip
-    own.add_argument("--voxel-size", metavar="Z,Y,X",
-                     help="voxel size of the volumes (any unit), e.g. 50,4,4: a 3-D U-Net "
-                          "pools in-plane until the voxels are near-isotropic")  # fmt: skip
+    add_volume_options(own)
     own.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pre = tr.add_argument_group("bundled recipes")
     pre.add_argument("--preset", help="recipe: drive or em")
@@ -78,6 +74,15 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     return tr
 
 
+def add_volume_options(own) -> None:
+    own.add_argument("--dims", type=int, choices=(2, 3),
+                     help="volumes (TIFF stacks): train a 3-D U-Net or a 2-D one on the "
+                          "annotated slices (default: chosen from the data)")  # fmt: skip
+    own.add_argument("--voxel-size", metavar="Z,Y,X",
+                     help="voxel size of the volumes (any unit), e.g. 50,4,4: a 3-D U-Net "
+                          "pools in-plane until the voxels are near-isotropic")  # fmt: skip
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if (args.images is None) == (args.preset is None):
         raise ValueError("give either --images and --labels (your own data) or --preset")
@@ -107,13 +112,8 @@ def train_own(args: argparse.Namespace) -> int:
         raise ValueError("give --minutes or --steps, not both")
     check_minutes(args.minutes)
     out = check_out(args.out, args.overwrite or args.resume)
-    classes = None
-    if args.classes:
-        classes = [c.strip() for c in args.classes.split(",") if c.strip()]
-        if len(classes) < 2 or len(set(classes)) != len(classes):
-            raise ValueError(f"--classes needs two or more distinct names, got {args.classes!r}")
     voxel = parse_voxel_size(args.voxel_size)
-    data = load_folders(args.images, args.labels, classes)
+    data = load_folders(args.images, args.labels, parse_classes(args.classes))
     val = None
     if args.val_images is not None:
         val = load_folders(args.val_images, args.val_labels, data.classes)
@@ -155,6 +155,16 @@ def train_own(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_classes(text: str | None) -> list[str] | None:
+    """``--classes a,b,...`` as two or more distinct names (ValueError in one line if not)."""
+    if not text:
+        return None
+    classes = [c.strip() for c in text.split(",") if c.strip()]
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"--classes needs two or more distinct names, got {text!r}")
+    return classes
+
+
 def parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
     """``--voxel-size Z,Y,X`` as three positive numbers (ValueError in one line if not)."""
     if text is None:
@@ -174,8 +184,6 @@ MAX_MINUTES = 7 * 24 * 60
 
 def check_minutes(minutes: float | None) -> None:
     """A one-line ValueError for a time budget that is not a positive, finite number."""
-    import math
-
     if minutes is not None and not (math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
         raise ValueError(f"--minutes must be a number of minutes in (0, {MAX_MINUTES}], "
                          f"got {minutes}")  # fmt: skip

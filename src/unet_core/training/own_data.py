@@ -127,17 +127,13 @@ def iter_train(
     :class:`Status` lines, returns a :class:`~.finish.TrainResult`. ``minutes`` and ``steps``
     bound the run (default: 4 minutes); ``precision``: the trainer's (:class:`TrainConfig`);
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
-    either way. Volumes train a 3-D U-Net, or a 2-D one on their annotated slices
-    (:func:`~.volumes.choose_dims`; ``dims`` forces it), ``voxel_size`` (z, y, x) plans its
-    pooling."""
+    either way. Volumes train a 3-D U-Net (``voxel_size`` (z, y, x) plans its pooling) or a 2-D
+    one on their annotated slices (:func:`~.volumes.choose_dims`; ``dims`` forces it)."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
     ckpt = out.with_name(out.stem + ".ckpt")
     minutes = 4.0 if minutes is None and steps is None else minutes
     torch.manual_seed(seed)
-    chosen, why = volumes.choose_dims(data, dims)
-    yield Status(f"{chosen}-D U-Net: {why}")
-    if chosen == 2 and data.spatial_dims == 3:
-        data, val = volumes.as_slices(data), None if val is None else volumes.as_slices(val)
+    data, val, why = yield from volumes.chosen(data, val, dims)
     model = new_model(data, size, base, device, voxel_size)
     if base is not None:  # the images are read the way the base model reads them
         data = fits(data, model)

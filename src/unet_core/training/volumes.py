@@ -10,9 +10,11 @@ A 3-D U-Net learns a dense segmentation from a few painted slices (Cicek et al.,
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Generator
 
 import numpy as np
 
+from ..base.events import Status
 from ..base.labels import IGNORE_LABEL
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
@@ -55,6 +57,16 @@ def choose_dims(data: FolderData, dims: int | None) -> tuple[int, str]:
                    "slice")  # fmt: skip
     return 3, (f"volumes of {depth}+ slices annotated on {spread} slice(s): a 3-D U-Net "
                "learns the unpainted slices from their neighbours")  # fmt: skip
+
+
+def chosen(data: FolderData, val: FolderData | None, dims: int | None) -> Generator:
+    """(data, validation data, why) as the chosen network trains on them: volumes become
+    their annotated slices for a 2-D one. Yields the choice as a :class:`Status` line."""
+    dims, why = choose_dims(data, dims)
+    yield Status(f"{dims}-D U-Net: {why}")
+    if dims == 2 and data.spatial_dims == 3:
+        data, val = as_slices(data), None if val is None else as_slices(val)
+    return data, val, why
 
 
 def as_slices(data: FolderData) -> FolderData:
