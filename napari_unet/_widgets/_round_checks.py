@@ -40,11 +40,18 @@ def check_fit(model, data: list, pairs: list) -> None:
     whose class names do not fit the model take the model's."""
     from unet_core.base.labels import IGNORE_LABEL
     from unet_core.data.preprocess import check_channels
-    from unet_core.training.finetune import check_labels
+    from unet_core.training.finetune_inputs import check_labels
 
     for d, pair in zip(data, pairs):
-        check_channels(d.image, model.card.preprocessing.channels, model.in_channels)
-        check_labels(d.labels, d.image.shape[:2], model.num_classes, IGNORE_LABEL,
+        nd = d.labels.ndim  # a stack's labels: its slices (a 2-D model) or the volume (3-D)
+        if nd == 3 and model.spatial_dims == 3:
+            check_channels(d.image, model.card.preprocessing.channels, model.in_channels, 3)
+        elif nd == 2 and model.spatial_dims == 3:
+            raise ValueError(f"'{pair.labels_name}' is 2-D: a 3-D model fine-tunes on stacks")
+        else:
+            plane = d.image if nd == 2 else d.image[0]
+            check_channels(plane, model.card.preprocessing.channels, model.in_channels)
+        check_labels(d.labels, d.image.shape[:nd], model.num_classes, IGNORE_LABEL,
                      f"'{pair.labels_name}'")  # fmt: skip
         if len(pair.classes) != model.num_classes:
             pair.classes = list(model.card.classes)

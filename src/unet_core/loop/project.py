@@ -27,9 +27,10 @@ def snapshot(pairs: list[Pair], images: list[Any] | None = None) -> list[RoundDa
             raise LoopError(f"the image of '{pair.labels_name}' ('{pair.image.name}') is not open")
         image = np.array(image)
         labels, corrected = pair.training_labels()
-        if labels.shape != image.shape[: labels.ndim] or image.ndim not in (2, 3):
+        if labels.shape != image.shape[: labels.ndim] or image.ndim > labels.ndim + 1:
+            kind = "a 2-D image" if labels.ndim == 2 else "a stack"
             raise LoopError(f"'{pair.labels_name}' {labels.shape} does not match "
-                            f"'{pair.image.name}' {image.shape} as a 2-D image")  # fmt: skip
+                            f"'{pair.image.name}' {image.shape} as {kind}")  # fmt: skip
         data.append(RoundData(pair.id, image, labels, corrected, np.array(pair.labels),
                               pair.prediction(), sparse=pair.mode == SCRIBBLES))  # fmt: skip
     return data

@@ -153,7 +153,7 @@ class Pair:
         if previous is not None and previous.derived.shape == current.shape:
             merged, painted = keep_corrections(current, previous.derived, labels,
                                                previous.painted)  # fmt: skip
-        elif fresh or self.shown_apart:  # nothing in the target is the user's
+        elif fresh or self.shown_apart or not current.any():  # nothing there is the user's
             merged, painted = labels, np.zeros(current.shape, bool)
         else:  # labels drawn by hand before any prediction: every pixel is kept
             merged, painted = current.copy(), np.ones(current.shape, bool)
@@ -196,8 +196,9 @@ class Pair:
         nothing or something the user did not say."""
         from ..postprocess import scribbles_to_labels
 
-        if np.ndim(self.labels) != 2:
-            raise LoopError(f"'{self.labels_name}' is not 2-D: fine-tuning takes 2-D labels")
+        if np.ndim(self.labels) not in (2, 3):
+            raise LoopError(f"'{self.labels_name}' is neither 2-D nor a stack: fine-tuning "
+                            "takes labels of an image or of a stack of slices")  # fmt: skip
         if self.mode == SCRIBBLES:
             labels = scribbles_to_labels(self.labels)
             if (labels == IGNORE_LABEL).all():
@@ -209,11 +210,26 @@ class Pair:
                 f"no model has segmented '{self.labels_name}', so its unpainted pixels say "
                 "nothing: paint in scribbles mode (0 = not annotated), or segment it first"
             )  # fmt: skip
+        if np.ndim(self.labels) == 3 and () not in self.predictions:
+            return self._slice_labels()
         corrected = self.painted()
         if not corrected.any():
             raise LoopError(f"nothing in '{self.labels_name}' differs from the prediction yet:"
                             " correct it with the brush first")  # fmt: skip
         return np.array(self.labels, copy=True), corrected
+
+    def _slice_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """A stack segmented slice by slice: the predicted (and corrected) slices are known,
+        the others not annotated; corrected is what was painted on the predicted slices."""
+        labels = np.full(np.shape(self.labels), IGNORE_LABEL, np.uint8)
+        corrected = np.zeros(np.shape(self.labels), bool)
+        for index in self.predictions:
+            labels[index] = np.asarray(self.labels[index])
+            corrected[index] = self.painted(index)
+        if not corrected.any():
+            raise LoopError(f"nothing in '{self.labels_name}' differs from the prediction yet:"
+                            " correct it with the brush first")  # fmt: skip
+        return labels, corrected
 
 
 @dataclass(eq=False)

@@ -83,7 +83,9 @@ def round_job(
     data) are completed by the live head where it is ``guide`` sure (None: strokes only);
     the time it takes counts in ``seconds``. ``recipe``: fine-tuning options
     (:func:`~unet_core.training.finetune.finetune_config`)."""
+    from ..base.jobs import drain
     from ..inference.predictor import Predictor
+    from ..inference.stacks import predict_stack
     from ..training.finetune import heldout_dice, iter_finetune
     from ..training.weight_maps import CORRECTED_WEIGHT
     from .errors import LoopError
@@ -91,12 +93,12 @@ def round_job(
     start = time.perf_counter()
     weight = CORRECTED_WEIGHT if corrected_weight is None else corrected_weight
     labels = [d.labels for d in data]
-    if guide is not None and any(d.sparse for d in data):
+    if guide is not None and any(d.sparse and d.labels.ndim == 2 for d in data):
         yield Status("reading the images with the network…")
         for i, d in enumerate(data):
-            # too large to answer live: its strokes alone
+            # too large to answer live: its strokes alone (a stack's too: no live head in 3-D)
             with contextlib.suppress(LoopError):
-                if d.sparse:
+                if d.sparse and d.labels.ndim == 2:
                     labels[i] = guided_labels(base, d.image, d.labels, guide, device)
     if seconds:
         seconds = max(1.0, seconds - (time.perf_counter() - start))
@@ -106,9 +108,13 @@ def round_job(
         corrected=[d.corrected for d in data], corrected_weight=weight, **recipe,
     )  # fmt: skip
     yield Status("re-segmenting with the new model…")
-    prob = Predictor(new, device=device)(data[0].image)
+    predictor = Predictor(new, device=device)
+    if data[0].labels.ndim == 3:  # a stack: every slice (a 2-D model), or the volume (3-D)
+        prob = drain(predict_stack(predictor, data[0].image)).prob
+    else:
+        prob = predictor(data[0].image)
     dice = None
-    if heldout is not None:
+    if heldout is not None and np.ndim(heldout[1]) == 2:
         dice = heldout_dice(new, heldout[0], heldout[1], IGNORE_LABEL, device=device)
     done = new.card.provenance.get("finetune", {}).get("steps", 0) if new.card else 0
     new.cpu()  # versions are kept on the CPU: a GPU's memory is not spent on every round's model

@@ -15,6 +15,8 @@ import torch
 from ..model.unet import UNet
 
 _BN = torch.nn.modules.batchnorm._BatchNorm
+#: a volume is seen through a central crop of at most this many voxels a side
+VOLUME_EDGE = 96
 
 
 def batchnorm_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -22,18 +24,20 @@ def batchnorm_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 def _crop(image: np.ndarray, model: UNet, edge: int) -> np.ndarray:
-    """The central crop of a (C, H, W) image, at most ``edge`` wide, that the network accepts
-    (mirror-padded up to the smallest accepted size where the image is smaller)."""
+    """The central crop of a (C, H, W) image (or (C, D, H, W) volume), at most ``edge`` wide,
+    that the network accepts (mirror-padded up to the smallest accepted size where the image
+    is smaller)."""
     out = []
-    for n in image.shape[1:]:
+    for axis, n in enumerate(image.shape[1:]):
         if model.padding == "valid":
-            out.append(model.valid_input_size(min(n, edge), "down"))
+            out.append(model.valid_input_size(min(n, edge), "down", axis))
         else:
-            out.append(max(model.grid, min(n, edge) // model.grid * model.grid))
+            g = model.grids[axis]
+            out.append(max(g, min(n, edge) // g * g))
     pads = [(0, 0)] + [(0, max(0, o - n)) for o, n in zip(out, image.shape[1:])]
     image = np.pad(image, pads, mode="reflect") if any(p[1] for p in pads) else image
-    y0, x0 = (image.shape[1] - out[0]) // 2, (image.shape[2] - out[1]) // 2
-    return np.ascontiguousarray(image[:, y0 : y0 + out[0], x0 : x0 + out[1]])
+    box = tuple(slice((n - o) // 2, (n - o) // 2 + o) for n, o in zip(image.shape[1:], out))
+    return np.ascontiguousarray(image[(slice(None), *box)])
 
 
 @torch.no_grad()
@@ -54,6 +58,7 @@ def recalibrate_batchnorm(
         m.reset_running_stats()
         m.momentum = None  # cumulative average over the passes
         m.train()
+    edge = edge if model.spatial_dims == 2 else min(edge, VOLUME_EDGE)
     try:
         for image in images:
             x = torch.from_numpy(_crop(np.asarray(image, np.float32), model, edge))[None]

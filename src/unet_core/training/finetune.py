@@ -32,52 +32,24 @@ from ..base.events import Progress, Record
 from ..base.jobs import drain
 from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
-from ..data.preprocess import check_channels
 from ..inference.predictor import Predictor
 from ..model.card import card_of
 from ..model.unet import UNet
 from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
+from .finetune_inputs import check_budget, check_inputs, check_labels, planes_for
 from .threads import ThreadTuner
 from .trainer import Trainer
 from .weight_maps import CORRECTED_WEIGHT, correction_weights
 
-#: the largest fine-tuning patch: a few hundred MB of activations for the largest networks
-MAX_PATCH = 1024
-#: the smallest image edge fine-tuning learns from
-MIN_EDGE = 4
+#: the largest in-plane patch edge of a 3-D model's fine-tuning
+VOLUME_PATCH = 64
 
 #: Below this many steps the batch-norm running averages (momentum 0.1) still hold more than
 #: 4 % of the old domain's statistics (0.9 ** 30), so they are re-estimated on the images.
 FEW_STEPS = 30
 
-
-def check_labels(labels: np.ndarray, shape: tuple[int, ...], num_classes: int,
-                 ignore_label: int | None, name: str = "labels") -> np.ndarray:  # fmt: skip
-    """``labels`` as int64 class indices, or a one-line ``ValueError`` saying what is wrong."""
-    labels = np.asarray(labels)
-    if labels.shape != tuple(shape):
-        raise ValueError(f"{name} {labels.shape} do not match the image {tuple(shape)}")
-    if labels.dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be integer class indices, got dtype {labels.dtype}")
-    if labels.dtype.kind == "f":
-        if not np.isfinite(labels).all():
-            raise ValueError(f"{name} contain NaN or infinite values; use class indices")
-        if (labels != np.round(labels)).any():
-            raise ValueError(f"{name} must be whole class indices, got fractional values "
-                             f"such as {labels[labels != np.round(labels)].flat[0]:g}")  # fmt: skip
-    labels = labels.astype(np.int64)
-    valid = labels != ignore_label if ignore_label is not None else np.ones(labels.shape, bool)
-    if not valid.any():
-        raise ValueError(f"the {name} mark no pixel for training (all are the ignore label)")
-    bad = (labels[valid] < 0) | (labels[valid] >= num_classes)
-    if bad.any():
-        raise ValueError(
-            f"{name} must be class indices 0..{num_classes - 1} (or the ignore label "
-            f"{ignore_label}), got {np.unique(labels[valid][bad])[:5].tolist()}"
-        )
-    return labels
 
 
 def correction_sample(
@@ -87,8 +59,9 @@ def correction_sample(
     """A training sample at the scale the model works at (e.g. a fundus model's FOV size);
     ``weights`` (H, W) are per-pixel loss weights, resampled with the labels."""
     card = card_of(model)
-    labels = check_labels(labels, np.shape(image)[:2], model.num_classes, ignore_label)
-    factor = task_of(card).scale_for(np.asarray(image), card)
+    nd = np.ndim(labels)
+    labels = check_labels(labels, np.shape(image)[:nd], model.num_classes, ignore_label)
+    factor = task_of(card).scale_for(np.asarray(image), card) if nd == 2 else 1.0
     if abs(factor - 1.0) >= 0.02:  # train where the model works: at its own scale
         size = (max(1, round(labels.shape[0] * factor)), max(1, round(labels.shape[1] * factor)))
         image = resize(np.asarray(image), size)
@@ -101,8 +74,9 @@ def correction_sample(
     return sample
 
 
-def _as_lists(images, labels) -> tuple[list, list]:
-    if isinstance(images, np.ndarray) and images.ndim in (2, 3) and np.ndim(labels) == 2:
+def _as_lists(images, labels, spatial_dims: int = 2) -> tuple[list, list]:
+    if isinstance(images, np.ndarray) and np.ndim(labels) == spatial_dims and \
+            images.ndim in (spatial_dims, spatial_dims + 1):  # one image, or one volume
         images, labels = [images], [labels]
     images, labels = list(images), list(labels)
     if len(images) != len(labels) or not images:
@@ -144,6 +118,8 @@ def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_
                     freeze_encoder: bool = False, ema: float = 0.95, loss: str = "bce_dice",
                     precision: str = "auto", corrected_p: float = 0.0) -> TrainConfig:  # fmt: skip
     """The short-budget recipe as a :class:`TrainConfig` (see the module docstring)."""
+    if model.spatial_dims == 3:  # a volume's patch is seen in 3-D: far fewer pixels a side
+        patch = min(patch, VOLUME_PATCH)
     size = patch if model.padding == "same" else model.valid_input_size(patch + 60)
     return TrainConfig(
         steps=steps or 10**9, batch_size=batch_size, patch=size, lr=lr or 1e-3,
@@ -185,7 +161,8 @@ def iter_finetune(
         ``loss``, ``precision`` (see :func:`finetune_config`; precision "auto" is bf16 mixed
         precision where the hardware has it).
     """
-    images, labels = _as_lists(images, labels)
+    images, labels = _as_lists(images, labels, model.spatial_dims)
+    images, labels, corrected = planes_for(model, images, labels, corrected, ignore_label)
     check_inputs(model, images, labels, ignore_label, recipe.get("patch", 128))
     check_budget(steps, seconds, lr, corrected_weight)
     if steps is None and seconds is None:
@@ -226,42 +203,6 @@ def tuned(events: Iterator[Progress | Record],
                 event = dataclasses.replace(event, values={**event.values,
                                                            "threads": tuner.threads})
             yield event
-
-
-def check_inputs(model: UNet, images: list, labels: list, ignore_label: int | None,
-                 patch) -> None:  # fmt: skip
-    """A one-line ValueError, before any work, for images the model cannot take, labels that
-    are not its class indices, or a patch size out of range."""
-    pre = card_of(model).preprocessing
-    for i, (image, lab) in enumerate(zip(images, labels)):
-        check_channels(np.asarray(image), pre.channels, model.in_channels)
-        if min(np.shape(image)[:2]) < MIN_EDGE:
-            raise ValueError(f"image {i} is {np.shape(image)[0]} x {np.shape(image)[1]} pixels: "
-                             f"too small to learn from (at least {MIN_EDGE} on a side)")
-        check_labels(lab, np.shape(image)[:2], model.num_classes, ignore_label, f"labels {i}")
-    if isinstance(patch, bool) or not isinstance(patch, int) or not 16 <= patch <= MAX_PATCH:
-        raise ValueError(f"patch must be a whole number of pixels in [16, {MAX_PATCH}], got "
-                         f"{patch!r}")  # fmt: skip
-
-
-def check_budget(steps: int | None, seconds: float | None, lr: float | None,
-                 corrected_weight: float | str) -> None:  # fmt: skip
-    """A one-line ValueError for a budget or rate that cannot give a model."""
-    import math
-
-    if steps is not None and (int(steps) != steps or steps < 1):
-        raise ValueError(f"steps must be a whole number of at least 1, got {steps}")
-    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"seconds must be a positive number, got {seconds}")
-    if lr is not None and not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"the learning rate must be a positive number, got {lr}")
-    if corrected_weight == "balanced":
-        return
-    if isinstance(corrected_weight, str) or not (
-        math.isfinite(corrected_weight) and corrected_weight > 0
-    ):
-        raise ValueError(f"corrected_weight must be a positive number or 'balanced', got "
-                         f"{corrected_weight!r}")  # fmt: skip
 
 
 def heldout_dice(
