@@ -155,11 +155,12 @@ class PairPanel:
         if image is None:
             self.legend.value = "Choose an image first."
             return None
-        shape = image.data.shape[:2] if image.rgb else image.data.shape[-2:]
+        n = 3 if image.ndim == 3 else 2  # a stack's scribbles are a stack: paint any slice
+        shape = tuple(image.data.shape[: image.ndim])[-n:]
         classes = self.classes()
         layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=f"{image.name} scribbles",
                                        colormap=colormap_for(SCRIBBLES),
-                                       scale=image.scale[-2:], translate=image.translate[-2:])
+                                       scale=image.scale[-n:], translate=image.translate[-n:])
         new_pair(self.viewer, image, layer, SCRIBBLES, classes, pixels=image_pixels(image))
         layer.selected_label = 1
         layer.mode = "paint"
