@@ -22,8 +22,9 @@ def add_export_parser(sub, path_type) -> argparse.ArgumentParser:
     ex.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pkg = ex.add_argument_group("bioimage.io packages")
     pkg.add_argument("--sample", type=Path, metavar="IMAGE",
-                     help="an image the model is meant for: its centre becomes the package's "
-                     "test input and cover (default: the sample of the model's kind)")  # fmt: skip
+                     help="an image the model is meant for (a TIFF stack for a 3-D model): its "
+                     "centre becomes the package's test input and cover (default: the sample "
+                     "of the model's kind)")  # fmt: skip
     pkg.add_argument("--author", default="", help="the package's author (default: your login)")
     ex.set_defaults(func=cmd_export)
     return ex
@@ -42,7 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from .data.io import read_image
         from .formats.bioimageio_write import export_package
 
-        sample = _sample(args, model.card.task)
+        sample = _sample(args, model.card.task, model.spatial_dims)
         path = export_package(model, args.out, read_image(sample), author=args.author)
         print(f"wrote {path}: a bioimage.io model package (format 0.5; test it with "
               f"'bioimageio test {path}')")  # fmt: skip
@@ -51,8 +52,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = export_model(model, args.out, args.to)
     pre = model.card.preprocessing
+    axes, kind = ("D, H, W", "volume") if model.spatial_dims == 3 else ("H, W", "image")
     print(
-        f"wrote {path}: input (N, {model.in_channels}, H, W) float32, the image as "
+        f"wrote {path}: input (N, {model.in_channels}, {axes}) float32, the {kind} as "
         f"channels={pre.channels}, normalize={pre.normalize}; output class probabilities"
     )
     return 0
@@ -71,11 +73,14 @@ def _needs(to: str) -> None:
         raise ValueError(f"--to {to} needs the {module} package: pip install {extra}")
 
 
-def _sample(args: argparse.Namespace, task: str) -> Path:
+def _sample(args: argparse.Namespace, task: str, spatial_dims: int) -> Path:
     from .tasks import sample_path
 
     if args.sample:
         return args.sample
+    if spatial_dims == 3:  # the bundled samples are 2-D images
+        raise ValueError("no bundled sample volume for a 3-D model: give --sample STACK, a "
+                         "TIFF stack the model is meant for")  # fmt: skip
     try:
         return sample_path(task)
     except FileNotFoundError:

@@ -28,7 +28,8 @@ def citations(card: ModelCard) -> list[tuple[str, str]]:
 
 def tags(card: ModelCard) -> list[str]:
     """The package's tags: this tool's, and its task's (``Task.tags``)."""
-    return ["napari-unet", "unet", "2d", "semantic-segmentation", *task_of(card).tags]
+    dims = f"{card.architecture.get('spatial_dims', 2)}d"
+    return ["napari-unet", "unet", dims, "semantic-segmentation", *task_of(card).tags]
 
 
 def readme(card: ModelCard) -> str:
@@ -36,15 +37,19 @@ def readme(card: ModelCard) -> str:
     made (the model card)."""
     pre = card.preprocessing
     scale = ", ".join(f"{k}={v}" for k, v in card.scale.items())
+    volume = card.architecture.get("spatial_dims", 2) == 3
+    kind, axes = ("volume", ", axes z, y, x") if volume else ("image", "")
     lines = [
         f"# {card.name or 'napari-unet model'}",
         "",
-        card.description or f"A U-Net for {card.task} images, made with napari-unet.",
+        card.description
+        or f"A {'3-D ' * volume}U-Net for {card.task} {kind}s, made with napari-unet.",
         "",
         "## Input and output",
         "",
-        f"- Input: the image as `channels={pre.channels}` selects it (float32), normalised "
-        f"per image and channel (`{pre.normalize}`), as the package's preprocessing says.",
+        f"- Input: the {kind} as `channels={pre.channels}` selects it (float32{axes}), "
+        f"normalised per {kind} and channel (`{pre.normalize}`), as the package's preprocessing "
+        "says.",
         f"- Output: the probability of each class: {', '.join(card.classes)}.",
     ]
     if scale:

@@ -1,12 +1,15 @@
 """Write a bioimage.io model package (format 0.5) of any model of this tool.
 
 The package's input is the image as the model card's ``preprocessing.channels`` selects it (e.g.
-the green channel of a fundus photograph), float32, (batch, channel, y, x); its preprocessing is
-the card's normalisation as a bioimage.io operation (``zero_mean_unit_variance`` or
-``scale_range`` per image and channel); its output is the class probabilities. Three weight
-formats hold the same network: ``pytorch_state_dict`` (with the one-file architecture of
-:mod:`.bioimageio_architecture`), ``torchscript`` and, when the ``onnx`` package is installed,
-``onnx``.
+the green channel of a fundus photograph), float32, (batch, channel, y, x), or a 3-D model's
+volume, (batch, channel, z, y, x), each spatial axis with the sizes the network takes along it;
+its preprocessing is the card's normalisation as a bioimage.io operation
+(``zero_mean_unit_variance`` or ``scale_range`` per image and channel); its output is the class
+probabilities, smaller than the input by the network's margin along each axis for the paper's
+unpadded network. Three weight formats hold the same network: ``pytorch_state_dict`` (with the
+one-file architecture of :mod:`.bioimageio_architecture`), ``torchscript`` and, when the
+``onnx`` package is installed, ``onnx``. The test tensors and cover come from a sample image
+(:mod:`.bioimageio_sample`).
 The whole model card travels in ``config.napari_unet``, so that ``--model FILE.zip`` runs the
 package exactly as the model file it came from (:mod:`.bioimageio_read`).
 
@@ -32,33 +35,32 @@ from ..model.card import card_of
 from ..model.unet import UNet
 from .bioimageio_architecture import CALLABLE, STATE_PREFIX, architecture_source
 from .bioimageio_describe import citations, readme, tags
+from .bioimageio_sample import EPS, cover_image, package_input, probabilities
 from .onnx_torchscript import OPSET, export_model
-from .probabilities import Probabilities
 
 #: what a package records beside the bioimage.io fields (``config.napari_unet``)
 CONFIG_KEY = "napari_unet"
-#: the edge of the test input (the nearest size the network takes)
-TEST_EDGE = 256
-EPS = 1e-6  # bioimage.io's default epsilon of its normalisations
+#: the ids of the spatial axes of a package's tensors, per number of spatial axes
+SPACE_AXES = {2: ("y", "x"), 3: ("z", "y", "x")}
 
 
 def export_package(model: UNet, out: str | os.PathLike, sample: np.ndarray,
                    author: str = "") -> Path:  # fmt: skip
     """Write ``model`` as a bioimage.io package (a .zip) to ``out``, atomically. ``sample`` is
-    an image the model is meant for: its centre (at the model's scale) becomes the test input
-    and the cover. ValueError for a sample the model cannot take. ``model`` is not changed."""
+    an image the model is meant for (a (D, H, W[, C]) volume for a 3-D model): its centre (at
+    the model's scale) becomes the test input and the cover. ValueError for a sample the model
+    cannot take. ``model`` is not changed."""
     if card_of(model).preprocessing.local_contrast != "none":
         raise ValueError("bioimage.io has no preprocessing step for this model's local contrast "
                          "equalisation (CLAHE): export it as onnx or torchscript and equalise "
                          "the input first")  # fmt: skip
     model = copy.deepcopy(model).cpu().eval()  # a copy, on the CPU, that has a card
     model.card = card_of(model)
-    test_input = test_image(model, sample)
+    test_input = package_input(model, sample)
     if not np.isfinite(test_input).all():
         raise ValueError("the sample image holds NaN or infinite pixels: the package's test "
                          "would be of NaN; give an image the model is meant for (--sample)")
-    with torch.no_grad():
-        test_output = probabilities(model, test_input)
+    test_output = probabilities(model, test_input)
     if not np.isfinite(test_output).all():
         raise ValueError("the model's output on the sample image holds NaN: its weights or "
                          "the sample are not usable for a package")  # fmt: skip
@@ -67,52 +69,11 @@ def export_package(model: UNet, out: str | os.PathLike, sample: np.ndarray,
         return atomic_write(out, lambda part: _save(descr, part))
 
 
-def test_image(model: UNet, sample: np.ndarray) -> np.ndarray:
-    """(1, in_channels, S, S) float32: the centre of ``sample`` as the package's input takes it
-    (channels selected, at the model's scale), S the valid size nearest :data:`TEST_EDGE`."""
-    from ..base.arrays import resize
-    from ..data.preprocess import check_channels, select_channels
-    from ..tasks import task_of
-
-    image = np.asarray(sample)
-    pre = model.card.preprocessing
-    check_channels(image, pre.channels, model.in_channels)
-    factor = task_of(model.card).scale_for(image, model.card)
-    if abs(factor - 1.0) >= 0.02:  # as the predictor does
-        image = resize(image, tuple(max(1, round(n * factor)) for n in image.shape[:2]))
-    x = select_channels(image, pre.channels).astype(np.float32)
-    edge = model.valid_input_size(TEST_EDGE)
-    pad = [(0, 0)] + [(max(0, (edge - n + 1) // 2),) * 2 for n in x.shape[1:]]
-    x = np.pad(x, pad, mode="reflect") if any(p[0] for p in pad) else x
-    y0, x0 = ((n - edge) // 2 for n in x.shape[1:])
-    return np.ascontiguousarray(x[None, :, y0 : y0 + edge, x0 : x0 + edge])
-
-
-def normalized(model: UNet, x: np.ndarray) -> np.ndarray:
-    """``x`` (N, C, H, W) normalised as the package's preprocessing does it (per sample and
-    channel, bioimage.io's formulas)."""
-    pre = model.card.preprocessing
-    axes = (2, 3)
-    if pre.normalize == "zscore":
-        mean, std = x.mean(axis=axes, keepdims=True), x.std(axis=axes, keepdims=True)
-        return ((x - mean) / (std + EPS)).astype(np.float32)
-    if pre.normalize == "percentile":
-        lo, hi = np.percentile(x, pre.percentiles, axis=axes, keepdims=True)
-        return ((x - lo) / (hi - lo + EPS)).astype(np.float32)
-    return x.astype(np.float32)
-
-
-def probabilities(model: UNet, x: np.ndarray) -> np.ndarray:
-    """The class probabilities the package's weights give for the raw input ``x``."""
-    net = Probabilities(model)
-    return net(torch.from_numpy(normalized(model, x))).numpy().astype(np.float32)
-
-
 def _preprocessing(model: UNet) -> list:
     from bioimageio.spec.model import v0_5 as bio
 
     pre = model.card.preprocessing
-    axes = [bio.AxisId("y"), bio.AxisId("x")]
+    axes = [bio.AxisId(a) for a in _axis_ids(model)]  # per image (volume) and channel
     if pre.normalize == "zscore":
         kwargs = bio.ZeroMeanUnitVarianceKwargs(axes=axes, eps=EPS)
         return [bio.ZeroMeanUnitVarianceDescr(kwargs=kwargs)]
@@ -140,31 +101,29 @@ def _tensors(model: UNet, folder: Path, test_input: np.ndarray, test_output: np.
         np.save(folder / f"test_{name}.npy", array)
         # for viewers (FAIR)
         tifffile.imwrite(folder / f"sample_{name}.tif", array, photometric="minisblack")
-    size = bio.ParameterizedSize(min=model.min_input_size, step=model.grid)
+    in_axes, out_axes = _space_axes(model)
+    kind = "volume" if model.spatial_dims == 3 else "image"
     inputs = bio.InputTensorDescr(
         id=bio.TensorId("input"),
-        description=f"the image as channels={model.card.preprocessing.channels} selects it, "
+        description=f"the {kind} as channels={model.card.preprocessing.channels} selects it, "
         "float32, at the scale the model was trained at",
         axes=[
             bio.BatchAxis(),
             bio.ChannelAxis(channel_names=_identifiers(_input_names(model))),
-            bio.SpaceInputAxis(id=bio.AxisId("y"), size=size),
-            bio.SpaceInputAxis(id=bio.AxisId("x"), size=size),
+            *in_axes,
         ],  # fmt: skip
         test_tensor=bio.FileDescr(source=folder / "test_input.npy"),
         sample_tensor=bio.FileDescr(source=folder / "sample_input.tif"),
         data=bio.IntervalOrRatioDataDescr(type="float32"),
         preprocessing=_preprocessing(model),
     )
-    out_axes = [
-        bio.SpaceOutputAxis(id=bio.AxisId(a), size=bio.SizeReference(
-            tensor_id=bio.TensorId("input"), axis_id=bio.AxisId(a), offset=-model.margin))
-        for a in ("y", "x")
-    ]  # fmt: skip
+    margins, axes = model.margins, ", ".join(_axis_ids(model))
+    smaller = (f"{margins[0]} px smaller" if len(set(margins)) == 1
+               else f"{' x '.join(map(str, margins))} px smaller ({axes})")  # fmt: skip
     outputs = bio.OutputTensorDescr(
         id=bio.TensorId("probabilities"),
         description="class probabilities (softmax over the classes)"
-        + (f"; the centre of the input, {model.margin} px smaller" if model.margin else ""),
+        + (f"; the centre of the input, {smaller}" if any(margins) else ""),
         axes=[
             bio.BatchAxis(),
             bio.ChannelAxis(channel_names=_identifiers(model.card.classes)),
@@ -175,6 +134,28 @@ def _tensors(model: UNet, folder: Path, test_input: np.ndarray, test_output: np.
         data=bio.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
     )
     return [inputs], [outputs]
+
+
+def _axis_ids(model: UNet) -> tuple[str, ...]:
+    if model.spatial_dims not in SPACE_AXES:
+        raise ValueError(f"a bioimage.io package takes 2-D or 3-D models, not "
+                         f"{model.spatial_dims}-D")  # fmt: skip
+    return SPACE_AXES[model.spatial_dims]
+
+
+def _space_axes(model: UNet) -> tuple[list, list]:
+    """The spatial axes of the input (each its own smallest size and step: the network's
+    :attr:`~UNet.min_input_shape` and :attr:`~UNet.grids`) and of the output (the input's size
+    less the network's margin along that axis)."""
+    from bioimageio.spec.model import v0_5 as bio
+
+    ids = _axis_ids(model)
+    inputs = [bio.SpaceInputAxis(id=bio.AxisId(a), size=bio.ParameterizedSize(min=low, step=step))
+              for a, low, step in zip(ids, model.min_input_shape, model.grids)]  # fmt: skip
+    outputs = [bio.SpaceOutputAxis(id=bio.AxisId(a), size=bio.SizeReference(
+                   tensor_id=bio.TensorId("input"), axis_id=bio.AxisId(a), offset=-margin))
+               for a, margin in zip(ids, model.margins)]  # fmt: skip
+    return inputs, outputs
 
 
 def _identifiers(names: list[str]) -> list:
@@ -217,18 +198,8 @@ def _weights(model: UNet, folder: Path):
 def _cover(model: UNet, folder: Path, test_input: np.ndarray, test_output: np.ndarray) -> Path:
     from PIL import Image
 
-    from ..overlay import overlay, to_uint8_rgb
-    from ..postprocess import probabilities_to_labels
-
-    image = np.moveaxis(test_input[0], 0, -1)
-    image = image[..., 0] if image.shape[-1] != 3 else image
-    labels = probabilities_to_labels(test_output[0], 0.5)
-    m = model.margin // 2
-    if m:
-        image = image[m:-m, m:-m]
-    side = np.concatenate([to_uint8_rgb(image), overlay(image, labels)], axis=1)
     path = folder / "cover.png"
-    Image.fromarray(side).save(path)
+    Image.fromarray(cover_image(model, test_input, test_output)).save(path)
     return path
 
 

@@ -5,6 +5,8 @@ The exported graph maps the *preprocessed* image, (N, in_channels, H, W) float32
 card's ``preprocessing`` says (e.g. the green channel, z-scored per image), to the (N, classes,
 H, W) class probabilities (:class:`~.probabilities.Probabilities`); H and W are free (for padded
 networks any multiple of ``2**depth``; the paper's network gives a smaller output, as here).
+A 3-D model's graph maps (N, in_channels, D, H, W) volumes the same way, D, H and W free (each
+a valid size along its axis: ``model.grids``, ``model.min_input_shape``).
 The card travels with the file: in the ONNX model's metadata (``napari_unet_card``) and in the
 TorchScript archive's extra file ``model_card.json``.
 """
@@ -25,11 +27,23 @@ from .probabilities import Probabilities
 
 FORMATS = ("onnx", "torchscript")
 OPSET = 17
+#: the edge of the example input the graph is traced with, per number of spatial axes (a
+#: volume's is smaller: tracing runs the network a few times, and 32**3 voxels are half of
+#: 256**2 pixels); along each axis at least two steps of the network's grid
+EXAMPLE_EDGE = {2: 256, 3: 32}
+#: the names of the free axes of the input and output, per number of spatial axes
+FREE_AXES = {2: ("batch", None, "height", "width"), 3: ("batch", None, "depth", "height", "width")}
 
 
-def example_input(model: UNet, edge: int = 256) -> torch.Tensor:
-    """A (1, C, S, S) input of a size the network takes, near ``edge``."""
-    return torch.zeros(1, model.in_channels, *(2 * (model.valid_input_size(edge),)))
+def example_input(model: UNet, edge: int | None = None) -> torch.Tensor:
+    """A (1, C, S, S) input (a (1, C, D, H, W) volume for a 3-D model) of a size the network
+    takes along each axis, the valid size at or above ``edge`` (and two steps of its grid)."""
+    nd = model.spatial_dims
+    if nd not in EXAMPLE_EDGE:
+        raise ValueError(f"ONNX and TorchScript export takes 2-D or 3-D models, not {nd}-D")
+    edge = edge or EXAMPLE_EDGE[nd]
+    shape = (model.valid_input_size(max(edge, 2 * g), axis=a) for a, g in enumerate(model.grids))
+    return torch.zeros(1, model.in_channels, *shape)
 
 
 def export_model(model: UNet, out: str | os.PathLike, to: str = "onnx") -> Path:
@@ -53,7 +67,7 @@ def export_model(model: UNet, out: str | os.PathLike, to: str = "onnx") -> Path:
 def _onnx(net: torch.nn.Module, x: torch.Tensor, path: Path, card: str) -> None:
     import onnx
 
-    free = {0: "batch", 2: "height", 3: "width"}
+    free = {i: name for i, name in enumerate(FREE_AXES[x.dim() - 2]) if name}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
         torch.onnx.export(net, (x,), str(path), input_names=["input"],

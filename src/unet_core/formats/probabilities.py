@@ -12,7 +12,8 @@ from ..model.unet import UNet
 
 
 class Probabilities(nn.Module):
-    """Class probabilities (N, classes, H', W'): the softmax of the U-Net's logits.
+    """Class probabilities (N, classes, H', W'), or (N, classes, D', H', W') of a 3-D U-Net:
+    the softmax of the U-Net's logits.
 
     ``Probabilities(net)`` wraps a network; ``Probabilities(**architecture)`` builds one from
     a model card's architecture (``build_model``), as a bioimage.io consumer does.
