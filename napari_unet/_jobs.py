@@ -62,6 +62,7 @@ class SegmentResult:
     pyramid: list | None = None  # the foreground probability at each shape asked for
     notes: list[str] = field(default_factory=list)  # what the user should know, one line each
     chosen: str = ""  # why the model was chosen for this image (the automatic choice)
+    extent: str = ""  # a whole stack's: how many slices, and how (slice by slice or in 3-D)
 
 
 def segment_job(
@@ -130,8 +131,8 @@ def segment_stack_job(
     instances = separate_objects(predicted.prob, classes, threshold) if objects else None
     how = f"{len(stack)} slices " + ("in 3-D" if net.spatial_dims == 3 else "slice by slice")
     return SegmentResult(predicted.prob, classes, predicted.scale, time.perf_counter() - start,
-                         ref, net.card, None, instances, predictor.precision, None, [how],
-                         chosen)  # fmt: skip
+                         ref, net.card, None, instances, predictor.precision, None, [],
+                         chosen, how)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[Any, None, dict]:

@@ -145,9 +145,13 @@ class SegmentWidget(Container):
         notes = self._show(layer, source["index"], source["level"], result)
         model = self._workspace.describe(result.model)
         chosen = f": {result.chosen}" if result.chosen else ""
+        extent = []
+        if result.extent:  # a whole stack: looked at in 3-D
+            self._viewer.dims.ndisplay = 3
+            extent = [f"{result.extent}, shown in 3-D (the 2D/3D button goes back to slices)"]
         self._runner.say("; ".join([
             f"segmented '{layer.name}' in {result.seconds:.1f} s (model {model}{chosen}, "
-            f"scale {result.scale:.2f}, {result.precision})", *result.notes, *notes]))
+            f"scale {result.scale:.2f}, {result.precision})", *extent, *result.notes, *notes]))
         self._show_measurements(result.measurements)
         (show_warning if notes or result.notes else show_info)(self._status.value)
 

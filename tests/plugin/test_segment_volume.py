@@ -11,6 +11,16 @@ TIMEOUT = 60_000
 
 
 @pytest.fixture
+def messages(monkeypatch):
+    import napari_unet._widgets.segment as segment_module
+
+    seen = {"error": [], "warning": [], "info": []}
+    for kind in seen:
+        monkeypatch.setattr(segment_module, f"show_{kind}", seen[kind].append)
+    return seen
+
+
+@pytest.fixture
 def tiny_3d_model_file(tmp_path):
     import torch
 
@@ -34,7 +44,8 @@ def run(qtbot, widget, path):
 
 
 @pytest.mark.parametrize("model", ["tiny_model_file", "tiny_3d_model_file"])
-def test_whole_stack_becomes_one_3d_labels_layer(segment_widget, qtbot, request, model):
+def test_whole_stack_becomes_one_3d_labels_layer(segment_widget, qtbot, request, model,
+                                                 messages):  # fmt: skip
     viewer, widget = segment_widget
     stack = np.random.default_rng(0).integers(0, 255, (6, 48, 56), dtype=np.uint8)
     layer = viewer.add_image(stack, name="stack")
@@ -44,7 +55,9 @@ def test_whole_stack_becomes_one_3d_labels_layer(segment_widget, qtbot, request,
     progress = run(qtbot, widget, request.getfixturevalue(model))
     assert widget._status.value.startswith("segmented 'stack'"), widget._status.value
     how = "slice by slice" if model == "tiny_model_file" else "in 3-D"
-    assert f"6 slices {how}" in widget._status.value
+    assert f"6 slices {how}, shown in 3-D" in widget._status.value
+    assert viewer.dims.ndisplay == 3
+    assert messages["warning"] == [], messages
     labels, prob = viewer.layers["stack labels"], viewer.layers["stack probability"]
     assert labels.data.shape == prob.data.shape == stack.shape
     assert all(prob.data[z].max() > 0 for z in range(6))  # every slice, not the current one

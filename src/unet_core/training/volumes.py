@@ -61,9 +61,11 @@ def choose_dims(data: FolderData, dims: int | None) -> tuple[int, str]:
 
 def chosen(data: FolderData, val: FolderData | None, dims: int | None) -> Generator:
     """(data, validation data, why) as the chosen network trains on them: volumes become
-    their annotated slices for a 2-D one. Yields the choice as a :class:`Status` line."""
+    their annotated slices for a 2-D one. Yields the choice for volumes as a :class:`Status`
+    line."""
     dims, why = choose_dims(data, dims)
-    yield Status(f"{dims}-D U-Net: {why}")
+    if data.spatial_dims == 3:  # images: nothing to say
+        yield Status(f"{dims}-D U-Net: {why}")
     if dims == 2 and data.spatial_dims == 3:
         data, val = as_slices(data), None if val is None else as_slices(val)
     return data, val, why
