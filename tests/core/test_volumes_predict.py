@@ -129,3 +129,24 @@ def test_batch_segments_a_tiff_stack_in_3d_streamed_or_whole(tmp_path, volume):
     tifffile.imwrite(src / "flat.tif", volume[0])
     flat = segment_file(p, src / "flat.tif", tmp_path / "x")
     assert flat.status == "failed" and "3-D model segments volumes" in flat.reason
+
+
+def test_segment_command_reports_voxels_per_class_and_3d_objects(tmp_path, volume):
+    import csv
+
+    from unet_core import save_model
+    from unet_core.cli import main
+
+    model = model_3d("same", batch_norm=True)
+    path = save_model(model, tmp_path / "vol", name="vol", classes=["background", "nucleus"])
+    tifffile.imwrite(tmp_path / "stack.tif", volume)
+    assert main(["segment", str(tmp_path / "stack.tif"), "--model", str(path), "--out",
+                 str(tmp_path / "out"), "--device", "cpu", "--instances"]) == 0  # fmt: skip
+    with open(tmp_path / "out" / "segmentation.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if not r["file"].startswith("#")]
+    (row,) = rows
+    mask = read_mask(tmp_path / "out" / "stack_mask.tif")
+    assert mask.shape == volume.shape
+    assert int(row["volume_nucleus"]) == int((mask == 1).sum())
+    assert "mean_object_volume" in row and int(row["objects"]) >= 0
+    assert "segmented in 3-D" in row["reason"]

@@ -23,6 +23,7 @@ from ..base.names import one_line, path_text
 from .files import REPORT_NAME, RUN_RECORD, FileResult
 
 OBJECTS = ("objects", "mean_object_area")
+OBJECTS_3D = ("objects", "mean_object_volume")
 COLUMNS = ("file", "status", "reason", "height", "width", "channels", "slices", "seconds",
            "scale", "precision", "foreground_fraction", "mask")  # fmt: skip
 #: columns of this run's own doing, never carried over from an earlier run's row
@@ -30,11 +31,14 @@ _OWN = ("file", "status", "reason", "seconds", "precision", "mask")
 
 
 def columns_for(measurements: tuple[str, ...], classes: list[str],
-                instances: bool = False) -> tuple[str, ...]:  # fmt: skip
+                instances: bool = False, volumes: bool = False) -> tuple[str, ...]:  # fmt: skip
     """The report's columns: the task's ``measurements`` (e.g. vessel length), the area of each
     class but the background (``area_<name>``, pixels) and, with ``instances``, the objects'
-    count and mean area, before the mask's path."""
-    extra = (*measurements, *(f"area_{c}" for c in classes[1:]), *(OBJECTS if instances else ()))
+    count and mean area, before the mask's path; for a 3-D model's ``volumes``, each class's
+    volume (``volume_<name>``, voxels) and the objects' mean volume instead."""
+    size, objects = ("volume", OBJECTS_3D) if volumes else ("area", OBJECTS)
+    extra = (*measurements, *(f"{size}_{c}" for c in classes[1:]),
+             *(objects if instances else ()))  # fmt: skip
     return COLUMNS[:-1] + extra + COLUMNS[-1:]
 
 

@@ -159,7 +159,9 @@ class BatchRun:
         for folder in {self.out_dir / i.subdir for i in self.inputs}:
             if not self.scheduler:  # a remote cluster's workers are not processes of this host
                 remove_stale_parts(folder)
-        columns = columns_for(self.task.report_columns, self.classes, self.options.instances)
+        volumes = self.card.architecture.get("spatial_dims", 2) == 3
+        columns = columns_for(self.task.report_columns, self.classes, self.options.instances,
+                              volumes)  # fmt: skip
         report = Report(self.out_dir, columns)
         done = 0
         stream = self._distributed(protected) if self.distributed else self._local(protected)
