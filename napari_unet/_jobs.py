@@ -193,7 +193,7 @@ def open_project_job(folder: Any, device: str = "cpu") -> Generator[Any, None, A
             project.notes.append(str(exc))
             continue
         version = project.version(pair.model)
-        if pair.predictions or pair.mode != CORRECTIONS or version is None:
+        if pair.predictions or pair.complete or pair.mode != CORRECTIONS or version is None:
             continue
         yield Status(f"re-deriving what was painted on '{pair.labels_name}'…")
         pair.adopt(Predictor(project.model_of(version, device), device=device)(pair.pixels),

@@ -55,8 +55,10 @@ def test_3d_model_learns_unpainted_slices_from_a_few_painted_ones(tmp_path):
     chance = lab.mean()  # IoU of painting everything foreground
     print(f"IoU unpainted {iou(pred[unpainted], lab[unpainted]):.3f}, other volume "
           f"{iou(other, other_lab):.3f}, chance {chance:.3f}")
-    assert iou(pred[unpainted], lab[unpainted]) > 0.5 > 3 * chance
-    assert iou(other, other_lab) > 0.5
+    # 0.77 before patches placed the painted slices at random depths: the network had learnt
+    # the depths of the painted slices in a patch, and little between them
+    assert iou(pred[unpainted], lab[unpainted]) > 0.8 > 3 * chance
+    assert iou(other, other_lab) > 0.8
 
 
 def test_the_recipe_chooses_dims_from_the_data_and_says_why():

@@ -139,6 +139,11 @@ class PatchSampler:
         centre = np.unravel_index(pool[rng.integers(len(pool))], s.labels.shape)
         size_in, size_out = axes_of(self.in_size, nd), axes_of(self.out_size, nd)
         start = tuple(int(c) - n // 2 for c, n in zip(centre, size_in))
+        if nd == 3:  # the labelled voxel anywhere in the middle half of the patch: slices
+            # painted at a regular spacing must not sit at fixed depths of every patch, or the
+            # network learns those depths (from the zero padding) and nothing between them
+            start = tuple(int(s0 + rng.integers(-(n // 4), n // 4 + 1))
+                          for s0, n in zip(start, size_out))  # fmt: skip
         img = read_box(s.image, start, size_in, first=1)
         lab = read_box(s.labels, start, size_in)
         if s.loss_weights is not None:  # they travel with the labels as a second plane
