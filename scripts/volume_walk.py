@@ -96,9 +96,9 @@ def day_one(folder: Path) -> None:
     viewer.layers.remove(flat)
 
     # a correction on slice 20, a round on the volume
-    ys, xs = np.nonzero((labels.data[20] == 0) & (truth[20] > 0))
-    print(f"slice 20: {len(ys)} nucleus pixels the model missed; painting them")
-    labels.data_setitem((np.full(len(ys), 20), ys, xs), 1)
+    ys, xs = np.nonzero(labels.data[20] != truth[20])
+    print(f"slice 20: {len(ys)} pixels the model got wrong; painting them right")
+    labels.data_setitem((np.full(len(ys), 20), ys, xs), truth[20][ys, xs])
     _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
     fine._pairs.image.value, fine._pairs.target.value = img, labels
     fine._project.folder.value = folder
@@ -128,10 +128,13 @@ def day_two(folder: Path) -> None:
     print("reopened:", fine._status.value)
     print("layers:", [f"{layer.name} {layer.data.shape}" for layer in viewer.layers])
     labels = viewer.layers["nuclei stack labels"]
+    fine._pairs.image.value = viewer.layers["nuclei stack"]
+    fine._pairs.target.value = labels
     fine._device.value, fine._seconds.value = "cpu", 20
     fine._run.clicked.emit()
     wait_for(lambda: fine._worker is None and not fine._project.saving, timeout=300)
     print("round 2:", fine._status.value)
+    viewer.layers["painted slices"].visible = False  # 255 (magenta) on every unpainted slice
     viewer.dims.set_current_step(0, 20)
     viewer.layers.selection.active = labels
     save_shot(viewer, "volume_reopened")
