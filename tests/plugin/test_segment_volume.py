@@ -10,28 +10,6 @@ from napari_unet._widgets._model_picker import MODEL_FILE
 TIMEOUT = 60_000
 
 
-@pytest.fixture
-def messages(monkeypatch):
-    import napari_unet._widgets.segment as segment_module
-
-    seen = {"error": [], "warning": [], "info": []}
-    for kind in seen:
-        monkeypatch.setattr(segment_module, f"show_{kind}", seen[kind].append)
-    return seen
-
-
-@pytest.fixture
-def tiny_3d_model_file(tmp_path):
-    import torch
-
-    from unet_core import Preprocessing, UNet, save_model
-
-    torch.manual_seed(0)
-    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True, spatial_dims=3)
-    return save_model(model, tmp_path / "tiny3d", name="tiny3d", classes=["background", "cell"],
-                      preprocessing=Preprocessing("gray", "zscore"))  # fmt: skip
-
-
 def run(qtbot, widget, path):
     widget._model.value = MODEL_FILE
     widget._model_file.value = path

@@ -3,22 +3,10 @@
 import numpy as np
 import pytest
 
-import napari_unet._widgets._runner as jobs_module
-import napari_unet._widgets.segment as segment_module
 from napari_unet._session import pair_of
 from napari_unet._widgets._model_picker import MODEL_FILE
 
 TIMEOUT = 60_000
-
-
-@pytest.fixture
-def messages(monkeypatch):
-    """Notifications the widget shows, by kind."""
-    seen = {"error": [], "warning": [], "info": []}
-    for kind in seen:
-        monkeypatch.setattr(segment_module, f"show_{kind}", seen[kind].append)
-    monkeypatch.setattr(jobs_module, "show_error", seen["error"].append)  # a job that failed
-    return seen
 
 
 def use_model_file(widget, path, tile=0):

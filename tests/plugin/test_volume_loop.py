@@ -3,7 +3,6 @@ a 2-D model slice by slice, a whole stack segmented and corrected teaches a 3-D 
 stack of sparse labels trains a new 3-D model."""
 
 import numpy as np
-import pytest
 
 from napari_unet._session import pair_of, workspace
 
@@ -16,18 +15,6 @@ def cells_stack(depth=10, size=48, seed=1):
     stack = rng.integers(0, 120, (depth, size, size), dtype=np.uint8)
     stack[:, 12:30, 14:34] = 230
     return stack
-
-
-@pytest.fixture
-def tiny_3d_model_file(tmp_path):
-    import torch
-
-    from unet_core import Preprocessing, UNet, save_model
-
-    torch.manual_seed(0)
-    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True, spatial_dims=3)
-    return save_model(model, tmp_path / "tiny3d", name="tiny3d", classes=["background", "cell"],
-                      preprocessing=Preprocessing("gray", "zscore"))  # fmt: skip
 
 
 def run_round(fine, qtbot):

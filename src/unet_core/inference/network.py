@@ -33,8 +33,8 @@ def out_of_memory(exc: BaseException) -> bool:
 
 
 class NetworkCall:
-    """One model's network, called on batches of normalised tiles: 2-D tiles for now (the
-    flips and rotations of TTA and the channels-last layout are those of images).
+    """One model's network, called on batches of normalised 2-D or 3-D tiles (TTA flips and
+    rotates in-plane; channels-last, or channels-last-3d for a volume's tiles).
 
     ``device`` and ``precision`` are resolved here (:attr:`device`, :attr:`precision`). The
     model is neither moved nor changed: :meth:`net` is a copy in its inference form

@@ -83,9 +83,8 @@ def plan_axis_window(model: UNet, axis: int, wanted: int, context: int | None,
     g = model.grids[axis]
     one_tile = None
     if model.padding == "valid":
-        margin, overlap = model.margins[axis], model.output_size(model.min_input_shape[axis],
-                                                                 axis) % g  # fmt: skip
         min_out = model.output_size(model.min_input_shape[axis], axis)
+        margin, overlap = model.margins[axis], min_out % g
     else:
         half = max(1, g // 2)
         ctx = g if context is None else int(np.ceil(context / half) * half)
