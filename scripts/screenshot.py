@@ -19,6 +19,8 @@ import os
 import time
 from pathlib import Path
 
+from napari_unet import PLUGIN
+
 os.environ.setdefault("QT_API", "pyqt6")  # the binding the README installs and the tests use
 # projects and napari's settings in a fresh home: no earlier run's project continues here, and
 # the user's own settings are left alone
@@ -65,8 +67,8 @@ def save_shot(viewer, name: str) -> Path:
 
 
 def segment(viewer, sample: str, model: str):
-    viewer.open_sample("napari-unet", sample)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    viewer.open_sample(PLUGIN, sample)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     widget._model.value = model
     widget._device.value = "cpu"
     widget._run.clicked.emit()
@@ -92,7 +94,7 @@ def finetune_shot() -> Path:
     labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
     right = np.argwhere(np.ones((256, 56), bool)) + (0, 200)
     labels.data_setitem((right[:, 0], right[:, 1]), IGNORE_LABEL)  # "not annotated" on the right
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
     widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
     widget._device.value = "cpu"
     widget._seconds.value = 10
@@ -114,7 +116,7 @@ def reopened_shot() -> Path:
     labels = viewer.layers["em slice labels"]
     rows = np.arange(40, 200)
     labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
     widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
     widget._pairs.names.value = "cell interior, membrane"
     widget._project.folder.value = folder
@@ -125,7 +127,7 @@ def reopened_shot() -> Path:
     viewer.close()
 
     viewer = new_viewer()  # the next day
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
     widget._project.folder.value = folder
     widget._project.open.clicked.emit()
     wait_for(lambda: widget._worker is None)
@@ -149,7 +151,7 @@ def scribbles_shot() -> Path:
 
     viewer = new_viewer()
     viewer.add_image(data.coins(), name="coins")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
     widget._pairs.image.value = viewer.layers["coins"]
     widget._base.value = "em"
     widget._pairs.new_scribbles.clicked.emit()
@@ -185,7 +187,7 @@ def batch_shot() -> Path:
     (folder / "patient_03.jpg").write_bytes(sample.read_bytes()[:2000])  # a truncated copy
     (folder / "notes.txt").write_text("visit notes")
     viewer = new_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Batch-segment a folder")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch-segment a folder")
     widget._input.value = folder
     widget._device.value = "cpu"
     widget._run.clicked.emit()
@@ -217,7 +219,7 @@ def train_shot() -> Path:
 
     lab = viewer.add_labels(labels, name="nuclei annotations", colormap=class_colormap(),
                             opacity=0.5)  # fmt: skip
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train a new model")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Train a new model")
     widget._image.value, widget._mask_layer.value = img, lab
     widget._classes.value = "background, nucleus, border"
     widget._minutes.value = 1.0
@@ -225,7 +227,7 @@ def train_shot() -> Path:
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None and widget._run.enabled)
     print(widget._status.value)
-    dock, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    dock, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     from napari_unet._session import workspace
 
     trained = workspace(viewer).versions()[-1].ref

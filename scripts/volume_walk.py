@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from napari_unet import PLUGIN
+
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ["HOME"] = tempfile.mkdtemp(prefix="napari-unet-volume-walk-")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,7 +48,7 @@ def nuclei(shape=(48, 128, 128), n=40, seed=0):
 
 
 def segment_whole(viewer, image, ref):
-    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     seg._image.value, seg._model.value, seg._device.value = image, ref, "cpu"
     seg._whole.value = True
     seg._run.clicked.emit()
@@ -64,7 +66,7 @@ def day_one(folder: Path) -> None:
     viewer = new_viewer()
     img = viewer.add_image(stack, name="nuclei stack")
     lab = viewer.add_labels(sparse, name="painted slices")
-    dock, train = viewer.window.add_plugin_dock_widget("napari-unet", "Train a new model")
+    dock, train = viewer.window.add_plugin_dock_widget(PLUGIN, "Train a new model")
     train._image.value, train._mask_layer.value = img, lab
     train._add_pair.clicked.emit()
     train._minutes.value, train._device.value, train._size.value = 1.5, "cpu", "small"
@@ -99,7 +101,7 @@ def day_one(folder: Path) -> None:
     ys, xs = np.nonzero(labels.data[20] != truth[20])
     print(f"slice 20: {len(ys)} pixels the model got wrong; painting them right")
     labels.data_setitem((np.full(len(ys), 20), ys, xs), truth[20][ys, xs])
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value, fine._pairs.target.value = img, labels
     fine._project.folder.value = folder
     fine._device.value, fine._seconds.value = "cpu", 20
@@ -121,7 +123,7 @@ def save_shot_keep(viewer, name: str) -> Path:
 
 def day_two(folder: Path) -> None:
     viewer = new_viewer()
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._project.folder.value = folder
     fine._project.open.clicked.emit()
     wait_for(lambda: fine._worker is None)

@@ -66,7 +66,7 @@ def _needs(to: str) -> None:
 
     need = {
         "onnx": ("onnx", "onnx"),
-        "bioimageio": ("bioimageio.spec", "'napari-unet[bioimageio]'"),
+        "bioimageio": ("bioimageio.spec", "'napari-paint-unet[bioimageio]'"),
     }
     module, extra = need.get(to, (None, None))
     if module and importlib.util.find_spec(module.split(".")[0]) is None:

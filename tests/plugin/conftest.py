@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from napari_unet import PLUGIN
+
 
 @pytest.fixture
 def tiny_model_file(tmp_path):
@@ -49,7 +51,7 @@ def messages(monkeypatch):
 def segment_widget(make_napari_viewer):
     """(viewer, widget): the Segment widget opened through the plugin manifest."""
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     return viewer, widget
 
 

@@ -6,6 +6,7 @@ import pytest
 import tifffile
 
 import napari_unet._widgets.batch as batch_module
+from napari_unet import PLUGIN
 from napari_unet._widgets._model_picker import MODEL_FILE
 
 TIMEOUT = 120_000
@@ -17,7 +18,7 @@ def batch_widget(make_napari_viewer, monkeypatch):
     for kind in shown:
         monkeypatch.setattr(batch_module, f"show_{kind}", shown[kind].append)
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Batch-segment a folder")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch-segment a folder")
     return viewer, widget, shown
 
 

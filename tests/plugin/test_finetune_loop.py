@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from qtpy.QtWidgets import QLabel
 
+from napari_unet import PLUGIN
 from napari_unet._session import pair_of, workspace
 from napari_unet._widgets._where_next import camera_of
 from napari_unet._widgets.finetune import LATEST
@@ -25,7 +26,7 @@ def cells_image(seed: int = 1) -> np.ndarray:
 
 
 def segment(viewer, qtbot, image, model_file):
-    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     seg._image.value = image
     seg._model.value = "model file…"
     seg._model_file.value = model_file
@@ -43,7 +44,7 @@ def segmented(make_napari_viewer, tiny_model_file, qtbot):
     image = viewer.add_image(cells_image(), name="cells")
     seg = segment(viewer, qtbot, image, tiny_model_file)
     labels = viewer.layers["cells labels"]
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value, fine._pairs.target.value = image, labels
     fine._device.value = "cpu"
     fine._steps.value = 10
@@ -158,7 +159,7 @@ def test_corrections_on_labels_no_model_made_and_empty_layers(make_napari_viewer
     viewer = make_napari_viewer()
     image = viewer.add_image(cells_image(), name="cells")
     hand = viewer.add_labels(np.zeros((96, 96), np.uint8), name="hand")
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value, fine._pairs.target.value = image, hand
     fine._base.value, fine._base_file.value = "model file…", tiny_model_file
     fine._device.value, fine._steps.value = "cpu", 5
@@ -186,7 +187,7 @@ def test_scribbles_teach_a_model_with_one_colour_per_class(make_napari_viewer, t
                                                            qtbot):  # fmt: skip
     viewer = make_napari_viewer()
     image = viewer.add_image(cells_image(), name="cells")
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value = image
     fine._base.value = "model file…"
     fine._base_file.value = tiny_model_file
@@ -224,7 +225,7 @@ def test_scribbles_teach_a_model_with_one_colour_per_class(make_napari_viewer, t
 
 def test_field_names_show_when_docked_before_any_layer(make_napari_viewer):
     viewer = make_napari_viewer()
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     texts = {label.text() for label in fine.native.findChildren(QLabel)}
     assert {"image", "mode", "labels", "budget (s)", "base model"} <= texts, texts
     viewer.add_image(cells_image(), name="cells")
@@ -261,7 +262,7 @@ def test_labels_segmented_after_the_widget_was_docked_show_their_classes(
     make_napari_viewer, tiny_model_file, qtbot
 ):
     viewer = make_napari_viewer()
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     image = viewer.add_image(cells_image(), name="cells")
     segment(viewer, qtbot, image, tiny_model_file)  # napari lists the layer, then it is a pair
     assert fine._pairs.target.value is viewer.layers["cells labels"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from qtpy.QtCore import QTimer
 
+from napari_unet import PLUGIN
 from napari_unet._session import new_pair, workspace
 from unet_core import load_model
 
@@ -27,7 +28,7 @@ def painted(make_napari_viewer, tiny_model_file):
     # labels the tiny model predicted (all background), then a square corrected to "cell"
     pair = new_pair(viewer, img_layer, lab_layer, "corrections", ["background", "cell"])
     pair.record_mask(np.zeros((96, 96), np.uint8), str(tiny_model_file))
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
     widget._pairs.image.value, widget._pairs.target.value = img_layer, lab_layer
     widget._device.value = "cpu"
     return viewer, widget, img_layer, lab_layer
@@ -70,7 +71,7 @@ def test_finetune_adds_a_version_and_resegments(painted, qtbot, tmp_path):
     assert saved.card.classes == ["background", "cell"]
 
     # the Segment widget offers the new version
-    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     assert version.ref in seg._model.choices
 
 

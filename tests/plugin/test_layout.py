@@ -5,6 +5,8 @@ scrolls its own rows."""
 import pytest
 from qtpy.QtWidgets import QApplication, QCheckBox, QLabel, QPushButton, QScrollArea
 
+from napari_unet import PLUGIN
+
 WIDGETS = [
     "Segment",
     "Fine-tune (paint and retrain)",
@@ -47,7 +49,7 @@ def settle(qtbot, window) -> None:
 @pytest.mark.parametrize("name", WIDGETS)
 def test_each_widget_docked_alone_fits_the_width(make_napari_viewer, qtbot, name):
     viewer = make_napari_viewer(show=True)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", name)
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
     settle(qtbot, viewer.window._qt_window)
     assert clipped(widget) == [], "; ".join(clipped(widget))
     widget._status.value = ("fine-tuned v12 (2026-12-04 17:03, from fine-tuned v11, 3 image(s), "
@@ -62,7 +64,7 @@ def test_each_widget_docked_alone_fits_the_width(make_napari_viewer, qtbot, name
 def test_four_docked_widgets_fit_a_small_screen(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
-    docked = [viewer.window.add_plugin_dock_widget("napari-unet", name)[1] for name in WIDGETS]
+    docked = [viewer.window.add_plugin_dock_widget(PLUGIN, name)[1] for name in WIDGETS]
     settle(qtbot, window)
     print(f"window {window.width()} x {window.height()}; minimum {window.minimumSizeHint()}")
     assert window.height() <= 768 and window.minimumSizeHint().height() <= 768

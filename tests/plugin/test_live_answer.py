@@ -9,6 +9,7 @@ import pytest
 from qtpy.QtCore import QTimer
 from test_finetune_loop import FINETUNE, TIMEOUT, run_round
 
+from napari_unet import PLUGIN
 from napari_unet._session import pair_of
 
 
@@ -25,7 +26,7 @@ def blobs(size: int = 192) -> np.ndarray:
 def scribbling(make_napari_viewer, tiny_model_file):
     viewer = make_napari_viewer()
     image = viewer.add_image(blobs(), name="blobs")
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value = image
     fine._base.value, fine._base_file.value = "model file…", tiny_model_file
     fine._device.value = "cpu"

@@ -8,6 +8,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+from napari_unet import PLUGIN
 from napari_unet._reader import napari_get_reader
 from napari_unet._writer import write_labels
 
@@ -26,19 +27,19 @@ def test_importing_the_plugin_does_not_import_torch():
 def test_manifest_is_valid_and_every_command_imports():
     from npe2 import PluginManifest
 
-    manifest = PluginManifest.from_distribution("napari-unet")
+    manifest = PluginManifest.from_distribution(PLUGIN)
     manifest.validate_imports()
     ids = {c.id for c in manifest.contributions.commands}
-    assert all(i.startswith("napari-unet.") for i in ids)
+    assert all(i.startswith("napari-paint-unet.") for i in ids)
     assert {w.command for w in manifest.contributions.widgets} <= ids
     segment_menu = manifest.contributions.menus["napari/layers/segment"]
-    assert segment_menu[0].command == "napari-unet.make_segment_widget"
+    assert segment_menu[0].command == "napari-paint-unet.make_segment_widget"
 
 
 def test_sample_data_open_as_named_layers(make_napari_viewer):
     viewer = make_napari_viewer()
-    viewer.open_sample("napari-unet", "fundus")
-    viewer.open_sample("napari-unet", "em")
+    viewer.open_sample(PLUGIN, "fundus")
+    viewer.open_sample(PLUGIN, "em")
     fundus, em = viewer.layers["fundus"], viewer.layers["em slice"]
     assert fundus.rgb and fundus.data.shape == (1411, 1411, 3)
     assert em.data.shape == (256, 256) and em.data.dtype == np.uint8
@@ -95,7 +96,7 @@ def test_reader_opens_our_outputs_and_gif_masks_and_leaves_other_tiffs_to_napari
     pm = PluginManager.instance()
     claim = {p: [r.command for r in pm.iter_compatible_readers([p])] for p in (lzw, gif)}
     assert claim[lzw] == ["napari.get_reader"]  # one reader: no "choose a reader" dialog
-    assert "napari-unet.get_reader" in claim[gif]
+    assert "napari-paint-unet.get_reader" in claim[gif]
 
 
 def test_reader_opens_drive_and_isbi_folders(shared_data):

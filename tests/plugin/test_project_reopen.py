@@ -6,6 +6,7 @@ neither clashes with its versions nor moves where this image's rounds are saved.
 import numpy as np
 from test_finetune_loop import FINETUNE, TIMEOUT, cells_image, run_round, segment
 
+from napari_unet import PLUGIN
 from napari_unet._session import pair_of, workspace
 from unet_core.postprocess import probabilities_to_labels
 from unet_core.uncertainty import entropy, most_uncertain_region
@@ -17,7 +18,7 @@ def first_day(make_napari_viewer, qtbot, model_file, folder, name="cells"):
     image = viewer.add_image(cells_image(), name=name)
     segment(viewer, qtbot, image, model_file)
     labels = viewer.layers[f"{name} labels"]
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value, fine._pairs.target.value = image, labels
     fine._pairs.names.value = "background, membrane"
     fine._device.value, fine._steps.value = "cpu", 8
@@ -31,7 +32,7 @@ def first_day(make_napari_viewer, qtbot, model_file, folder, name="cells"):
 
 
 def open_project(viewer, qtbot, folder):
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._project.folder.value = folder
     fine._project.open.clicked.emit()
     qtbot.waitUntil(lambda: fine._worker is None, timeout=TIMEOUT)
@@ -83,7 +84,7 @@ def test_a_reopened_project_goes_on_where_it_stopped(make_napari_viewer, tiny_mo
     np.testing.assert_array_equal(labels.data[unpainted], new[unpainted])
 
     # the Segment widget, another threshold: unpainted pixels follow, painted ones stay
-    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     seg._image.value = viewer.layers["cells"]
     seg._model.value, seg._device.value = v1.ref, "cpu"
     seg._threshold.value = 0.2
@@ -110,7 +111,7 @@ def test_another_project_neither_clashes_nor_retargets(make_napari_viewer, tiny_
     viewer = make_napari_viewer()
     image = viewer.add_image(cells_image(5), name="today")
     segment(viewer, qtbot, image, tiny_model_file)
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     labels = viewer.layers["today labels"]
     fine._pairs.image.value, fine._pairs.target.value = image, labels
     fine._device.value, fine._steps.value = "cpu", 5

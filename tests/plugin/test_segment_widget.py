@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from napari_unet import PLUGIN
 from napari_unet._session import pair_of
 from napari_unet._widgets._model_picker import MODEL_FILE
 
@@ -23,7 +24,7 @@ def run_and_wait(qtbot, widget):
 
 def test_segment_sample_threshold_and_edits(segment_widget, tiny_model_file, qtbot, messages):
     viewer, widget = segment_widget
-    viewer.open_sample("napari-unet", "em")
+    viewer.open_sample(PLUGIN, "em")
     image = viewer.layers["em slice"]
     image.scale = (2.0, 2.0)
     widget._image.value = image
@@ -213,7 +214,7 @@ def test_fundus_sample_gets_scale_and_vessel_measurements(segment_widget, qtbot,
     """The bundled drive model on the 1411 x 1411 sample: automatic scale shown, vessel
     measurements shown, and re-measured after the user erases part of the mask."""
     viewer, widget = segment_widget
-    viewer.open_sample("napari-unet", "fundus")
+    viewer.open_sample(PLUGIN, "fundus")
     widget._image.value = viewer.layers["fundus"]
     widget._model.value, widget._device.value = "drive", "cpu"
     assert widget._measure.native.isHidden()
@@ -247,7 +248,7 @@ def test_a_bioimageio_package_segments_as_its_model_file(segment_widget, tiny_mo
     from unet_core.cli import main
 
     viewer, widget = segment_widget
-    viewer.open_sample("napari-unet", "em")
+    viewer.open_sample(PLUGIN, "em")
     widget._image.value = viewer.layers["em slice"]
     tifffile.imwrite(tmp_path / "em.tif", viewer.layers["em slice"].data)
     package = tmp_path / "tiny.zip"
@@ -279,7 +280,7 @@ def test_the_default_model_follows_the_kind_of_image(segment_widget, qtbot, mess
     viewer, widget = segment_widget
     assert widget._model.value.startswith("auto")
     widget._device.value = "cpu"
-    viewer.open_sample("napari-unet", "em")
+    viewer.open_sample(PLUGIN, "em")
     widget._image.value = viewer.layers["em slice"]
     run_and_wait(qtbot, widget)
     assert "(model em: a grayscale image that is not a fundus photograph" in widget._status.value

@@ -5,6 +5,7 @@ import pytest
 import tifffile
 
 import napari_unet._widgets._runner as jobs_module
+from napari_unet import PLUGIN
 from napari_unet._session import pair_of, workspace
 from napari_unet._widgets import train as train_module
 from unet_core import read_card
@@ -24,7 +25,7 @@ def messages(monkeypatch):
 @pytest.fixture
 def trainer(make_napari_viewer):
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train a new model")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Train a new model")
     widget._device.value = "cpu"
     widget._size.value = "small"
     return viewer, widget
@@ -66,13 +67,13 @@ def test_train_from_open_layers_becomes_a_version_and_a_model_file(trainer, disc
     pair = pair_of(viewer, viewer.layers["cells0 labels"])
     assert pair.model == version.ref and pair.complete  # labels drawn by hand, every pixel
     # Fine-tune's "latest" goes on from the new model, with its classes in the legend
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", "Fine-tune (paint and retrain)")
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
     fine._pairs.target.value = viewer.layers["cells0 labels"]
     assert fine._base_ref(pair) == version.ref
     assert "2 = border (cyan)" in fine._pairs.legend.value
 
     # the Segment widget lists the new model and segments with it
-    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     assert version.ref in seg._model.choices
     seg._image.value, seg._model.value, seg._device.value = (
         viewer.layers["cells0"],

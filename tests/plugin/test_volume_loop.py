@@ -4,6 +4,7 @@ stack of sparse labels trains a new 3-D model."""
 
 import numpy as np
 
+from napari_unet import PLUGIN
 from napari_unet._session import pair_of, workspace
 
 TIMEOUT = 180_000
@@ -26,7 +27,7 @@ def test_scribbles_on_a_few_slices_teach_a_2d_model_the_stack(make_napari_viewer
                                                               tiny_model_file):  # fmt: skip
     viewer = make_napari_viewer()
     image = viewer.add_image(cells_stack(), name="stack")
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value = image
     fine._base.value = "model file…"
     fine._base_file.value = tiny_model_file
@@ -49,7 +50,7 @@ def test_a_corrected_whole_stack_teaches_a_3d_model(make_napari_viewer, qtbot,
                                                     tiny_3d_model_file):  # fmt: skip
     viewer = make_napari_viewer()
     image = viewer.add_image(cells_stack(depth=16, size=32), name="stack")
-    _, seg = viewer.window.add_plugin_dock_widget("napari-unet", "Segment")
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     seg._image.value, seg._whole.value = image, True
     seg._model.value, seg._model_file.value = "model file…", tiny_3d_model_file
     seg._device.value = "cpu"
@@ -60,7 +61,7 @@ def test_a_corrected_whole_stack_teaches_a_3d_model(make_napari_viewer, qtbot,
     ys, xs = np.nonzero(labels.data[4] == 0)  # paint "cell" where the model said background
     stroke = (np.full(8, 4), ys[:8], xs[:8])
     labels.data_setitem(stroke, 1)
-    _, fine = viewer.window.add_plugin_dock_widget("napari-unet", FINETUNE)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
     fine._pairs.image.value, fine._pairs.target.value = image, labels
     fine._device.value = "cpu"
     fine._steps.value = 3
@@ -75,7 +76,7 @@ def test_a_corrected_whole_stack_teaches_a_3d_model(make_napari_viewer, qtbot,
 def test_train_a_3d_model_from_a_stack_painted_on_a_few_slices(make_napari_viewer, qtbot,
                                                               tmp_path):  # fmt: skip
     viewer = make_napari_viewer()
-    _, widget = viewer.window.add_plugin_dock_widget("napari-unet", "Train a new model")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Train a new model")
     widget._device.value, widget._size.value = "cpu", "small"
     stack = cells_stack(depth=12, size=32)
     sparse = np.full(stack.shape, 255, np.uint8)

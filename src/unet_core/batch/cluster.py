@@ -50,7 +50,7 @@ def open_client(scheduler: str | None = None, workers: int | None = None):
         from dask.distributed import Client, LocalCluster
     except ImportError as exc:
         raise RuntimeError(
-            "spreading a batch needs dask.distributed: pip install 'napari-unet[cluster]'"
+            "spreading a batch needs dask.distributed: pip install 'napari-paint-unet[cluster]'"
         ) from exc
     _quiet_dask()
     if scheduler:
