@@ -279,16 +279,19 @@ def first_image_model(folder: str, pattern: str = "*",
 
 
 def batch_job(inputs: list[str], out_dir: str, model: Any, options: Any, pattern: str = "*",
-              recursive: bool = False):  # fmt: skip
+              recursive: bool = False, **cluster):  # fmt: skip
     """Segment files and folders into ``out_dir`` with ``options`` (a
     ``unet_core.batch.SegmentOptions``, see ``BatchRun``): yields its events
     (``unet_core.base.events``: progress in files and tiles, ``Partial(FileResult)`` per file,
     status lines), returns the run (counts, summary, report). ``model``: a network, or a
-    bundled model's name or a file."""
+    bundled model's name or a file. ``cluster``: BatchRun's ``scheduler`` or ``workers`` and
+    ``threads``, to spread the files over a dask cluster (the model then stays a name)."""
     from unet_core.batch import BatchRun
 
-    net = load_model_cached(model, options.device) if isinstance(model, str) else model
+    spread = cluster.get("scheduler") or cluster.get("workers")
+    net = load_model_cached(model, options.device) if isinstance(model, str) and not spread \
+        else model  # fmt: skip
     run = BatchRun(inputs, out_dir, model=net, options=options, pattern=pattern,
-                   recursive=recursive)  # fmt: skip
+                   recursive=recursive, **cluster)  # fmt: skip
     yield from run.events()
     return run

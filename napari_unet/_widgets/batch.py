@@ -30,6 +30,7 @@ from ._classes import class_colormap
 from ._fit import make_scrollable
 from ._model_picker import ModelPicker, device_choices
 from ._runner import JobRunner, error_line
+from ._scale_out import ScaleOutRows
 
 if TYPE_CHECKING:
     import napari
@@ -57,6 +58,7 @@ class BatchWidget(Container):
         self._save_prob = CheckBox(text="also write probability maps", value=False)
         self._overwrite = CheckBox(text="overwrite existing results", value=False)
         self._objects = CheckBox(text="separate objects (count them)", value=False)
+        self._scale_out = ScaleOutRows()
         self._run = PushButton(text="Segment folder")
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="files", min=0, max=1, value=0)
@@ -70,9 +72,9 @@ class BatchWidget(Container):
         self._open = PushButton(text="Open result next to its image", enabled=False)
         self.extend([self._input, self._pattern, self._recursive, self._output, self._model,
                      self._model_file, self._device, self._threshold, self._save_prob,
-                     self._overwrite, self._objects, self._run, self._cancel, self._progress,
-                     self._status,
-                     self._failures, self._results, self._open])  # fmt: skip
+                     self._overwrite, self._objects, *self._scale_out.rows, self._run,
+                     self._cancel, self._progress, self._status, self._failures,
+                     self._results, self._open])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status,
                                "cancelling after the current tiles…")  # fmt: skip
         self._input.changed.connect(self._on_input)
@@ -112,6 +114,10 @@ class BatchWidget(Container):
             if ref == AUTO:
                 ref, chosen = first_image_model(str(folder), self._pattern.value or "*",
                                                 self._recursive.value)  # fmt: skip
+            cluster = self._scale_out.choice()
+            if cluster and ref.startswith("version:"):
+                raise ValueError("a cluster reads its model from a file: choose a bundled "
+                                 "model or a model file")  # fmt: skip
             model = resolve_model(self._workspace, ref, self._device.value) \
                 if ref.startswith("version:") else ref  # fmt: skip
         except ValueError as exc:
@@ -125,7 +131,7 @@ class BatchWidget(Container):
                                  instances=self._objects.value)  # fmt: skip
         job = batch_job([str(folder)], str(out), model, options,
                         pattern=self._pattern.value or "*",
-                        recursive=self._recursive.value)  # fmt: skip
+                        recursive=self._recursive.value, **cluster)  # fmt: skip
         self._failed = []
         self._failures.value = {"data": [], "columns": ["file", "reason"], "index": []}
         self._failures.visible = False
@@ -133,7 +139,10 @@ class BatchWidget(Container):
         self._results.reset_choices()
         self._open.enabled = False
         self._ref = ref
+        self._runner.cancelling = ("cancelling: closing the cluster…" if cluster else
+                                   "cancelling after the current tiles…")  # fmt: skip
         how = f" with {self._workspace.describe(ref)}" + (f" ({chosen})" if chosen else "")
+        how += self._scale_out.describe(cluster)
         self._runner.start(job, f"batch-segmenting {Path(folder).name}", yielded=self._on_event,
                          returned=self._on_returned, aborted=self._on_aborted,
                          status=f"starting on {folder}{how}…")  # fmt: skip

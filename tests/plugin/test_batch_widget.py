@@ -155,3 +155,88 @@ def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot):
     assert "with em (slice.png is a grayscale image" in widget._status.value
     wait_idle(qtbot, widget)
     assert "1 segmented" in widget._status.value, widget._status.value
+
+
+def test_a_local_cluster_of_two_workers_writes_the_masks_of_a_local_run(
+    batch_widget, folder, tmp_path, tiny_model_file, qtbot
+):
+    pytest.importorskip("dask.distributed")
+    viewer, widget, shown = batch_widget
+    setup(widget, folder, tiny_model_file)
+    widget._output.value = tmp_path / "here"
+    widget._run.clicked.emit()
+    wait_idle(qtbot, widget)
+    assert "3 segmented" in widget._status.value
+
+    assert widget._scale_out.workers.native.isHidden()
+    widget._scale_out.where.value = "local workers"
+    assert not widget._scale_out.workers.native.isHidden()
+    widget._scale_out.workers.value = 2
+    widget._output.value = tmp_path / "cluster"
+    seen = []
+    widget._progress.changed.connect(seen.append)
+    widget._run.clicked.emit()
+    assert "on 2 local worker processes" in widget._status.value
+    wait_idle(qtbot, widget)
+    assert "4 file(s): 3 segmented, 0 skipped, 1 failed" in widget._status.value, \
+        widget._status.value  # fmt: skip
+    assert widget._progress.max == 4 and widget._progress.value == 4 and 4 in seen
+    assert not shown["error"]
+    for name in "abc":
+        np.testing.assert_array_equal(tifffile.imread(tmp_path / "cluster" / f"{name}_mask.tif"),
+                                      tifffile.imread(tmp_path / "here" / f"{name}_mask.tif"))
+    assert not list((tmp_path / "cluster").glob(".*.part"))
+    (row,) = widget._failures.data.to_list()
+    assert row[0] == "broken.tif"
+
+
+def test_cancel_on_a_cluster_leaves_the_files_not_started(batch_widget, tmp_path,
+                                                          tiny_model_file, qtbot):  # fmt: skip
+    pytest.importorskip("dask.distributed")
+    viewer, widget, shown = batch_widget
+    d = tmp_path / "many"
+    d.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(12):
+        tifffile.imwrite(d / f"{i:02d}.tif", rng.integers(0, 255, (900, 900), dtype=np.uint8))
+    setup(widget, d, tiny_model_file)
+    widget._scale_out.where.value = "local workers"
+    widget._scale_out.workers.value = 2
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._progress.value >= 1, timeout=TIMEOUT)
+    widget._cancel.clicked.emit()
+    wait_idle(qtbot, widget)
+    assert widget._status.value.startswith("cancelled"), widget._status.value
+    out = d / "segmented"
+    done = sorted(p.name for p in out.glob("*_mask.tif"))
+    assert 1 <= len(done) < 12 and not list(out.glob(".*.part")) and not list(out.glob("*.part"))
+    assert "not processed" in (out / "segmentation.csv").read_text().splitlines()[-1]
+
+
+def test_a_bad_scheduler_address_or_no_dask_is_one_line(batch_widget, folder, tiny_model_file,
+                                                        qtbot, monkeypatch):  # fmt: skip
+    pytest.importorskip("dask.distributed")
+    import napari_unet._widgets._runner as runner_module
+    import napari_unet._widgets._scale_out as scale_out
+    from unet_core.batch import cluster
+
+    viewer, widget, shown = batch_widget
+    errors = []
+    monkeypatch.setattr(runner_module, "show_error", errors.append)
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 1.0)
+    setup(widget, folder, tiny_model_file)
+    widget._scale_out.where.value = "dask scheduler"
+    widget._run.clicked.emit()  # no address typed
+    assert widget._status.value.startswith("type the dask scheduler's address")
+    widget._scale_out.address.value = "tcp://127.0.0.1:9"  # nothing listens there
+    widget._run.clicked.emit()
+    wait_idle(qtbot, widget)
+    assert widget._status.value.startswith("failed: cannot reach the dask scheduler at "
+                                           "tcp://127.0.0.1:9"), widget._status.value
+    assert len(errors) == 1 and "\n" not in errors[0]
+    assert not list((folder / "segmented").glob("*_mask.tif"))
+
+    monkeypatch.setattr(scale_out, "has_distributed", lambda: False)
+    widget._run.clicked.emit()
+    assert widget._status.value == scale_out.MISSING and widget._run.enabled
+    assert shown["error"][-1] == scale_out.MISSING

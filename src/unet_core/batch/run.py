@@ -224,7 +224,9 @@ class BatchRun:
             cluster = getattr(client, "cluster", None)
             client.close()
             if cluster is not None and not self.scheduler:
-                cluster.close()
+                cluster.close()  # a cancel: its workers stop, a file they were writing too
+                for folder in {out for _, out in jobs}:
+                    remove_stale_parts(folder)  # what they left under a temporary name
 
     def __iter__(self) -> Iterator[FileResult]:
         for item in self.events():
