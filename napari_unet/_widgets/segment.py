@@ -26,6 +26,7 @@ from ._classes import class_colormap, legend
 from ._fit import make_scrollable
 from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
 from ._model_picker import ModelPicker, device_choices
+from ._on_disk import OBJECTS_TIP, DiskOutputs, too_large
 from ._outputs import output_layer, show_pyramid
 from ._runner import JobRunner, error_line
 
@@ -53,7 +54,7 @@ class SegmentWidget(Container):
         self._tta = CheckBox(text="test-time augmentation", value=False)
         self._tta.tooltip = "average over 8 flips and rotations: a little better, 8x slower"
         self._objects = CheckBox(text="separate objects", value=False)
-        self._objects.tooltip = "a layer with one label per object (touching ones split)"
+        self._objects.tooltip = OBJECTS_TIP
         self._whole = CheckBox(text="whole stack", value=False, visible=False)
         self._whole.tooltip = ("segment every slice of the stack into one 3-D labels layer (a "
                                "3-D model always segments the whole stack)")  # fmt: skip
@@ -70,6 +71,8 @@ class SegmentWidget(Container):
                      self._cancel, self._progress, self._threshold, self._legend,
                      self._status, self._measurements, self._measure])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status)
+        self._disk = DiskOutputs(napari_viewer, self._workspace, self._runner, self._image,
+                                 self._objects, self._legend)  # results too large for memory
         self._run.changed.connect(self._on_run)
         self._image.changed.connect(self._levels.follow)
         self._image.changed.connect(self._follow_stack)
@@ -120,6 +123,9 @@ class SegmentWidget(Container):
         shapes = result_shapes(layer, level) if is_multiscale(layer) and not index else None
         options = (self._device.value, self._tile.value, self._tta.value, self._threshold.value,
                    self._objects.value)  # fmt: skip
+        if too_large(layer, level):  # probability and labels into a zarr folder, band by band
+            return self._disk.run(layer, image, index, level, whole, ref, options)
+        self._disk.forget()
         job = (segment_stack_job(image, ref, self._workspace, *options) if whole
                else segment_job(image, ref, self._workspace, *options, shapes))  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index, "level": level}
@@ -269,6 +275,8 @@ class SegmentWidget(Container):
         that segmented it, fine-tuned versions included), keeping painted edits."""
         from unet_core.loop import LoopError
 
+        if self._disk.rethreshold(value):  # the newest result is on disk: band by band
+            return
         last = self._last
         if last is None and self._image.value is not None:  # e.g. a project just reopened
             image = self._image.value

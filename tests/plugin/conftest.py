@@ -1,4 +1,5 @@
-"""Plugin fixtures: tiny model files and a docked segment widget."""
+"""Plugin fixtures: tiny model files, a docked segment widget, an array that records its
+reads."""
 
 from __future__ import annotations
 
@@ -31,6 +32,31 @@ def tiny_3d_model_file(tmp_path):
     model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True, spatial_dims=3)
     return save_model(model, tmp_path / "tiny3d", name="tiny3d", classes=["background", "cell"],
                       preprocessing=Preprocessing("gray", "zscore"))  # fmt: skip
+
+
+class Recorded:
+    """An array-like layer data (as a dask or zarr array is) that records the size of every
+    read, to tell tile-by-tile reading from loading the whole image."""
+
+    def __init__(self, array):
+        self.array, self.reads = array, []
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.size = array.size
+
+    def __getitem__(self, key):
+        part = self.array[key]
+        self.reads.append(part.size)
+        return part
+
+    def __array__(self, dtype=None, copy=None):
+        self.reads.append(self.array.size)
+        return self.array if dtype is None else self.array.astype(dtype)
+
+
+@pytest.fixture
+def recorded():
+    """:class:`Recorded`: wrap an array to see every read of it."""
+    return Recorded
 
 
 @pytest.fixture

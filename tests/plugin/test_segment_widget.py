@@ -72,32 +72,13 @@ def test_current_slice_of_a_stack(segment_widget, tiny_model_file, qtbot):
     assert prob[1].max() > 0 and prob[0].max() == 0 and prob[2].max() == 0
 
 
-class Recorded:
-    """An array-like layer data (as a dask or zarr array is) that records the size of every
-    read, to tell tile-by-tile reading from loading the whole image."""
-
-    def __init__(self, array):
-        self.array, self.reads = array, []
-        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
-        self.size = array.size
-
-    def __getitem__(self, key):
-        part = self.array[key]
-        self.reads.append(part.size)
-        return part
-
-    def __array__(self, dtype=None, copy=None):
-        self.reads.append(self.array.size)
-        return self.array if dtype is None else self.array.astype(dtype)
-
-
 def test_a_multiscale_layer_is_read_tile_by_tile_and_gets_a_multiscale_result(
-    segment_widget, tiny_model_file, qtbot, messages
+    segment_widget, tiny_model_file, qtbot, messages, recorded
 ):
     viewer, widget = segment_widget
     rng = np.random.default_rng(1)
     full = rng.integers(0, 255, (2048, 1536), dtype=np.uint8)
-    levels = [Recorded(full), full[::2, ::2].copy(), full[::4, ::4].copy()]
+    levels = [recorded(full), full[::2, ::2].copy(), full[::4, ::4].copy()]
     layer = viewer.add_image(levels, multiscale=True, name="pyramid", contrast_limits=(0, 255),
                              scale=(0.5, 0.5))  # fmt: skip
     widget._image.value = layer
@@ -130,11 +111,11 @@ def test_a_multiscale_layer_is_read_tile_by_tile_and_gets_a_multiscale_result(
 
 
 def test_a_dask_layer_is_segmented_without_loading_it_whole(segment_widget, tiny_model_file,
-                                                           qtbot, messages):  # fmt: skip
+                                                           qtbot, messages, recorded):  # fmt: skip
     da = pytest.importorskip("dask.array")
     viewer, widget = segment_widget
     image = np.random.default_rng(2).integers(0, 255, (1536, 1536), dtype=np.uint8)
-    source = Recorded(image)
+    source = recorded(image)
     lazy = da.from_array(source, chunks=(1536, 1536))  # one chunk
     layer = viewer.add_image(lazy, name="lazy", contrast_limits=(0, 255))
     widget._image.value = layer

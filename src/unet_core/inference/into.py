@@ -9,19 +9,23 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..base.events import Partial, Progress
 from ..postprocess import foreground_probability, probabilities_to_labels
-from .bands import BAND_ROWS, predict_bands
-from .predictor import Predictor
+
+if TYPE_CHECKING:  # torch is imported when something is predicted, not before
+    from .predictor import Predictor
 
 #: bytes a pixel of an in-memory result takes: float32 probabilities of two classes, the
 #: float32 foreground probability shown and the uint8 labels
 RESULT_BYTES_PER_PIXEL = 4 * 2 + 4 + 1
 #: chunk edge of the on-disk outputs along the last two axes (one plane per chunk of a stack)
 CHUNK = 1024
+#: rows a threshold is re-applied in at a time (:func:`rethreshold_into`)
+BAND_ROWS = 1024
 PROBABILITY, LABELS = "probability", "labels"
 
 
@@ -59,6 +63,8 @@ def predict_into(predictor: Predictor, image, probability, labels, *, threshold:
 
     Yields :class:`Progress` in tiles; returns the pixels of each class (``{class index:
     count}``). Closing it stops between tile batches, the bands written so far kept."""
+    from .bands import predict_bands
+
     if predictor.scale != "auto" and abs(float(predictor.scale) - 1.0) >= 0.02:
         raise ValueError("an image this large is segmented at its own scale")
     index = tuple(index)
@@ -78,25 +84,27 @@ def predict_into(predictor: Predictor, image, probability, labels, *, threshold:
     return counts
 
 
-def rethreshold_into(probability, labels, old: float, new: float,
+def rethreshold_into(probability, labels, old: float | list[float], new: float,
                      index: tuple[int, ...] = (), rows: int | None = None,
                      ) -> Generator[Progress, None, int]:  # fmt: skip
     """The labels of a two-class result made at ``old`` re-derived at ``new`` from the
-    foreground ``probability``, band by band of ``rows`` (default :data:`~.bands.BAND_ROWS`)
-    along the first axis after ``index``: a pixel whose label is not what ``old`` gave it
-    was painted and keeps its value. Yields :class:`Progress` in bands; returns the pixels
-    changed."""
+    foreground ``probability``, band by band of ``rows`` (default :data:`BAND_ROWS`) along
+    the first axis after ``index``: a pixel whose label is not what the threshold it was
+    derived at gave it was painted and keeps its value. ``old``: that threshold, or one per
+    band (after a pass stopped half-way). Yields ``Progress(bands written, bands, "bands")``
+    after each band; returns the pixels changed."""
     index = tuple(index)
     rows = rows or BAND_ROWS
     H = int(probability.shape[len(index)])
     starts = list(range(0, H, rows))
+    olds = list(old) if isinstance(old, (list, tuple)) else [old] * len(starts)
     changed = 0
     yield Progress(0, len(starts), "bands")
     for i, y0 in enumerate(starts):
         where = (*index, slice(y0, min(H, y0 + rows)))
         fg = np.asarray(probability[where])
         current = np.asarray(labels[where])
-        derived_old = (fg >= old).astype(np.uint8)
+        derived_old = (fg >= olds[i]).astype(np.uint8)
         fresh = np.where(current != derived_old, current, (fg >= new).astype(np.uint8))
         moved = fresh != current
         if moved.any():
