@@ -57,3 +57,19 @@ def test_bands_into_zarr_equal_a_whole_pass_and_a_threshold_keeps_paint(tmp_path
     with pytest.raises(FileExistsError):
         create_outputs(tmp_path / "out.zarr", image.shape)
     assert result_bytes((3, 300, 170)) == 3 * 300 * 170 * 13
+
+
+def test_a_volume_goes_slab_by_slab_into_zarr(tmp_path):
+    pytest.importorskip("zarr")
+    torch.manual_seed(0)
+    model = UNet(in_channels=1, base_channels=4, depth=2, padding="same", batch_norm=True,
+                 spatial_dims=3)  # fmt: skip
+    model.card = ModelCard(model.config, Preprocessing(channels="gray"),
+                           ["background", "foreground"], "tiny3d")  # fmt: skip
+    volume = np.random.default_rng(1).integers(0, 255, (12, 40, 36), dtype=np.uint8)
+    predictor = Predictor(model.eval(), device="cpu")
+    prob, labels = create_outputs(tmp_path / "v.zarr", volume.shape)
+    list(predict_into(predictor, volume, prob, labels, threshold=0.5, rows=4))
+    whole = predictor(volume)
+    assert np.abs(prob[:] - whole[1]).mean() < 0.01  # padded slabs: the same up to the seams
+    assert (labels[:] == (prob[:] >= 0.5)).all()
