@@ -247,19 +247,6 @@ def compare_job(
     return dice
 
 
-def start_worker(job: Generator, **connections):
-    """Wrap a job in an unstarted napari GeneratorWorker, connecting ``signal=callback``."""
-    from napari.qt.threading import GeneratorWorker
-
-    worker = GeneratorWorker(lambda: (yield from job))
-    # a cancelled job is left suspended by the worker: close it once the thread is done, before
-    # the widget hears of it, so that its clean-up (a batch's report) has run by then
-    worker.finished.connect(job.close)
-    for signal, callback in connections.items():
-        getattr(worker, signal).connect(callback)
-    return worker
-
-
 def first_image_model(folder: str, pattern: str = "*",
                       recursive: bool = False) -> tuple[str, str]:  # fmt: skip
     """The bundled model for a folder's images, chosen from its first image, and why; a

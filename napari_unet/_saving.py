@@ -29,7 +29,8 @@ class Saver:
         """Write the project; ``done(folder)`` once it is on disk (errors: one line)."""
         from unet_core.loop.storage import save_job
 
-        from ._jobs import start_worker, write_job
+        from ._jobs import write_job
+        from ._worker import start_worker
 
         if done is not None:
             self._done.append(done)

@@ -97,7 +97,8 @@ class LivePanel:
         abandoned (a newer stroke makes it stale: what it returns is dropped)."""
         from unet_core.loop import LoopError
 
-        from .._jobs import live_job, start_worker
+        from .._jobs import live_job
+        from .._worker import start_worker
 
         pair, image_layer = self.pair(), self.image()
         if pair is None or image_layer is None or pair.pixels is None or self.busy():

@@ -46,7 +46,7 @@ class JobRunner:
               total: float = 1, status: str | None = None) -> None:  # fmt: skip
         """Run ``job`` in a worker: ``yielded`` sees its events (default: :meth:`show`),
         ``returned`` its result (both on the UI thread); Cancel stops it between two yields."""
-        from .._jobs import start_worker
+        from .._worker import start_worker
 
         connections = {"returned": returned, "errored": self.error, "finished": self._finished,
                        "yielded": yielded or self.show}  # fmt: skip

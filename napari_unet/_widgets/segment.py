@@ -171,7 +171,7 @@ class SegmentWidget(Container):
 
     def _on_measure(self) -> None:
         """Measure the labels as they are now (after brush edits), in the background."""
-        from .._jobs import start_worker
+        from .._worker import start_worker
 
         last = self._last
         if last is None or last["layer"] not in self._viewer.layers or last.get("card") is None:

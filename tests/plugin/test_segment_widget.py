@@ -172,6 +172,27 @@ def test_error_paths_are_one_line_notifications(segment_widget, tiny_model_file,
     assert "gray labels" not in viewer.layers
 
 
+def test_a_runtime_error_in_the_job_is_reported_and_run_comes_back(segment_widget, qtbot,
+                                                                   tiny_model_file, messages,
+                                                                   monkeypatch):  # fmt: skip
+    """torch's errors are RuntimeErrors (CUDA out of memory among them), which superqt's worker
+    takes for a deleted Qt object: without the guard the widget said nothing and stayed busy."""
+    from unet_core.inference.predictor import Predictor
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore details")
+        yield
+
+    viewer, widget = segment_widget
+    monkeypatch.setattr(Predictor, "run", out_of_memory)
+    widget._image.value = viewer.add_image(np.zeros((64, 64), np.uint8), name="gray")
+    use_model_file(widget, tiny_model_file)
+    run_and_wait(qtbot, widget)
+    assert messages["error"][-1] == "napari-unet: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert widget._run.enabled and not widget._cancel.enabled
+    assert widget._status.value.startswith("failed: CUDA out of memory")
+
+
 def test_result_is_not_attached_to_a_removed_or_replaced_layer(segment_widget, tiny_model_file,
                                                                 qtbot, messages):  # fmt: skip
     viewer, widget = segment_widget
