@@ -1,0 +1,53 @@
+"""``napari-unet --version``: the distribution's name and version, and torch's."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import napari_unet
+import unet_core
+from unet_core import cli_version
+from unet_core.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_version_prints_the_distribution_and_torch(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert out == f"napari-paint-unet {version('napari-paint-unet')} (torch {version('torch')})"
+
+
+def test_version_falls_back_to_the_package_when_not_installed(monkeypatch):
+    real = cli_version._installed
+    monkeypatch.setattr(cli_version, "_installed",
+                        lambda name: None if name == "napari-paint-unet" else real(name))
+    assert cli_version.version_text().startswith(f"napari-paint-unet {unet_core.__version__} (")
+
+
+def test_the_versions_in_the_source_agree():
+    """The fallback is the core's ``__version__``: it, the plugin's and setup.cfg's are one."""
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert cfg["metadata"]["name"] == cli_version.DISTRIBUTION == napari_unet.PLUGIN
+    assert unet_core.__version__ == napari_unet.__version__ == cfg["metadata"]["version"]
+
+
+def test_the_command_answers_without_importing_torch():
+    code = ("import sys; from unet_core.cli import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit as e:\n"
+            "    print('torch' in sys.modules, e.code)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("napari-paint-unet ") and "(torch " in lines[0]
+    assert lines[1] == "False 0", result.stderr
