@@ -51,3 +51,27 @@ def test_the_command_answers_without_importing_torch():
     lines = result.stdout.splitlines()
     assert lines[0].startswith("napari-paint-unet ") and "(torch " in lines[0]
     assert lines[1] == "False 0", result.stderr
+
+
+def _synopsis(path: Path) -> str:
+    """The first ``bash`` block of ``path`` that runs napari-unet."""
+    text = path.read_text(encoding="utf-8")
+    blocks = text.split("```bash\n")[1:]
+    return next(b.split("```")[0] for b in blocks if "napari-unet " in b)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/command-line.md"])
+def test_the_synopsis_lists_every_command_and_the_true_defaults(doc):
+    import argparse
+
+    from unet_core.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    synopsis = _synopsis(ROOT / doc)
+    listed = {line.split()[1] for line in synopsis.splitlines() if line.startswith("napari-unet")}
+    assert listed == set(sub.choices) | {"--version"}
+    segment = sub.choices["segment"].parse_args(["x", "--out", "o"])
+    assert segment.model == "drive" and "--model drive|em|FILE" in synopsis
+    assert sub.choices["export"].parse_args(["m", "--out", "f"]).to == "onnx"
+    assert "[--to onnx|torchscript|bioimageio]" in synopsis
