@@ -16,10 +16,10 @@ from .._session import LABELS, SHOWN, layer_of
 
 #: key (napari's spelling) -> (action, what it does): the table in docs/napari.md
 KEYS = {
-    "Shift-F": ("round", "a fine-tune round (the Fine-tune button)"),
-    "Shift-N": ("next", "centre on the next most uncertain region (Go to most uncertain)"),
+    "Shift-F": ("round", "a fine-tune round on the chosen labels"),
+    "Shift-N": ("next", "centre the view on the next most uncertain region not annotated yet"),
     "Shift-H": ("prediction", "show or hide the prediction of the chosen labels"),
-    "Shift-U": ("undo", "undo the last round (Undo last round)"),
+    "Shift-U": ("undo", "undo the last round: segment with the model it started from"),
 }
 NOT_DOCKED = "no Fine-tune widget docked (Plugins > napari-paint-unet > Fine-tune)"
 
@@ -60,7 +60,8 @@ class LoopKeys:
         self.jobs, self.pairs = jobs, pairs
         self.buttons = {"round": run_button, "next": where.goto, "undo": versions.undo}
         for action, button in self.buttons.items():
-            button.tooltip = f"{button.tooltip or ''} ({key_of(action)})".lstrip()
+            what = button.tooltip or next(w for a, w in KEYS.values() if a == action)
+            button.tooltip = f"{what} ({key_of(action)})"
         pairs.target.tooltip = f"the labels to train on; {key_of('prediction')} shows or hides " \
             "their prediction"
         _LOOP_KEYS[viewer] = self
