@@ -23,7 +23,9 @@ KEYS = {
 }
 NOT_DOCKED = "no Fine-tune widget docked (Plugins > napari-paint-unet > Fine-tune)"
 
-_LOOP_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewer -> its LoopKeys
+#: viewer -> a weak reference to its LoopKeys (which the widget holds; nothing here holds the
+#: viewer or the widget alive)
+_LOOP_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def key_of(action: str) -> str:
@@ -33,11 +35,12 @@ def key_of(action: str) -> str:
 
 def press(viewer, action: str) -> None:
     """What the key of ``action`` does in ``viewer`` (bound with ``viewer.bind_key``)."""
-    keys = _LOOP_KEYS.get(viewer)
-    if keys is None or not keys.docked():
+    found = _LOOP_KEYS.get(viewer)
+    keys = found() if found is not None else None
+    if keys is None or not keys.docked(viewer):
         viewer.status = f"napari-unet: {key_of(action)}: {NOT_DOCKED}"
         return
-    keys.press(action)
+    keys.press(viewer, action)
 
 
 def _binding(action: str):
@@ -52,11 +55,11 @@ def _binding(action: str):
 
 class LoopKeys:
     """The Fine-tune widget's keys in ``viewer``: ``widget`` and its parts (its Fine-tune button,
-    job runner, pair, where-next and versions panels). Made by the widget; the latest one made
-    in a window is the one the keys press."""
+    job runner, pair, where-next and versions panels). Made and held by the widget; the latest
+    one made in a window is the one the keys press."""
 
     def __init__(self, viewer, widget, run_button, jobs, pairs, where, versions):
-        self.viewer, self.widget = viewer, weakref.ref(widget)
+        self.widget = weakref.ref(widget)
         self.jobs, self.pairs = jobs, pairs
         self.buttons = {"round": run_button, "next": where.goto, "undo": versions.undo}
         for action, button in self.buttons.items():
@@ -64,34 +67,34 @@ class LoopKeys:
             button.tooltip = f"{what} ({key_of(action)})"
         pairs.target.tooltip = f"the labels to train on; {key_of('prediction')} shows or hides " \
             "their prediction"
-        _LOOP_KEYS[viewer] = self
+        _LOOP_KEYS[viewer] = weakref.ref(self)
         for key, (action, _) in KEYS.items():
             viewer.bind_key(key, _binding(action), overwrite=True)
 
-    def docked(self) -> bool:
-        """Whether the widget is still docked in the window."""
+    def docked(self, viewer) -> bool:
+        """Whether the widget is still docked in ``viewer``'s window."""
         widget = self.widget()
-        docks = getattr(self.viewer.window, "dock_widgets", {})
+        docks = getattr(viewer.window, "dock_widgets", {})
         return widget is not None and any(w is widget for w in docks.values())
 
-    def press(self, action: str) -> None:
+    def press(self, viewer, action: str) -> None:
         if action == "prediction":
-            text = self.flip_prediction()
+            text = self.flip_prediction(viewer)
         elif action != "next" and self.jobs.busy:
             text = "not started: a job is running (wait for it, or Cancel)"
             self.jobs.say(text)
         else:
             self.buttons[action].native.click()  # what a click does
             text = self.jobs.status.value
-        self.viewer.status = f"napari-unet: {key_of(action)}: {text}"
+        viewer.status = f"napari-unet: {key_of(action)}: {text}"
 
-    def flip_prediction(self) -> str:
+    def flip_prediction(self, viewer) -> str:
         """Show or hide the layer of the chosen labels' prediction (for corrections, the
         labels themselves; for scribbles and labels drawn whole, the prediction layer)."""
         pair = self.pairs.pair(create=False)
         layer = None
         if pair is not None and pair.predictions:
-            layer = layer_of(self.viewer, pair, SHOWN if pair.shown_apart else LABELS)
+            layer = layer_of(viewer, pair, SHOWN if pair.shown_apart else LABELS)
         if layer is None:
             text = "no prediction of the chosen labels yet: segment or fine-tune first"
         else:
