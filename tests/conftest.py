@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,14 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # (the default where the CPU has it) would move by about 0.01. tests/core/test_precision.py tests
 # "auto" and bf16 themselves. Set here, so that subprocesses inherit it.
 os.environ["NAPARI_UNET_PRECISION"] = "fp32"
+
+# napari's settings (settings.yaml, which a viewer test writes when it resets them) go to a
+# folder of this test run, never to the user's ~/.config/napari: napari reads NAPARI_CONFIG
+# once, when napari.settings is first imported, which has not happened yet (asserted below;
+# subprocesses inherit it). Removed when the run ends.
+SETTINGS_DIR = Path(tempfile.mkdtemp(prefix="napari-unet-tests-settings-"))
+os.environ["NAPARI_CONFIG"] = str(SETTINGS_DIR / "settings.yaml")
+assert "napari.settings" not in sys.modules, "napari.settings was imported before NAPARI_CONFIG"
 
 
 def _can_render_gl() -> bool:
@@ -31,6 +42,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "gl: needs OpenGL rendering (Xvfb + xcb)")
 
 
+def pytest_unconfigure(config):
+    shutil.rmtree(SETTINGS_DIR, ignore_errors=True)
+
+
 def pytest_collection_modifyitems(config, items):
     if _can_render_gl():
         return
@@ -38,6 +53,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gl" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def napari_settings_dir() -> Path:
+    """The folder NAPARI_CONFIG points into for this test run."""
+    return SETTINGS_DIR
 
 
 @pytest.fixture(scope="session")

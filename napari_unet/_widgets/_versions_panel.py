@@ -1,6 +1,6 @@
 """The Fine-tune widget's version rows: segment with a version (which makes it the base of
-the labels' next round: rolling back sticks), restore the labels it was trained on, compare two
-on a held-out pair, save one as a model file."""
+the labels' next round: rolling back sticks), undo the last round, restore the labels it was
+trained on, compare two on a held-out pair, save one as a model file."""
 
 from __future__ import annotations
 
@@ -40,15 +40,19 @@ class VersionsPanel:
         self.compare = PushButton(text="Compare on held-out")
         self.save_path = FileEdit(label="save as", mode="w", filter="*.safetensors")
         self.save = PushButton(text="Save as model file")
+        self.undo = PushButton(text="Undo last round")
+        self.undo.tooltip = ("segment with the model the labels' last round started from (your "
+                             "painted pixels kept); again: one more round back")  # fmt: skip
         for button, handler in ((self.use, self.on_use), (self.restore, self.on_restore),
-                                (self.compare, self.on_compare), (self.save, self.on_save)):
+                                (self.compare, self.on_compare), (self.save, self.on_save),
+                                (self.undo, self.on_undo)):  # fmt: skip
             button.changed.connect(lambda *_, h=handler: h())
         workspace.listeners.append(self._on_versions_changed)
 
     @property
     def rows(self) -> list:
-        return [self.versions, self.use, self.restore, self.compare_with, self.compare,
-                self.save_path, self.save]  # fmt: skip
+        return [self.versions, self.use, self.undo, self.restore, self.compare_with,
+                self.compare, self.save_path, self.save]  # fmt: skip
 
     def choices(self, _=None) -> list[tuple[str, str]]:
         return [(self.workspace.label(v), v.ref) for v in self.workspace.versions()]
@@ -69,32 +73,53 @@ class VersionsPanel:
 
     # ---- handlers --------------------------------------------------------------------------------
     def on_use(self) -> None:
-        """Re-segment the chosen image with the chosen version into its labels, painted pixels
-        kept; the version becomes the base of their next round."""
+        """Re-segment the chosen image with the chosen version (:meth:`segment_with`)."""
+        found = self.chosen()
+        if found is not None:
+            self.segment_with(found[1].ref)
+
+    def segment_with(self, ref: str) -> None:
+        """Re-segment the chosen image with the model ``ref`` (a version, a bundled model or a
+        file) into its labels, painted pixels kept; the model becomes the base of their next
+        round."""
         from .._jobs import segment_job
 
-        found, image = self.chosen(), self.pairs.image.value
-        pair = self.pairs.pair()
-        if found is None or image is None or pair is None or self.jobs.busy:
+        image, pair = self.pairs.image.value, self.pairs.pair()
+        if image is None or pair is None or self.jobs.busy:
             return
-        if not self.check_image(pair, image, self.on_use):
+        if not self.check_image(pair, image, lambda: self.segment_with(ref)):
             return
-        project, version = found
         pixels = np.asarray(image_pixels(image))
-        job = segment_job(pixels, version.ref, self.workspace, self.device())
+        job = segment_job(pixels, ref, self.workspace, self.device())
+        name = self.workspace.describe(ref)
 
         def done(result) -> None:
             if pair.image.mismatch(image_id(image, pixels), pair.labels_name):
                 pair.image, pair.pixels = image_id(image, pixels), image_pixels(image)
             _, created = self.view.target(pair, image)
-            changed = pair.record(result.prob, version.ref, fresh=created)
+            changed = pair.record(result.prob, ref, fresh=created)
             self.view.refresh(pair, image, result.prob, changed)
             self.changed(pair)  # the roll-back is kept over a restart
-            self.jobs.say(f"segmented with {self.workspace.label(version)}: "
-                          f"{int(changed.sum())} pixel(s) changed; the next round starts from "
-                          "it")  # fmt: skip
+            self.jobs.say(f"segmented with {name}: {int(changed.sum())} pixel(s) changed; the "
+                          "next round starts from it")  # fmt: skip
 
-        self.jobs.start(job, f"segmenting with {version.name}", returned=done)  # fmt: skip
+        self.jobs.start(job, f"segmenting with {name}", returned=done)
+
+    def on_undo(self) -> None:
+        """Undo the chosen labels' last round: re-segment with the model that round started
+        from (:meth:`segment_with`: painted pixels kept, and their next round starts from it);
+        pressed again, it goes one more round back."""
+        pair = self.pairs.pair(create=False)
+        found = self.workspace.find(pair.model) if pair is not None else None
+        if self.jobs.busy:
+            self.jobs.say("not undone: a job is running (wait for it, or Cancel)")
+        elif found is None:
+            self.jobs.say("nothing to undo: the chosen labels hold no fine-tuned version")
+        else:
+            parent = self.workspace.find(found[1].parent)
+            if parent is not None:
+                self.versions.value = parent[1].ref
+            self.segment_with(found[1].parent)
 
     def on_restore(self) -> None:
         from unet_core.loop import LoopError

@@ -1,8 +1,7 @@
-"""Paint-and-retrain: fine-tune on corrected labels or on scribbles in the background, watch the
-loss, see the new prediction fill what was not painted, find where to correct next, and keep
-every round as a version in a project folder that reopens whole. The loop's state is the
-window's loop model (``unet_core.loop``, through ``.._session``); this widget composes panels
-that show it and call it: pairs, versions, where next, project."""
+"""Paint-and-retrain: fine-tune on corrected labels or scribbles in the background, watch the loss,
+see the new prediction fill what was not painted, find where to correct next, keep every round as
+a version in a project that reopens whole. The state is the window's loop model (unet_core.loop
+via .._session); this widget composes panels that show and call it, and keys (._shortcuts)."""
 
 from __future__ import annotations
 
@@ -36,6 +35,7 @@ from ._plot import LossPlot
 from ._project_panel import ProjectPanel
 from ._round_checks import check_fit, same_image
 from ._runner import JobRunner, error_line
+from ._shortcuts import LoopKeys
 from ._versions_panel import VersionsPanel
 from ._where_next import WhereNextPanel
 
@@ -92,9 +92,10 @@ class FinetuneWidget(Container):
         self._run.changed.connect(lambda *_: self._on_run())
         self._base.changed.connect(lambda *_: self._on_base())
         self._base_file.changed.connect(lambda *_: self._on_base())
-        self._pairs.names.changed.connect(
-            lambda *_: self._project.save_soon(self._pairs.pair(create=False)))
+        self._pairs.names.changed.connect(lambda *_: self._on_stroke())
         ws.listeners.append(self._on_workspace)  # labels another widget made: shown as pairs
+        self.keys = LoopKeys(viewer, self, self._run, self._runner, self._pairs, self._where,
+                             self._versions)  # Shift+F, N, H, U: see ._shortcuts
         self.max_width = 460
         make_scrollable(self)
         self._pairs.mode.changed.emit(self._pairs.mode.value)
@@ -154,7 +155,7 @@ class FinetuneWidget(Container):
                              self._pairs.image.value)  # fmt: skip
 
     def _on_stroke(self) -> None:
-        """Strokes since the last round are saved once the brush rests."""
+        """Strokes and renamed classes since the last round are saved once the brush rests."""
         self._project.save_soon(self._pairs.pair(create=False))
 
     def _held_out(self):

@@ -29,6 +29,7 @@ from ._model_picker import ModelPicker, device_choices
 from ._on_disk import OBJECTS_TIP, DiskOutputs, too_large
 from ._outputs import output_layer, show_pyramid
 from ._runner import JobRunner, error_line
+from ._save_measurements import MeasurementsSaver
 
 if TYPE_CHECKING:
     import napari
@@ -66,10 +67,12 @@ class SegmentWidget(Container):
         self._status = Label(label="status", value="ready")
         self._measurements = Label(label="measured", value="", visible=False)
         self._measure = PushButton(text="Measure the edited labels", visible=False)
+        self._saver = MeasurementsSaver(lambda: self._last, lambda text: self._runner.say(text),
+                                        self._workspace.describe)  # Save measurements…
         self.extend([self._image, self._levels.choice, self._model, self._model_file,
                      self._device, self._tile, self._tta, self._objects, self._whole, self._run,
-                     self._cancel, self._progress, self._threshold, self._legend,
-                     self._status, self._measurements, self._measure])  # fmt: skip
+                     self._cancel, self._progress, self._threshold, self._legend, self._status,
+                     self._measurements, self._measure, self._saver.button])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._disk = DiskOutputs(napari_viewer, self._workspace, self._runner, self._image,
                                  self._objects, self._legend)  # results too large for memory
@@ -168,6 +171,7 @@ class SegmentWidget(Container):
         card = (self._last or {}).get("card")
         self._measurements.value = task_of(card).describe(values) if values else ""
         self._measurements.visible = self._measure.visible = bool(values)
+        self._saver.follow(values)
 
     def _on_measure(self) -> None:
         """Measure the labels as they are now (after brush edits), in the background."""
@@ -207,7 +211,7 @@ class SegmentWidget(Container):
                               threshold=self._threshold.value, fresh=created)  # fmt: skip
         lab_layer.refresh()
         self._last = {"pair": pair, "layer": lab_layer, "index": index, "card": result.card,
-                      "changed": int(changed.sum()),
+                      "changed": int(changed.sum()), "result": result, "image_layer": layer,
                       "image": data[index] if index else data}  # fmt: skip
         self._legend.value = (f"{legend(result.classes)}; {IGNORE_LABEL} = ignore (magenta, "
                               "skipped by training)")  # fmt: skip

@@ -1,4 +1,4 @@
-"""The headless command line: ``napari-unet segment|train|evaluate|export|info``.
+"""The headless command line: ``napari-unet segment|train|evaluate|export|info|--version``.
 
 Also ``python -m unet_core``.
 
@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .base.precision import PRECISIONS
+from .cli_version import VersionAction
 
 log = logging.getLogger("unet_core")
 
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="napari-unet", description="U-Net segmentation without a display."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_segment_parser(sub).set_defaults(func=cmd_segment)

@@ -140,7 +140,8 @@ def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_fil
     events.close()
     assert run.cancelled and run.counts == {"ok": 1, "skipped": 0, "failed": 0}
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["a_mask.tif", "a_prob.tif", REPORT_NAME, "segmentation_run.json"]
+    assert names == ["a_mask.tif", "a_prob.tif", REPORT_NAME, "segmentation_run.json",
+                     "segmentation_runs.jsonl"]
     record = json.loads((out / "segmentation_run.json").read_text())
     assert record["options"]["save_prob"] is True and "cancelled" in record["summary"]
     assert record["model"]["classes"] == run.classes

@@ -68,7 +68,7 @@ def test_segment_folder_with_a_corrupt_file(tmp_path, folder, model_file, capsys
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(
         [f"{s}_{k}" for s in "abc" for k in ("mask.tif", "prob.tif", "overlay.png")]
-        + ["segmentation.csv", "segmentation_run.json"]
+        + ["segmentation.csv", "segmentation_run.json", "segmentation_runs.jsonl"]
     )
     mask, prob = read_image(out / "a_mask.tif"), read_image(out / "a_prob.tif")
     assert mask.shape == (70, 90) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}

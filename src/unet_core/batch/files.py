@@ -18,7 +18,8 @@ from ..data.io import is_image_path, read_metadata
 OUTPUT_SUFFIXES = ("_mask", "_prob", "_instances")
 #: the per-file report a batch writes into its output folder
 REPORT_NAME = "segmentation.csv"
-RUN_RECORD = "segmentation_run.json"  # the run's model and options, beside the report
+RUN_RECORD = "segmentation_run.json"  # the last run's model and options, beside the report
+RUNS_LOG = "segmentation_runs.jsonl"  # every run's record, one line each
 
 
 class BatchError(ValueError):
@@ -93,8 +94,8 @@ def not_segmented(path: Path) -> tuple[str, str] | None:
 
 
 def _bookkeeping(path: Path) -> bool:
-    """The report, the run record and temporary files of this tool."""
-    return path.name in (REPORT_NAME, RUN_RECORD) or bool(_PART.match(path.name))
+    """The report, the run records and temporary files of this tool."""
+    return path.name in (REPORT_NAME, RUN_RECORD, RUNS_LOG) or bool(_PART.match(path.name))
 
 
 def _listed(path: Path, images_only: bool, skip_outputs: bool) -> bool:

@@ -20,14 +20,15 @@ from pathlib import Path
 
 from ..base.files import atomic_write, folder_lock
 from ..base.names import one_line, path_text
-from .files import REPORT_NAME, RUN_RECORD, FileResult
+from .files import REPORT_NAME, FileResult
 
 OBJECTS = ("objects", "mean_object_area")
 OBJECTS_3D = ("objects", "mean_object_volume")
-COLUMNS = ("file", "status", "reason", "height", "width", "channels", "slices", "seconds",
-           "scale", "precision", "foreground_fraction", "mask")  # fmt: skip
-#: columns of this run's own doing, never carried over from an earlier run's row
-_OWN = ("file", "status", "reason", "seconds", "precision", "mask")
+COLUMNS = ("file", "status", "reason", "model", "run", "height", "width", "channels", "slices",
+           "seconds", "scale", "precision", "foreground_fraction", "mask")  # fmt: skip
+#: columns of this run's own doing, never carried over from an earlier run's row (a skipped
+#: file keeps the ``model`` that made its mask, and its measurements)
+_OWN = ("file", "status", "reason", "run", "seconds", "precision", "mask")
 
 
 def columns_for(measurements: tuple[str, ...], classes: list[str],
@@ -40,22 +41,6 @@ def columns_for(measurements: tuple[str, ...], classes: list[str],
     extra = (*measurements, *(f"{size}_{c}" for c in classes[1:]),
              *(objects if instances else ()))  # fmt: skip
     return COLUMNS[:-1] + extra + COLUMNS[-1:]
-
-
-def write_run_record(out_dir: str | os.PathLike, model: dict, options: dict,
-                     summary: str) -> Path:  # fmt: skip
-    """``segmentation_run.json`` beside the report: the model's identity, the options and the
-    outcome of the last run, as nnU-Net writes its prediction arguments beside its outputs."""
-    import datetime as dt
-    import json
-
-    from .. import __version__
-
-    record = {"napari_unet": __version__, "finished": dt.datetime.now().isoformat("T", "seconds"),
-              "model": model, "options": options, "summary": summary}  # fmt: skip
-    text = json.dumps(record, indent=1, default=str)
-    path = Path(out_dir) / RUN_RECORD
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_report(path: str | os.PathLike) -> list[dict]:
@@ -128,9 +113,14 @@ def result_row(r: FileResult) -> dict:
 
 
 class Report:
-    """Writes the rows of one run; use as a context manager or call :meth:`close`."""
+    """Writes the rows of one run; use as a context manager or call :meth:`close`.
 
-    def __init__(self, out_dir: str | os.PathLike, columns: tuple[str, ...] = COLUMNS):
+    ``run`` and ``model`` fill those columns (:mod:`.runs`): the run's id in every row it
+    writes, the model in the rows of the files it segmented or failed on."""
+
+    def __init__(self, out_dir: str | os.PathLike, columns: tuple[str, ...] = COLUMNS,
+                 run: str = "", model: str = ""):  # fmt: skip
+        self.run, self.model = run, model
         self.folder = Path(out_dir)
         self.path = self.folder / REPORT_NAME
         self.set_aside: Path | None = None
@@ -147,6 +137,7 @@ class Report:
 
     def add(self, result: FileResult) -> dict:
         row = result_row(result)
+        row["run"], row["model"] = self.run, self.model if result.status != "skipped" else ""
         before = self.previous.get(row["file"])
         if result.status == "skipped" and before and before.get("status") in ("ok", "skipped"):
             row.update({k: before.get(k, "") for k in self.columns if k not in _OWN})

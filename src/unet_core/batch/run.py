@@ -27,7 +27,8 @@ from .files import (
     real_path,
 )
 from .options import SegmentOptions
-from .report import Report, columns_for, write_run_record
+from .report import Report, columns_for
+from .runs import model_label, new_run_id, write_run_record
 from .segment import segment_file_steps
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class BatchRun:
         self.report_path = self.out_dir / REPORT_NAME
         self.cancelled = False
         self.seconds = 0.0
+        self.run_id = ""  # set when the run starts: its rows' ``run`` and its record's
 
     def _predictor(self, model):
         from ..formats.checks import ModelFileError
@@ -162,7 +164,9 @@ class BatchRun:
         volumes = self.card.architecture.get("spatial_dims", 2) == 3
         columns = columns_for(self.task.report_columns, self.classes, self.options.instances,
                               volumes)  # fmt: skip
-        report = Report(self.out_dir, columns)
+        self.run_id, started = new_run_id(), time.strftime("%Y-%m-%dT%H:%M:%S")
+        identity = self.model_identity()
+        report = Report(self.out_dir, columns, run=self.run_id, model=model_label(identity))
         done = 0
         stream = self._distributed(protected) if self.distributed else self._local(protected)
         try:
@@ -189,8 +193,8 @@ class BatchRun:
             self.seconds = time.perf_counter() - start
             report.close(self.summary())
             try:  # the rows are safe; the record is a bonus, said when it cannot be written
-                write_run_record(self.out_dir, self.model_identity(), self.options.to_dict(),
-                                 self.summary())  # fmt: skip
+                write_run_record(self.out_dir, identity, self.options.to_dict(), self.summary(),
+                                 self.run_id, started)  # fmt: skip
             except OSError as exc:
                 log.warning("the run record %s was not written (%s)", RUN_RECORD,
                             exc.strerror or exc)  # fmt: skip
