@@ -3,6 +3,8 @@ resolution) and where a result made at that level goes, so that it lines up with
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from magicgui.widgets import ComboBox
 
@@ -61,3 +63,22 @@ def result_shapes(layer, level: int) -> list[tuple[int, ...]]:
     if not is_multiscale(layer):
         return [tuple(layer.data.shape[: layer.ndim])]
     return [tuple(d.shape[: layer.ndim]) for d in list(layer.data)[level:]]
+
+
+def current_plane(viewer, layer, level: int) -> tuple[Any, tuple[int, ...]]:
+    """The 2-D (or RGB) image of ``layer`` to segment, and its index in a stack (``()`` for
+    2-D); of a multiscale layer, the chosen level. Lazy data (dask, zarr) is not read here: the
+    predictor reads it tile by tile."""
+    data = level_data(layer, level)
+    lead = layer.ndim - 2
+    if lead <= 0:
+        return data, ()
+    point = layer.world_to_data(viewer.dims.point)
+    index = tuple(int(np.clip(round(p), 0, n - 1))
+                  for p, n in zip(point[:lead], data.shape[:lead]))  # fmt: skip
+    return data[index], index
+
+
+def is_stack(layer) -> bool:
+    """A (slices, H, W) image layer (RGB slices included), one level."""
+    return layer is not None and layer.ndim == 3 and not is_multiscale(layer)

@@ -24,7 +24,15 @@ from .._jobs import AUTO, measure_job, segment_job, segment_stack_job
 from .._session import image_id, image_pixels, new_pair, pair_of, workspace
 from ._classes import class_colormap, legend
 from ._fit import make_scrollable
-from ._levels import LevelPicker, is_multiscale, level_data, level_scale, result_shapes
+from ._levels import (
+    LevelPicker,
+    current_plane,
+    is_multiscale,
+    is_stack,
+    level_data,
+    level_scale,
+    result_shapes,
+)
 from ._model_picker import ModelPicker, device_choices
 from ._on_disk import OBJECTS_TIP, DiskOutputs, too_large
 from ._outputs import output_layer, show_pyramid
@@ -92,19 +100,6 @@ class SegmentWidget(Container):
         return self._runner.worker
 
     # ---- inputs -------------------------------------------------------------------------
-    def _current_plane(self, layer, level: int) -> tuple[np.ndarray, tuple[int, ...]]:
-        """The 2-D (or RGB) image to segment, and its index in a stack (``()`` for 2-D); of a
-        multiscale layer, the chosen level. Lazy data (dask, zarr) is not read here: the
-        predictor reads it tile by tile."""
-        data = level_data(layer, level)
-        lead = layer.ndim - 2
-        if lead <= 0:
-            return data, ()
-        point = layer.world_to_data(self._viewer.dims.point)
-        index = tuple(int(np.clip(round(p), 0, n - 1))
-                      for p, n in zip(point[:lead], data.shape[:lead]))  # fmt: skip
-        return data[index], index
-
     def _follow_stack(self, layer) -> None:  # "whole stack" for (slices, H, W) layers only
         self._whole.visible = is_stack(layer)
 
@@ -119,7 +114,7 @@ class SegmentWidget(Container):
             level = self._levels.level(layer)
             whole = is_stack(layer) and self._whole.value
             image, index = ((level_data(layer, level), ()) if whole
-                            else self._current_plane(layer, level))  # fmt: skip
+                            else current_plane(self._viewer, layer, level))  # fmt: skip
         except ValueError as exc:
             show_error(error_line(exc))
             return
@@ -298,7 +293,3 @@ class SegmentWidget(Container):
             return
         last["layer"].refresh()
 
-
-def is_stack(layer) -> bool:
-    """A (slices, H, W) image layer (RGB slices included), one level."""
-    return layer is not None and layer.ndim == 3 and not is_multiscale(layer)
