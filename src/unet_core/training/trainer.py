@@ -85,7 +85,7 @@ class Trainer:
         self.loss_fn = get_loss(config.loss)
         self.class_weights = class_weights_of(config, [s.labels for s in train], model.num_classes)
         self.ema_model = copy.deepcopy(model) if config.ema > 0 else None
-        encoder = (model.inc, *model.downs) if config.freeze_encoder else ()
+        encoder = model.encoder_modules() if config.freeze_encoder else ()
         self.frozen = [p for part in encoder for p in part.parameters()]
         skip = {id(p) for p in self.frozen}
         params = [p for p in model.parameters() if p.requires_grad and id(p) not in skip]
