@@ -8,12 +8,14 @@ import json
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from unet_core import load_model, read_card
 from unet_core.base.events import Progress
 from unet_core.cli import main
 from unet_core.data.folders import DataError, load_folders, pair_folders
 from unet_core.data.io import read_image
+from unet_core.model.resnet import ResNetEncoder
 from unet_core.training.own_data import iter_train, train
 
 
@@ -288,3 +290,54 @@ def test_ctrl_c_between_steps_still_saves_the_best_weights(tmp_path, discs):
 
     result = run_to_end(job, show)
     assert result.stopped and result.steps == 4 and result.path.exists() and result.validation
+
+
+# ---- a ResNet U-Net (--size resnet18, --imagenet FILE) ----
+def imagenet_file(path, encoder="resnet18"):
+    torch.manual_seed(3)
+    state = dict(ResNetEncoder(3, encoder).state_dict())
+    state.update({"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)})
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_resnet18_unet_trains_on_discs_then_segments(tmp_path, discs, capsys):
+    root = write_set(tmp_path / "train", discs, ["a", "b", "c"])
+    weights = imagenet_file(tmp_path / "resnet18-imagenet.pth")
+    out = tmp_path / "r18.safetensors"
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels", "--out", out,
+                 "--steps", "30", "--size", "resnet18", "--imagenet", weights)  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(out)
+    assert card.architecture["encoder"] == "resnet18"
+    assert "ImageNet weights resnet18-imagenet.pth (sha256 " in card.provenance["choices"][
+        "encoder"]
+    image, truth = discs(7, 96, 2, np.uint8)
+    tifffile.imwrite(tmp_path / "new.tif", image)
+    assert run_cli("segment", tmp_path / "new.tif", "--model", out, "--out", tmp_path / "seg") == 0
+    mask = read_image(tmp_path / "seg" / "new_mask.tif")
+    assert iou(mask > 0, truth > 0) > 0.6
+    assert run_cli("info", out) == 0 and "resnet18 U-Net" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--size", "small", "--imagenet", "W"], "ImageNet weights are for a ResNet encoder"),
+        (["--size", "resnet34", "--imagenet", "W"], "does not fit a resnet34 encoder"),
+        (["--size", "resnet18", "--imagenet", "missing.pth"], "no weights file"),
+    ],
+)
+def test_imagenet_options_that_do_not_fit_are_refused_before_training(tmp_path, discs, capsys,
+                                                                      extra, words):  # fmt: skip
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    weights = imagenet_file(tmp_path / "W")
+    extra = [str(weights) if e == "W" else str(tmp_path / e) if e.endswith(".pth") else e
+             for e in extra]  # fmt: skip
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
+                 "--out", tmp_path / "m", "--steps", "5", *extra)  # fmt: skip
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert rc == 2 and len(errors) == 1 and words in errors[0], err
+    assert not (tmp_path / "m.safetensors").exists()

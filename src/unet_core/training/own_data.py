@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -122,24 +123,29 @@ def iter_train(
     precision: str = "auto",
     dims: int | None = None,
     voxel_size: tuple[float, float, float] | None = None,
+    imagenet: str | os.PathLike | None = None,
 ) -> Generator[Event, None, TrainResult]:
     """Train on ``data``: yields the trainer's events (see :meth:`Trainer.fit`) and
     :class:`Status` lines, returns a :class:`~.finish.TrainResult`. ``minutes`` and ``steps``
     bound the run (default: 4 minutes); ``precision``: the trainer's (:class:`TrainConfig`);
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
     either way. Volumes train a 3-D U-Net (``voxel_size`` (z, y, x) plans its pooling) or a 2-D
-    one on their annotated slices (:func:`~.volumes.choose_dims`; ``dims`` forces it)."""
+    one on their annotated slices (:func:`~.volumes.choose_dims`; ``dims`` forces it).
+    ``imagenet``: a file of ImageNet weights for a ResNet encoder's start."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
     ckpt = out.with_name(out.stem + ".ckpt")
     minutes = 4.0 if minutes is None and steps is None else minutes
     torch.manual_seed(seed)
     data, val, why = yield from volumes.chosen(data, val, dims)
     model = new_model(data, size, base, device, voxel_size)
+    start = encoder_start(model, imagenet, base)
     if base is not None:  # the images are read the way the base model reads them
         data = fits(data, model)
         val = None if val is None else fits(val, model)
     train, held, holdout, config, reasons = plan(data, val, size, steps, seed, voxel_size)
     reasons["dims"] = why
+    if start:
+        reasons["encoder"] = start
     config = dataclasses.replace(config, precision=precision)
     evaluate = sample_scorer(task_of("generic"), data.classes)  # as trained: class scores
     trainer = Trainer(model, train, config, val=held, evaluate=evaluate,
@@ -211,3 +217,24 @@ def _name(base) -> str:
 def train(data: FolderData, out: str | os.PathLike, **options) -> TrainResult:
     """:func:`iter_train` run to the end."""
     return drain(iter_train(data, out, **options))
+
+
+def encoder_start(model: UNet, imagenet: str | os.PathLike | None, base) -> str:
+    """Load ``imagenet``'s weights into a new ResNet U-Net's encoder and say so (where the
+    card records its choices); "" for a U-Net. One-line ValueError for a misfit."""
+    from ..model.resnet import ResNetUNet
+
+    if imagenet is None:
+        return "" if not isinstance(model, ResNetUNet) or base is not None else (
+            f"{model.encoder_name} from random weights (no ImageNet file given)")  # fmt: skip
+    if base is not None:
+        raise ValueError("ImageNet weights start a new network; --from goes on from a trained "
+                         "one: give one of them")  # fmt: skip
+    if not isinstance(model, ResNetUNet):
+        raise ValueError("ImageNet weights are for a ResNet encoder: choose resnet18, resnet34 "
+                         "or resnet50 as the network")  # fmt: skip
+    from ..model.resnet_weights import load_imagenet
+
+    load_imagenet(model, imagenet)
+    digest = hashlib.sha256(Path(imagenet).read_bytes()).hexdigest()[:12]
+    return f"{model.encoder_name} from ImageNet weights {Path(imagenet).name} (sha256 {digest})"
