@@ -40,6 +40,10 @@ from ._runner import JobRunner, error_line
 if TYPE_CHECKING:
     import napari
 
+KEEP = "keep going"
+#: what a training does when its held-out score stalls: recipe entries (--set on the CLI)
+STALLS = {KEEP: {}, "lower the rate": {"schedule": "plateau"},
+          "lower the rate, then stop": {"schedule": "plateau", "patience": 6}}
 LAYERS = "open layers"
 FOLDERS = "two folders"
 SCRATCH = "scratch"
@@ -72,6 +76,10 @@ class TrainWidget(Container):
         self._imagenet.tooltip = ("optional: the ResNet's ImageNet weights as a file you have "
                                   "(e.g. torchvision's resnet34-*.pth); nothing is downloaded")
         self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
+        self._stall = ComboBox(label="if held-out stalls", choices=list(STALLS), value=KEEP)
+        self._stall.tooltip = ("the held-out score not improving: keep the cosine schedule, "
+                               "halve the rate after 2 validations (plateau), or also stop "
+                               "after 6 (the best weights are kept)")  # fmt: skip
         self._picker = ModelPicker(self._workspace, "start from", SCRATCH, first=(SCRATCH,))
         self._picker.choice.tooltip = "scratch: a new network; or a model's weights to start from"
         self._base, self._base_file = self._picker.rows
@@ -83,7 +91,8 @@ class TrainWidget(Container):
         self._status = Label(label="status", value="label a few images, then train")
         self.extend([self._source, self._image, self._mask_layer, self._scribbles, self._add_pair,
                      self._pairs_view, self._images_dir, self._labels_dir, self._classes,
-                     self._legend, self._size, self._imagenet, self._minutes, self._base,
+                     self._legend, self._size, self._imagenet, self._minutes, self._stall,
+                     self._base,
                      self._base_file, self._device,
                      self._project, self._run, self._cancel, self._progress,
                      self._status])  # fmt: skip
@@ -204,7 +213,8 @@ class TrainWidget(Container):
         self._stop = False
         job = train_job(data, str(out), minutes=self._minutes.value, size=self._size.value,
                         base=base, device=self._device.value, stop=lambda: self._stop,
-                        imagenet=self._imagenet_file())  # fmt: skip
+                        imagenet=self._imagenet_file(),
+                        recipe=STALLS[self._stall.value])  # fmt: skip
         self._context = {"name": name, "data": data, "pairs": pairs, "arrays": arrays,
                          "project": project, "ref": ref, "start": time.monotonic(),
                          "scores": []}  # fmt: skip

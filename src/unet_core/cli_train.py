@@ -12,6 +12,7 @@ from .base.events import Progress, Record, Status
 from .base.precision import PRECISIONS
 from .cli_train_args import check_minutes, check_out, parse_classes, parse_voxel_size
 from .training.networks import NETWORKS
+from .training.options import own_options, parse_overrides, preset_architecture
 
 
 def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
@@ -53,20 +54,14 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
         default="val",
         help="val: train on the training ids and validate; all: train on all ids",
     )
-    pre.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set patch=160 --set augmentation.blur_p=0.3",
-    )
-    pre.add_argument(
-        "--arch",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an architecture entry, e.g. --arch base_channels=24",
-    )
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a recipe entry, e.g. --set schedule=plateau --set patience=6 "
+                         "--set loss=focal --set optimizer=sgd (own data: the loss, optimiser, "
+                         "rate, schedule, patience, batch, patch, augmentation; presets: "
+                         "any)")  # fmt: skip
+    tr.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE",
+                    help="a network entry, e.g. --arch base_channels=24 --arch dropout=0.1 "
+                         "(a preset: --arch encoder=resnet34 too)")  # fmt: skip
     tr.add_argument("--out", required=True, type=Path, help="model file to write")
     tr.add_argument("--steps", type=positive_int, help="training steps")
     tr.add_argument("--seed", type=int, help="random seed")
@@ -115,6 +110,7 @@ def train_own(args: argparse.Namespace) -> int:
     if args.minutes is not None and args.steps is not None:
         raise ValueError("give --minutes or --steps, not both")
     check_minutes(args.minutes)
+    recipe, arch = own_options(args.set, args.arch, args.size)
     out = check_out(args.out, args.overwrite or args.resume)
     voxel = parse_voxel_size(args.voxel_size)
     data = load_folders(args.images, args.labels, parse_classes(args.classes))
@@ -147,7 +143,8 @@ def train_own(args: argparse.Namespace) -> int:
                      base=args.base, resume=args.resume, device=args.device,
                      seed=args.seed or 0, source=f"{args.images} + {args.labels}",
                      precision=args.precision, dims=args.dims,
-                     voxel_size=voxel, imagenet=args.imagenet)  # fmt: skip
+                     voxel_size=voxel, imagenet=args.imagenet, recipe=recipe,
+                     arch=arch)  # fmt: skip
     result = run_to_end(job, show)
     bar.close()
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()
@@ -184,8 +181,8 @@ def train_preset(args: argparse.Namespace) -> int:
 
     preset = get_preset(args.preset)
     if args.arch:
-        arch = parse_overrides(preset.architecture, args.arch)
-        preset = dataclasses.replace(preset, architecture={**preset.architecture, **arch})
+        preset = dataclasses.replace(
+            preset, architecture=preset_architecture(preset.architecture, args.arch))
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     if args.precision != "auto":
         overrides["precision"] = args.precision
@@ -212,34 +209,3 @@ def train_preset(args: argparse.Namespace) -> int:
     bar.close()
     print(f"wrote {result.path}")
     return 0
-
-
-def parse_overrides(config, items: list[str]) -> dict:
-    """``["patch=160", "augmentation.blur_p=0.3"]`` -> typed values for the fields of
-    ``config``, a dataclass or a dict (a dotted key sets a field of a nested recipe entry)."""
-    import dataclasses
-
-    if isinstance(config, dict):
-        fields = dict(config)
-    else:
-        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    out: dict = {}
-    nested: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        head, dot, rest = key.partition(".")
-        if sep and dot and head in fields and dataclasses.is_dataclass(fields[head]):
-            nested.setdefault(head, []).append(f"{rest}={text}")
-            continue
-        if not sep or key not in fields or dataclasses.is_dataclass(fields[key]):
-            raise ValueError(f"--set expects KEY=VALUE with a recipe entry as KEY, got {item!r}")
-        current = fields[key]
-        if isinstance(current, bool):
-            out[key] = text.lower() in ("1", "true", "yes")
-        elif current is None:
-            out[key] = None if text.lower() == "none" else float(text)
-        else:
-            out[key] = type(current)(text)
-    for head, sub in nested.items():
-        out[head] = dataclasses.replace(fields[head], **parse_overrides(fields[head], sub))
-    return out

@@ -341,3 +341,45 @@ def test_imagenet_options_that_do_not_fit_are_refused_before_training(tmp_path, 
     errors = [line for line in err.splitlines() if "error" in line]
     assert rc == 2 and len(errors) == 1 and words in errors[0], err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+# ---- --set and --arch: honoured, recorded, or refused in one line ----
+def test_own_data_training_honours_set_and_arch_and_the_card_records_them(tmp_path, discs,
+                                                                         capsys):  # fmt: skip
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    out = tmp_path / "m.safetensors"
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels", "--out", out,
+                 "--steps", "6", "--size", "small", "--set", "schedule=plateau",
+                 "--set", "patience=3", "--set", "loss=focal", "--set", "optimizer=sgd",
+                 "--arch", "base_channels=6", "--arch", "dropout=0.1")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(out)
+    recipe = card.provenance["recipe"]
+    assert (recipe["schedule"], recipe["patience"], recipe["loss"], recipe["optimizer"]) == (
+        "plateau", 3, "focal", "sgd")
+    assert card.architecture["base_channels"] == 6 and card.architecture["dropout"] == 0.1
+    assert "schedule=plateau" in card.provenance["choices"]["given"]
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--set", "steps=5"], "--set steps: not for a training on your own images (give --steps"),
+        (["--set", "bogus=1"], "--set expects KEY=VALUE with a recipe entry as KEY"),
+        (["--set", "schedule=sometimes"], "schedule must be one of cosine, constant, step"),
+        (["--set", "patience=soon"], "--set patience: expected a number or none, got 'soon'"),
+        (["--arch", "num_classes=3"], "--arch num_classes: set by the classes"),
+        (["--arch", "encoder=resnet34"], "choose it with --size resnet18"),
+        (["--arch", "padding=valid", "--size", "resnet18"], "cannot take ['padding']"),
+        (["--arch", "depth=3", "--from", "em"], "--arch builds a new network; --from goes on"),
+    ],
+)  # fmt: skip
+def test_own_data_options_it_cannot_honour_are_refused_in_one_line(tmp_path, discs, capsys,
+                                                                    extra, words):  # fmt: skip
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
+                 "--out", tmp_path / "m", "--steps", "5", *extra)  # fmt: skip
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert rc == 2 and len(errors) == 1 and words in errors[0], err
+    assert not (tmp_path / "m.safetensors").exists()

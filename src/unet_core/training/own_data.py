@@ -66,16 +66,20 @@ def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
 
 
 def new_model(data: FolderData, size: str, base: str | UNet | None, device: str,
-              voxel_size: tuple | None = None) -> UNet:  # fmt: skip
+              voxel_size: tuple | None = None, arch: dict | None = None) -> UNet:  # fmt: skip
     """A fresh network sized for the data (a 3-D one for volumes, planned from
-    ``voxel_size``), or a copy of ``base`` (a model, its name or file)."""
+    ``voxel_size``; ``arch`` entries replacing the size's), or a copy of ``base`` (a model,
+    its name or file)."""
     k = len(data.classes)
+    if base is not None and arch:
+        raise ValueError("--arch builds a new network; --from goes on from a trained one: "
+                         "give one of them")  # fmt: skip
     if base is None:
         if data.spatial_dims == 3:
-            arch, _ = volumes.architecture(size, data.in_channels, k, voxel_size)
+            planned, _ = volumes.architecture(size, data.in_channels, k, voxel_size)
         else:
-            arch = architecture(size, data.in_channels, k)
-        model = build_model(arch)
+            planned = architecture(size, data.in_channels, k)
+        model = build_model({**planned, **(arch or {})})
         model.card = ModelCard(model.config, data.preprocessing, list(data.classes), task="generic")
         return model
     model = copy.deepcopy(base) if isinstance(base, UNet) else load_model(base, device=device)
@@ -124,6 +128,8 @@ def iter_train(
     dims: int | None = None,
     voxel_size: tuple[float, float, float] | None = None,
     imagenet: str | os.PathLike | None = None,
+    recipe: dict | None = None,
+    arch: dict | None = None,
 ) -> Generator[Event, None, TrainResult]:
     """Train on ``data``: yields the trainer's events (see :meth:`Trainer.fit`) and
     :class:`Status` lines, returns a :class:`~.finish.TrainResult`. ``minutes`` and ``steps``
@@ -131,13 +137,14 @@ def iter_train(
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
     either way. Volumes train a 3-D U-Net (``voxel_size`` (z, y, x) plans its pooling) or a 2-D
     one on their annotated slices (:func:`~.volumes.choose_dims`; ``dims`` forces it).
-    ``imagenet``: a file of ImageNet weights for a ResNet encoder's start."""
+    ``imagenet``: a file of ImageNet weights for a ResNet encoder's start; ``recipe`` and
+    ``arch``: entries replacing the recipe's and the network's (:func:`.options.own_options`)."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
     ckpt = out.with_name(out.stem + ".ckpt")
     minutes = 4.0 if minutes is None and steps is None else minutes
     torch.manual_seed(seed)
     data, val, why = yield from volumes.chosen(data, val, dims)
-    model = new_model(data, size, base, device, voxel_size)
+    model = new_model(data, size, base, device, voxel_size, arch)
     start = encoder_start(model, imagenet, base)
     if base is not None:  # the images are read the way the base model reads them
         data = fits(data, model)
@@ -146,7 +153,10 @@ def iter_train(
     reasons["dims"] = why
     if start:
         reasons["encoder"] = start
-    config = dataclasses.replace(config, precision=precision)
+    config = dataclasses.replace(config, precision=precision, **(recipe or {}))
+    if recipe or arch:
+        given = {**(recipe or {}), **(arch or {})}
+        reasons["given"] = ", ".join(f"{k}={v}" for k, v in given.items()) + " (as given)"
     evaluate = sample_scorer(task_of("generic"), data.classes)  # as trained: class scores
     trainer = Trainer(model, train, config, val=held, evaluate=evaluate,
                       device=device, checkpoint=ckpt)  # fmt: skip
