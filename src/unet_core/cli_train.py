@@ -98,8 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def train_own(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from .cli_train_progress import TrainProgress
     from .data.folders import load_folders
     from .training.own_data import iter_train
 
@@ -124,29 +123,15 @@ def train_own(args: argparse.Namespace) -> int:
           + ", ".join(f"{i}={c}" for i, c in enumerate(data.classes)), file=sys.stderr)  # fmt: skip
     minutes = args.minutes if args.steps is None else None
     total = args.steps or round((minutes or 4.0) * 60)
-    bar = tqdm(total=total, unit="step" if args.steps else "s", disable=None, file=sys.stderr)
-    score = ""
-
-    def show(event) -> None:
-        nonlocal score
-        if isinstance(event, Status):
-            tqdm.write(event.text, file=sys.stderr)
-            return
-        if isinstance(event, Record):
-            score = f"{event.values['iou']:.3f}" if "iou" in event.values else score
-        elif isinstance(event, Progress):
-            bar.n = min(total, event.done if args.steps else round(event.values["elapsed"]))
-        bar.set_postfix_str(f"loss {event.values['loss']:.3f}" + (f", held-out IoU {score}"
-                            if score else ""), refresh=True)  # fmt: skip
-
+    show = TrainProgress(total, by_steps=bool(args.steps), quiet=args.quiet)
     job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
                      base=args.base, resume=args.resume, device=args.device,
                      seed=args.seed or 0, source=f"{args.images} + {args.labels}",
                      precision=args.precision, dims=args.dims,
                      voxel_size=voxel, imagenet=args.imagenet, recipe=recipe,
-                     arch=arch)  # fmt: skip
+                     arch=arch, threads=args.threads)  # fmt: skip
     result = run_to_end(job, show)
-    bar.close()
+    show.close()
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()
                        if k in ("iou", "dice") or k.startswith("iou_"))  # fmt: skip
     how = "stopped early, best weights so far" if result.stopped else "done"

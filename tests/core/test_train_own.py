@@ -383,3 +383,35 @@ def test_own_data_options_it_cannot_honour_are_refused_in_one_line(tmp_path, dis
     errors = [line for line in err.splitlines() if "error" in line]
     assert rc == 2 and len(errors) == 1 and words in errors[0], err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+# ---- what the terminal shows, and the threads on a busy machine ----
+def test_train_shows_its_progress_unless_quiet_and_times_its_threads(tmp_path, discs, capsys):
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    args = ["train", "--images", root / "images", "--labels", root / "labels", "--steps", "8",
+            "--size", "small"]  # fmt: skip
+    assert run_cli(*args, "--out", tmp_path / "a") == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    assert lines and "loss " in lines[-1] and "held-out IoU" in lines[-1], err
+    assert "thread" in lines[-1]  # the tuner's choice, timed at 1 and 2 threads
+    assert run_cli("-q", *args, "--out", tmp_path / "b") == 0
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("step")]
+
+
+def test_thread_count_is_timed_unless_given(tmp_path, discs):
+    from unet_core.data.folders import load_folders
+
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    data = load_folders(root / "images", root / "labels")
+    for threads, tuned in ((None, True), (1, False)):
+        job = iter_train(data, tmp_path / f"m{threads}", steps=6, size="small", threads=threads)
+        seen = []
+        try:
+            while True:
+                event = next(job)
+                if isinstance(event, Progress):
+                    seen.append(event.values.get("threads"))
+        except StopIteration:
+            pass
+        assert all(seen) if tuned else not any(seen), seen

@@ -35,6 +35,7 @@ from ..tasks import task_of
 from . import volumes
 from .finish import TrainResult, finish
 from .recipe import architecture, generic_config
+from .threads import tuned
 from .trainer import Trainer
 
 HOLDOUT = 0.2  # share of the training data held out when no validation data is given
@@ -130,6 +131,7 @@ def iter_train(
     imagenet: str | os.PathLike | None = None,
     recipe: dict | None = None,
     arch: dict | None = None,
+    threads: int | None = None,
 ) -> Generator[Event, None, TrainResult]:
     """Train on ``data``: yields the trainer's events (see :meth:`Trainer.fit`) and
     :class:`Status` lines, returns a :class:`~.finish.TrainResult`. ``minutes`` and ``steps``
@@ -138,7 +140,9 @@ def iter_train(
     either way. Volumes train a 3-D U-Net (``voxel_size`` (z, y, x) plans its pooling) or a 2-D
     one on their annotated slices (:func:`~.volumes.choose_dims`; ``dims`` forces it).
     ``imagenet``: a file of ImageNet weights for a ResNet encoder's start; ``recipe`` and
-    ``arch``: entries replacing the recipe's and the network's (:func:`.options.own_options`)."""
+    ``arch``: entries replacing the recipe's and the network's (:func:`.options.own_options`);
+    ``threads``: torch's thread count as given (None: the steps are timed at 1 and at the
+    current count, and the faster is kept, as a busy machine needs)."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
     ckpt = out.with_name(out.stem + ".ckpt")
     minutes = 4.0 if minutes is None and steps is None else minutes
@@ -166,7 +170,7 @@ def iter_train(
     elif resume:
         yield Status(f"no {ckpt.name} to resume from: a new run")
     budget = None if minutes is None else max(0.0, minutes * 60 - trainer.seconds)
-    stopped = yield from until_stopped(trainer, budget, stop)
+    stopped = yield from until_stopped(trainer, budget, stop, tune=threads is None)
     provenance = {
         "data": source or f"{len(data.names)} images", "images": list(data.names),
         "held_out": holdout or "validation images given", "from": _name(base),
@@ -197,14 +201,16 @@ def plan(data: FolderData, val: FolderData | None, size: str, steps: int | None,
     return train, held, holdout, config, reasons
 
 
-def until_stopped(trainer: Trainer, budget: float | None,
-                  stop: Callable[[], bool] | None) -> Generator[Event, None, bool]:  # fmt: skip
+def until_stopped(trainer: Trainer, budget: float | None, stop: Callable[[], bool] | None,
+                  tune: bool = False) -> Generator[Event, None, bool]:  # fmt: skip
     """Run ``trainer`` within ``budget`` seconds, yielding its events, until it ends or
     ``stop()`` returns True or Ctrl+C lands; a stopped run is validated at once, so that it
-    keeps whichever weights validated best. Returns whether it was stopped."""
+    keeps whichever weights validated best; ``tune``: the thread count timed as it runs
+    (:func:`~.threads.tuned`, at most the current count). Returns whether it was stopped."""
     stopped = False
+    events = trainer.fit(seconds=budget)
     try:
-        for event in trainer.fit(seconds=budget):
+        for event in tuned(events, torch.get_num_threads()) if tune else events:
             yield event
             if stop is not None and stop():
                 stopped = True
