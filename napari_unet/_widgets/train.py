@@ -68,18 +68,7 @@ class TrainWidget(Container):
         self._classes = LineEdit(label="class names", value="")
         self._classes.tooltip = "comma-separated, class 0 first (empty: from the labels)"
         self._legend = Label(label="legend", value="")
-        self._size = ComboBox(label="network", choices=NETWORKS, value="medium")
-        self._size.tooltip = ("a U-Net by size, or a U-Net whose encoder is a ResNet (fewer "
-                              "pixels per step at full width: more steps a minute on a CPU)")
-        self._imagenet = FileEdit(label="ImageNet weights", mode="r", visible=False,
-                                  filter="*.pth *.pt")  # fmt: skip
-        self._imagenet.tooltip = ("optional: the ResNet's ImageNet weights as a file you have "
-                                  "(e.g. torchvision's resnet34-*.pth); nothing is downloaded")
-        self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
-        self._stall = ComboBox(label="if held-out stalls", choices=list(STALLS), value=KEEP)
-        self._stall.tooltip = ("the held-out score not improving: keep the cosine schedule, "
-                               "halve the rate after 2 validations (plateau), or also stop "
-                               "after 6 (the best weights are kept)")  # fmt: skip
+        self._network_rows()
         self._picker = ModelPicker(self._workspace, "start from", SCRATCH, first=(SCRATCH,))
         self._picker.choice.tooltip = "scratch: a new network; or a model's weights to start from"
         self._base, self._base_file = self._picker.rows
@@ -112,8 +101,6 @@ class TrainWidget(Container):
         self._scribbles.changed.connect(lambda *_: self._show_legend())
         self._add_pair.changed.connect(self._on_add_pair)
         self._run.changed.connect(self._on_run)
-        self._size.changed.connect(lambda v: setattr(self._imagenet, "visible",
-                                                     v.startswith("resnet")))  # fmt: skip
         self._show_legend()
 
     @property
@@ -287,6 +274,23 @@ class TrainWidget(Container):
         pair.classes = list(classes)
         return pair
 
+
+    def _network_rows(self) -> None:
+        """The network, its ImageNet weights (for a ResNet), the time and the stall choice."""
+        self._size = ComboBox(label="network", choices=NETWORKS, value="medium")
+        self._size.tooltip = ("a U-Net by size, or a U-Net whose contracting path is a "
+                              "ResNet (from ImageNet weights if you have their file)")
+        self._imagenet = FileEdit(label="ImageNet weights", mode="r", visible=False,
+                                  filter="*.pth *.pt")  # fmt: skip
+        self._imagenet.tooltip = ("optional: the ResNet's ImageNet weights as a file you have "
+                                  "(e.g. torchvision's resnet34-*.pth); nothing is downloaded")
+        self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
+        self._stall = ComboBox(label="if held-out stalls", choices=list(STALLS), value=KEEP)
+        self._stall.tooltip = ("the held-out score not improving: keep the cosine schedule, "
+                               "halve the rate after 2 validations (plateau), or also stop "
+                               "after 6 (the best weights are kept)")  # fmt: skip
+        self._size.changed.connect(lambda v: setattr(self._imagenet, "visible",
+                                                     v.startswith("resnet")))  # fmt: skip
 
     def _imagenet_file(self) -> str | None:
         """The ImageNet weights file for a ResNet network, if one is given."""

@@ -190,3 +190,26 @@ def test_a_wrong_imagenet_file_is_refused_in_one_line_and_changes_nothing(tmp_pa
     torch.save({"conv1.weight": Code()}, tmp_path / "code.pth")
     with pytest.raises(ValueError, match="not a file of plain PyTorch weights"):
         load_imagenet(model, tmp_path / "code.pth")
+
+
+@pytest.mark.parametrize("arch", [
+    dict(padding="same", batch_norm=True, base_channels=4, depth=2),
+    dict(padding="same", batch_norm=True, base_channels=4, depth=2, refine=4),
+    dict(base_channels=4, encoder="resnet18"),
+    dict(padding="valid", base_channels=4, depth=2),
+])  # fmt: skip
+def test_a_class_added_keeps_the_old_classes_predictions(arch):
+    from unet_core.model.widen import with_classes
+
+    torch.manual_seed(0)
+    model = build_model(dict(in_channels=1, num_classes=2, **arch)).eval()
+    wider = with_classes(model, 3).eval()
+    assert wider.num_classes == 3 and type(wider) is type(model)
+    size = 92 if arch.get("padding") == "valid" else 64
+    x = torch.randn(2, 1, size, size)
+    with torch.no_grad():
+        before, after = model(x).softmax(1), wider(x).softmax(1)
+    assert (after[:, :2] - before).abs().max() < 0.01 and after[:, 2].max() < 0.01
+    assert model.num_classes == 2  # the model itself untouched
+    with pytest.raises(ValueError, match="can be given more classes, not fewer"):
+        with_classes(wider, 2)

@@ -415,3 +415,24 @@ def test_thread_count_is_timed_unless_given(tmp_path, discs):
         except StopIteration:
             pass
         assert all(seen) if tuned else not any(seen), seen
+
+
+@pytest.mark.slow
+def test_a_class_added_to_a_trained_model_keeps_its_layers_and_records_it(tmp_path, discs,
+                                                                          capsys):  # fmt: skip
+    two = write_set(tmp_path / "two", discs, ["a", "b"])
+    rc = run_cli("train", "--images", two / "images", "--labels", two / "labels", "--out",
+                 tmp_path / "m2", "--steps", "30", "--size", "small",
+                 "--classes", "background,nucleus")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    three = write_set(tmp_path / "three", discs, ["a", "b"], classes=3)
+    rc = run_cli("train", "--images", three / "images", "--labels", three / "labels", "--out",
+                 tmp_path / "m3", "--steps", "4", "--from", tmp_path / "m2.safetensors",
+                 "--classes", "background,nucleus,border")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(tmp_path / "m3.safetensors")
+    assert card.classes == ["background", "nucleus", "border"]
+    assert card.architecture["num_classes"] == 3
+    assert card.provenance["from"].endswith("m2.safetensors")
+    assert card.provenance["classes_added"] == ["border"]
+    assert card.provenance["classes_before"] == ["background", "nucleus"]

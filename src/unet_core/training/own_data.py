@@ -30,6 +30,7 @@ from ..formats.store import load_model
 from ..model.build import build_model
 from ..model.card import ModelCard, card_of
 from ..model.unet import UNet
+from ..model.widen import with_classes
 from ..scoring import sample_scorer
 from ..tasks import task_of
 from . import volumes
@@ -88,9 +89,16 @@ def new_model(data: FolderData, size: str, base: str | UNet | None, device: str,
     if model.spatial_dims != data.spatial_dims:
         raise ValueError(f"{base} is a {model.spatial_dims}-D model and the data are "
                          f"{data.spatial_dims}-D")  # fmt: skip
-    if model.num_classes != k:
-        raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
     card = card_of(model)
+    if model.num_classes > k:
+        raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
+    if model.num_classes < k:  # a class added: the trained layers kept, its output started
+        old = list(card.classes)
+        model = with_classes(model, k)
+        added = {"classes_added": list(data.classes[len(old):]), "classes_before": old}
+        model.card = dataclasses.replace(card, classes=list(data.classes), provenance=added,
+                                         architecture=model.config)  # fmt: skip
+        return model
     if card.preprocessing.channels == "as_is" and model.in_channels != data.in_channels:
         raise ValueError(f"{base} takes {model.in_channels} channel(s), the images have "
                          f"{data.in_channels}")  # fmt: skip
@@ -154,30 +162,16 @@ def iter_train(
         data = fits(data, model)
         val = None if val is None else fits(val, model)
     train, held, holdout, config, reasons = plan(data, val, size, steps, seed, voxel_size)
-    reasons["dims"] = why
-    if start:
-        reasons["encoder"] = start
+    reasons.update(choices(why, start, recipe, arch))
     config = dataclasses.replace(config, precision=precision, **(recipe or {}))
-    if recipe or arch:
-        given = {**(recipe or {}), **(arch or {})}
-        reasons["given"] = ", ".join(f"{k}={v}" for k, v in given.items()) + " (as given)"
     evaluate = sample_scorer(task_of("generic"), data.classes)  # as trained: class scores
     trainer = Trainer(model, train, config, val=held, evaluate=evaluate,
                       device=device, checkpoint=ckpt)  # fmt: skip
-    if resume and ckpt.exists():
-        trainer.resume(ckpt)
-        yield Status(f"resumed from {ckpt.name} at step {trainer.step}")
-    elif resume:
-        yield Status(f"no {ckpt.name} to resume from: a new run")
+    if resume:
+        yield resumed(trainer, ckpt)
     budget = None if minutes is None else max(0.0, minutes * 60 - trainer.seconds)
     stopped = yield from until_stopped(trainer, budget, stop, tune=threads is None)
-    provenance = {
-        "data": source or f"{len(data.names)} images", "images": list(data.names),
-        "held_out": holdout or "validation images given", "from": _name(base),
-        "input": data.describe_input(), "choices": reasons,
-    }  # fmt: skip
-    if data.notes:
-        provenance["notes"] = list(data.notes)
+    provenance = provenance_of(data, source, holdout, base, reasons, model)
     kind = "volumes" if data.spatial_dims == 3 else "images"
     description = f"{', '.join(data.classes[1:])} in the user's {kind} ({len(data.names)} {kind})"
     return finish(trainer, out, provenance, stopped=stopped, name=out.stem,
@@ -254,3 +248,41 @@ def encoder_start(model: UNet, imagenet: str | os.PathLike | None, base) -> str:
     load_imagenet(model, imagenet)
     digest = hashlib.sha256(Path(imagenet).read_bytes()).hexdigest()[:12]
     return f"{model.encoder_name} from ImageNet weights {Path(imagenet).name} (sha256 {digest})"
+
+
+def lineage(model: UNet) -> dict:
+    """What a new network's card says of the classes it was given beyond its base's."""
+    before = card_of(model).provenance
+    return {k: before[k] for k in ("classes_added", "classes_before") if k in before}
+
+
+def choices(dims: str, encoder: str, recipe: dict | None, arch: dict | None) -> dict:
+    """The card's reasons for what the user chose (beside the recipe's own)."""
+    out = {"dims": dims}
+    if encoder:
+        out["encoder"] = encoder
+    given = {**(recipe or {}), **(arch or {})}
+    if given:
+        out["given"] = ", ".join(f"{k}={v}" for k, v in given.items()) + " (as given)"
+    return out
+
+
+def resumed(trainer: Trainer, ckpt: Path) -> Status:
+    """Resume ``trainer`` from ``ckpt`` if it exists; the line that says which."""
+    if not ckpt.exists():
+        return Status(f"no {ckpt.name} to resume from: a new run")
+    trainer.resume(ckpt)
+    return Status(f"resumed from {ckpt.name} at step {trainer.step}")
+
+
+def provenance_of(data: FolderData, source: str, holdout: str, base, reasons: dict,
+                  model: UNet) -> dict:  # fmt: skip
+    """Where a trained model came from, for its card."""
+    provenance = {
+        "data": source or f"{len(data.names)} images", "images": list(data.names),
+        "held_out": holdout or "validation images given", "from": _name(base),
+        "input": data.describe_input(), "choices": reasons,
+    }  # fmt: skip
+    if data.notes:
+        provenance["notes"] = list(data.notes)
+    return {**provenance, **lineage(model)}
