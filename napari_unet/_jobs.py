@@ -212,11 +212,14 @@ def write_job(write) -> Generator[Any, None, Any]:
 
 def train_job(data: Any, out: str, *, val: Any = None, minutes: float | None,
               steps: int | None = None, size: str = "medium", base: str | None = None,
-              device: str = "auto", stop=None) -> Generator[Any, None, Any]:  # fmt: skip
+              device: str = "auto", stop=None,
+              imagenet: str | None = None,
+              recipe: dict | None = None) -> Generator[Any, None, Any]:  # fmt: skip
     """Train a new model on checked data (``unet_core.data.folders.FolderData``): yields the
     training events (``unet_core.base.events``), returns
     ``unet_core.training.finish.TrainResult``. ``stop()`` returning True ends the run early;
-    the best weights so far are kept."""
+    the best weights so far are kept. ``imagenet``: a ResNet encoder's ImageNet weights file;
+    ``recipe``: entries replacing the recipe's (a plateau schedule, a patience)."""
     import torch
 
     from unet_core.training.own_data import iter_train
@@ -228,7 +231,8 @@ def train_job(data: Any, out: str, *, val: Any = None, minutes: float | None,
     try:
         return (yield from iter_train(data, out, val=val, minutes=minutes, steps=steps,
                                       size=size, base=base, device=device, stop=stop,
-                                      source="napari"))  # fmt: skip
+                                      source="napari", imagenet=imagenet,
+                                      recipe=recipe))  # fmt: skip
     finally:
         torch.set_num_threads(before)
 

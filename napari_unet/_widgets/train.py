@@ -27,6 +27,7 @@ from napari.utils.notifications import show_error, show_info
 from unet_core.base.events import Progress, Record, Status
 from unet_core.base.labels import IGNORE_LABEL
 from unet_core.loop import CORRECTIONS, SCRIBBLES
+from unet_core.training.networks import NETWORKS
 
 from .._jobs import train_job
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
@@ -39,10 +40,13 @@ from ._runner import JobRunner, error_line
 if TYPE_CHECKING:
     import napari
 
+KEEP = "keep going"
+#: what a training does when its held-out score stalls: recipe entries (--set on the CLI)
+STALLS = {KEEP: {}, "lower the rate": {"schedule": "plateau"},
+          "lower the rate, then stop": {"schedule": "plateau", "patience": 6}}
 LAYERS = "open layers"
 FOLDERS = "two folders"
 SCRATCH = "scratch"
-SIZES = ("small", "medium", "large")
 
 
 class TrainWidget(Container):
@@ -64,8 +68,7 @@ class TrainWidget(Container):
         self._classes = LineEdit(label="class names", value="")
         self._classes.tooltip = "comma-separated, class 0 first (empty: from the labels)"
         self._legend = Label(label="legend", value="")
-        self._size = ComboBox(label="network", choices=SIZES, value="medium")
-        self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
+        self._network_rows()
         self._picker = ModelPicker(self._workspace, "start from", SCRATCH, first=(SCRATCH,))
         self._picker.choice.tooltip = "scratch: a new network; or a model's weights to start from"
         self._base, self._base_file = self._picker.rows
@@ -77,8 +80,9 @@ class TrainWidget(Container):
         self._status = Label(label="status", value="label a few images, then train")
         self.extend([self._source, self._image, self._mask_layer, self._scribbles, self._add_pair,
                      self._pairs_view, self._images_dir, self._labels_dir, self._classes,
-                     self._legend, self._size, self._minutes, self._base, self._base_file,
-                     self._device,
+                     self._legend, self._size, self._imagenet, self._minutes, self._stall,
+                     self._base,
+                     self._base_file, self._device,
                      self._project, self._run, self._cancel, self._progress,
                      self._status])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status,
@@ -195,7 +199,9 @@ class TrainWidget(Container):
         out = project.folder / "versions" / f"{slug(name)}.safetensors"
         self._stop = False
         job = train_job(data, str(out), minutes=self._minutes.value, size=self._size.value,
-                        base=base, device=self._device.value, stop=lambda: self._stop)  # fmt: skip
+                        base=base, device=self._device.value, stop=lambda: self._stop,
+                        imagenet=self._imagenet_file(),
+                        recipe=STALLS[self._stall.value])  # fmt: skip
         self._context = {"name": name, "data": data, "pairs": pairs, "arrays": arrays,
                          "project": project, "ref": ref, "start": time.monotonic(),
                          "scores": []}  # fmt: skip
@@ -268,3 +274,27 @@ class TrainWidget(Container):
         pair.classes = list(classes)
         return pair
 
+
+    def _network_rows(self) -> None:
+        """The network, its ImageNet weights (for a ResNet), the time and the stall choice."""
+        self._size = ComboBox(label="network", choices=NETWORKS, value="medium")
+        self._size.tooltip = ("a U-Net by size, or a U-Net whose contracting path is a "
+                              "ResNet (from ImageNet weights if you have their file)")
+        self._imagenet = FileEdit(label="ImageNet weights", mode="r", visible=False,
+                                  filter="*.pth *.pt")  # fmt: skip
+        self._imagenet.tooltip = ("optional: the ResNet's ImageNet weights as a file you have "
+                                  "(e.g. torchvision's resnet34-*.pth); nothing is downloaded")
+        self._minutes = FloatSpinBox(label="minutes", min=0.1, max=600, step=0.5, value=4.0)
+        self._stall = ComboBox(label="if held-out stalls", choices=list(STALLS), value=KEEP)
+        self._stall.tooltip = ("the held-out score not improving: keep the cosine schedule, "
+                               "halve the rate after 2 validations (plateau), or also stop "
+                               "after 6 (the best weights are kept)")  # fmt: skip
+        self._size.changed.connect(lambda v: setattr(self._imagenet, "visible",
+                                                     v.startswith("resnet")))  # fmt: skip
+
+    def _imagenet_file(self) -> str | None:
+        """The ImageNet weights file for a ResNet network, if one is given."""
+        path = self._imagenet.value
+        if not self._size.value.startswith("resnet") or not str(path) or Path(path).is_dir():
+            return None
+        return str(path)

@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="napari-unet", description="U-Net segmentation without a display."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress while training")
     parser.add_argument("--version", action=VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -5,12 +5,14 @@ your own images, with a progress bar that shows the loss and the held-out score)
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from .base.events import Progress, Record, Status
 from .base.precision import PRECISIONS
+from .cli_train_args import check_minutes, check_out, parse_classes, parse_voxel_size
+from .training.networks import NETWORKS
+from .training.options import own_options, parse_overrides, preset_architecture
 
 
 def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
@@ -35,9 +37,12 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     own.add_argument(
         "--minutes", type=float, metavar="M", help="time budget (default 4 unless --steps)"
     )
-    own.add_argument("--size", choices=("small", "medium", "large"), default="medium",
-                     help="network size (default medium)")  # fmt: skip
+    own.add_argument("--size", choices=NETWORKS, default="medium",
+                     help="a U-Net's size or a ResNet encoder (default medium)")  # fmt: skip
     own.add_argument("--from", dest="base", metavar="MODEL", help="start from this model")
+    own.add_argument("--imagenet", type=Path, metavar="FILE",
+                     help="ImageNet weights (e.g. torchvision's resnet34-*.pth) to start a "
+                          "resnet network's encoder from; nothing is downloaded")  # fmt: skip
     add_volume_options(own)
     own.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pre = tr.add_argument_group("bundled recipes")
@@ -49,20 +54,14 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
         default="val",
         help="val: train on the training ids and validate; all: train on all ids",
     )
-    pre.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set patch=160 --set augmentation.blur_p=0.3",
-    )
-    pre.add_argument(
-        "--arch",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an architecture entry, e.g. --arch base_channels=24",
-    )
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a recipe entry, e.g. --set schedule=plateau --set patience=6 "
+                         "--set loss=focal --set optimizer=sgd (own data: the loss, optimiser, "
+                         "rate, schedule, patience, batch, patch, augmentation; presets: "
+                         "any)")  # fmt: skip
+    tr.add_argument("--arch", action="append", default=[], metavar="KEY=VALUE",
+                    help="a network entry, e.g. --arch base_channels=24 --arch dropout=0.1 "
+                         "(a preset: --arch encoder=resnet34 too)")  # fmt: skip
     tr.add_argument("--out", required=True, type=Path, help="model file to write")
     tr.add_argument("--steps", type=positive_int, help="training steps")
     tr.add_argument("--seed", type=int, help="random seed")
@@ -99,8 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def train_own(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from .cli_train_progress import TrainProgress
     from .data.folders import load_folders
     from .training.own_data import iter_train
 
@@ -111,6 +109,7 @@ def train_own(args: argparse.Namespace) -> int:
     if args.minutes is not None and args.steps is not None:
         raise ValueError("give --minutes or --steps, not both")
     check_minutes(args.minutes)
+    recipe, arch = own_options(args.set, args.arch, args.size)
     out = check_out(args.out, args.overwrite or args.resume)
     voxel = parse_voxel_size(args.voxel_size)
     data = load_folders(args.images, args.labels, parse_classes(args.classes))
@@ -124,28 +123,15 @@ def train_own(args: argparse.Namespace) -> int:
           + ", ".join(f"{i}={c}" for i, c in enumerate(data.classes)), file=sys.stderr)  # fmt: skip
     minutes = args.minutes if args.steps is None else None
     total = args.steps or round((minutes or 4.0) * 60)
-    bar = tqdm(total=total, unit="step" if args.steps else "s", disable=None, file=sys.stderr)
-    score = ""
-
-    def show(event) -> None:
-        nonlocal score
-        if isinstance(event, Status):
-            tqdm.write(event.text, file=sys.stderr)
-            return
-        if isinstance(event, Record):
-            score = f"{event.values['iou']:.3f}" if "iou" in event.values else score
-        elif isinstance(event, Progress):
-            bar.n = min(total, event.done if args.steps else round(event.values["elapsed"]))
-        bar.set_postfix_str(f"loss {event.values['loss']:.3f}" + (f", held-out IoU {score}"
-                            if score else ""), refresh=True)  # fmt: skip
-
+    show = TrainProgress(total, by_steps=bool(args.steps), quiet=args.quiet)
     job = iter_train(data, out, val=val, minutes=minutes, steps=args.steps, size=args.size,
                      base=args.base, resume=args.resume, device=args.device,
                      seed=args.seed or 0, source=f"{args.images} + {args.labels}",
                      precision=args.precision, dims=args.dims,
-                     voxel_size=voxel)  # fmt: skip
+                     voxel_size=voxel, imagenet=args.imagenet, recipe=recipe,
+                     arch=arch, threads=args.threads)  # fmt: skip
     result = run_to_end(job, show)
-    bar.close()
+    show.close()
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.validation.items()
                        if k in ("iou", "dice") or k.startswith("iou_"))  # fmt: skip
     how = "stopped early, best weights so far" if result.stopped else "done"
@@ -153,65 +139,6 @@ def train_own(args: argparse.Namespace) -> int:
           file=sys.stderr)  # fmt: skip
     print(f"wrote {result.path}" + (f" and {result.curve}" if result.curve else ""))
     return 0
-
-
-def parse_classes(text: str | None) -> list[str] | None:
-    """``--classes a,b,...`` as two or more distinct names (ValueError in one line if not)."""
-    if not text:
-        return None
-    classes = [c.strip() for c in text.split(",") if c.strip()]
-    if len(classes) < 2 or len(set(classes)) != len(classes):
-        raise ValueError(f"--classes needs two or more distinct names, got {text!r}")
-    return classes
-
-
-def parse_voxel_size(text: str | None) -> tuple[float, float, float] | None:
-    """``--voxel-size Z,Y,X`` as three positive numbers (ValueError in one line if not)."""
-    if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(v > 0 for v in values):
-        raise ValueError(f"--voxel-size needs three positive numbers Z,Y,X, got {text!r}")
-    return values
-
-
-#: a week: longer than any training here runs
-MAX_MINUTES = 7 * 24 * 60
-
-
-def check_minutes(minutes: float | None) -> None:
-    """A one-line ValueError for a time budget that is not a positive, finite number."""
-    if minutes is not None and not (math.isfinite(minutes) and 0 < minutes <= MAX_MINUTES):
-        raise ValueError(f"--minutes must be a number of minutes in (0, {MAX_MINUTES}], "
-                         f"got {minutes}")  # fmt: skip
-
-
-def check_out(out: Path, replace: bool) -> Path:
-    """The model file ``--out`` names (``.safetensors`` added), checked before any training:
-    a file name (not empty, not a folder), a folder that exists or can be made and can be
-    written, and no file of that name unless ``replace``."""
-    import tempfile
-
-    if not str(out).strip() or out.name in ("", ".", ".."):
-        raise ValueError(f"--out must name a model file, got {str(out)!r}")
-    out = out if out.suffix == ".safetensors" else Path(f"{out}.safetensors")
-    if out.is_dir():
-        raise ValueError(f"--out {out} is a folder: name a file in it")
-    if out.exists() and not replace:
-        raise ValueError(f"{out} exists: choose another --out, or pass --overwrite or --resume")
-    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ValueError(f"--out {out}: {blocking} is a file, not a folder")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out.parent):
-            pass
-    except OSError as exc:
-        raise ValueError(f"--out {out}: its folder cannot be written ({exc.strerror})") from None
-    return out
 
 
 def run_to_end(job, show):
@@ -239,8 +166,8 @@ def train_preset(args: argparse.Namespace) -> int:
 
     preset = get_preset(args.preset)
     if args.arch:
-        arch = parse_overrides(preset.architecture, args.arch)
-        preset = dataclasses.replace(preset, architecture={**preset.architecture, **arch})
+        preset = dataclasses.replace(
+            preset, architecture=preset_architecture(preset.architecture, args.arch))
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed)) if v is not None}
     if args.precision != "auto":
         overrides["precision"] = args.precision
@@ -267,34 +194,3 @@ def train_preset(args: argparse.Namespace) -> int:
     bar.close()
     print(f"wrote {result.path}")
     return 0
-
-
-def parse_overrides(config, items: list[str]) -> dict:
-    """``["patch=160", "augmentation.blur_p=0.3"]`` -> typed values for the fields of
-    ``config``, a dataclass or a dict (a dotted key sets a field of a nested recipe entry)."""
-    import dataclasses
-
-    if isinstance(config, dict):
-        fields = dict(config)
-    else:
-        fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    out: dict = {}
-    nested: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        head, dot, rest = key.partition(".")
-        if sep and dot and head in fields and dataclasses.is_dataclass(fields[head]):
-            nested.setdefault(head, []).append(f"{rest}={text}")
-            continue
-        if not sep or key not in fields or dataclasses.is_dataclass(fields[key]):
-            raise ValueError(f"--set expects KEY=VALUE with a recipe entry as KEY, got {item!r}")
-        current = fields[key]
-        if isinstance(current, bool):
-            out[key] = text.lower() in ("1", "true", "yes")
-        elif current is None:
-            out[key] = None if text.lower() == "none" else float(text)
-        else:
-            out[key] = type(current)(text)
-    for head, sub in nested.items():
-        out[head] = dataclasses.replace(fields[head], **parse_overrides(fields[head], sub))
-    return out

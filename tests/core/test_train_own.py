@@ -8,12 +8,14 @@ import json
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from unet_core import load_model, read_card
 from unet_core.base.events import Progress
 from unet_core.cli import main
 from unet_core.data.folders import DataError, load_folders, pair_folders
 from unet_core.data.io import read_image
+from unet_core.model.resnet import ResNetEncoder
 from unet_core.training.own_data import iter_train, train
 
 
@@ -288,3 +290,149 @@ def test_ctrl_c_between_steps_still_saves_the_best_weights(tmp_path, discs):
 
     result = run_to_end(job, show)
     assert result.stopped and result.steps == 4 and result.path.exists() and result.validation
+
+
+# ---- a ResNet U-Net (--size resnet18, --imagenet FILE) ----
+def imagenet_file(path, encoder="resnet18"):
+    torch.manual_seed(3)
+    state = dict(ResNetEncoder(3, encoder).state_dict())
+    state.update({"fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)})
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_resnet18_unet_trains_on_discs_then_segments(tmp_path, discs, capsys):
+    root = write_set(tmp_path / "train", discs, ["a", "b", "c"])
+    weights = imagenet_file(tmp_path / "resnet18-imagenet.pth")
+    out = tmp_path / "r18.safetensors"
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels", "--out", out,
+                 "--steps", "30", "--size", "resnet18", "--imagenet", weights)  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(out)
+    assert card.architecture["encoder"] == "resnet18"
+    assert "ImageNet weights resnet18-imagenet.pth (sha256 " in card.provenance["choices"][
+        "encoder"]
+    image, truth = discs(7, 96, 2, np.uint8)
+    tifffile.imwrite(tmp_path / "new.tif", image)
+    assert run_cli("segment", tmp_path / "new.tif", "--model", out, "--out", tmp_path / "seg") == 0
+    mask = read_image(tmp_path / "seg" / "new_mask.tif")
+    assert iou(mask > 0, truth > 0) > 0.6
+    assert run_cli("info", out) == 0 and "resnet18 U-Net" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--size", "small", "--imagenet", "W"], "ImageNet weights are for a ResNet encoder"),
+        (["--size", "resnet34", "--imagenet", "W"], "does not fit a resnet34 encoder"),
+        (["--size", "resnet18", "--imagenet", "missing.pth"], "no weights file"),
+    ],
+)
+def test_imagenet_options_that_do_not_fit_are_refused_before_training(tmp_path, discs, capsys,
+                                                                      extra, words):  # fmt: skip
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    weights = imagenet_file(tmp_path / "W")
+    extra = [str(weights) if e == "W" else str(tmp_path / e) if e.endswith(".pth") else e
+             for e in extra]  # fmt: skip
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
+                 "--out", tmp_path / "m", "--steps", "5", *extra)  # fmt: skip
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert rc == 2 and len(errors) == 1 and words in errors[0], err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+# ---- --set and --arch: honoured, recorded, or refused in one line ----
+def test_own_data_training_honours_set_and_arch_and_the_card_records_them(tmp_path, discs,
+                                                                         capsys):  # fmt: skip
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    out = tmp_path / "m.safetensors"
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels", "--out", out,
+                 "--steps", "6", "--size", "small", "--set", "schedule=plateau",
+                 "--set", "patience=3", "--set", "loss=focal", "--set", "optimizer=sgd",
+                 "--arch", "base_channels=6", "--arch", "dropout=0.1")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(out)
+    recipe = card.provenance["recipe"]
+    assert (recipe["schedule"], recipe["patience"], recipe["loss"], recipe["optimizer"]) == (
+        "plateau", 3, "focal", "sgd")
+    assert card.architecture["base_channels"] == 6 and card.architecture["dropout"] == 0.1
+    assert "schedule=plateau" in card.provenance["choices"]["given"]
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--set", "steps=5"], "--set steps: not for a training on your own images (give --steps"),
+        (["--set", "bogus=1"], "--set expects KEY=VALUE with a recipe entry as KEY"),
+        (["--set", "schedule=sometimes"], "schedule must be one of cosine, constant, step"),
+        (["--set", "patience=soon"], "--set patience: expected a number or none, got 'soon'"),
+        (["--arch", "num_classes=3"], "--arch num_classes: set by the classes"),
+        (["--arch", "encoder=resnet34"], "choose it with --size resnet18"),
+        (["--arch", "padding=valid", "--size", "resnet18"], "cannot take ['padding']"),
+        (["--arch", "depth=3", "--from", "em"], "--arch builds a new network; --from goes on"),
+    ],
+)  # fmt: skip
+def test_own_data_options_it_cannot_honour_are_refused_in_one_line(tmp_path, discs, capsys,
+                                                                    extra, words):  # fmt: skip
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
+                 "--out", tmp_path / "m", "--steps", "5", *extra)  # fmt: skip
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert rc == 2 and len(errors) == 1 and words in errors[0], err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+# ---- what the terminal shows, and the threads on a busy machine ----
+def test_train_shows_its_progress_unless_quiet_and_times_its_threads(tmp_path, discs, capsys):
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    args = ["train", "--images", root / "images", "--labels", root / "labels", "--steps", "8",
+            "--size", "small"]  # fmt: skip
+    assert run_cli(*args, "--out", tmp_path / "a") == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    assert lines and "loss " in lines[-1] and "held-out IoU" in lines[-1], err
+    assert "thread" in lines[-1]  # the tuner's choice, timed at 1 and 2 threads
+    assert run_cli("-q", *args, "--out", tmp_path / "b") == 0
+    assert not [line for line in capsys.readouterr().err.splitlines() if line.startswith("step")]
+
+
+def test_thread_count_is_timed_unless_given(tmp_path, discs):
+    from unet_core.data.folders import load_folders
+
+    root = write_set(tmp_path / "train", discs, ["a", "b"])
+    data = load_folders(root / "images", root / "labels")
+    for threads, tuned in ((None, True), (1, False)):
+        job = iter_train(data, tmp_path / f"m{threads}", steps=6, size="small", threads=threads)
+        seen = []
+        try:
+            while True:
+                event = next(job)
+                if isinstance(event, Progress):
+                    seen.append(event.values.get("threads"))
+        except StopIteration:
+            pass
+        assert all(seen) if tuned else not any(seen), seen
+
+
+@pytest.mark.slow
+def test_a_class_added_to_a_trained_model_keeps_its_layers_and_records_it(tmp_path, discs,
+                                                                          capsys):  # fmt: skip
+    two = write_set(tmp_path / "two", discs, ["a", "b"])
+    rc = run_cli("train", "--images", two / "images", "--labels", two / "labels", "--out",
+                 tmp_path / "m2", "--steps", "30", "--size", "small",
+                 "--classes", "background,nucleus")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    three = write_set(tmp_path / "three", discs, ["a", "b"], classes=3)
+    rc = run_cli("train", "--images", three / "images", "--labels", three / "labels", "--out",
+                 tmp_path / "m3", "--steps", "4", "--from", tmp_path / "m2.safetensors",
+                 "--classes", "background,nucleus,border")  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    card = read_card(tmp_path / "m3.safetensors")
+    assert card.classes == ["background", "nucleus", "border"]
+    assert card.architecture["num_classes"] == 3
+    assert card.provenance["from"].endswith("m2.safetensors")
+    assert card.provenance["classes_added"] == ["border"]
+    assert card.provenance["classes_before"] == ["background", "nucleus"]

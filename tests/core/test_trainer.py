@@ -126,6 +126,26 @@ def test_early_stopping_and_best_weights():
     assert epochs[-1]["stop"] == "early stopping" and trainer.best == 0.5
 
 
+def test_plateau_schedule_lowers_the_rate_when_the_held_out_score_stalls(tmp_path):
+    """ReduceLROnPlateau on the held-out score: the rate halves after each two validations
+    without improvement, an improvement keeps it, early stopping still ends the run, and a
+    resumed run goes on at the lowered rate."""
+    scores = iter([0.5, 0.6, 0.6, 0.55, 0.58, 0.4, 0.3, 0.2, 0.1])
+    cfg = config(steps=40, val_every=1, schedule="plateau", plateau_patience=2, patience=4,
+                 lr=1e-3)  # fmt: skip
+    trainer = Trainer(tiny_model(), samples(), cfg, val=samples(1), device="cpu",
+                      evaluate=lambda prob, s: {"f1": next(scores)})  # fmt: skip
+    epochs = records(trainer.fit())
+    rates = [round(e["lr"] / 1e-3, 4) for e in epochs]
+    # validations 3-4 stall (bad 1, 2 -> halved), 5 stalls (3), 6 (4 -> quartered), 7 stops
+    assert rates[:5] == [1.0, 1.0, 1.0, 1.0, 0.5] and rates[6] == 0.25, rates
+    assert epochs[-1]["stop"] == "early stopping" and len(epochs) == 7
+    trainer.save(tmp_path / "run.ckpt")
+    again = Trainer(tiny_model(), samples(), cfg, device="cpu")
+    again.resume(tmp_path / "run.ckpt")
+    assert again.lr_scale == trainer.lr_scale == 0.25
+
+
 def test_time_budget_stops_the_run():
     trainer = Trainer(tiny_model(), samples(), config(steps=10_000), device="cpu")
     logs = list(trainer.fit(seconds=0.5))

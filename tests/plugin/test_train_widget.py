@@ -132,3 +132,33 @@ def test_folders_and_one_line_errors(trainer, discs, qtbot, tmp_path, messages):
     wait(qtbot, widget)
     assert [v.name for v in workspace(viewer).versions()] == ["trained v1"], widget._status.value
     assert (tmp_path / "images.unet-project" / "versions" / "trained_v1.safetensors").exists()
+
+
+def test_a_resnet_network_with_imagenet_weights_and_a_plateau(trainer, discs, qtbot, tmp_path,
+                                                              messages):  # fmt: skip
+    """The network choice offers the ResNet encoders, whose ImageNet row appears with them;
+    the stall choice is the recipe's plateau schedule and patience; the card records all."""
+    import torch
+
+    from unet_core.model.resnet import ResNetEncoder
+
+    viewer, widget = trainer
+    assert widget._imagenet.native.isHidden()
+    widget._size.value = "resnet18"
+    assert not widget._imagenet.native.isHidden()
+    torch.save(ResNetEncoder(3, "resnet18").state_dict(), tmp_path / "resnet18.pth")
+    widget._imagenet.value = tmp_path / "resnet18.pth"
+    widget._stall.value = "lower the rate, then stop"
+    image, labels = discs(0, 96, 2)
+    widget._image.value = viewer.add_image(image, name="cells")
+    widget._mask_layer.value = viewer.add_labels(labels, name="cells labels")
+    widget._minutes.value = 0.1
+    widget._project.value = tmp_path / "proj"
+    widget._run.clicked.emit()
+    wait(qtbot, widget)
+    assert messages["error"] == [], messages
+    card = read_card(tmp_path / "proj" / "versions" / "trained_v1.safetensors")
+    assert card.architecture["encoder"] == "resnet18"
+    assert (card.provenance["recipe"]["schedule"], card.provenance["recipe"]["patience"]) == (
+        "plateau", 6)
+    assert "ImageNet weights resnet18.pth" in card.provenance["choices"]["encoder"]

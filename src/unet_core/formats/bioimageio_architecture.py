@@ -10,21 +10,21 @@ import inspect
 import re
 from pathlib import Path
 
-from ..model import arguments, blocks, build, geometry, unet
+from ..model import arguments, blocks, build, geometry, resnet, unet
 from . import probabilities
 
 #: the callable a package names: the U-Net followed by the softmax over classes
 CALLABLE = probabilities.Probabilities.__name__
 #: the start of every key of a package's state dict: the callable holds the U-Net as ``.net``
 STATE_PREFIX = "net."
-MODULES = (blocks, geometry, arguments, unet, build, probabilities)
+MODULES = (blocks, geometry, arguments, unet, resnet, build, probabilities)
 #: modules the others use by name (``from . import geometry``): a namespace of their functions
 NAMESPACES = (geometry,)
 
 _HEADER = '''"""The U-Net of napari-unet (Ronneberger, Fischer and Brox, MICCAI 2015) in one
 file, for bioimage.io consumers: ``Probabilities(**kwargs)`` with the package's state dict.
-Generated from napari-unet's unet_core.model.blocks, .geometry, .arguments, .unet and
-.build and unet_core.formats.probabilities."""
+Generated from napari-unet's unet_core.model.blocks, .geometry, .arguments, .unet,
+.resnet and .build and unet_core.formats.probabilities."""
 
 from __future__ import annotations
 '''

@@ -7,7 +7,7 @@ from .blocks import PADDINGS, SPATIAL_DIMS
 
 CONFIG_ORDER = ("in_channels", "num_classes", "base_channels", "depth", "padding", "batch_norm",
                 "dropout", "refine", "drop_block", "spatial_dims", "pools", "kernels",
-                "instance_norm")  # fmt: skip
+                "instance_norm", "encoder")  # fmt: skip
 
 #: the largest values a network is built with: far above any useful U-Net (the paper's has
 #: base_channels 64 and depth 4), low enough that a model file cannot ask for the machine

@@ -7,14 +7,19 @@ import inspect
 from typing import Any
 
 from .arguments import check_arguments
+from .resnet import DEPTH, ENCODERS, ResNetUNet
 from .unet import RefinedUNet, UNet
 
 
 def build_model(architecture: dict[str, Any]) -> UNet:
     """The network a model card's ``architecture`` describes (a model's ``config``): a
-    :class:`RefinedUNet` when it names a refiner (``refine`` > 0), else a :class:`UNet`.
-    ValueError for an argument the network cannot be built with."""
+    :class:`~.resnet.ResNetUNet` when it names an ``encoder``, a :class:`RefinedUNet` when it
+    names a refiner (``refine`` > 0), else a :class:`UNet`. ValueError for an argument the
+    network cannot be built with."""
     arch = dict(architecture)
+    if arch.get("encoder"):
+        return ResNetUNet(**arch)
+    arch.pop("encoder", None)
     if arch.get("refine"):
         return RefinedUNet(**arch)
     arch.pop("refine", None)
@@ -27,7 +32,25 @@ def check_architecture(architecture: dict[str, Any]) -> None:
     params = inspect.signature(UNet.__init__).parameters
     defaults = {k: p.default for k, p in params.items() if k != "self"}
     defaults["refine"] = 0  # a plain U-Net unless the architecture names a refiner
+    defaults["encoder"] = ""  # a U-Net's own contracting path unless it names an encoder
     unknown = sorted(set(architecture) - set(defaults))
     if unknown:
         raise ValueError(f"unknown architecture entries {unknown}")
-    check_arguments(**{**defaults, **architecture})
+    arch = {**defaults, **architecture}
+    encoder = arch.pop("encoder")
+    if encoder:
+        check_encoder(encoder, architecture)
+    check_arguments(**arch)
+
+
+def check_encoder(encoder, architecture: dict[str, Any]) -> None:
+    """A one-line ValueError unless ``architecture`` is one a ResNet U-Net is built with."""
+    if not isinstance(encoder, str) or encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {encoder!r}")
+    own = set(inspect.signature(ResNetUNet.__init__).parameters) - {"self", "unet"}
+    fixed = dict(depth=DEPTH, padding="same", batch_norm=True)
+    wrong = sorted(k for k, v in architecture.items()
+                   if (k not in own and k not in fixed) or fixed.get(k, v) != v)  # fmt: skip
+    if wrong:
+        raise ValueError(f"a {encoder} U-Net cannot take {wrong}: it has five levels, same "
+                         "padding and batch norm")  # fmt: skip

@@ -114,7 +114,8 @@ class ModelCard:
         lines = [f"model: {one_line(self.name) or '(unnamed)'}"]
         if self.description:
             lines.append(f"  {one_line(self.description)}")
-        lines.append("architecture: U-Net, " + ", ".join(f"{k}={arch[k]}" for k in sorted(arch)))
+        kind = f"{arch['encoder']} U-Net" if arch.get("encoder") else "U-Net"
+        lines.append(f"architecture: {kind}, " + ", ".join(f"{k}={arch[k]}" for k in sorted(arch)))
         lines.append(
             f"classes: {', '.join(f'{i}={one_line(c)}' for i, c in enumerate(self.classes))}"
         )

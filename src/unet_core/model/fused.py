@@ -108,6 +108,20 @@ def fuse_double_conv(block: DoubleConv, fused: bool) -> None:
         block.add_module(str(k), layer)
 
 
+def fold_in_place(parent: nn.Module, conv_name: str, bn_name: str) -> None:
+    """Replace ``parent``'s convolution ``conv_name`` and the batch norm ``bn_name`` after it
+    by one convolution with a bias (the batch norm becomes the identity)."""
+    conv, bn = getattr(parent, conv_name), getattr(parent, bn_name)
+    w, b = fold(conv, bn)
+    folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                       conv.padding, conv.dilation, conv.groups, bias=True,
+                       device="meta")  # fmt: skip
+    folded.weight = nn.Parameter(w.to(conv.weight.dtype), requires_grad=False)
+    folded.bias = nn.Parameter(b.to(conv.weight.dtype), requires_grad=False)
+    setattr(parent, conv_name, folded)
+    setattr(parent, bn_name, nn.Identity())
+
+
 def inference_form(
     model: nn.Module,
     dtype: torch.dtype = torch.float32,
@@ -126,6 +140,8 @@ def inference_form(
     for module in list(net.modules()):
         if isinstance(module, DoubleConv):
             fuse_double_conv(module, fused)  # folded on the CPU
+        for parent, conv, bn in getattr(module, "conv_bn_pairs", list)():
+            fold_in_place(parent, conv, bn)  # a residual network's convolutions
     for p in net.parameters():
         p.grad = None  # a model under training: its gradients are not the copy's
     net.requires_grad_(False)

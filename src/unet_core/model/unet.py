@@ -139,6 +139,10 @@ class UNet(nn.Module):
             x = up(x, skip)
         return x
 
+    def encoder_modules(self) -> tuple[nn.Module, ...]:
+        """The contracting path's modules (what ``freeze_encoder`` keeps as it is)."""
+        return (self.inc, *self.downs)
+
     # ---- geometry -------------------------------------------------------------------------
     @property
     def config(self) -> dict[str, Any]:

@@ -88,6 +88,10 @@ def check_checkpoint(path: Path, state: Any, info: Any) -> None:
     if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))
                              or best != best or abs(best) == float("inf")):  # fmt: skip
         raise CheckpointError(f"{name}: its best score is not a number (got {best!r:.40})")
+    scale = info.get("lr_scale", 1.0)  # a plateau schedule's factor (absent before it)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+        raise CheckpointError(f"{name}: its learning-rate scale is not in (0, 1] "
+                              f"(got {scale!r:.40})")  # fmt: skip
     for record in info["history"]:
         if not (isinstance(record, dict) and record.get("kind") in ("step", "epoch")
                 and isinstance(record.get("step"), int)

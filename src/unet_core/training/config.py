@@ -8,6 +8,8 @@ from ..base.labels import IGNORE_LABEL
 from ..base.precision import check_precision
 from ..data.augment import Augmentation
 
+SCHEDULES = ("cosine", "constant", "step", "plateau")
+
 
 @dataclass
 class TrainConfig:
@@ -21,7 +23,10 @@ class TrainConfig:
     input_scale : the training images are resampled by this factor first (2: the network sees
         each structure twice as wide); the model card records the scale it was trained at.
     optimizer : ``"adam"`` or ``"sgd"`` (paper: SGD, momentum 0.99).
-    schedule : ``"cosine"`` (to ``lr * 0.01``), ``"constant"`` or ``"step"`` (x0.1 at 2/3).
+    schedule : ``"cosine"`` (to ``lr * 0.01``), ``"constant"``, ``"step"`` (x0.1 at 2/3) or
+        ``"plateau"`` (as ``torch.optim.lr_scheduler.ReduceLROnPlateau`` on the held-out
+        ``monitor``: the rate times ``plateau_factor`` after each ``plateau_patience``
+        validations without improvement, down to ``lr * 0.001``).
     loss : ``"weighted_ce"`` (paper, with ``w0``, ``sigma``, ``object_class``), ``"ce"`` (plain
         cross-entropy), ``"bce_dice"`` or ``"focal"``; ``border_weights`` adds the paper's border
         term to any of them.
@@ -49,6 +54,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup: int = 50
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
     loss: str = "bce_dice"
     border_weights: bool = False
     balance_classes: bool = False
@@ -80,8 +87,14 @@ class TrainConfig:
             raise ValueError(f"budget_validations must be >= 0, got {self.budget_validations}")
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
-        if self.schedule not in ("cosine", "constant", "step"):
-            raise ValueError(f"schedule must be cosine, constant or step, got {self.schedule!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got "
+                             f"{self.schedule!r}")  # fmt: skip
+        if not 0.0 < self.plateau_factor < 1.0 or self.plateau_patience < 1:
+            raise ValueError("plateau_factor must be in (0, 1) and plateau_patience >= 1, got "
+                             f"{self.plateau_factor} and {self.plateau_patience}")  # fmt: skip
+        if self.patience is not None and self.patience < 0:
+            raise ValueError(f"patience must be >= 0 or None, got {self.patience}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         self.precision = check_precision(self.precision)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
 from .finetune_inputs import check_budget, check_inputs, check_labels, planes_for
-from .threads import ThreadTuner
+from .threads import tuned
 from .trainer import Trainer
 from .weight_maps import CORRECTED_WEIGHT, correction_weights
 
@@ -190,19 +190,6 @@ def iter_finetune(
             **model.card.provenance, "finetuned_from": model.card.name or "model",
             "finetune": done})  # fmt: skip
     return new
-
-
-def tuned(events: Iterator[Progress | Record],
-          threads: int | None) -> Iterator[Progress | Record]:  # fmt: skip
-    """The trainer's events while a :class:`ThreadTuner` times its steps and picks the thread
-    count (at most ``threads``); each step's ``values`` say how many it used."""
-    with ThreadTuner(threads) as tuner:
-        for event in events:
-            if isinstance(event, Progress):
-                tuner.step_done()
-                event = dataclasses.replace(event, values={**event.values,
-                                                           "threads": tuner.threads})
-            yield event
 
 
 def heldout_dice(

@@ -116,7 +116,19 @@ def lr_factor(config: TrainConfig, step: int, time_fraction: float = 0.0) -> flo
         return warm * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
     if c.schedule == "step":
         return warm * (0.1 if t >= 2 / 3 else 1.0)
-    return warm
+    return warm  # constant; plateau: times the trainer's plateau_scale
+
+
+#: the lowest a plateau schedule takes the rate, as a factor of ``lr``
+PLATEAU_FLOOR = 1e-3
+
+
+def plateau_scale(config: TrainConfig, scale: float, bad_rounds: int) -> float:
+    """A plateau schedule's factor after a validation: ``plateau_factor`` times lower when the
+    held-out score has not improved for another ``plateau_patience`` validations."""
+    if config.schedule != "plateau" or not bad_rounds or bad_rounds % config.plateau_patience:
+        return scale
+    return max(PLATEAU_FLOOR, scale * config.plateau_factor)
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -29,11 +30,13 @@ from ..formats.store import load_model
 from ..model.build import build_model
 from ..model.card import ModelCard, card_of
 from ..model.unet import UNet
+from ..model.widen import with_classes
 from ..scoring import sample_scorer
 from ..tasks import task_of
 from . import volumes
 from .finish import TrainResult, finish
 from .recipe import architecture, generic_config
+from .threads import tuned
 from .trainer import Trainer
 
 HOLDOUT = 0.2  # share of the training data held out when no validation data is given
@@ -65,16 +68,20 @@ def hold_out(data: FolderData) -> tuple[list[Sample], list[Sample], str]:
 
 
 def new_model(data: FolderData, size: str, base: str | UNet | None, device: str,
-              voxel_size: tuple | None = None) -> UNet:  # fmt: skip
+              voxel_size: tuple | None = None, arch: dict | None = None) -> UNet:  # fmt: skip
     """A fresh network sized for the data (a 3-D one for volumes, planned from
-    ``voxel_size``), or a copy of ``base`` (a model, its name or file)."""
+    ``voxel_size``; ``arch`` entries replacing the size's), or a copy of ``base`` (a model,
+    its name or file)."""
     k = len(data.classes)
+    if base is not None and arch:
+        raise ValueError("--arch builds a new network; --from goes on from a trained one: "
+                         "give one of them")  # fmt: skip
     if base is None:
         if data.spatial_dims == 3:
-            arch, _ = volumes.architecture(size, data.in_channels, k, voxel_size)
+            planned, _ = volumes.architecture(size, data.in_channels, k, voxel_size)
         else:
-            arch = architecture(size, data.in_channels, k)
-        model = build_model(arch)
+            planned = architecture(size, data.in_channels, k)
+        model = build_model({**planned, **(arch or {})})
         model.card = ModelCard(model.config, data.preprocessing, list(data.classes), task="generic")
         return model
     model = copy.deepcopy(base) if isinstance(base, UNet) else load_model(base, device=device)
@@ -82,9 +89,16 @@ def new_model(data: FolderData, size: str, base: str | UNet | None, device: str,
     if model.spatial_dims != data.spatial_dims:
         raise ValueError(f"{base} is a {model.spatial_dims}-D model and the data are "
                          f"{data.spatial_dims}-D")  # fmt: skip
-    if model.num_classes != k:
-        raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
     card = card_of(model)
+    if model.num_classes > k:
+        raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
+    if model.num_classes < k:  # a class added: the trained layers kept, its output started
+        old = list(card.classes)
+        model = with_classes(model, k)
+        added = {"classes_added": list(data.classes[len(old):]), "classes_before": old}
+        model.card = dataclasses.replace(card, classes=list(data.classes), provenance=added,
+                                         architecture=model.config)  # fmt: skip
+        return model
     if card.preprocessing.channels == "as_is" and model.in_channels != data.in_channels:
         raise ValueError(f"{base} takes {model.in_channels} channel(s), the images have "
                          f"{data.in_channels}")  # fmt: skip
@@ -122,42 +136,42 @@ def iter_train(
     precision: str = "auto",
     dims: int | None = None,
     voxel_size: tuple[float, float, float] | None = None,
+    imagenet: str | os.PathLike | None = None,
+    recipe: dict | None = None,
+    arch: dict | None = None,
+    threads: int | None = None,
 ) -> Generator[Event, None, TrainResult]:
     """Train on ``data``: yields the trainer's events (see :meth:`Trainer.fit`) and
     :class:`Status` lines, returns a :class:`~.finish.TrainResult`. ``minutes`` and ``steps``
     bound the run (default: 4 minutes); ``precision``: the trainer's (:class:`TrainConfig`);
     ``stop()`` returning True ends it early, as does Ctrl+C: the best weights so far are saved
     either way. Volumes train a 3-D U-Net (``voxel_size`` (z, y, x) plans its pooling) or a 2-D
-    one on their annotated slices (:func:`~.volumes.choose_dims`; ``dims`` forces it)."""
+    one on their annotated slices (:func:`~.volumes.choose_dims`; ``dims`` forces it).
+    ``imagenet``: a file of ImageNet weights for a ResNet encoder's start; ``recipe`` and
+    ``arch``: entries replacing the recipe's and the network's (:func:`.options.own_options`);
+    ``threads``: torch's thread count as given (None: the steps are timed at 1 and at the
+    current count, and the faster is kept, as a busy machine needs)."""
     out = Path(out) if Path(out).suffix == ".safetensors" else Path(f"{out}.safetensors")
     ckpt = out.with_name(out.stem + ".ckpt")
     minutes = 4.0 if minutes is None and steps is None else minutes
     torch.manual_seed(seed)
     data, val, why = yield from volumes.chosen(data, val, dims)
-    model = new_model(data, size, base, device, voxel_size)
+    model = new_model(data, size, base, device, voxel_size, arch)
+    start = encoder_start(model, imagenet, base)
     if base is not None:  # the images are read the way the base model reads them
         data = fits(data, model)
         val = None if val is None else fits(val, model)
     train, held, holdout, config, reasons = plan(data, val, size, steps, seed, voxel_size)
-    reasons["dims"] = why
-    config = dataclasses.replace(config, precision=precision)
+    reasons.update(choices(why, start, recipe, arch))
+    config = dataclasses.replace(config, precision=precision, **(recipe or {}))
     evaluate = sample_scorer(task_of("generic"), data.classes)  # as trained: class scores
     trainer = Trainer(model, train, config, val=held, evaluate=evaluate,
                       device=device, checkpoint=ckpt)  # fmt: skip
-    if resume and ckpt.exists():
-        trainer.resume(ckpt)
-        yield Status(f"resumed from {ckpt.name} at step {trainer.step}")
-    elif resume:
-        yield Status(f"no {ckpt.name} to resume from: a new run")
+    if resume:
+        yield resumed(trainer, ckpt)
     budget = None if minutes is None else max(0.0, minutes * 60 - trainer.seconds)
-    stopped = yield from until_stopped(trainer, budget, stop)
-    provenance = {
-        "data": source or f"{len(data.names)} images", "images": list(data.names),
-        "held_out": holdout or "validation images given", "from": _name(base),
-        "input": data.describe_input(), "choices": reasons,
-    }  # fmt: skip
-    if data.notes:
-        provenance["notes"] = list(data.notes)
+    stopped = yield from until_stopped(trainer, budget, stop, tune=threads is None)
+    provenance = provenance_of(data, source, holdout, base, reasons, model)
     kind = "volumes" if data.spatial_dims == 3 else "images"
     description = f"{', '.join(data.classes[1:])} in the user's {kind} ({len(data.names)} {kind})"
     return finish(trainer, out, provenance, stopped=stopped, name=out.stem,
@@ -181,14 +195,16 @@ def plan(data: FolderData, val: FolderData | None, size: str, steps: int | None,
     return train, held, holdout, config, reasons
 
 
-def until_stopped(trainer: Trainer, budget: float | None,
-                  stop: Callable[[], bool] | None) -> Generator[Event, None, bool]:  # fmt: skip
+def until_stopped(trainer: Trainer, budget: float | None, stop: Callable[[], bool] | None,
+                  tune: bool = False) -> Generator[Event, None, bool]:  # fmt: skip
     """Run ``trainer`` within ``budget`` seconds, yielding its events, until it ends or
     ``stop()`` returns True or Ctrl+C lands; a stopped run is validated at once, so that it
-    keeps whichever weights validated best. Returns whether it was stopped."""
+    keeps whichever weights validated best; ``tune``: the thread count timed as it runs
+    (:func:`~.threads.tuned`, at most the current count). Returns whether it was stopped."""
     stopped = False
+    events = trainer.fit(seconds=budget)
     try:
-        for event in trainer.fit(seconds=budget):
+        for event in tuned(events, torch.get_num_threads()) if tune else events:
             yield event
             if stop is not None and stop():
                 stopped = True
@@ -211,3 +227,62 @@ def _name(base) -> str:
 def train(data: FolderData, out: str | os.PathLike, **options) -> TrainResult:
     """:func:`iter_train` run to the end."""
     return drain(iter_train(data, out, **options))
+
+
+def encoder_start(model: UNet, imagenet: str | os.PathLike | None, base) -> str:
+    """Load ``imagenet``'s weights into a new ResNet U-Net's encoder and say so (where the
+    card records its choices); "" for a U-Net. One-line ValueError for a misfit."""
+    from ..model.resnet import ResNetUNet
+
+    if imagenet is None:
+        return "" if not isinstance(model, ResNetUNet) or base is not None else (
+            f"{model.encoder_name} from random weights (no ImageNet file given)")  # fmt: skip
+    if base is not None:
+        raise ValueError("ImageNet weights start a new network; --from goes on from a trained "
+                         "one: give one of them")  # fmt: skip
+    if not isinstance(model, ResNetUNet):
+        raise ValueError("ImageNet weights are for a ResNet encoder: choose resnet18, resnet34 "
+                         "or resnet50 as the network")  # fmt: skip
+    from ..model.resnet_weights import load_imagenet
+
+    load_imagenet(model, imagenet)
+    digest = hashlib.sha256(Path(imagenet).read_bytes()).hexdigest()[:12]
+    return f"{model.encoder_name} from ImageNet weights {Path(imagenet).name} (sha256 {digest})"
+
+
+def lineage(model: UNet) -> dict:
+    """What a new network's card says of the classes it was given beyond its base's."""
+    before = card_of(model).provenance
+    return {k: before[k] for k in ("classes_added", "classes_before") if k in before}
+
+
+def choices(dims: str, encoder: str, recipe: dict | None, arch: dict | None) -> dict:
+    """The card's reasons for what the user chose (beside the recipe's own)."""
+    out = {"dims": dims}
+    if encoder:
+        out["encoder"] = encoder
+    given = {**(recipe or {}), **(arch or {})}
+    if given:
+        out["given"] = ", ".join(f"{k}={v}" for k, v in given.items()) + " (as given)"
+    return out
+
+
+def resumed(trainer: Trainer, ckpt: Path) -> Status:
+    """Resume ``trainer`` from ``ckpt`` if it exists; the line that says which."""
+    if not ckpt.exists():
+        return Status(f"no {ckpt.name} to resume from: a new run")
+    trainer.resume(ckpt)
+    return Status(f"resumed from {ckpt.name} at step {trainer.step}")
+
+
+def provenance_of(data: FolderData, source: str, holdout: str, base, reasons: dict,
+                  model: UNet) -> dict:  # fmt: skip
+    """Where a trained model came from, for its card."""
+    provenance = {
+        "data": source or f"{len(data.names)} images", "images": list(data.names),
+        "held_out": holdout or "validation images given", "from": _name(base),
+        "input": data.describe_input(), "choices": reasons,
+    }  # fmt: skip
+    if data.notes:
+        provenance["notes"] = list(data.notes)
+    return {**provenance, **lineage(model)}

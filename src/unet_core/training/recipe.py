@@ -2,7 +2,8 @@
 the time budget, and each choice written down with its reason (it goes into the model card).
 
 - Architecture by ``size``: small / medium / large U-Nets with padded convolutions and batch
-  norm (the practical variant: any image size, stable on small batches).
+  norm (the practical variant: any image size, stable on small batches), or a U-Net with a
+  ResNet-18/34/50 encoder (``resnet18`` ...; :mod:`unet_core.model.resnet`).
 - Patch: 128 px (96 for images smaller than that); batch 8 (4 for the large network), so a
   4-minute run on two CPU cores makes a few hundred steps.
 - Loss: cross-entropy; the paper's border term (w0 = 10, sigma = 5 px, every class weighing 1)
@@ -24,12 +25,14 @@ from ..base.labels import IGNORE_LABEL
 from ..data.augment import Augmentation
 from ..postprocess import border_class
 from .config import TrainConfig
+from .networks import ENCODER_SIZES, NETWORKS
 
 SIZES = {
     "small": dict(base_channels=8, depth=3),
     "medium": dict(base_channels=16, depth=4),
     "large": dict(base_channels=32, depth=4),
 }
+
 #: steps when a run has a time budget: the budget, not this, ends it
 UNBOUNDED = 10**7
 #: a background pixel with objects on two sides within this many pixels is a narrow gap
@@ -41,8 +44,11 @@ VALIDATIONS = 12
 
 
 def architecture(size: str, in_channels: int, num_classes: int) -> dict:
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
+    if size not in NETWORKS:
+        raise ValueError(f"size must be one of {', '.join(NETWORKS)}, got {size!r}")
+    if size in ENCODER_SIZES:
+        return dict(in_channels=in_channels, num_classes=num_classes, base_channels=16,
+                    encoder=size)  # fmt: skip
     return dict(in_channels=in_channels, num_classes=num_classes, padding="same",
                 batch_norm=True, dropout=0.0, **SIZES[size])  # fmt: skip
 
@@ -82,7 +88,7 @@ def generic_config(
     counts = np.bincount(np.concatenate([lab[lab != IGNORE_LABEL].ravel() for lab in labels]))
     rare = counts[1:][counts[1:] > 0].min() / counts.sum() if counts[1:].any() else 0.0
     config = TrainConfig(
-        steps=steps or UNBOUNDED, batch_size=4 if size == "large" else 8, patch=patch,
+        steps=steps or UNBOUNDED, batch_size=4 if size in ("large", "resnet50") else 8, patch=patch,
         lr=2e-3, schedule="cosine", warmup=20, loss="ce", border_weights=touch, w0=10.0,
         sigma=5.0, object_class=1, ignore_label=IGNORE_LABEL,
         foreground_p=0.5 if rare < 0.25 else 0.3,

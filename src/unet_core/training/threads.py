@@ -9,10 +9,14 @@ thread count in turn, keeps the fastest, and re-checks now and then.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
+from collections.abc import Iterator
 
 import torch
+
+from ..base.events import Progress, Record
 
 
 def available_cores() -> int:
@@ -79,3 +83,16 @@ class ThreadTuner:
         if medians:
             self.best = min(medians, key=medians.get)
         torch.set_num_threads(self.best)
+
+
+def tuned(events: Iterator[Progress | Record],
+          threads: int | None) -> Iterator[Progress | Record]:  # fmt: skip
+    """The trainer's events while a :class:`ThreadTuner` times its steps and picks the thread
+    count (at most ``threads``); each step's ``values`` say how many it used."""
+    with ThreadTuner(threads) as tuner:
+        for event in events:
+            if isinstance(event, Progress):
+                tuner.step_done()
+                event = dataclasses.replace(event, values={**event.values,
+                                                           "threads": tuner.threads})
+            yield event

@@ -38,7 +38,7 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .losses import get_loss
-from .optim import frozen, lr_factor, make_optimizer, update_average
+from .optim import frozen, lr_factor, make_optimizer, plateau_scale, update_average
 from .patches import patch_sizes
 from .weight_maps import class_weights_of, loss_weight_maps
 
@@ -85,7 +85,7 @@ class Trainer:
         self.loss_fn = get_loss(config.loss)
         self.class_weights = class_weights_of(config, [s.labels for s in train], model.num_classes)
         self.ema_model = copy.deepcopy(model) if config.ema > 0 else None
-        encoder = (model.inc, *model.downs) if config.freeze_encoder else ()
+        encoder = model.encoder_modules() if config.freeze_encoder else ()
         self.frozen = [p for part in encoder for p in part.parameters()]
         skip = {id(p) for p in self.frozen}
         params = [p for p in model.parameters() if p.requires_grad and id(p) not in skip]
@@ -99,11 +99,13 @@ class Trainer:
         self.best: float | None = None
         self.best_state: dict | None = None
         self.bad_rounds = 0
+        self.lr_scale = 1.0  # a plateau schedule's (optim.plateau_scale)
         self._losses: list[float] = []  # of the steps since the last validation
 
     # ---- pieces ---------------------------------------------------------------------------
     def _lr(self) -> float:
-        return self.config.lr * lr_factor(self.config, self.step, self.time_fraction)
+        factor = lr_factor(self.config, self.step, self.time_fraction)
+        return self.config.lr * factor * self.lr_scale
 
     def train_step(self, images: np.ndarray, labels: np.ndarray,
                    loss_weights: np.ndarray | None = None) -> dict:  # fmt: skip
@@ -227,6 +229,7 @@ class Trainer:
                 self.best_state = copy.deepcopy(self.eval_model.state_dict())
             else:
                 self.bad_rounds += 1
+            self.lr_scale = plateau_scale(c, self.lr_scale, self.bad_rounds)
             entry["best"] = self.best
             if c.patience is not None and self.bad_rounds > c.patience:
                 entry["stop"] = "early stopping"
@@ -250,6 +253,7 @@ class Trainer:
         info = {
             "step": self.step, "history": self.history, "best": self.best, "seconds": self.seconds,
             "bad_rounds": self.bad_rounds, "rng": self.rng.bit_generator.state,
+            "lr_scale": self.lr_scale,
             "config": self.config.to_dict(), "architecture": self.model.config,
         }  # fmt: skip
         return save_checkpoint(path, state, info)
@@ -287,4 +291,5 @@ class Trainer:
         self.best_state = state["best_model"] or None
         self.step, self.history = info["step"], info["history"]
         self.best, self.bad_rounds = info.get("best"), info["bad_rounds"]
+        self.lr_scale = float(info.get("lr_scale", 1.0))
         self.seconds = float(info["seconds"])

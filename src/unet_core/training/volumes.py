@@ -86,6 +86,9 @@ def architecture(size: str, in_channels: int, num_classes: int,
                  voxel_size: tuple[float, float, float] | None) -> tuple[dict, str]:  # fmt: skip
     """The 3-D network by ``size`` with pools and kernels planned from the voxel size
     (isotropic when not given), and a line saying how."""
+    if size.startswith("resnet"):
+        raise ValueError(f"a {size} encoder is for images (2-D): a volume trains a 3-D U-Net "
+                         "(small, medium or large), or --dims 2 on its painted slices")  # fmt: skip
     if size not in SIZES:
         raise ValueError(f"size must be one of {', '.join(SIZES)}, got {size!r}")
     spacing = tuple(voxel_size) if voxel_size else (1.0, 1.0, 1.0)
