@@ -33,9 +33,11 @@ from ..data.preprocess import (
     select_channels,
 )
 from ..model.card import card_of
+from ..model.external import ExternalNetwork
 from ..model.unet import UNet
 from ..tasks import task_of
 from ..tasks.task import ImageContext, checked_scale
+from .external import plan_external_window
 from .network import NetworkCall
 from .sizing import plan_window
 from .window import Forward, output_array
@@ -82,9 +84,9 @@ class Predictor:
     Parameters
     ----------
     model
-        A :class:`UNet`; its card (if any) gives the channel mode and normalisation. It is
-        neither moved nor changed: the network runs as a copy on ``device``, with channels-last
-        weights on CPU and CUDA (faster convolutions).
+        A :class:`UNet` (its card, if any, gives the channel mode and normalisation) or a
+        foreign :class:`~unet_core.model.external.ExternalNetwork` (a bioimage.io package's).
+        Neither moved nor changed: it runs as a copy on ``device``.
     tile
         Input tile edge in pixels, rounded down to a size the network accepts. ``None``: the
         largest tile whose activations fit the memory budget (never larger than the image needs).
@@ -122,8 +124,7 @@ class Predictor:
         and its ReLU one oneDNN primitive on a CPU), made from the model's weights and made
         again whenever they change, so a model fine-tuned between calls is seen as it is now.
 
-    The predictor keeps nothing between calls but that inference form: one can serve several
-    threads in turn.
+    It keeps nothing between calls but that form: one can serve several threads in turn.
     """
 
     def __init__(
@@ -140,7 +141,7 @@ class Predictor:
         scale: float | str = "auto",
         precision: str = "auto",
     ):
-        if not isinstance(model, UNet):
+        if not isinstance(model, (UNet, ExternalNetwork)):
             raise ValueError(f"model must be a unet_core.UNet, got {type(model).__name__}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -155,7 +156,8 @@ class Predictor:
         self.task = task_of(self.card)
         self.tta = bool(tta)
         self.scale = scale
-        self.window = plan_window(model, self.device, tile=tile, batch_size=batch_size, tta=tta,
+        plan = plan_external_window if isinstance(model, ExternalNetwork) else plan_window
+        self.window = plan(model, self.device, tile=tile, batch_size=batch_size, tta=tta,
                                   context=context, overlap=overlap,
                                   memory_budget=memory_budget)  # fmt: skip
 
@@ -171,13 +173,11 @@ class Predictor:
 
     @property
     def overlap(self) -> int:
-        """Output pixels neighbouring tiles share."""
-        return self.window.overlap
+        return self.window.overlap  # output pixels neighbouring tiles share
 
     @property
     def batch_size(self) -> int:
-        """Tiles per forward pass."""
-        return self.window.batch_size
+        return self.window.batch_size  # tiles per forward pass
 
     def plan(self, shape: tuple[int, ...]):
         """The :class:`~.tiling.TileGrid` for an image of spatial ``shape``."""
@@ -255,10 +255,15 @@ class Predictor:
         """Overlap-tile prediction at the image's own scale, with no task step: for a band of
         a larger image, pass ``norm`` fitted on the whole image (default: fitted on
         ``image``)."""
-        pre = self.card.preprocessing
-        norm = norm or Normalizer(pre, self.model.spatial_dims).fit(image)
-        array = NormalizedView(image, pre.channels, norm)
+        norm = norm or self.normalizer().fit(image)
+        array = NormalizedView(image, self.card.preprocessing.channels, norm)
         return (yield from self.window.run(self.forward(), array, self.model.num_classes, out))
+
+    def normalizer(self):
+        """The model's unfitted normaliser (a foreign network's: its package's steps)."""
+        if isinstance(self.model, ExternalNetwork):
+            return self.model.normalizer()
+        return Normalizer(self.card.preprocessing, self.model.spatial_dims)
 
     def forward(self) -> Forward:
         """The sliding window's call of the network for the weights the model has now."""
@@ -266,8 +271,7 @@ class Predictor:
 
     @property
     def dtype(self) -> torch.dtype:
-        """The dtype the network computes in (:attr:`precision`)."""
-        return self.network.dtype
+        return self.network.dtype  # the dtype the network computes in (:attr:`precision`)
 
 
 def predict(
