@@ -1,0 +1,64 @@
+"""A bioimage.io package of another tool (docs/other-models.md) chosen as a model file in the
+Segment and Batch widgets, as a user would."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_unet import PLUGIN
+from napari_unet._widgets._model_picker import MODEL_FILE
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+import foreign_packages as fp  # noqa: E402
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def package(tmp_path):
+    return fp.torchscript_package(tmp_path / "dilated.zip")
+
+
+def test_segment_widget_runs_a_foreign_package(segment_widget, package, qtbot, messages):
+    from unet_core.formats.store import load_model
+    from unet_core.inference.predictor import Predictor
+
+    viewer, widget = segment_widget
+    image = np.random.default_rng(0).uniform(0, 255, (90, 110)).astype(np.float32)
+    viewer.add_image(image, name="cells")
+    widget._image.value = viewer.layers["cells"]
+    widget._model.value = MODEL_FILE
+    widget._model_file.value = package
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=TIMEOUT)
+    assert messages["error"] == [], messages["error"]
+    assert widget._status.value.startswith("segmented 'cells'"), widget._status.value
+    prob = viewer.layers["cells probability"].data
+    expected = Predictor(load_model(package, device="cpu"), device="cpu")(image)[1]
+    np.testing.assert_allclose(prob, expected, atol=1e-5)
+    labels = viewer.layers["cells labels"].data
+    np.testing.assert_array_equal(labels, prob >= 0.5)
+    assert "1 = nucleus" in widget._legend.value
+
+
+def test_batch_widget_runs_a_foreign_package(make_napari_viewer, package, tmp_path, qtbot):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a", "b"):
+        tifffile.imwrite(folder / f"{name}.tif", np.random.default_rng(1).integers(
+            0, 255, (64, 72), dtype=np.uint8))  # fmt: skip
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Batch-segment a folder")
+    widget._input.value = folder
+    widget._model.value = MODEL_FILE
+    widget._model_file.value = package
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=TIMEOUT)
+    assert "2 file(s): 2 segmented" in widget._status.value, widget._status.value
+    assert sorted(p.name for p in (folder / "segmented").glob("*_mask.tif")) == [
+        "a_mask.tif", "b_mask.tif"]  # fmt: skip
