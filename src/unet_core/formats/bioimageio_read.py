@@ -146,8 +146,9 @@ def _card(path: Path, zf: zipfile.ZipFile, rdf: dict) -> ModelCard:
     return parse_card(path, text)
 
 
-def foreign(path: Path, rdf: dict) -> str:
-    """One line on a package of another tool: its name, format, network and weights."""
+def foreign(path: Path, rdf: dict, why: str = "") -> str:
+    """One line on a package of another tool that napari-unet cannot run: its name, format,
+    network and weights, and ``why`` (docs/other-models.md says what runs)."""
     weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
     entry = weights.get("pytorch_state_dict")
     arch = entry.get("architecture") if isinstance(entry, dict) else None
@@ -156,9 +157,10 @@ def foreign(path: Path, rdf: dict) -> str:
     network = f"network {arch}, " if arch else ""
     kinds = ", ".join(sorted(str(k) for k in weights)) or "none"
     name = str(rdf.get("name", "unnamed"))[:80]
+    why = f": {why.removeprefix(path.name + ': ')}" if why else ""
     return (f"{path.name} is the bioimage.io model {name!r} (format {rdf.get('format_version')}, "
-            f"{network}weights: {kinds}), not a U-Net of this tool, so napari-unet cannot run "
-            f"it; run it with {RUNS_IT}")  # fmt: skip
+            f"{network}weights: {kinds}), not a U-Net of this tool, and napari-unet cannot run "
+            f"it{why}; run it with {RUNS_IT}")  # fmt: skip
 
 
 def _plain_yaml():

@@ -15,6 +15,7 @@ PackageNormalizer`; the sliding window cuts each tile's halo as context."""
 
 from __future__ import annotations
 
+import copy
 import io
 from pathlib import Path
 
@@ -38,7 +39,8 @@ class ForeignModel(ExternalNetwork):
     """A foreign package's network; see the module's docstring. ``forward`` takes
     (B, c, h, w) preprocessed float32 tiles in the order b, c, y, x."""
 
-    def __init__(self, spec: ForeignSpec, runner, kind: str, path: Path, rdf: dict):
+    def __init__(self, spec: ForeignSpec, runner, kind: str, path: Path, rdf: dict,
+                 rule: str | None = None):  # fmt: skip
         super().__init__()
         self.spec, self.kind, self.rdf, self.path = spec, kind, rdf, path
         if isinstance(runner, torch.nn.Module):
@@ -53,7 +55,7 @@ class ForeignModel(ExternalNetwork):
         self.post = output_call(spec.post)
         self.logit = bool(spec.post) and spec.post[-1].name == "sigmoid"
         self.before_sigmoid = output_call(spec.post[:-1])
-        self.rule = self._rule()
+        self.rule = rule or self._rule()
         names = spec.channel_names
         classes = ["background", names[0]] if self.rule == "foreground" else (
             list(names) if self.rule == "classes" else ["background", *names])  # fmt: skip
@@ -68,6 +70,22 @@ class ForeignModel(ExternalNetwork):
                         "format_version": str(rdf.get("format_version", "")),
                         "output rule": RULES[self.rule]},
         )  # fmt: skip
+
+    def __deepcopy__(self, memo) -> ForeignModel:
+        """A copy whose weights are its own leaf tensors (``copy.deepcopy`` of a TorchScript
+        module gives tensors that take no gradient); an ONNX session is shared."""
+        runner = self.session
+        if runner is None and isinstance(self.net, torch.jit.ScriptModule):
+            buffer = io.BytesIO()
+            torch.jit.save(self.net, buffer)
+            buffer.seek(0)
+            runner = torch.jit.load(buffer)
+        elif runner is None:
+            runner = copy.deepcopy(self.net, memo)
+        new = ForeignModel(self.spec, runner, self.kind, self.path, self.rdf, self.rule)
+        new.card = copy.deepcopy(self.card, memo)
+        device = next((p.device for p in self.parameters()), torch.device("cpu"))
+        return new.to(device).train(self.training)
 
     def normalizer(self) -> PackageNormalizer:
         return PackageNormalizer(self.spec.pre, self.card.preprocessing.channels)
@@ -100,9 +118,13 @@ class ForeignModel(ExternalNetwork):
                 y, have = y.unsqueeze(0), a + have
         return y.permute([have.index(a) for a in "bcyx"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Log class probabilities (B, classes, h', w') of preprocessed tiles."""
-        z = self.raw(x)
+    def forward(self, x: torch.Tensor, aux: bool = False):
+        """Log class probabilities (B, classes, h', w') of preprocessed tiles (twice with
+        ``aux``, as a U-Net gives its output and its first pass's for training)."""
+        out = self._log_probs(self.raw(x))
+        return (out, out) if aux else out
+
+    def _log_probs(self, z: torch.Tensor) -> torch.Tensor:
         if self.rule == "foreground" and self.logit:
             logit = self.before_sigmoid(z)[:, :1]
             return torch.cat([torch.nn.functional.logsigmoid(-logit),
@@ -140,12 +162,17 @@ def load_foreign(path: Path, device="cpu") -> ForeignModel:
     """The network of a bioimage.io package of another tool; a one-line ModelFileError when
     this tool cannot run it (and why)."""
     rdf = package.read_rdf(path)
-    spec = read_spec(path, rdf)
-    check_steps(path, spec.pre, spec.post)
-    if any(o > 0 for o in spec.offset):
-        raise file_error(f"{path.name}: its output is larger than its input; napari-unet "
-                         "cannot tile it")  # fmt: skip
-    kind = runnable_weights(path, rdf, _own_architecture(path, rdf))
+    try:
+        kind = runnable_weights(path, rdf, _own_architecture(path, rdf))
+        spec = read_spec(path, rdf)
+        check_steps(path, spec.pre, spec.post)
+        if any(o > 0 for o in spec.offset):
+            raise file_error(f"{path.name}: its output is larger than its input, which "
+                             "napari-unet cannot tile")  # fmt: skip
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        why = str(exc) if isinstance(exc, ValueError) else (
+            f"its description is not one napari-unet reads ({type(exc).__name__})")  # fmt: skip
+        raise file_error(package.foreign(path, rdf, why)) from None
     entry = rdf["weights"][kind]
     data = package.read_member(path, str(entry.get("source", "")), sha256=entry.get("sha256"))
     if kind == "torchscript":

@@ -190,11 +190,9 @@ def runnable_weights(path: Path, rdf: dict, own_state_dict: bool) -> str:
     for kind in RUNNABLE:
         if isinstance(weights.get(kind), dict):
             return kind
-    kinds = ", ".join(sorted(map(str, weights))) or "none"
     if "pytorch_state_dict" in weights:
-        raise file_error(f"{path.name}: its only PyTorch weights are a state dict of another "
-                         "tool's network, which only that network's Python code builds; "
+        raise file_error(f"{path.name}: its PyTorch weights are a state dict of another "
+                         "network, which only the package's own Python code builds, and "
                          "napari-unet does not execute a package's code (it runs TorchScript "
-                         f"and ONNX weights; this package has: {kinds})")  # fmt: skip
-    raise file_error(f"{path.name}: napari-unet runs TorchScript and ONNX weights; this "
-                     f"package has: {kinds}")  # fmt: skip
+                         "and ONNX weights)")  # fmt: skip
+    raise file_error(f"{path.name}: napari-unet runs TorchScript and ONNX weights")

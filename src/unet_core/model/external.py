@@ -43,6 +43,7 @@ class ExternalNetwork(torch.nn.Module):
 
     spatial_dims = 2
     padding = "same"
+    refiner = None  # no second pass (a U-Net cascade's): training calls ``forward(x, aux=True)``
 
     def __init__(self):
         super().__init__()
@@ -67,6 +68,12 @@ class ExternalNetwork(torch.nn.Module):
     def config(self) -> dict:
         """The card's architecture (what a U-Net's ``config`` is)."""
         return dict(self.card.architecture) if self.card is not None else {}
+
+    def patch(self, edge: int) -> tuple[int, int]:
+        """(input, output) edges of a training patch of about ``edge`` px that the network
+        takes along y (a square patch)."""
+        size = self.rules[0].accept(max(edge, self.rules[0].min))
+        return size, size - self.shrink[0]
 
     def normalizer(self):
         """An unfitted normaliser with ``fit(image)`` (the raw (H, W[, C]) image) and a call
