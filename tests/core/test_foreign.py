@@ -140,3 +140,61 @@ def test_independent_channels_and_an_unknown_step(tmp_path):
             zf.writestr(name, data)
     with pytest.raises(ModelFileError, match="whole output"):
         read_card(tmp_path / "bad.zip")
+
+
+def _blobs(seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.normal(100, 10, (96, 96)).astype(np.float32)
+    labels = np.zeros((96, 96), np.int64)
+    labels[30:60, 30:60] = 1
+    image[labels == 1] += 40
+    return image, labels
+
+
+def test_finetune_changes_the_torchscript_weights_lowers_the_loss_and_exports_back(
+        packages, tmp_path, monkeypatch):  # fmt: skip
+    from unet_core.formats.foreign_write import export_foreign
+    from unet_core.training.finetune import finetune
+
+    model = load_model(packages["torchscript"], device="cpu")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    image, labels = _blobs()
+    events = []
+    new = finetune(model, image, labels, steps=60, seed=0, device="cpu",
+                   callback=events.append)  # fmt: skip
+    losses = [e.values["loss"] for e in events if "loss" in getattr(e, "values", {})]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.1
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())  # untouched
+    assert max(float((new.state_dict()[k] - v).abs().max()) for k, v in before.items()) > 1e-3
+    prob = Predictor(new, device="cpu")(image)
+    old = Predictor(model, device="cpu")(image)
+    inside, outside = labels == 1, labels == 0
+    assert prob[1][inside].mean() - prob[1][outside].mean() > \
+        old[1][inside].mean() - old[1][outside].mean() + 0.1  # fmt: skip
+
+    back = export_foreign(new, tmp_path / "finetuned.zip")
+    with zipfile.ZipFile(back) as zf:
+        rdf = yaml.safe_load(zf.read("rdf.yaml"))
+    assert list(rdf["weights"]) == ["torchscript"] and "Dilated nuclei test" in rdf["description"]
+    assert rdf["config"]["napari_unet"]["finetuned_from"]["name"] == "Dilated nuclei test"
+    again = load_model(back, device="cpu")
+    assert again.card.name == "Dilated nuclei test (fine-tuned)"
+    np.testing.assert_allclose(Predictor(again, device="cpu")(image), prob, atol=1e-6)
+    spec = pytest.importorskip("bioimageio.spec")
+    descr = spec.load_description(back, perform_io_checks=False)
+    assert type(descr).__name__ == "ModelDescr", descr.validation_summary.details
+    core = pytest.importorskip("bioimageio.core")
+    monkeypatch.setenv("BIOIMAGEIO_CACHE_PATH", str(tmp_path / "cache"))
+    summary = core.test_model(str(back))  # its test output is the new weights'
+    assert summary.status == "passed", [d.errors for d in summary.details if d.errors]
+
+
+def test_onnx_and_frozen_weights_are_not_fine_tuned(packages, tmp_path):
+    from unet_core.training.finetune import finetune
+
+    image, labels = _blobs()
+    with pytest.raises(ValueError, match="TorchScript"):
+        finetune(load_model(packages["onnx"], device="cpu"), image, labels, steps=1)
+    frozen = load_model(fp.torchscript_package(tmp_path / "f.zip", scripted=False), "cpu")
+    with pytest.raises(ValueError, match="take no gradients"):
+        finetune(frozen, image, labels, steps=1)
