@@ -198,3 +198,33 @@ def test_onnx_and_frozen_weights_are_not_fine_tuned(packages, tmp_path):
     frozen = load_model(fp.torchscript_package(tmp_path / "f.zip", scripted=False), "cpu")
     with pytest.raises(ValueError, match="take no gradients"):
         finetune(frozen, image, labels, steps=1)
+
+
+def test_a_loop_round_on_a_foreign_package_saves_a_package_version(packages, tmp_path):
+    from unet_core.loop import SCRIBBLES, ImageId, LoopProject, Pair, round_job
+    from unet_core.loop.project import snapshot
+    from unet_core.loop.storage import save_job
+
+    model = load_model(packages["torchscript"], device="cpu")
+    image, labels = _blobs()
+    project = LoopProject(tmp_path / "project")
+    strokes = np.full(labels.shape, 255, np.uint8)
+    strokes[40:50, 40:50], strokes[5:15, 5:15] = 1, 0  # scribbles: no live guide, no failure
+    pair = project.add_pair(Pair(ImageId.of(image, "cells"), "cells labels", SCRIBBLES,
+                                 ["background", "nucleus"], strokes, strokes.copy(),
+                                 pixels=image))  # fmt: skip
+    job = round_job(model, snapshot([pair]), parent=str(packages["torchscript"]), steps=5,
+                    seconds=None, device="cpu")  # fmt: skip
+    with pytest.raises(StopIteration) as done:
+        while True:
+            next(job)
+    result = done.value.value
+    assert result.steps == 5 and result.prob.shape == (2, 96, 96)
+    version, _ = project.add_round(result, parent_name="Dilated nuclei test")
+    save_job(project)()
+    saved = tmp_path / "project" / version.file
+    assert saved.suffix == ".zip" and saved.is_file()
+    again = LoopProject.open(tmp_path / "project")
+    reloaded = again.model_of(again.version(version.ref))
+    assert reloaded.card.name == "Dilated nuclei test fine-tuned v1"
+    np.testing.assert_allclose(Predictor(reloaded, device="cpu")(image), result.prob, atol=1e-5)

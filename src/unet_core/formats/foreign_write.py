@@ -10,6 +10,7 @@ import copy
 import hashlib
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -25,9 +26,10 @@ WEIGHTS_NAME = "weights_finetuned_torchscript.pt"
 TEST_OUTPUT = "test_output_finetuned.npy"
 
 
-def export_foreign(model: ForeignModel, out: str | os.PathLike) -> Path:
+def export_foreign(model: ForeignModel, out: str | os.PathLike, name: str = "") -> Path:
     """Write ``model`` (a :class:`ForeignModel` with TorchScript weights, fine-tuned or not)
-    as a bioimage.io package at ``out``, atomically; a one-line ValueError for other weights."""
+    as a bioimage.io package at ``out``, atomically, named ``name`` (default: the original's
+    name and "(fine-tuned)"); a one-line ValueError for other weights."""
     if model.kind != "torchscript":
         raise ValueError(f"{model.card.name}: only TorchScript weights are written back to a "
                          f"package, and this network's are {model.kind}")  # fmt: skip
@@ -40,7 +42,7 @@ def export_foreign(model: ForeignModel, out: str | os.PathLike) -> Path:
         names = [n for n in zf.namelist() if n not in _dropped(rdf)]
         files = {n: package.read_member(model.path, n) for n in names}
     test_out = _test_output(net, rdf, files)
-    _describe(rdf, model, weights, test_out)
+    _describe(rdf, model, weights, test_out, name)
     files = {**files, WEIGHTS_NAME: weights}
     if test_out is not None:
         files[TEST_OUTPUT] = _npy(test_out)
@@ -67,7 +69,7 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _describe(rdf: dict, model: ForeignModel, weights: bytes, test_out) -> None:
+def _describe(rdf: dict, model: ForeignModel, weights: bytes, test_out, name: str) -> None:
     entry = {k: v for k, v in rdf["weights"]["torchscript"].items() if k != "parent"}
     entry.update(source=WEIGHTS_NAME, sha256=hashlib.sha256(weights).hexdigest())
     rdf["weights"] = {"torchscript": entry}
@@ -75,7 +77,9 @@ def _describe(rdf: dict, model: ForeignModel, weights: bytes, test_out) -> None:
     done = model.card.provenance.get("finetune", {})
     note = f"Fine-tuned with napari-unet from the bioimage.io model {original!r}."
     rdf["description"] = f"{note} {rdf.get('description', '')}".strip()[:1000]
-    if not original.endswith("(fine-tuned)"):
+    if name:
+        rdf["name"] = re.sub(r"[^\w +\-()]", " ", f"{original[:60]} {name}").strip()[:128]
+    elif not original.endswith("(fine-tuned)"):
         rdf["name"] = f"{original[:114]} (fine-tuned)"
     config = rdf["config"] = dict(rdf.get("config") or {})
     config["napari_unet"] = {"finetuned_from": {"name": original, "file": model.path.name},

@@ -41,7 +41,7 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
     pairs = [_plan_pair(p, plan) for p in project.pairs]
     models = []
     for v in project.versions:
-        v.file = v.file or f"versions/{slug(v.name)}.safetensors"
+        v.file = v.file or f"versions/{slug(v.name)}{model_suffix(v.model)}"
         if v.model is not None and saved.get(v.file) is None and not (folder / v.file).exists():
             models.append((v.file, v.model, v.name, list(v.classes)))
             updates[v.file] = v.model
@@ -68,8 +68,14 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
             else:
                 write_tiff(target, array)
         for relative, model, name, classes in models:
+            target = inside(folder, relative, "file")
+            if model_suffix(model) == ".zip":  # another tool's network: its package again
+                from ...formats.foreign_write import export_foreign
+
+                export_foreign(model, target, name=name)
+                continue
             meta = {"classes": classes} if classes and len(classes) == model.num_classes else {}
-            save_model(model, inside(folder, relative, "file"), name=name, **meta)
+            save_model(model, target, name=name, **meta)
         text = json.dumps(manifest, indent=1, ensure_ascii=False)
         atomic_write(folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         atomic_write(folder / "learning_curve.csv",
@@ -78,6 +84,14 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
         return folder
 
     return write
+
+
+def model_suffix(model: Any) -> str:
+    """A version's file type: a bioimage.io package for a network of another tool
+    (docs/other-models.md), a model file for this tool's U-Net."""
+    from ...model.external import ExternalNetwork
+
+    return ".zip" if isinstance(model, ExternalNetwork) else ".safetensors"
 
 
 def write_npz(tmp: Path, arrays: dict) -> None:
