@@ -62,3 +62,30 @@ def test_batch_widget_runs_a_foreign_package(make_napari_viewer, package, tmp_pa
     assert "2 file(s): 2 segmented" in widget._status.value, widget._status.value
     assert sorted(p.name for p in (folder / "segmented").glob("*_mask.tif")) == [
         "a_mask.tif", "b_mask.tif"]  # fmt: skip
+
+
+def test_finetune_widget_trains_a_foreign_package_and_keeps_it_a_package(
+        make_napari_viewer, package, qtbot, messages):  # fmt: skip
+    from napari_unet._session import workspace
+
+    viewer = make_napari_viewer()
+    image = np.random.default_rng(1).integers(0, 120, (96, 96), dtype=np.uint8)
+    image[20:50, 20:50] = 230
+    layer = viewer.add_image(image, name="cells")
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
+    seg._image.value, seg._model.value, seg._model_file.value = layer, MODEL_FILE, package
+    seg._device.value = "cpu"
+    seg._run.clicked.emit()
+    qtbot.waitUntil(lambda: seg._worker is None, timeout=TIMEOUT)
+    labels = viewer.layers["cells labels"]
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    fine._pairs.image.value, fine._pairs.target.value = layer, labels
+    fine._device.value, fine._steps.value = "cpu", 10
+    stroke = (np.arange(22, 48), np.full(26, 30))
+    labels.data_setitem(stroke, 1 - labels.data[stroke])  # a correction of what it said
+    fine._run.clicked.emit()
+    qtbot.waitUntil(lambda: fine._worker is None and fine._saving is None, timeout=TIMEOUT)
+    assert messages["error"] == [], messages["error"]
+    (version,) = workspace(viewer).versions()
+    assert version.name == "fine-tuned v1", fine._status.value
+    assert type(version.model).__name__ == "ForeignModel" and version.parent == str(package)
