@@ -98,7 +98,7 @@ def test_prediction_equals_bioimageio_core(packages, kind, tmp_path, monkeypatch
 
 
 def test_cli_segments_with_a_foreign_package_and_info_shows_it(packages, tmp_path, capsys):
-    image = (_image((70, 90)) ).astype(np.uint8)
+    image = _image((70, 90)).astype(np.uint8)
     tifffile.imwrite(tmp_path / "cells.tif", image)
     out = tmp_path / "out"
     assert main(["segment", str(tmp_path / "cells.tif"), "--model", str(packages["torchscript"]),
@@ -107,6 +107,11 @@ def test_cli_segments_with_a_foreign_package_and_info_shows_it(packages, tmp_pat
     prob = Predictor(load_model(packages["torchscript"], device="cpu"), device="cpu")(image)
     assert mask.shape == image.shape
     assert np.mean((mask > 0) == (prob[1] > 0.5)) > 0.999
+    streamed = tmp_path / "streamed"  # band by band, as a TIFF too large to load is
+    assert main(["segment", str(tmp_path / "cells.tif"), "--model", str(packages["onnx"]),
+                 "--out", str(streamed), "--stream-above", "0.001"]) == 0
+    whole = Predictor(load_model(packages["onnx"], device="cpu"), device="cpu")(image)
+    np.testing.assert_array_equal(tifffile.imread(streamed / "cells_mask.tif"), whole.argmax(0))
     assert main(["info", str(packages["onnx"])]) == 0
     text = capsys.readouterr().out
     assert "not this tool's U-Net" in text and "channels that sum to 1" in text
@@ -121,6 +126,16 @@ def test_a_state_dict_of_another_network_is_refused_in_one_line(packages, tmp_pa
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "state dict" in err[0], err
+
+
+def test_onnx_without_onnxruntime_and_export_are_refused_in_one_line(packages, monkeypatch,
+                                                                     tmp_path, capsys):  # fmt: skip
+    assert main(["export", str(packages["onnx"]), "--to", "onnx", "--out",
+                 str(tmp_path / "x.onnx")]) == 2  # fmt: skip
+    assert "napari-unet exports its own U-Nets" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("sys").modules, "onnxruntime", None)
+    with pytest.raises(ModelFileError, match="pip install onnxruntime"):
+        load_model(packages["onnx"], device="cpu")
 
 
 def test_independent_channels_and_an_unknown_step(tmp_path):

@@ -39,7 +39,13 @@ from ..model.unet import UNet
 from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
-from .finetune_inputs import check_budget, check_inputs, check_labels, planes_for
+from .finetune_inputs import (
+    check_budget,
+    check_inputs,
+    check_labels,
+    check_trainable,
+    planes_for,
+)
 from .threads import ThreadTuner
 from .trainer import Trainer
 from .weight_maps import CORRECTED_WEIGHT, correction_weights
@@ -179,9 +185,7 @@ def iter_finetune(
         ``loss``, ``precision`` (see :func:`finetune_config`; precision "auto" is bf16 mixed
         precision where the hardware has it).
     """
-    if isinstance(model, ExternalNetwork) and not model.trainable:
-        raise ValueError(f"{model.card.name}: its weights ({model.card.architecture['external']})"
-                         " take no gradients here; fine-tuning needs TorchScript weights")
+    check_trainable(model)
     images, labels = _as_lists(images, labels, model.spatial_dims)
     images, labels, corrected = planes_for(model, images, labels, corrected, ignore_label)
     check_inputs(model, images, labels, ignore_label, recipe.get("patch", 128))

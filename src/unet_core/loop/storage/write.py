@@ -57,7 +57,6 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
 
     def write() -> Path:
         from ...data.io import write_tiff
-        from ...formats.safetensors_file import save_model
 
         for sub in ("pairs", "versions"):
             writable_dir(folder, sub)
@@ -68,14 +67,7 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
             else:
                 write_tiff(target, array)
         for relative, model, name, classes in models:
-            target = inside(folder, relative, "file")
-            if model_suffix(model) == ".zip":  # another tool's network: its package again
-                from ...formats.foreign_write import export_foreign
-
-                export_foreign(model, target, name=name)
-                continue
-            meta = {"classes": classes} if classes and len(classes) == model.num_classes else {}
-            save_model(model, target, name=name, **meta)
+            write_model(inside(folder, relative, "file"), model, name, classes)
         text = json.dumps(manifest, indent=1, ensure_ascii=False)
         atomic_write(folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         atomic_write(folder / "learning_curve.csv",
@@ -84,6 +76,19 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
         return folder
 
     return write
+
+
+def write_model(target: Path, model: Any, name: str, classes: list[str]) -> None:
+    """A version's model: a model file, or a package for another tool's network."""
+    if model_suffix(model) == ".zip":  # another tool's network: its package again
+        from ...formats.foreign_write import export_foreign
+
+        export_foreign(model, target, name=name)
+        return
+    from ...formats.safetensors_file import save_model
+
+    meta = {"classes": classes} if classes and len(classes) == model.num_classes else {}
+    save_model(model, target, name=name, **meta)
 
 
 def model_suffix(model: Any) -> str:
