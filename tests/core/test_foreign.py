@@ -62,6 +62,8 @@ def test_torchscript_05_tiled_equals_the_network_on_the_whole_image(packages):
     inner = (slice(fp.RADIUS, -fp.RADIUS),) * 2  # at the border the net pads with zeros
     np.testing.assert_allclose(prob[1][inner], direct[inner], atol=1e-5)
     np.testing.assert_allclose(prob.sum(0), 1, atol=1e-5)
+    batched = Predictor(model, tile=40, batch_size=3, device="cpu")(image)
+    np.testing.assert_allclose(batched, prob, atol=1e-6)
 
 
 def test_onnx_04_channels_last_shrinking_net_equals_the_mirrored_whole_image(packages):
@@ -76,6 +78,9 @@ def test_onnx_04_channels_last_shrinking_net_equals_the_mirrored_whole_image(pac
         direct = fp.Valid().eval()
         out = direct(torch.from_numpy(padded)[None, :, :, None])[0].permute(2, 0, 1).numpy()
     np.testing.assert_allclose(prob, out, atol=2e-5)
+    assert model.spec.one_at_a_time  # 0.4's batch of step 0: one tile a call
+    batched = Predictor(model, tile=64, batch_size=3, device="cpu")(image)
+    np.testing.assert_allclose(batched, prob, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["torchscript", "onnx"])
@@ -243,3 +248,30 @@ def test_a_loop_round_on_a_foreign_package_saves_a_package_version(packages, tmp
     reloaded = again.model_of(again.version(version.ref))
     assert reloaded.card.name == "Dilated nuclei test fine-tuned v1"
     np.testing.assert_allclose(Predictor(reloaded, device="cpu")(image), result.prob, atol=1e-5)
+
+
+def test_a_package_of_this_tools_unet_without_its_card_runs_from_its_state_dict(tmp_path):
+    pytest.importorskip("bioimageio.spec")
+    from unet_core import ModelCard, Preprocessing, UNet
+    from unet_core.formats.bioimageio_write import export_package
+
+    torch.manual_seed(0)
+    net = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True).eval()
+    net.card = ModelCard(net.config, Preprocessing("gray", "zscore"), name="tiny unet")
+    image = _image((64, 64))
+    package = export_package(net, tmp_path / "ours.zip", image)
+    with zipfile.ZipFile(package) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    rdf = yaml.safe_load(files.pop("rdf.yaml"))
+    del rdf["config"]["napari_unet"]  # as if another tool had rewritten the description
+    rdf["weights"] = {"pytorch_state_dict": rdf["weights"]["pytorch_state_dict"]}
+    with zipfile.ZipFile(tmp_path / "stripped.zip", "w") as zf:
+        zf.writestr("rdf.yaml", yaml.safe_dump(rdf))
+        for name, data in files.items():
+            zf.writestr(name, data)
+    model = load_model(tmp_path / "stripped.zip", device="cpu")
+    assert model.kind == "pytorch_state_dict" and model.rule == "classes"
+    assert not model.trainable  # only TorchScript is written back after fine-tuning
+    with torch.no_grad():  # the package declares no halo: one tile, the net's own padding
+        direct = torch.softmax(net(torch.from_numpy(fp.zmuv(image))[None, None]), 1)[0]
+    np.testing.assert_allclose(Predictor(model, device="cpu")(image), direct.numpy(), atol=1e-5)

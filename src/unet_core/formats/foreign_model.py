@@ -48,7 +48,7 @@ class ForeignModel(ExternalNetwork):
             self.session = None
         else:
             self.session = runner
-        self.trainable = self.session is None and any(
+        self.trainable = kind == "torchscript" and any(  # what can be written back
             p.is_floating_point() for p in self.net.parameters())  # fmt: skip
         self.in_channels, self.rules = spec.in_channels, spec.rules
         self.shrink = tuple(-o for o in spec.offset)
@@ -92,8 +92,7 @@ class ForeignModel(ExternalNetwork):
 
     def raw(self, x: torch.Tensor) -> torch.Tensor:
         """The package's output (B, k, h', w') of (B, c, h, w) tiles, before postprocessing."""
-        axes = self.spec.in_axes
-        if "b" not in axes:
+        if self.spec.one_at_a_time and len(x) > 1:
             return torch.cat([self._call(x[i : i + 1]) for i in range(len(x))])
         return self._call(x)
 

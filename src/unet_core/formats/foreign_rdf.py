@@ -43,6 +43,7 @@ class ForeignSpec:
     post: list[Step]
     channel_names: list[str]
     description: str = ""
+    one_at_a_time: bool = False  # its batch axis is absent or of size 1: tiles one by one
 
 
 def read_spec(path: Path, rdf: dict) -> ForeignSpec:
@@ -71,6 +72,7 @@ def read_spec(path: Path, rdf: dict) -> ForeignSpec:
         out_axes=out_axes, out_channels=int(count), offset=offset,
         post=steps(path, out.get("postprocessing")), channel_names=names,
         description=str(rdf.get("description", ""))[:300],
+        one_at_a_time="b" not in in_axes or in_sizes.get("b") == 1,
     )  # fmt: skip
 
 
