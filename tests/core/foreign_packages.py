@@ -80,25 +80,30 @@ def zmuv(x: np.ndarray) -> np.ndarray:
 
 def torchscript_package(path: Path, seed: int = 0, scripted: bool = True,
                         channels: tuple[str, ...] = ("nucleus",),
-                        post=("sigmoid",)) -> Path:  # fmt: skip
+                        post=("sigmoid",), fixed: int = 0,
+                        inputs: tuple[str, ...] = ("gray",)) -> Path:  # fmt: skip
     """A 0.5 package: the dilated net in TorchScript (scripted: its weights take gradients),
     zero_mean_unit_variance, a sigmoid, sizes 16 + 8k, a halo of RADIUS + 1."""
     torch.manual_seed(seed)
-    net = Dilated(1, len(channels)).eval()
+    net = Dilated(len(inputs), len(channels)).eval()
     module = torch.jit.script(net) if scripted else torch.jit.freeze(torch.jit.script(net))
     buffer = io.BytesIO()
     torch.jit.save(module, buffer)
     weights = buffer.getvalue()
-    test_in = np.random.default_rng(seed).normal(5, 2, (1, 1, 48, 48)).astype(np.float32)
+    edge = fixed or 48
+    test_in = np.random.default_rng(seed).normal(5, 2, (1, len(inputs), edge, edge))
+    test_in = test_in.astype(np.float32)
     with torch.no_grad():
         test_out = net(torch.from_numpy(zmuv(test_in)))
         test_out = torch.sigmoid(test_out) if "sigmoid" in post else test_out
-    space = [{"type": "space", "id": a, "size": {"min": 16, "step": 8}} for a in "yx"]
+    size = fixed or {"min": 16, "step": 8}  # one size only, or 16 + 8k
+    space = [{"type": "space", "id": a, "size": yaml.safe_load(yaml.safe_dump(size))}
+             for a in "yx"]  # a copy each: yaml would write one object twice as an alias
     out_space = [{"type": "space", "id": a, "size": {"tensor_id": "raw", "axis_id": a},
                   "halo": RADIUS + 1} for a in "yx"]  # fmt: skip
     rdf = {**_common("Dilated nuclei test", "0.5.4"),
            "inputs": [{"id": "raw", "axes": [{"type": "batch"}, {"type": "channel",
-                       "channel_names": ["gray"]}, *space], "data": {"type": "float32"},
+                       "channel_names": list(inputs)}, *space], "data": {"type": "float32"},
                        "test_tensor": {"source": "test_input.npy",
                                        "sha256": _sha(_npy(test_in))},
                        "preprocessing": [{"id": "zero_mean_unit_variance",

@@ -66,6 +66,52 @@ def test_torchscript_05_tiled_equals_the_network_on_the_whole_image(packages):
     np.testing.assert_allclose(batched, prob, atol=1e-6)
 
 
+def test_a_fixed_tile_size_is_the_only_one_the_network_gets(tmp_path, monkeypatch):
+    from unet_core.formats.foreign_model import ForeignModel
+
+    path = fp.torchscript_package(tmp_path / "fixed.zip", fixed=32)
+    spec = pytest.importorskip("bioimageio.spec")
+    assert type(spec.load_description(path, perform_io_checks=False)).__name__ == "ModelDescr"
+    model = load_model(path, device="cpu")
+    assert model.rules[0].step == 0 and model.rules[0].min == 32
+    seen, call = [], ForeignModel.raw
+
+    def raw(self, x):
+        seen.append(tuple(x.shape))
+        return call(self, x)
+
+    monkeypatch.setattr(ForeignModel, "raw", raw)
+    image = _image((70, 90))
+    prob = Predictor(model, device="cpu")(image)
+    assert set(seen) == {(1, 1, 32, 32)} and len(seen) > 6  # each tile keeps 32 - 2 * 4 px
+    with torch.no_grad():
+        logits = _dilated(path)(torch.from_numpy(fp.zmuv(image))[None, None])
+    inner = (slice(fp.RADIUS, -fp.RADIUS),) * 2
+    np.testing.assert_allclose(prob[1][inner], torch.sigmoid(logits)[0, 0].numpy()[inner],
+                               atol=1e-5)  # fmt: skip
+
+
+def test_a_three_channel_input_reads_rgb_and_repeats_gray(tmp_path):
+    path = fp.torchscript_package(tmp_path / "rgb.zip", inputs=("red", "green", "blue"))
+    model = load_model(path, device="cpu")
+    assert model.in_channels == 3 and model.card.preprocessing.channels == "rgb"
+    rgb = np.stack([_image((50, 60), seed) for seed in (1, 2, 3)], axis=-1)
+    prob = Predictor(model, device="cpu")(rgb)
+    with zipfile.ZipFile(path) as zf:
+        script = torch.jit.load(zf.open("weights.pt"))
+    net = fp.Dilated(3)
+    net.load_state_dict(script.state_dict())
+    x = np.moveaxis(rgb, -1, 0).astype(np.float64)  # zero mean, unit variance over y, x
+    x = (x - x.mean((1, 2), keepdims=True)) / (x.std((1, 2), keepdims=True) + 1e-6)
+    with torch.no_grad():
+        direct = torch.sigmoid(net.eval()(torch.from_numpy(x.astype(np.float32))[None]))[0, 0]
+    inner = (slice(fp.RADIUS, -fp.RADIUS),) * 2
+    np.testing.assert_allclose(prob[1][inner], direct.numpy()[inner], atol=1e-5)
+    gray = Predictor(model, device="cpu")(rgb[..., 0])  # gray: the one channel repeated
+    np.testing.assert_allclose(gray, Predictor(model, device="cpu")(
+        np.repeat(rgb[..., :1], 3, axis=-1)), atol=1e-6)  # fmt: skip
+
+
 def test_onnx_04_channels_last_shrinking_net_equals_the_mirrored_whole_image(packages):
     model = load_model(packages["onnx"], device="cpu")
     assert model.rule == "classes" and model.num_classes == 3 and model.shrink == (8, 8)
