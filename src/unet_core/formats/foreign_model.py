@@ -68,6 +68,9 @@ class ForeignModel(ExternalNetwork):
             classes=classes, name=spec.name, description=spec.description, task="generic",
             provenance={"package": path.name,
                         "format_version": str(rdf.get("format_version", "")),
+                        "package preprocessing": _names(spec.pre),
+                        "package postprocessing": _names(spec.post),
+                        "tiles": ", ".join(_tiles(r) for r in spec.rules),
                         "output rule": RULES[self.rule]},
         )  # fmt: skip
 
@@ -151,6 +154,15 @@ class ForeignModel(ExternalNetwork):
         inside = bool(((p >= -1e-4) & (p <= 1 + 1e-4)).all())
         return "classes" if inside and bool(((p.sum(1) - 1).abs() < 1e-3).all()) \
             else "independent"  # fmt: skip
+
+
+def _names(steps) -> str:
+    return ", ".join(s.name for s in steps) or "none"
+
+
+def _tiles(rule) -> str:
+    size = f"{rule.min} px" if rule.step <= 0 else f"{rule.min} + {rule.step}k px"
+    return size + (f" (halo {rule.halo})" if rule.halo else "")
 
 
 def _torch_dtype(name: str) -> torch.dtype:
