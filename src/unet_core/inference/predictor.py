@@ -84,9 +84,8 @@ class Predictor:
     Parameters
     ----------
     model
-        A :class:`UNet` (its card, if any, gives the channel mode and normalisation) or a
-        foreign :class:`~unet_core.model.external.ExternalNetwork` (a bioimage.io package's).
-        Neither moved nor changed: it runs as a copy on ``device``.
+        A :class:`UNet` (its card gives the channels and normalisation) or a foreign
+        :class:`~unet_core.model.external.ExternalNetwork`; it runs as a copy on ``device``.
     tile
         Input tile edge in pixels, rounded down to a size the network accepts. ``None``: the
         largest tile whose activations fit the memory budget (never larger than the image needs).
@@ -113,17 +112,15 @@ class Predictor:
     scale
         Resampling factor applied before the network (probabilities are resampled back to the
         image's size). ``"auto"``: the model's task finds it from the card's training scale
-        (e.g. the fundus field of view diameter), 1 when the card records none; see
-        :meth:`scale_for`.
+        (e.g. the fundus field of view diameter), 1 when it has none; see :meth:`scale_for`.
     precision
         ``"auto"``, ``"fp32"`` or ``"bf16"`` (see :func:`~unet_core.base.precision.
         resolve_precision`): bf16 where the hardware has it, about 2.5-4x faster on a CPU
         with AVX-512 BF16, probabilities within about 0.01 of fp32's. The resolved choice is
-        :attr:`precision`. Either way the network runs in its inference form
-        (:func:`~unet_core.model.fused.inference_form`: batch norm folded, each convolution
-        and its ReLU one oneDNN primitive on a CPU), made from the model's weights and made
-        again whenever they change, so a model fine-tuned between calls is seen as it is now.
-
+        :attr:`precision` (always fp32 for a foreign network). A U-Net runs in its inference
+        form (:func:`~unet_core.model.fused.inference_form`: batch norm folded, each
+        convolution and its ReLU one oneDNN primitive on a CPU), made from the model's weights
+        and made again whenever they change: a model fine-tuned between calls is seen as it is.
     It keeps nothing between calls but that form: one can serve several threads in turn.
     """
 
@@ -158,8 +155,8 @@ class Predictor:
         self.scale = scale
         plan = plan_external_window if isinstance(model, ExternalNetwork) else plan_window
         self.window = plan(model, self.device, tile=tile, batch_size=batch_size, tta=tta,
-                                  context=context, overlap=overlap,
-                                  memory_budget=memory_budget)  # fmt: skip
+                           context=context, overlap=overlap,
+                           memory_budget=memory_budget)  # fmt: skip
 
     @property
     def tile(self) -> int | tuple[int, ...]:
@@ -173,11 +170,13 @@ class Predictor:
 
     @property
     def overlap(self) -> int:
-        return self.window.overlap  # output pixels neighbouring tiles share
+        """Output pixels neighbouring tiles share."""
+        return self.window.overlap
 
     @property
     def batch_size(self) -> int:
-        return self.window.batch_size  # tiles per forward pass
+        """Tiles per forward pass."""
+        return self.window.batch_size
 
     def plan(self, shape: tuple[int, ...]):
         """The :class:`~.tiling.TileGrid` for an image of spatial ``shape``."""
@@ -271,7 +270,8 @@ class Predictor:
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.network.dtype  # the dtype the network computes in (:attr:`precision`)
+        """The dtype the network computes in (:attr:`precision`)."""
+        return self.network.dtype
 
 
 def predict(
