@@ -65,7 +65,7 @@ def test_batch_widget_runs_a_foreign_package(make_napari_viewer, package, tmp_pa
 
 
 def test_finetune_widget_trains_a_foreign_package_and_keeps_it_a_package(
-        make_napari_viewer, package, qtbot, messages):  # fmt: skip
+        make_napari_viewer, package, qtbot, messages, tmp_path):  # fmt: skip
     from napari_unet._session import workspace
 
     viewer = make_napari_viewer()
@@ -89,3 +89,11 @@ def test_finetune_widget_trains_a_foreign_package_and_keeps_it_a_package(
     (version,) = workspace(viewer).versions()
     assert version.name == "fine-tuned v1", fine._status.value
     assert type(version.model).__name__ == "ForeignModel" and version.parent == str(package)
+    fine._versions.versions.value = version.ref
+    fine._versions.save_path.value = tmp_path / "mine.safetensors"
+    fine._versions.save.clicked.emit()  # saved as what it is: a bioimage.io package
+    assert messages["error"] == [], messages["error"]
+    from unet_core.formats.store import load_model
+
+    saved = load_model(tmp_path / "mine.zip", device="cpu")
+    assert saved.card.name == "Dilated nuclei test fine-tuned v1"

@@ -78,17 +78,17 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
     return write
 
 
-def write_model(target: Path, model: Any, name: str, classes: list[str]) -> None:
-    """A version's model: a model file, or a package for another tool's network."""
+def write_model(target: Path, model: Any, name: str, classes: list[str]) -> Path:
+    """A version's model: a model file, or a package for another tool's network (``target``
+    given its suffix); the path written."""
     if model_suffix(model) == ".zip":  # another tool's network: its package again
         from ...formats.foreign_write import export_foreign
 
-        export_foreign(model, target, name=name)
-        return
+        return export_foreign(model, Path(target).with_suffix(".zip"), name=name)
     from ...formats.safetensors_file import save_model
 
     meta = {"classes": classes} if classes and len(classes) == model.num_classes else {}
-    save_model(model, target, name=name, **meta)
+    return save_model(model, target, name=name, **meta)
 
 
 def model_suffix(model: Any) -> str:
