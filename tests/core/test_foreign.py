@@ -321,3 +321,17 @@ def test_a_package_of_this_tools_unet_without_its_card_runs_from_its_state_dict(
     with torch.no_grad():  # the package declares no halo: one tile, the net's own padding
         direct = torch.softmax(net(torch.from_numpy(fp.zmuv(image))[None, None]), 1)[0]
     np.testing.assert_allclose(Predictor(model, device="cpu")(image), direct.numpy(), atol=1e-5)
+
+
+def test_a_crafted_description_is_refused_before_anything_is_allocated(packages, tmp_path):
+    with zipfile.ZipFile(packages["torchscript"]) as zf:
+        files = {n: zf.read(n) for n in zf.namelist()}
+    rdf = yaml.safe_load(files.pop("rdf.yaml"))
+    rdf["inputs"][0]["axes"][2]["size"] = 10**6  # a tile of a million pixels a side
+    with zipfile.ZipFile(tmp_path / "huge.zip", "w") as zf:
+        zf.writestr("rdf.yaml", yaml.safe_dump(rdf))
+        for name, data in files.items():
+            zf.writestr(name, data)
+    with pytest.raises(ModelFileError, match="beyond what napari-unet runs") as caught:
+        load_model(tmp_path / "huge.zip", device="cpu")
+    assert "\n" not in str(caught.value) and "Dilated nuclei test" in str(caught.value)

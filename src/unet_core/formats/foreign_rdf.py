@@ -14,6 +14,8 @@ from .checks import file_error
 
 #: the weights this tool can run, in the order it prefers them
 RUNNABLE = ("torchscript", "onnx")
+MAX_EDGE = 8192  # the largest tile edge a package may ask for
+MAX_CHANNELS = 254  # classes a mask can hold (255 is "ignore")
 AXIS_TYPES = {"batch": "b", "channel": "c", "space": "", "index": "i", "time": "t"}
 
 
@@ -64,6 +66,7 @@ def read_spec(path: Path, rdf: dict) -> ForeignSpec:
     count = out_sizes.get("c", 1)
     if isinstance(count, tuple):  # 0.4: a size from the input's, or a smallest size
         count = round(channels * count[1] + 2 * count[2]) if count[0] == "ref" else count[0]
+    _check_limits(path, rules, channels, int(count))
     names = _channel_names(out, out_axes, int(count), v04)
     dtype = str(inp.get("data_type") if v04 else (_dict(inp.get("data")).get("type")) or "")
     return ForeignSpec(
@@ -74,6 +77,20 @@ def read_spec(path: Path, rdf: dict) -> ForeignSpec:
         description=str(rdf.get("description", ""))[:300],
         one_at_a_time="b" not in in_axes or in_sizes.get("b") == 1,
     )  # fmt: skip
+
+
+def _check_limits(path: Path, rules, channels: int, count: int) -> None:
+    """A one-line ModelFileError for sizes no 2-D model needs (a crafted description must not
+    make the machine allocate gigabytes for one tile)."""
+    for rule in rules:
+        if not (1 <= rule.min <= MAX_EDGE and 0 <= rule.step <= MAX_EDGE
+                and 0 <= rule.halo < MAX_EDGE // 2):  # fmt: skip
+            raise file_error(f"{path.name}: its tile sizes ({rule.min} + {rule.step}k, halo "
+                             f"{rule.halo}) are beyond what napari-unet runs (edges up to "
+                             f"{MAX_EDGE} px)")  # fmt: skip
+    if not (1 <= channels <= MAX_CHANNELS and 1 <= count <= MAX_CHANNELS):
+        raise file_error(f"{path.name}: {channels} input and {count} output channels; "
+                         f"napari-unet runs models of 1 to {MAX_CHANNELS} of each")
 
 
 def _list(value) -> list[dict]:
