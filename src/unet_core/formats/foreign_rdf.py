@@ -119,8 +119,9 @@ def _axes04(path: Path, tensor: dict, what: str) -> tuple[str, dict]:
         return axes, dict(zip(axes, (int(s) for s in shape)))
     shape = _dict(shape)
     if "min" in shape:
+        steps = shape.get("step") or [0] * len(shape["min"])
         return axes, {a: (int(m), int(s)) if s else int(m)
-                      for a, m, s in zip(axes, shape["min"], shape.get("step", []))}  # fmt: skip
+                      for a, m, s in zip(axes, shape["min"], steps)}  # fmt: skip
     if "reference_tensor" in shape:
         return axes, {a: ("ref", float(sc) if sc is not None else 0.0, float(off))
                       for a, sc, off in zip(axes, shape.get("scale", []),
