@@ -38,7 +38,7 @@ class VersionsPanel:
         self.restore.tooltip = "put back the labels this version was trained on"
         self.compare_with = ComboBox(label="compare with", choices=self.choices)
         self.compare = PushButton(text="Compare on held-out")
-        self.save_path = FileEdit(label="save as", mode="w", filter="*.safetensors")
+        self.save_path = FileEdit(label="save as", mode="w", filter="*.safetensors *.zip")
         self.save = PushButton(text="Save as model file")
         self.undo = PushButton(text="Undo last round")
         self.undo.tooltip = ("segment with the model the labels' last round started from (your "
@@ -157,7 +157,7 @@ class VersionsPanel:
             f"held-out Dice: {a[1].name} {d[0]:.3f}, {b[1].name} {d[1]:.3f}"))  # fmt: skip
 
     def on_save(self) -> None:
-        from unet_core.formats.safetensors_file import save_model
+        from unet_core.loop.storage.write import write_model
 
         found, path = self.chosen(), self.save_path.value
         if found is None:
@@ -166,9 +166,9 @@ class VersionsPanel:
             self.jobs.say("choose a file name to save to")
             return
         project, version = found
-        meta = {"classes": version.classes} if version.classes else {}
-        try:
-            written = save_model(project.model_of(version), path, name=version.name, **meta)
+        try:  # another tool's network is saved as its bioimage.io package (.zip)
+            written = write_model(path, project.model_of(version), version.name,
+                                  list(version.classes))  # fmt: skip
         except (OSError, ValueError) as exc:  # a read-only folder, a full disk: one line
             self.jobs.error(exc)
             return

@@ -32,6 +32,7 @@ def add_export_parser(sub, path_type) -> argparse.ArgumentParser:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .formats.store import load_model
+    from .model.external import ExternalNetwork
 
     if args.out.exists() and not args.overwrite:
         raise ValueError(f"{args.out} exists (use --overwrite to replace it)")
@@ -39,6 +40,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.to == "bioimageio" and args.out.suffix.lower() != ".zip":
         raise ValueError(f"a bioimage.io package is a .zip file, got --out {args.out}")
     model = load_model(args.model, device="cpu")
+    if isinstance(model, ExternalNetwork):  # a network of another tool (a package)
+        raise ValueError(f"{args.model} is a bioimage.io package of another tool: napari-unet "
+                         "exports its own U-Nets; a fine-tuned version of this network is "
+                         "saved as a package (docs/other-models.md)")  # fmt: skip
     if args.to == "bioimageio":
         from .data.io import read_image
         from .formats.bioimageio_write import export_package

@@ -96,9 +96,10 @@ class BatchRun:
         from ..formats.checks import ModelFileError
         from ..formats.store import load_model
         from ..inference.predictor import Predictor
+        from ..model.external import ExternalNetwork
         from ..model.unet import UNet
 
-        if not isinstance(model, UNet):
+        if not isinstance(model, (UNet, ExternalNetwork)):
             try:
                 model = load_model(model, device=self.options.device)
             except (ModelFileError, ValueError, OSError) as exc:

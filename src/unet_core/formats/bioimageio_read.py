@@ -54,6 +54,29 @@ def package_weights(path: Path) -> tuple[ModelCard, dict]:
     return card, {k[len(STATE_PREFIX) :]: v for k, v in state.items()}
 
 
+def is_own(rdf: dict) -> bool:
+    """Whether a description is of a package this tool wrote (its card in the config)."""
+    config = rdf.get("config") if isinstance(rdf.get("config"), dict) else {}
+    return isinstance(config.get("napari_unet"), dict) and "card" in config["napari_unet"]
+
+
+def read_rdf(path: Path) -> dict:
+    """The description of the bioimage.io model package at ``path`` (read safely, checked to
+    describe a model); ModelFileError otherwise."""
+    with _zip(path) as zf:
+        return _rdf(path, zf)
+
+
+def read_member(path: Path, name: str, limit: int = MAX_WEIGHT_BYTES, sha256=None) -> bytes:
+    """The bytes of the package's file ``name`` (at most ``limit``), checked against
+    ``sha256`` when given."""
+    with _zip(path) as zf:
+        data = _member(path, zf, name, limit)
+    if sha256 and hashlib.sha256(data).hexdigest() != str(sha256):
+        raise file_error(f"{path.name}: {name} does not match the package's checksum (damaged?)")
+    return data
+
+
 def _zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
@@ -109,11 +132,10 @@ def _rdf(path: Path, zf: zipfile.ZipFile) -> dict:
 
 
 def _card(path: Path, zf: zipfile.ZipFile, rdf: dict) -> ModelCard:
-    config = rdf.get("config") if isinstance(rdf.get("config"), dict) else {}
-    ours = config.get("napari_unet")
     weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
-    if not isinstance(ours, dict) or "card" not in ours:
+    if not is_own(rdf):
         raise file_error(foreign(path, rdf))
+    ours = rdf["config"]["napari_unet"]
     if not isinstance(weights.get("pytorch_state_dict"), dict):
         raise file_error(f"{path.name}: its weights.pytorch_state_dict is not a description of "
                          "weights")  # fmt: skip
@@ -124,8 +146,9 @@ def _card(path: Path, zf: zipfile.ZipFile, rdf: dict) -> ModelCard:
     return parse_card(path, text)
 
 
-def foreign(path: Path, rdf: dict) -> str:
-    """One line on a package of another tool: its name, format, network and weights."""
+def foreign(path: Path, rdf: dict, why: str = "") -> str:
+    """One line on a package of another tool that napari-unet cannot run: its name, format,
+    network and weights, and ``why`` (docs/other-models.md says what runs)."""
     weights = rdf.get("weights") if isinstance(rdf.get("weights"), dict) else {}
     entry = weights.get("pytorch_state_dict")
     arch = entry.get("architecture") if isinstance(entry, dict) else None
@@ -134,9 +157,10 @@ def foreign(path: Path, rdf: dict) -> str:
     network = f"network {arch}, " if arch else ""
     kinds = ", ".join(sorted(str(k) for k in weights)) or "none"
     name = str(rdf.get("name", "unnamed"))[:80]
+    why = f": {why.removeprefix(path.name + ': ')}" if why else ""
     return (f"{path.name} is the bioimage.io model {name!r} (format {rdf.get('format_version')}, "
-            f"{network}weights: {kinds}), not a U-Net of this tool, so napari-unet cannot run "
-            f"it; run it with {RUNS_IT}")  # fmt: skip
+            f"{network}weights: {kinds}), not a U-Net of this tool, and napari-unet cannot run "
+            f"it{why}; run it with {RUNS_IT}")  # fmt: skip
 
 
 def _plain_yaml():

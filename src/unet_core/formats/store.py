@@ -6,6 +6,7 @@ one-line reason."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -16,6 +17,7 @@ from ..base.allocator import tune_allocator
 from ..base.device import resolve_device
 from ..model.build import build_model
 from ..model.card import ModelCard, card_of
+from ..model.external import ExternalNetwork
 from ..model.unet import UNet
 from . import bioimageio_read
 from .checks import DTYPE_NAMES, ModelFileError, non_finite, shape_problems
@@ -47,7 +49,7 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
 def model_identity(model: UNet | str | os.PathLike) -> dict:
     """Which model this is, for records beside results: its name, task and classes, and for a
     model file (or bundled name) the file and its SHA-256."""
-    if isinstance(model, UNet):
+    if isinstance(model, (UNet, ExternalNetwork)):
         card = card_of(model)
         return {"name": card.name or "(in memory)", "task": card.task, "classes": card.classes}
     path = resolve_model_path(model)
@@ -60,9 +62,24 @@ def model_identity(model: UNet | str | os.PathLike) -> dict:
 def read_card(name_or_path: str | os.PathLike) -> ModelCard:
     """The model card of a model file or package, without loading the weights."""
     path = resolve_model_path(name_or_path)
+    if _is_foreign(path):
+        info = path.stat()
+        return _foreign_card(str(path.resolve()), info.st_mtime_ns, info.st_size)
     if _is_package(path):
         return bioimageio_read.package_card(path)
     return open_model_file(path)[1]
+
+
+def _is_foreign(path: Path) -> bool:
+    """Whether ``path`` is a bioimage.io package of another tool (:mod:`.foreign_model`)."""
+    return _is_package(path) and not bioimageio_read.is_own(bioimageio_read.read_rdf(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _foreign_card(path: str, mtime_ns: int, size: int) -> ModelCard:
+    from .foreign_model import load_foreign
+
+    return load_foreign(Path(path)).card  # its classes follow from its output (a probe)
 
 
 class _Weights:
@@ -94,7 +111,12 @@ def weight_problems(path: str | os.PathLike) -> list[str]:
     """What is wrong with the weights of a model file, without running it: tensors that do not
     match the card's architecture (checked on the header, before anything is allocated), more
     than ``checks.MAX_PARAMETERS``, and NaN or infinite values. Empty when the file is sound."""
-    weights = _Weights(resolve_model_path(path))
+    path = resolve_model_path(path)
+    if _is_foreign(path):
+        from .foreign_model import load_foreign
+
+        return [p for p in [non_finite(load_foreign(path).parameters())] if p]
+    weights = _Weights(path)
     problems = weights.shape_problems()
     if not problems:
         problems += [p for p in [non_finite(weights.tensors().values())] if p]
@@ -103,9 +125,14 @@ def weight_problems(path: str | os.PathLike) -> list[str]:
 
 def load_model(name_or_path: str | os.PathLike, device: str | torch.device = "auto") -> UNet:
     """Load a bundled model by name (``"drive"``, ``"em"``), a model file, or a bioimage.io
-    package this tool wrote (``.zip``), in eval mode."""
+    package (``.zip``), in eval mode: one this tool wrote as its U-Net, one of another tool
+    as a :class:`~.foreign_model.ForeignModel` (docs/other-models.md)."""
     tune_allocator()  # once per process: large tensors reuse freed memory (base/allocator.py)
     path = resolve_model_path(name_or_path)
+    if _is_foreign(path):
+        from .foreign_model import load_foreign
+
+        return load_foreign(path, resolve_device(device))
     weights = _Weights(path)
     card = weights.card
     for problem in weights.shape_problems():  # before anything is allocated

@@ -17,7 +17,7 @@ import numpy as np
 from ..base.arrays import read_box
 from ..base.events import Partial, Progress
 from ..base.jobs import relay
-from ..data.preprocess import Normalizer, check_channels
+from ..data.preprocess import check_channels
 from .predictor import Predictor
 
 #: rows per band; a multiple of the usual TIFF tile and strip sizes
@@ -71,7 +71,7 @@ def predict_bands(
                          "image too large to load cannot be segmented with it")  # fmt: skip
     H, rest = image.shape[0], tuple(image.shape[1:nd])
     halo = band_halo(predictor)
-    norm = Normalizer(predictor.card.preprocessing, nd).fit(image)
+    norm = predictor.normalizer().fit(image)
     starts = list(range(0, H, rows))
     per_band = [len(predictor.plan((sum(_extent(y0, rows, halo, H)), *rest)).origins())
                 for y0 in starts]  # fmt: skip

@@ -10,8 +10,10 @@ import torch
 from ..base.device import memory_format, resolve_device
 from ..base.precision import resolve_precision
 from ..model.blocks import center_crop
+from ..model.external import ExternalNetwork
 from ..model.fused import inference_form
 from ..model.unet import UNet
+from .external import external_form
 from .window import Forward
 
 
@@ -43,10 +45,12 @@ class NetworkCall:
     tensor's version counter, the signal autograd itself checks.
     """
 
-    def __init__(self, model: UNet, device="auto", precision: str = "auto", tta: bool = False):
+    def __init__(self, model: UNet | ExternalNetwork, device="auto", precision: str = "auto",
+                 tta: bool = False):  # fmt: skip
         self.model = model
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        external = isinstance(model, ExternalNetwork)  # a foreign network runs as it was made
+        self.precision = resolve_precision("fp32" if external else precision, self.device)
         # channels-last convolutions are markedly faster with oneDNN (CPU) and cuDNN
         self.memory_format = memory_format(self.device, self.model.spatial_dims)
         self.tta = bool(tta)
@@ -64,8 +68,11 @@ class NetworkCall:
         cached = self._form
         if cached is not None and cached[0] == key:
             return cached[1]
-        net = inference_form(self.model, self.dtype, device=self.device,
-                             memory_format=self.memory_format)  # fmt: skip
+        if isinstance(self.model, ExternalNetwork):
+            net = external_form(self.model, self.device)
+        else:
+            net = inference_form(self.model, self.dtype, device=self.device,
+                                 memory_format=self.memory_format)  # fmt: skip
         self._form = (key, net)
         return net
 

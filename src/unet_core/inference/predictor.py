@@ -33,9 +33,11 @@ from ..data.preprocess import (
     select_channels,
 )
 from ..model.card import card_of
+from ..model.external import ExternalNetwork
 from ..model.unet import UNet
 from ..tasks import task_of
 from ..tasks.task import ImageContext, checked_scale
+from .external import plan_external_window
 from .network import NetworkCall
 from .sizing import plan_window
 from .window import Forward, output_array
@@ -82,9 +84,8 @@ class Predictor:
     Parameters
     ----------
     model
-        A :class:`UNet`; its card (if any) gives the channel mode and normalisation. It is
-        neither moved nor changed: the network runs as a copy on ``device``, with channels-last
-        weights on CPU and CUDA (faster convolutions).
+        A :class:`UNet` (its card gives the channels and normalisation) or a foreign
+        :class:`~unet_core.model.external.ExternalNetwork`; it runs as a copy on ``device``.
     tile
         Input tile edge in pixels, rounded down to a size the network accepts. ``None``: the
         largest tile whose activations fit the memory budget (never larger than the image needs).
@@ -111,19 +112,16 @@ class Predictor:
     scale
         Resampling factor applied before the network (probabilities are resampled back to the
         image's size). ``"auto"``: the model's task finds it from the card's training scale
-        (e.g. the fundus field of view diameter), 1 when the card records none; see
-        :meth:`scale_for`.
+        (e.g. the fundus field of view diameter), 1 when it has none; see :meth:`scale_for`.
     precision
         ``"auto"``, ``"fp32"`` or ``"bf16"`` (see :func:`~unet_core.base.precision.
         resolve_precision`): bf16 where the hardware has it, about 2.5-4x faster on a CPU
         with AVX-512 BF16, probabilities within about 0.01 of fp32's. The resolved choice is
-        :attr:`precision`. Either way the network runs in its inference form
-        (:func:`~unet_core.model.fused.inference_form`: batch norm folded, each convolution
-        and its ReLU one oneDNN primitive on a CPU), made from the model's weights and made
-        again whenever they change, so a model fine-tuned between calls is seen as it is now.
-
-    The predictor keeps nothing between calls but that inference form: one can serve several
-    threads in turn.
+        :attr:`precision` (always fp32 for a foreign network). A U-Net runs in its inference
+        form (:func:`~unet_core.model.fused.inference_form`: batch norm folded, each
+        convolution and its ReLU one oneDNN primitive on a CPU), made from the model's weights
+        and made again whenever they change: a model fine-tuned between calls is seen as it is.
+    It keeps nothing between calls but that form: one can serve several threads in turn.
     """
 
     def __init__(
@@ -140,7 +138,7 @@ class Predictor:
         scale: float | str = "auto",
         precision: str = "auto",
     ):
-        if not isinstance(model, UNet):
+        if not isinstance(model, (UNet, ExternalNetwork)):
             raise ValueError(f"model must be a unet_core.UNet, got {type(model).__name__}")
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -155,9 +153,10 @@ class Predictor:
         self.task = task_of(self.card)
         self.tta = bool(tta)
         self.scale = scale
-        self.window = plan_window(model, self.device, tile=tile, batch_size=batch_size, tta=tta,
-                                  context=context, overlap=overlap,
-                                  memory_budget=memory_budget)  # fmt: skip
+        plan = plan_external_window if isinstance(model, ExternalNetwork) else plan_window
+        self.window = plan(model, self.device, tile=tile, batch_size=batch_size, tta=tta,
+                           context=context, overlap=overlap,
+                           memory_budget=memory_budget)  # fmt: skip
 
     @property
     def tile(self) -> int | tuple[int, ...]:
@@ -255,10 +254,15 @@ class Predictor:
         """Overlap-tile prediction at the image's own scale, with no task step: for a band of
         a larger image, pass ``norm`` fitted on the whole image (default: fitted on
         ``image``)."""
-        pre = self.card.preprocessing
-        norm = norm or Normalizer(pre, self.model.spatial_dims).fit(image)
-        array = NormalizedView(image, pre.channels, norm)
+        norm = norm or self.normalizer().fit(image)
+        array = NormalizedView(image, self.card.preprocessing.channels, norm)
         return (yield from self.window.run(self.forward(), array, self.model.num_classes, out))
+
+    def normalizer(self):
+        """The model's unfitted normaliser (a foreign network's: its package's steps)."""
+        if isinstance(self.model, ExternalNetwork):
+            return self.model.normalizer()
+        return Normalizer(self.card.preprocessing, self.model.spatial_dims)
 
     def forward(self) -> Forward:
         """The sliding window's call of the network for the weights the model has now."""

@@ -19,6 +19,7 @@ import torch
 from ..base.arrays import read_window, resize
 from ..base.events import Event, Progress, Status
 from ..base.labels import IGNORE_LABEL
+from ..model.external import ExternalNetwork
 from .errors import LoopError
 
 #: pixels (at the network's scale) above which no live answer is computed: the features of a
@@ -48,6 +49,9 @@ def image_features(model, image: np.ndarray, device: str = "cpu") -> Features:
     from ..model.card import card_of
     from ..tasks import task_of
 
+    if isinstance(model, ExternalNetwork):  # no features this tool knows how to read
+        raise LoopError("a network of another tool gives no live answer (this tool reads only "
+                        "its own U-Net's features); fine-tune rounds still work")  # fmt: skip
     card = card_of(model)
     image = np.asarray(image)
     H, W = image.shape[:2]

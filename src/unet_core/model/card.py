@@ -114,8 +114,10 @@ class ModelCard:
         lines = [f"model: {one_line(self.name) or '(unnamed)'}"]
         if self.description:
             lines.append(f"  {one_line(self.description)}")
-        kind = f"{arch['encoder']} U-Net" if arch.get("encoder") else "U-Net"
-        lines.append(f"architecture: {kind}, " + ", ".join(f"{k}={arch[k]}" for k in sorted(arch)))
+        kind = (f"{arch['external']} (not this tool's U-Net)" if "external" in arch
+                else f"{arch['encoder']} U-Net" if arch.get("encoder") else "U-Net")
+        rest = ", ".join(f"{k}={arch[k]}" for k in sorted(arch) if k != "external")
+        lines.append(f"architecture: {kind}, {rest}")
         lines.append(
             f"classes: {', '.join(f'{i}={one_line(c)}' for i, c in enumerate(self.classes))}"
         )

@@ -34,11 +34,18 @@ from ..data.augment import Augmentation
 from ..data.datasets import Sample, make_sample
 from ..inference.predictor import Predictor
 from ..model.card import card_of
+from ..model.external import ExternalNetwork
 from ..model.unet import UNet
 from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
-from .finetune_inputs import check_budget, check_inputs, check_labels, planes_for
+from .finetune_inputs import (
+    check_budget,
+    check_inputs,
+    check_labels,
+    check_trainable,
+    planes_for,
+)
 from .threads import tuned
 from .trainer import Trainer
 from .weight_maps import CORRECTED_WEIGHT, correction_weights
@@ -68,10 +75,22 @@ def correction_sample(
         labels = resize(labels.astype(np.float32), size, order=0).astype(np.int64)
         if weights is not None:
             weights = resize(np.asarray(weights, np.float32), size, order=0)
+    if isinstance(model, ExternalNetwork):  # its package's preprocessing, on the whole image
+        image = external_input(model, np.asarray(image))
     sample = make_sample(np.asarray(image), labels, card.preprocessing)
     if weights is not None:
         sample.loss_weights = np.asarray(weights, np.float32)
     return sample
+
+
+def external_input(model: ExternalNetwork, image: np.ndarray) -> np.ndarray:
+    """``image`` (H, W[, C]) as a foreign network's package preprocesses it, in the same
+    layout (its card then reads it as it is)."""
+    from ..data.preprocess import select_channels
+
+    channels = model.card.preprocessing.channels
+    x = model.normalizer().fit(image)(select_channels(image, channels))
+    return x[0] if x.shape[0] == 1 else np.moveaxis(x, 0, -1)
 
 
 def _as_lists(images, labels, spatial_dims: int = 2) -> tuple[list, list]:
@@ -118,6 +137,11 @@ def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_
                     freeze_encoder: bool = False, ema: float = 0.95, loss: str = "bce_dice",
                     precision: str = "auto", corrected_p: float = 0.0) -> TrainConfig:  # fmt: skip
     """The short-budget recipe as a :class:`TrainConfig` (see the module docstring)."""
+    if isinstance(model, ExternalNetwork):  # a foreign network learns as it was made
+        if freeze_encoder:
+            raise ValueError("a network of another tool has no encoder this tool knows: "
+                             "fine-tune it without freezing one")  # fmt: skip
+        precision = "fp32"
     if model.spatial_dims == 3:  # a volume's patch is seen in 3-D: far fewer pixels a side
         patch = min(patch, VOLUME_PATCH)
     size = patch if model.padding == "same" else model.valid_input_size(patch + 60)
@@ -161,6 +185,7 @@ def iter_finetune(
         ``loss``, ``precision`` (see :func:`finetune_config`; precision "auto" is bf16 mixed
         precision where the hardware has it).
     """
+    check_trainable(model)
     images, labels = _as_lists(images, labels, model.spatial_dims)
     images, labels, corrected = planes_for(model, images, labels, corrected, ignore_label)
     check_inputs(model, images, labels, ignore_label, recipe.get("patch", 128))

@@ -104,3 +104,13 @@ def check_budget(steps: int | None, seconds: float | None, lr: float | None,
     ):
         raise ValueError(f"corrected_weight must be a positive number or 'balanced', got "
                          f"{corrected_weight!r}")  # fmt: skip
+
+
+def check_trainable(model) -> None:
+    """A one-line ValueError for a network of another tool whose weights take no gradients
+    (ONNX, frozen TorchScript)."""
+    from ..model.external import ExternalNetwork
+
+    if isinstance(model, ExternalNetwork) and not model.trainable:
+        raise ValueError(f"{model.card.name}: its weights ({model.card.architecture['external']})"
+                         " take no gradients here; fine-tuning needs TorchScript weights")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from ..base.arrays import Sizes
+from ..model.external import ExternalNetwork
 from ..model.unet import UNet
 
 
 def patch_sizes(model: UNet, patch: int) -> tuple[Sizes, Sizes]:
     """(input, output) patch edges the network accepts, the input no larger than ``patch``;
     per axis for a 3-D network (:func:`volume_patch`)."""
+    if isinstance(model, ExternalNetwork):  # a foreign network: the sizes its package allows
+        return model.patch(patch)
     if model.spatial_dims == 3:
         return volume_patch(model, patch)
     if model.padding == "valid":

@@ -41,7 +41,7 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
     pairs = [_plan_pair(p, plan) for p in project.pairs]
     models = []
     for v in project.versions:
-        v.file = v.file or f"versions/{slug(v.name)}.safetensors"
+        v.file = v.file or f"versions/{slug(v.name)}{model_suffix(v.model)}"
         if v.model is not None and saved.get(v.file) is None and not (folder / v.file).exists():
             models.append((v.file, v.model, v.name, list(v.classes)))
             updates[v.file] = v.model
@@ -57,7 +57,6 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
 
     def write() -> Path:
         from ...data.io import write_tiff
-        from ...formats.safetensors_file import save_model
 
         for sub in ("pairs", "versions"):
             writable_dir(folder, sub)
@@ -68,8 +67,7 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
             else:
                 write_tiff(target, array)
         for relative, model, name, classes in models:
-            meta = {"classes": classes} if classes and len(classes) == model.num_classes else {}
-            save_model(model, inside(folder, relative, "file"), name=name, **meta)
+            write_model(inside(folder, relative, "file"), model, name, classes)
         text = json.dumps(manifest, indent=1, ensure_ascii=False)
         atomic_write(folder / MANIFEST, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         atomic_write(folder / "learning_curve.csv",
@@ -78,6 +76,27 @@ def save_job(project: LoopProject) -> Callable[[], Path]:
         return folder
 
     return write
+
+
+def write_model(target: Path, model: Any, name: str, classes: list[str]) -> Path:
+    """A version's model: a model file, or a package for another tool's network (``target``
+    given its suffix); the path written."""
+    if model_suffix(model) == ".zip":  # another tool's network: its package again
+        from ...formats.foreign_write import export_foreign
+
+        return export_foreign(model, Path(target).with_suffix(".zip"), name=name)
+    from ...formats.safetensors_file import save_model
+
+    meta = {"classes": classes} if classes and len(classes) == model.num_classes else {}
+    return save_model(model, target, name=name, **meta)
+
+
+def model_suffix(model: Any) -> str:
+    """A version's file type: a bioimage.io package for a network of another tool
+    (docs/other-models.md), a model file for this tool's U-Net."""
+    from ...model.external import ExternalNetwork
+
+    return ".zip" if isinstance(model, ExternalNetwork) else ".safetensors"
 
 
 def write_npz(tmp: Path, arrays: dict) -> None:
