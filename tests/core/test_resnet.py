@@ -213,3 +213,30 @@ def test_a_class_added_keeps_the_old_classes_predictions(arch):
     assert model.num_classes == 2  # the model itself untouched
     with pytest.raises(ValueError, match="can be given more classes, not fewer"):
         with_classes(wider, 2)
+
+
+def test_a_resnet_unet_fine_tunes_and_answers_live():
+    """The loop's two learners on a ResNet U-Net: a fine-tuning round changes its weights (the
+    model itself untouched), and the live head reads its decoder's last features."""
+    from unet_core import finetune
+    from unet_core.base.labels import IGNORE_LABEL
+    from unet_core.loop.live import LiveHead, image_features
+
+    model = resnet("resnet18")
+    rng = np.random.default_rng(0)
+    image = rng.normal(50, 10, (96, 96)).astype(np.float32)
+    labels = np.full((96, 96), IGNORE_LABEL, np.int64)
+    image[20:50, 20:50] += 120
+    labels[25:45, 25:45], labels[60:90, 60:90] = 1, 0
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    new = finetune(model, image, labels, steps=3, seed=0, device="cpu", patch=64,
+                   ignore_label=IGNORE_LABEL,
+                   batch_size=2)  # fmt: skip
+    assert type(new) is ResNetUNet and new.config == model.config
+    assert any(not torch.equal(v, new.state_dict()[k]) for k, v in before.items()
+               if v.is_floating_point())  # fmt: skip
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    features = image_features(model, image)
+    assert features.values.shape[0] >= 4 and features.shape == image.shape
+    head = LiveHead(model, features)
+    assert head.predict().shape == (2, 96, 96)
