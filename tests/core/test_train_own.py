@@ -194,10 +194,13 @@ def test_from_a_model_keeps_its_input_conventions(tmp_path, discs, tiny_rgb_mode
     result = train(data, tmp_path / "m", steps=3, base=str(tiny_rgb_model), device="cpu")
     card = read_card(result.path)
     assert card.preprocessing.channels == "rgb" and card.provenance["from"] == str(tiny_rgb_model)
-    with pytest.raises(ValueError, match="has 2 classes but the labels have 3"):
-        data3 = load_folders(write_set(tmp_path / "3", discs, ["a"], 3) / "images",
-                             tmp_path / "3" / "labels")  # fmt: skip
-        train(data3, tmp_path / "m3", steps=3, base=str(tiny_rgb_model), device="cpu")
+    # more classes than the model has: a class added (issue 36); fewer: refused in one line
+    data3 = load_folders(write_set(tmp_path / "3", discs, ["a"], 3) / "images",
+                         tmp_path / "3" / "labels")  # fmt: skip
+    three = train(data3, tmp_path / "m3", steps=3, base=str(tiny_rgb_model), device="cpu")
+    assert read_card(three.path).provenance["classes_added"] == ["class 2"]
+    with pytest.raises(ValueError, match="has 3 classes but the labels have 2"):
+        train(data, tmp_path / "m2", steps=3, base=str(three.path), device="cpu")
 
 
 @pytest.fixture
