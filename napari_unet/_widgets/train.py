@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 KEEP = "keep going"
 #: what a training does when its held-out score stalls: recipe entries (--set on the CLI)
 STALLS = {KEEP: {}, "lower the rate": {"schedule": "plateau"},
-          "lower the rate, then stop": {"schedule": "plateau", "patience": 6}}
+          "lower it, then stop": {"schedule": "plateau", "patience": 6}}
 LAYERS = "open layers"
 FOLDERS = "two folders"
 SCRATCH = "scratch"

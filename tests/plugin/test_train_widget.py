@@ -148,7 +148,7 @@ def test_a_resnet_network_with_imagenet_weights_and_a_plateau(trainer, discs, qt
     assert not widget._imagenet.native.isHidden()
     torch.save(ResNetEncoder(3, "resnet18").state_dict(), tmp_path / "resnet18.pth")
     widget._imagenet.value = tmp_path / "resnet18.pth"
-    widget._stall.value = "lower the rate, then stop"
+    widget._stall.value = "lower it, then stop"
     image, labels = discs(0, 96, 2)
     widget._image.value = viewer.add_image(image, name="cells")
     widget._mask_layer.value = viewer.add_labels(labels, name="cells labels")
