@@ -43,15 +43,17 @@ from unet_core.postprocess import probabilities_to_labels
 from unet_core.training.losses import weighted_cross_entropy
 
 
-def nuclei_image(size: int = 512, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def nuclei_image(size: int = 512, seed: int = 0,
+                 scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Blurred bright ellipses of uneven brightness and texture, many touching, on a dim uneven
-    background with shot noise: 16-bit, as a fluorescence microscope writes them."""
+    background with shot noise: 16-bit, as a fluorescence microscope writes them. ``scale``
+    shrinks the nuclei (and packs as many more in)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     signal, labels = np.zeros((size, size), np.float32), np.zeros((size, size), np.int64)
-    for _ in range(70):
+    for _ in range(round(70 / scale**2)):
         cy, cx = rng.uniform(10, size - 10, 2)
-        a, b = rng.uniform(9, 20), rng.uniform(7, 15)
+        a, b = rng.uniform(9, 20) * scale, rng.uniform(7, 15) * scale
         t = rng.uniform(0, np.pi)
         u = ((yy - cy) * np.cos(t) + (xx - cx) * np.sin(t)) / a
         v = (-(yy - cy) * np.sin(t) + (xx - cx) * np.cos(t)) / b
