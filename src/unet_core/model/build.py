@@ -7,7 +7,7 @@ import inspect
 from typing import Any
 
 from .arguments import check_arguments
-from .resnet import DEPTH, ENCODERS, ResNetUNet
+from .resnet import ResNetUNet, check_encoder
 from .unet import RefinedUNet, UNet
 
 
@@ -39,18 +39,6 @@ def check_architecture(architecture: dict[str, Any]) -> None:
     arch = {**defaults, **architecture}
     encoder = arch.pop("encoder")
     if encoder:
-        check_encoder(encoder, architecture)
+        own = set(inspect.signature(ResNetUNet.__init__).parameters)
+        check_encoder(encoder, {k: v for k, v in architecture.items() if k not in own})
     check_arguments(**arch)
-
-
-def check_encoder(encoder, architecture: dict[str, Any]) -> None:
-    """A one-line ValueError unless ``architecture`` is one a ResNet U-Net is built with."""
-    if not isinstance(encoder, str) or encoder not in ENCODERS:
-        raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {encoder!r}")
-    own = set(inspect.signature(ResNetUNet.__init__).parameters) - {"self", "unet"}
-    fixed = dict(depth=DEPTH, padding="same", batch_norm=True)
-    wrong = sorted(k for k, v in architecture.items()
-                   if (k not in own and k not in fixed) or fixed.get(k, v) != v)  # fmt: skip
-    if wrong:
-        raise ValueError(f"a {encoder} U-Net cannot take {wrong}: it has five levels, same "
-                         "padding and batch norm")  # fmt: skip

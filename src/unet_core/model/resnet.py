@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from .arguments import check_arguments
 from .blocks import DoubleConv
 from .unet import UNet
 
@@ -36,51 +37,56 @@ def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Modu
             nn.BatchNorm2d(c_out)]  # fmt: skip
 
 
-class BasicBlock(nn.Module):
-    """Two 3x3 convolutions with batch norm, added to the input (a 1x1 projection where the
-    width or the stride changes), then ReLU."""
+class Residual(nn.Module):
+    """A residual block: its convolutions with batch norm (``conv1``, ``bn1``, ...), added to
+    the input (through ``downsample``, a 1x1 projection, where the width or the stride
+    changes), then ReLU."""
 
     expansion = 1
+    convs = 2
 
-    def __init__(self, c_in: int, width: int, stride: int = 1):
-        super().__init__()
-        self.conv1, self.bn1 = conv_bn(c_in, width, 3, stride)
-        self.conv2, self.bn2 = conv_bn(width, width, 3)
-        out = width * self.expansion
+    def shortcut(self, c_in: int, out: int, stride: int) -> None:
         self.downsample = (nn.Sequential(*conv_bn(c_in, out, 1, stride))
                            if stride != 1 or c_in != out else None)  # fmt: skip
 
     def conv_bn_pairs(self):
         """(module, convolution's name, its batch norm's name): what the inference form folds."""
-        n = 3 if isinstance(self, Bottleneck) else 2
-        pairs = [(self, f"conv{i}", f"bn{i}") for i in range(1, n + 1)]
+        pairs = [(self, f"conv{i}", f"bn{i}") for i in range(1, self.convs + 1)]
         return pairs + ([(self.downsample, "0", "1")] if self.downsample is not None else [])
 
     def residual(self, x):
-        return self.bn2(self.conv2(functional.relu(self.bn1(self.conv1(x)))))
+        for i in range(1, self.convs):
+            x = functional.relu(getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x)))
+        return getattr(self, f"bn{self.convs}")(getattr(self, f"conv{self.convs}")(x))
 
     def forward(self, x):
         shortcut = x if self.downsample is None else self.downsample(x)
         return functional.relu(self.residual(x) + shortcut)
 
 
-class Bottleneck(BasicBlock):
-    """1x1 down to ``width``, 3x3 (with the stride), 1x1 up to four times ``width``."""
-
-    expansion = 4
+class BasicBlock(Residual):
+    """Two 3x3 convolutions (ResNet-18 and -34)."""
 
     def __init__(self, c_in: int, width: int, stride: int = 1):
-        nn.Module.__init__(self)
+        super().__init__()
+        self.conv1, self.bn1 = conv_bn(c_in, width, 3, stride)
+        self.conv2, self.bn2 = conv_bn(width, width, 3)
+        self.shortcut(c_in, width, stride)
+
+
+class Bottleneck(Residual):
+    """1x1 down to ``width``, 3x3 (with the stride), 1x1 up to four times ``width``
+    (ResNet-50)."""
+
+    expansion = 4
+    convs = 3
+
+    def __init__(self, c_in: int, width: int, stride: int = 1):
+        super().__init__()
         self.conv1, self.bn1 = conv_bn(c_in, width, 1)
         self.conv2, self.bn2 = conv_bn(width, width, 3, stride)
         self.conv3, self.bn3 = conv_bn(width, width * 4, 1)
-        self.downsample = (nn.Sequential(*conv_bn(c_in, width * 4, 1, stride))
-                           if stride != 1 or c_in != width * 4 else None)  # fmt: skip
-
-    def residual(self, x):
-        x = functional.relu(self.bn1(self.conv1(x)))
-        x = functional.relu(self.bn2(self.conv2(x)))
-        return self.bn3(self.conv3(x))
+        self.shortcut(c_in, width * 4, stride)
 
 
 class ResNetEncoder(nn.Module):
@@ -135,17 +141,16 @@ class ResNetUNet(UNet):
 
     def __init__(self, in_channels: int = 3, num_classes: int = 2, base_channels: int = 16,
                  encoder: str = "resnet34", dropout: float = 0.0, **unet):  # fmt: skip
-        if encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {encoder!r}")
-        fixed = dict(depth=DEPTH, padding="same", batch_norm=True)
-        wrong = [k for k, v in unet.items() if k not in fixed or fixed[k] != v]
-        if wrong:
-            raise ValueError(f"a {encoder} U-Net cannot take {sorted(wrong)}: it has five "
-                             "levels, same padding and batch norm")  # fmt: skip
-        # the U-Net's own layers at their smallest: the geometry and the card are the U-Net's
-        super().__init__(in_channels, num_classes, 1, DEPTH, "same", True, dropout)
-        self._config = {**self._config, "base_channels": base_channels, "encoder": encoder}
-        del self.inc, self.downs, self.ups, self.head
+        check_encoder(encoder, unet)
+        nn.Module.__init__(self)  # the U-Net's geometry and card, not its layers
+        check_arguments(in_channels, num_classes, base_channels, DEPTH, "same", dropout, 0, 0,
+                        True)  # fmt: skip
+        self._config = dict(in_channels=in_channels, num_classes=num_classes,
+                            base_channels=base_channels, depth=DEPTH, padding="same",
+                            batch_norm=True, dropout=dropout, encoder=encoder)  # fmt: skip
+        self.pools, self.kernels = ((2, 2),) * DEPTH, ((3, 3),) * (DEPTH + 1)
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.card, self.refiner = None, None
         self.encoder = ResNetEncoder(in_channels, encoder)
         skips = (in_channels, *self.encoder.channels[:-1])
         widths = [base_channels * 2**i for i in reversed(range(DEPTH))]
@@ -175,6 +180,19 @@ class ResNetUNet(UNet):
     @property
     def receptive_fields(self) -> tuple[int, ...]:
         return (receptive_field(self.encoder_name),) * 2
+
+
+def check_encoder(encoder, entries: dict) -> None:
+    """A one-line ValueError unless ``encoder`` is one this tool builds and the U-Net
+    ``entries`` (beyond the channels, classes, decoder width and dropout) are those a ResNet
+    U-Net has: five levels, same padding, batch norm."""
+    if not isinstance(encoder, str) or encoder not in ENCODERS:
+        raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {encoder!r}")
+    fixed = dict(depth=DEPTH, padding="same", batch_norm=True)
+    wrong = sorted(k for k, v in entries.items() if k not in fixed or fixed[k] != v)
+    if wrong:
+        raise ValueError(f"a {encoder} U-Net cannot take {wrong}: it has five levels, same "
+                         "padding and batch norm")  # fmt: skip
 
 
 def receptive_field(encoder: str) -> int:
