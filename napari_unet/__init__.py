@@ -6,5 +6,6 @@ Importing this package imports neither torch nor the widgets; napari loads each 
 
 __version__ = "0.1.0"
 
-#: the plugin's name in napari (its npe2 manifest, the Plugins menu) and its distribution's
-PLUGIN = "napari-paint-unet"
+from unet_core.cli_version import DISTRIBUTION as PLUGIN  # noqa: E402
+
+__all__ = ["PLUGIN", "__version__"]  # PLUGIN: the plugin's name in napari (its npe2 manifest)
