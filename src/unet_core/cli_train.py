@@ -8,7 +8,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from .base.events import Progress, Record, Status
 from .base.precision import PRECISIONS
 from .cli_train_args import check_minutes, check_out, parse_classes, parse_voxel_size
 from .training.networks import NETWORKS
@@ -159,8 +158,7 @@ def run_to_end(job, show):
 def train_preset(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from tqdm import tqdm
-
+    from .cli_train_progress import TrainProgress
     from .training.preset_run import iter_train_preset
     from .training.presets import get_preset
 
@@ -173,24 +171,10 @@ def train_preset(args: argparse.Namespace) -> int:
         overrides["precision"] = args.precision
     overrides.update(parse_overrides(preset.config, args.set))
     config = dataclasses.replace(preset.config, **overrides)
-    bar = tqdm(total=config.steps, unit="step", disable=None, file=sys.stderr)
-
-    def show(event) -> None:
-        if isinstance(event, Progress):
-            bar.n = event.done
-            bar.set_postfix(loss=f"{event.values['loss']:.3f}", refresh=False)
-            bar.update(0)
-        elif isinstance(event, Status):
-            tqdm.write(event.text, file=sys.stderr)
-        elif isinstance(event, Record):
-            shown = {k: f"{v:.4f}" for k, v in event.values.items()
-                     if isinstance(v, float) and k != "lr"}  # fmt: skip
-            tqdm.write(f"step {event.values['step']}: "
-                       + ", ".join(f"{k} {v}" for k, v in shown.items()), file=sys.stderr)
-
+    show = TrainProgress(config.steps, by_steps=True, quiet=args.quiet, monitor=config.monitor)
     job = iter_train_preset(preset, args.data, args.out, config=config, split=args.split,
                             device=args.device, resume=args.resume)  # fmt: skip
     result = run_to_end(job, show)
-    bar.close()
+    show.close()
     print(f"wrote {result.path}")
     return 0
