@@ -295,6 +295,17 @@ def test_ctrl_c_between_steps_still_saves_the_best_weights(tmp_path, discs):
     assert result.stopped and result.steps == 4 and result.path.exists() and result.validation
 
 
+def assert_refused(tmp_path, root, capsys, extra: list, words: str) -> None:
+    """``train`` on the folders under ``root`` with ``extra`` options exits 2 with one error
+    line holding ``words``, and writes no model."""
+    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
+                 "--out", tmp_path / "m", "--steps", "5", *extra)  # fmt: skip
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert rc == 2 and len(errors) == 1 and words in errors[0], err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 # ---- a ResNet U-Net (--size resnet18, --imagenet FILE) ----
 def imagenet_file(path, encoder="resnet18"):
     torch.manual_seed(3)
@@ -338,12 +349,7 @@ def test_imagenet_options_that_do_not_fit_are_refused_before_training(tmp_path, 
     weights = imagenet_file(tmp_path / "W")
     extra = [str(weights) if e == "W" else str(tmp_path / e) if e.endswith(".pth") else e
              for e in extra]  # fmt: skip
-    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
-                 "--out", tmp_path / "m", "--steps", "5", *extra)  # fmt: skip
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if "error" in line]
-    assert rc == 2 and len(errors) == 1 and words in errors[0], err
-    assert not (tmp_path / "m.safetensors").exists()
+    assert_refused(tmp_path, root, capsys, extra, words)
 
 
 # ---- --set and --arch: honoured, recorded, or refused in one line ----
@@ -380,12 +386,7 @@ def test_own_data_training_honours_set_and_arch_and_the_card_records_them(tmp_pa
 def test_own_data_options_it_cannot_honour_are_refused_in_one_line(tmp_path, discs, capsys,
                                                                     extra, words):  # fmt: skip
     root = write_set(tmp_path / "train", discs, ["a", "b"])
-    rc = run_cli("train", "--images", root / "images", "--labels", root / "labels",
-                 "--out", tmp_path / "m", "--steps", "5", *extra)  # fmt: skip
-    err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if "error" in line]
-    assert rc == 2 and len(errors) == 1 and words in errors[0], err
-    assert not (tmp_path / "m.safetensors").exists()
+    assert_refused(tmp_path, root, capsys, extra, words)
 
 
 # ---- what the terminal shows, and the threads on a busy machine ----

@@ -4,16 +4,10 @@ widget's numbers, and never replacing a file without asking."""
 import csv
 
 import numpy as np
+from test_segment_widget import run_and_wait, use_model_file
 
 from napari_unet import PLUGIN
 from unet_core.batch.report import columns_for
-
-TIMEOUT = 120_000
-
-
-def run_and_wait(qtbot, widget):
-    widget._run.clicked.emit()
-    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=TIMEOUT)
 
 
 def read(path) -> tuple[list[str], list[dict]]:
@@ -29,8 +23,8 @@ def test_the_csv_holds_the_widgets_numbers_and_asks_before_replacing(
     rng = np.random.default_rng(0)
     image = viewer.add_image(rng.integers(0, 255, (64, 80), dtype=np.uint8), name="cells")
     widget._image.value = image
-    widget._model.value, widget._model_file.value = "model file…", tiny_model_file
-    widget._device.value, widget._objects.value = "cpu", True
+    use_model_file(widget, tiny_model_file)
+    widget._objects.value = True
     saver = widget._saver
     assert saver.button.native.isHidden()  # nothing to save yet
     run_and_wait(qtbot, widget)

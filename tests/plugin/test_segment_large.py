@@ -4,6 +4,7 @@ the threshold re-applied band by band, the source never read whole."""
 
 import numpy as np
 import pytest
+from test_segment_widget import run_and_wait
 
 import napari_unet._widgets._on_disk as on_disk
 import unet_core.inference.bands as bands
@@ -24,11 +25,6 @@ def valid_model_file(tmp_path):
     model = UNet(1, 2, base_channels=4, depth=2, padding="valid", batch_norm=True)
     return save_model(model, tmp_path / "valid", name="valid", classes=["background", "cell"],
                       preprocessing=Preprocessing("gray", "zscore"))  # fmt: skip
-
-
-def run_and_wait(qtbot, widget):
-    widget._run.clicked.emit()
-    qtbot.waitUntil(lambda: widget._worker is None and widget._run.enabled, timeout=TIMEOUT)
 
 
 def test_a_layer_too_large_for_memory_is_segmented_into_zarr_on_disk(
