@@ -107,6 +107,7 @@ class SegmentWidget(Container):
     def _on_run(self) -> None:
         layer = self._image.value
         if layer is None:
+            self._runner.say("not started: open or select an image layer first")
             show_error("Open or select an image layer first.")
             return
         try:

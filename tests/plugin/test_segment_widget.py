@@ -149,6 +149,7 @@ def test_error_paths_are_one_line_notifications(segment_widget, tiny_model_file,
     viewer, widget = segment_widget
     widget._run.clicked.emit()  # no image layer
     assert messages["error"] == ["Open or select an image layer first."]
+    assert widget._status.value == "not started: open or select an image layer first"
 
     from unet_core import Preprocessing, UNet, save_model
 
