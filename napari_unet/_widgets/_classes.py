@@ -44,12 +44,14 @@ def legend(classes: list[str], offset: int = 0) -> str:
 
 def parse_names(text: str, count: int | None = None) -> list[str] | None:
     """Class names from "a, b, c" (None when empty); ValueError in one line when they repeat,
-    are fewer than two, or are not ``count`` names."""
+    are fewer than two, or fewer than ``count`` (the model's classes; a name beyond them is a
+    new class, which the next round adds to the model)."""
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
         return None
     if len(names) < 2 or len(set(names)) != len(names):
         raise ValueError("class names: two or more distinct names, class 0 first")
-    if count is not None and len(names) != count:
-        raise ValueError(f"class names: the model has {count} classes, got {len(names)} names")
+    if count is not None and len(names) < count:
+        raise ValueError(f"class names: the model has {count} classes, got {len(names)} names "
+                         "(more add classes; none can be removed)")  # fmt: skip
     return names

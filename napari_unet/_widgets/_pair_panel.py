@@ -130,13 +130,23 @@ class PairPanel:
     def _on_names(self) -> None:
         pair = self.pair(create=False)
         try:
-            names = parse_names(self.names.value, len(pair.classes) if pair else None)
+            names = parse_names(self.names.value, self._least(pair))
         except ValueError as exc:
             self.legend.value = str(exc)
             return
         if pair is not None and names:
             pair.classes = names
         self.show_legend()
+
+    def _least(self, pair) -> int | None:
+        """How many classes ``pair``'s names can be cut to: its model's (a version of the
+        loop), else the base model's."""
+        if pair is None:
+            return None
+        found = self.workspace.find(pair.model) if pair.model else None
+        if found is not None and found[1].classes:
+            return len(found[1].classes)
+        return min(len(pair.classes), len(self.default_classes()))
 
     def show_legend(self) -> None:
         from unet_core.base.labels import IGNORE_LABEL

@@ -51,7 +51,11 @@ def check_fit(model, data: list, pairs: list) -> None:
         else:
             plane = d.image if nd == 2 else d.image[0]
             check_channels(plane, model.card.preprocessing.channels, model.in_channels)
-        check_labels(d.labels, d.image.shape[:nd], model.num_classes, IGNORE_LABEL,
-                     f"'{pair.labels_name}'")  # fmt: skip
-        if len(pair.classes) != model.num_classes:
+        if len(pair.classes) < model.num_classes:
             pair.classes = list(model.card.classes)
+        try:  # names beyond the model's are new classes: their values may be painted
+            check_labels(d.labels, d.image.shape[:nd], len(pair.classes), IGNORE_LABEL,
+                         f"'{pair.labels_name}'")  # fmt: skip
+        except ValueError as exc:
+            raise ValueError(f"{exc}; to teach a new class, add its name to 'class names'") \
+                from None

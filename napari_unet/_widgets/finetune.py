@@ -195,7 +195,7 @@ class FinetuneWidget(Container):
             return
         job = round_job(base, data, parent=ref, heldout=self._held_out(),
                         seconds=self._seconds.value, steps=self._steps.value,
-                        device=self._device.value)  # fmt: skip
+                        device=self._device.value, classes=pairs[0].classes)  # fmt: skip
         context = {"chosen": chosen, "ref": ref, "start": time.monotonic(),
                    "folder": self._project.destination(chosen[0][1])}  # fmt: skip
         self.plot.reset()

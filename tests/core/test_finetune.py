@@ -260,3 +260,23 @@ def test_correction_weights_and_budgets_are_checked_before_any_work(disk_model):
                              ({"corrected_weight": "heavy"}, "corrected_weight")]:  # fmt: skip
         with pytest.raises(ValueError, match=message):
             finetune(disk_model, image, np.zeros((96, 96), np.int64), **options)
+
+
+def test_a_new_class_painted_in_fine_tuning_is_added_and_learned(disk_model):
+    """Issue 36: painting a value the model has no class for, with a name for it, adds the class:
+    the old classes kept, the new one learned where it was painted, the lineage recorded."""
+    image, labels = scene(3, squares=True)
+    squares = (labels == 1) & (image < 170)  # the dim squares (the disks are bright)
+    taught = np.where(squares, 2, labels)
+    new = finetune(disk_model, image, taught, steps=60, seed=0, lr=3e-3,
+                   classes=["background", "object", "square"])  # fmt: skip
+    assert disk_model.num_classes == 2 and new.num_classes == 3
+    assert new.card.classes == ["background", "object", "square"]
+    assert new.card.provenance["classes_added"] == ["square"]
+    assert new.card.provenance["classes_before"] == ["background", "object"]
+    predicted = predict(new, image).argmax(0)
+    assert (predicted[squares] == 2).mean() > 0.6  # the new class is learned where painted
+    disks = (labels == 1) & ~squares
+    assert (predicted[disks] == 1).mean() > 0.8  # and the old one kept
+    with pytest.raises(ValueError, match=r"class indices 0\.\.1"):  # no name: refused, 1 line
+        finetune(disk_model, image, taught, steps=1)

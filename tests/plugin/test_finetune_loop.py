@@ -271,3 +271,28 @@ def test_labels_segmented_after_the_widget_was_docked_show_their_classes(
     fine._pairs.mode.value = "scribbles"  # a predicted layer's mode is kept, and why is said
     assert fine._pairs.mode.value == "corrections"
     assert "'cells labels' holds corrections" in fine._pairs.legend.value
+
+
+def test_a_new_class_is_named_painted_and_learned(segmented, qtbot, tmp_path):
+    """Issue 36: a value the model has no class for is refused until it is named; named, the
+    round adds the class to the model, the labels keep it and the version records it."""
+    viewer, seg, fine, image, labels = segmented
+    edge = (np.full(30, 20), np.arange(20, 50))  # the cell's top edge, as a new class
+    labels.data_setitem(edge, 2)
+    run_round(fine, qtbot)
+    assert names(viewer) == []  # refused before any training, and the way out is said
+    assert "not started" in fine._status.value and "'class names'" in fine._status.value
+    fine._pairs.names.value = "background, cell, edge"
+    assert "2 = edge (cyan)" in fine._pairs.legend.value
+    fine._steps.value = 30
+    run_round(fine, qtbot)
+    assert names(viewer) == ["fine-tuned v1"], fine._status.value
+    assert (labels.data[edge] == 2).all()  # what was painted is kept
+    version = workspace(viewer).versions()[0]
+    assert version.classes == ["background", "cell", "edge"]
+    assert version.model.num_classes == 3
+    assert version.model.card.provenance["classes_added"] == ["edge"]
+    assert pair_of(viewer, labels).classes == ["background", "cell", "edge"]
+    fine._pairs.names.value = "background, cell"  # a class cannot be taken away again
+    assert "none can be removed" in fine._pairs.legend.value
+    assert pair_of(viewer, labels).classes == ["background", "cell", "edge"]

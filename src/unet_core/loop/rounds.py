@@ -75,13 +75,14 @@ def round_job(
     base: Any, data: list[RoundData], *, parent: str, heldout: tuple[Any, Any] | None = None,
     seconds: float | None = 20.0, steps: int | None = None, device: str = "auto",
     threads: int | None = None, corrected_weight: float | str | None = None,
-    guide: float | None = GUIDE, **recipe,
+    guide: float | None = GUIDE, classes: list[str] | None = None, **recipe,
 ) -> Generator[Event, None, RoundResult]:  # fmt: skip
     """Fine-tune ``base`` (never changed) on ``data``, then re-segment ``data[0]``'s image:
     yields the training events and :class:`Status` lines; returns a :class:`RoundResult`.
     ``parent`` is the reference the new version records as its parent. Scribbles (``sparse``
     data) are completed by the live head where it is ``guide`` sure (None: strokes only);
-    the time it takes counts in ``seconds``. ``recipe``: fine-tuning options
+    the time it takes counts in ``seconds``. ``classes``: the pairs' class names, more than
+    ``base`` has when the user named and painted a new class. ``recipe``: fine-tuning options
     (:func:`~unet_core.training.finetune.finetune_config`)."""
     from ..base.jobs import drain
     from ..inference.predictor import Predictor
@@ -92,6 +93,10 @@ def round_job(
 
     start = time.perf_counter()
     weight = CORRECTED_WEIGHT if corrected_weight is None else corrected_weight
+    if classes is not None and len(classes) > base.num_classes:
+        from ..model.widen import with_named_classes
+
+        base = with_named_classes(base, classes)  # a new class: guided by the wider head
     labels = [d.labels for d in data]
     if guide is not None and any(d.sparse and d.labels.ndim == 2 for d in data):
         yield Status("reading the images with the network…")
@@ -105,7 +110,8 @@ def round_job(
     new = yield from iter_finetune(
         base, [d.image for d in data], labels, steps=steps or None,
         seconds=seconds or None, ignore_label=IGNORE_LABEL, device=device, threads=threads,
-        corrected=[d.corrected for d in data], corrected_weight=weight, **recipe,
+        corrected=[d.corrected for d in data], corrected_weight=weight, classes=classes,
+        **recipe,
     )  # fmt: skip
     yield Status("re-segmenting with the new model…")
     predictor = Predictor(new, device=device)

@@ -6,6 +6,7 @@ cascade's refiner, which reads the class probabilities, gets a zero input for ea
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 
@@ -37,6 +38,23 @@ def with_classes(model: UNet, num_classes: int) -> UNet:
     wider.load_state_dict(state)
     wider.card = getattr(model, "card", None)
     return wider.to(next(model.parameters()).device)
+
+
+def with_named_classes(model: UNet, names: list[str]) -> UNet:
+    """``model`` given a class for each of ``names`` beyond its own (:func:`with_classes`), its
+    card naming them all and recording the lineage (``classes_added``, ``classes_before``);
+    the model itself when ``names`` are no more than its classes."""
+    from .card import card_of
+
+    if len(names) <= model.num_classes:
+        return model
+    card = card_of(model)
+    wider = with_classes(model, len(names))
+    old = list(card.classes)
+    lineage = {"classes_added": list(names[len(old):]), "classes_before": old}
+    wider.card = dataclasses.replace(card, classes=list(names), architecture=wider.config,
+                                     provenance={**card.provenance, **lineage})  # fmt: skip
+    return wider
 
 
 def _widened(key: str, old: torch.Tensor, new: torch.Tensor, k: int) -> torch.Tensor:

@@ -36,6 +36,7 @@ from ..inference.predictor import Predictor
 from ..model.card import card_of
 from ..model.external import ExternalNetwork
 from ..model.unet import UNet
+from ..model.widen import with_named_classes
 from ..tasks import task_of
 from .batchnorm import recalibrate_batchnorm
 from .config import TrainConfig
@@ -105,6 +106,19 @@ def _as_lists(images, labels, spatial_dims: int = 2) -> tuple[list, list]:
     return images, labels
 
 
+def _prepared(model: UNet, images, labels, corrected, ignore_label: int | None, classes,
+              patch: int) -> tuple[UNet, list, list, list | None]:  # fmt: skip
+    """The model (given the ``classes`` it lacks) and the images, labels and corrected masks
+    as planes it trains on; ValueError in one line before any work."""
+    check_trainable(model)
+    if classes is not None and len(classes) > model.num_classes:
+        model = with_named_classes(model, list(classes))
+    images, labels = _as_lists(images, labels, model.spatial_dims)
+    images, labels, corrected = planes_for(model, images, labels, corrected, ignore_label)
+    check_inputs(model, images, labels, ignore_label, patch)
+    return model, images, labels, corrected
+
+
 def finetune(
     model: UNet,
     images: Sequence[np.ndarray] | np.ndarray,
@@ -169,6 +183,7 @@ def iter_finetune(
     corrected_weight: float | str = CORRECTED_WEIGHT,
     threads: int | None = None,
     device: str = "auto",
+    classes: Sequence[str] | None = None,
     **recipe,
 ) -> Generator[Progress | Record, None, UNet]:
     """Fine-tuning as a generator: yields the trainer's events (its steps' ``values`` also
@@ -181,14 +196,13 @@ def iter_finetune(
         image, and their loss weight (the rest of the labels weigh 1); "balanced" (the
         default): as much weight in all as the rest, within [1, 100].
     threads : at most this many torch threads (None: every core); the tuner picks how many.
+    classes : class names; more than the model has add classes (:func:`with_named_classes`).
     recipe : ``batch_size``, ``patch``, ``border_weights``, ``freeze_encoder``, ``ema``,
         ``loss``, ``precision`` (see :func:`finetune_config`; precision "auto" is bf16 mixed
         precision where the hardware has it).
     """
-    check_trainable(model)
-    images, labels = _as_lists(images, labels, model.spatial_dims)
-    images, labels, corrected = planes_for(model, images, labels, corrected, ignore_label)
-    check_inputs(model, images, labels, ignore_label, recipe.get("patch", 128))
+    model, images, labels, corrected = _prepared(model, images, labels, corrected, ignore_label,
+                                                 classes, recipe.get("patch", 128))  # fmt: skip
     check_budget(steps, seconds, lr, corrected_weight)
     if steps is None and seconds is None:
         seconds = 20.0

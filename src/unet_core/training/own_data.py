@@ -30,7 +30,7 @@ from ..formats.store import load_model
 from ..model.build import build_model
 from ..model.card import ModelCard, card_of
 from ..model.unet import UNet
-from ..model.widen import with_classes
+from ..model.widen import with_named_classes
 from ..scoring import sample_scorer
 from ..tasks import task_of
 from . import volumes
@@ -93,12 +93,8 @@ def new_model(data: FolderData, size: str, base: str | UNet | None, device: str,
     if model.num_classes > k:
         raise ValueError(f"{base} has {model.num_classes} classes but the labels have {k}")
     if model.num_classes < k:  # a class added: the trained layers kept, its output started
-        old = list(card.classes)
-        model = with_classes(model, k)
-        added = {"classes_added": list(data.classes[len(old):]), "classes_before": old}
-        model.card = dataclasses.replace(card, classes=list(data.classes), provenance=added,
-                                         architecture=model.config)  # fmt: skip
-        return model
+        model.card = dataclasses.replace(card, provenance={})
+        return with_named_classes(model, list(data.classes))
     if card.preprocessing.channels == "as_is" and model.in_channels != data.in_channels:
         raise ValueError(f"{base} takes {model.in_channels} channel(s), the images have "
                          f"{data.in_channels}")  # fmt: skip
