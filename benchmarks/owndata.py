@@ -48,6 +48,7 @@ from unet_core.inference.predictor import Predictor  # noqa: E402
 from unet_core.metrics import class_metrics  # noqa: E402
 from unet_core.model.unet import UNet  # noqa: E402
 from unet_core.postprocess import probabilities_to_labels  # noqa: E402
+from unet_core.scoring import objects_iou  # noqa: E402
 from unet_core.training.own_data import train  # noqa: E402
 from unet_core.training.recipe import architecture  # noqa: E402
 
@@ -107,9 +108,7 @@ def score(model, root: Path, classes: list[str], scored: str) -> tuple[float, fl
         found = probabilities_to_labels(predictor(read_image(path)))
         truth = as_class_labels(read_image(root / "test" / "labels" / path.name), len(classes))
         ious.append(class_metrics(found, truth, classes)[f"iou_{scored}"])
-        known = truth != IGNORE_LABEL
-        a, b = (found > 0) & known, (truth > 0) & known
-        objects.append(np.sum(a & b) / max(1, np.sum(a | b)))
+        objects.append(objects_iou(found, truth))
     return float(np.mean(ious)), float(np.mean(objects))
 
 

@@ -33,13 +33,26 @@ def class_scores(prob: np.ndarray, truth: np.ndarray, classes: list[str] | None 
     the predicted labels (``postprocess.probabilities_to_labels``), over the annotated pixels
     inside ``roi``. ``classes`` name them (default ``class 1``, ``class 2``, ...)."""
     from .metrics import class_metrics
-    from .postprocess import probabilities_to_labels
+    from .postprocess import border_class, probabilities_to_labels
 
     _check(prob, truth)
     if roi is not None:
         truth = np.where(roi, truth, IGNORE_LABEL)
     names = classes or ["background"] + [f"class {k}" for k in range(1, prob.shape[0])]
-    return class_metrics(probabilities_to_labels(prob, threshold), truth, names, IGNORE_LABEL)
+    found = probabilities_to_labels(prob, threshold)
+    out = class_metrics(found, truth, names, IGNORE_LABEL)
+    if border_class(names) is not None:  # the objects are the interior and its border
+        out["objects_iou"] = objects_iou(found, truth)
+    return out
+
+
+def objects_iou(found: np.ndarray, truth: np.ndarray) -> float:
+    """IoU of every class but the background taken together (the objects a border class
+    parts: interior and border), over the annotated pixels; NaN where neither has any."""
+    known = np.asarray(truth) != IGNORE_LABEL
+    a, b = (np.asarray(found) > 0) & known, (np.asarray(truth) > 0) & known
+    union = np.sum(a | b)
+    return float(np.sum(a & b) / union) if union else float("nan")
 
 
 def vessel_scores(prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5,
@@ -50,6 +63,27 @@ def vessel_scores(prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5,
 
     _check(prob, truth)
     return binary_metrics(prob[1] >= threshold, np.asarray(truth) == 1, prob=prob[1], roi=roi)
+
+
+def av_scores(prob: np.ndarray, truth: np.ndarray, roi: np.ndarray | None = None) -> dict:
+    """Arteries (class 1) and veins (2) against labels (``IGNORE_LABEL`` unknown) inside
+    ``roi``: vessel F1 (either class against either), artery and vein F1, their mean
+    ``av_f1``, and ``av_accuracy``, the share of the vessel pixels found and labelled that were
+    given their type."""
+    from .metrics import binary_metrics
+    from .postprocess import probabilities_to_labels
+
+    _check(prob, truth)
+    found, truth = probabilities_to_labels(prob), np.asarray(truth)
+    known = truth != IGNORE_LABEL
+    roi = known if roi is None else known & np.asarray(roi, bool)
+    out = {"f1": binary_metrics(found > 0, truth > 0, roi=roi)["f1"]}
+    for k, name in ((1, "artery"), (2, "vein")):
+        out[f"f1_{name}"] = binary_metrics(found == k, truth == k, roi=roi)["f1"]
+    out["av_f1"] = (out["f1_artery"] + out["f1_vein"]) / 2
+    both = roi & (found > 0) & (truth > 0)
+    out["av_accuracy"] = float(np.mean(found[both] == truth[both])) if both.any() else float("nan")
+    return out
 
 
 def membrane_scores(prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5) -> dict:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from unet_core.tasks.vessels import measure_vessels
+from unet_core.retina.vessels import measure_vessels
 
 
 def tee() -> np.ndarray:
@@ -37,7 +37,7 @@ def test_fov_restricts_and_empty_mask():
 def test_distance_to_background_is_scipys_euclidean_distance_transform():
     from scipy import ndimage
 
-    from unet_core.tasks.vessels import distance_to_background
+    from unet_core.retina.vessels import distance_to_background
 
     rng = np.random.default_rng(0)
     for _ in range(40):

@@ -47,6 +47,26 @@ def test_class_scores_are_the_class_metrics_of_the_predicted_labels():
     assert set(class_scores(prob, truth)) >= {"iou_class 1", "dice_class 2"}
     with pytest.raises(ValueError, match="do not match the image"):
         class_scores(prob, truth[:10])
+    assert "objects_iou" not in expected
+
+
+def test_a_border_class_is_scored_with_the_objects_it_parts_too():
+    """Issue 36: with a border class the interior's IoU drops with the border's share of small
+    objects; the objects' IoU (interior and border together) is reported beside it."""
+    truth = np.zeros((20, 20), np.int64)
+    truth[4:16, 4:16] = 2  # an object: 2-px border ...
+    truth[6:14, 6:14] = 1  # ... around its interior
+    found = truth.copy()
+    found[6:14, 6] = 2  # the interior one pixel thinner: the object itself is exact
+    prob = np.stack([found == k for k in range(3)]).astype(np.float32)
+    scores = class_scores(prob, truth, ["background", "nucleus", "border"])
+    assert scores["iou_nucleus"] == pytest.approx(56 / 64)
+    assert scores["objects_iou"] == pytest.approx(1.0)
+    truth[0, 0] = IGNORE_LABEL
+    found[0, :3] = 1  # two pixels found outside the object (the ignored one does not count)
+    prob = np.stack([found == k for k in range(3)]).astype(np.float32)
+    scores = class_scores(prob, truth, ["background", "nucleus", "border"])
+    assert scores["objects_iou"] == pytest.approx(144 / 146)
 
 
 def test_foreground_dice_counts_the_labelled_pixels_only():

@@ -4,6 +4,9 @@ Layout (as distributed): ``training/images/NN_training.tif``,
 ``training/1st_manual/NN_manual1.gif``, ``training/mask/NN_training_mask.gif``;
 ``test/images/NN_test.tif``, ``test/mask/NN_test_mask.gif``.
 Labels become 0 = background, 1 = vessel. Validation split used here: training ids 37-40.
+RITE's artery/vein labels of the training photographs (Hu et al., MICCAI 2013), where the data
+has them: ``training/av/NN_training.png``, 0 background, 1 artery, 2 vein, 3 uncertain or a
+crossing (:func:`av_labels`).
 """
 
 from __future__ import annotations
@@ -56,3 +59,16 @@ def load_drive(
         fov = binarize(read_image(folder / "mask" / f"{i:02d}_{split}_mask.gif"))
         out.append(DriveImage(i, image, labels, fov))
     return out
+
+
+#: RITE's value of a pixel whose vessel type is uncertain, or where an artery crosses a vein
+AV_UNCERTAIN = 3
+
+
+def av_labels(root: str | Path, i: int, split: str = "training") -> np.ndarray:
+    """RITE's artery/vein labels of photograph ``i``: (H, W) uint8, 0 background, 1 artery,
+    2 vein, 3 uncertain or crossing; ValueError naming the file when it is missing."""
+    path = Path(root) / split / "av" / f"{i:02d}_{split}.png"
+    if not path.is_file():
+        raise ValueError(f"no artery/vein labels at {path} (RITE's, in training/av/)")
+    return np.asarray(read_image(path), np.uint8)

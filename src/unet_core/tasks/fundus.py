@@ -14,8 +14,9 @@ import functools
 import numpy as np
 from scipy import ndimage
 
+from ..base.labels import IGNORE_LABEL
+from ..retina.vessels import MEASUREMENTS, describe, measure_vessels
 from .task import ImageContext, Task
-from .vessels import MEASUREMENTS, describe, measure_vessels
 
 
 def fov_mask(image: np.ndarray) -> np.ndarray:
@@ -196,15 +197,22 @@ class Fundus(Task):
         return {"fov_diameter": round(float(np.mean(diameters)), 1)} if diameters else {}
 
     def truth(self, labels, num_classes) -> np.ndarray:
-        """{0, 255}, {0, 1} or palette masks as class indices (1 = vessel)."""
-        from ..data.drive import binarize
+        """{0, 255}, {0, 1} or palette masks as class indices (1 = vessel); for a model of
+        arteries and veins, RITE's labels (1 artery, 2 vein; 3, uncertain, is not scored)."""
+        from ..data.drive import AV_UNCERTAIN, binarize
 
+        if num_classes == 3:
+            labels = np.asarray(labels).astype(np.int64)
+            return np.where(labels == AV_UNCERTAIN, IGNORE_LABEL, labels)
         return binarize(labels).astype(np.int64)
 
     def score(self, prob, truth, threshold=0.5, roi=None, classes=None) -> dict:
-        """DRIVE's metrics inside ``roi`` (:func:`~unet_core.scoring.vessel_scores`)."""
-        from ..scoring import vessel_scores
+        """DRIVE's metrics inside ``roi`` (:func:`~unet_core.scoring.vessel_scores`); those of
+        arteries and veins for a model of the three (:func:`~unet_core.scoring.av_scores`)."""
+        from ..scoring import av_scores, vessel_scores
 
+        if np.shape(prob)[0] == 3:
+            return av_scores(prob, truth, roi)
         return vessel_scores(prob, truth, threshold, roi)
 
 

@@ -49,6 +49,17 @@ def load_drive_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
     return out
 
 
+def load_av_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
+    """DRIVE photographs with RITE's artery/vein labels (1 artery, 2 vein); uncertain pixels,
+    crossings and the outside of the field of view are ignored."""
+    out = []
+    for d in drive.load_drive(root, ids):
+        labels = drive.av_labels(root, d.id).astype(np.int64)
+        labels[(labels == drive.AV_UNCERTAIN) | ~d.fov] = IGNORE_LABEL
+        out.append(make_sample(d.image, labels, pre, f"{d.id:02d}_training", roi=d.fov))
+    return out
+
+
 def load_em_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
     return [
         make_sample(s.image, s.labels, pre, f"{s.id:02d}") for s in isbi2012.load_isbi(root, ids)
@@ -103,6 +114,19 @@ DRIVE_CLAHE = dataclasses.replace(
     preprocessing=Preprocessing(channels="green", normalize="zscore", local_contrast="clahe"),
 )  # fmt: skip
 
+#: arteries and veins: colour input (an artery is the lighter red), the camera augmentations of
+#: ``drive`` but no gray photographs (their colour is the cue); ``--preset drive-av``
+DRIVE_AV = dataclasses.replace(
+    DRIVE, name="drive-av", load=load_av_samples, classes=["background", "artery", "vein"],
+    description="Arteries and veins in colour fundus photographs (DRIVE with RITE's labels).",
+    architecture={**DRIVE.architecture, "in_channels": 3, "num_classes": 3, "base_channels": 16,
+                  "refine": 0},
+    preprocessing=Preprocessing(channels="rgb", normalize="zscore"),
+    config=dataclasses.replace(DRIVE.config, steps=4000, monitor="av_f1", val_every=250),
+    citation=DRIVE.citation + "; Hu, Abramoff, Garvin, Automated separation of binary "
+    "overlapping trees in low-contrast color retinal images, MICCAI 2013 (RITE)",
+)  # fmt: skip
+
 EM = Preset(
     name="em",
     description="Cell membranes in serial-section TEM of the Drosophila VNC (ISBI 2012).",
@@ -126,7 +150,7 @@ EM = Preset(
     "2015 (ISBI 2012 EM segmentation challenge)",
 )  # fmt: skip
 
-PRESETS = {p.name: p for p in (DRIVE, DRIVE_RGB, DRIVE_CLAHE, EM)}
+PRESETS = {p.name: p for p in (DRIVE, DRIVE_RGB, DRIVE_CLAHE, DRIVE_AV, EM)}
 
 
 def get_preset(name: str) -> Preset:
