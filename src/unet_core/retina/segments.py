@@ -14,33 +14,44 @@ _STEPS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]
 
 @dataclass
 class Segment:
-    """One centreline path: ``path`` (n, 2) rows and columns in order, ``widths`` (n,) the
-    vessel's width at each of them (``2 * distance to the background - 1``, px), ``label`` the
-    class most of its pixels carry (1 for a plain vessel map; artery 1, vein 2)."""
+    """One centreline path: ``path`` (n, 2) rows and columns in order; ``areas`` (n,) the
+    vessel pixels nearest to each of its points (a Voronoi share of the vessel: its width
+    times its length there); ``label`` the class most of its points carry (1 for a plain
+    vessel map; artery 1, vein 2)."""
 
     path: np.ndarray
-    widths: np.ndarray
+    areas: np.ndarray
     label: int = 1
 
     @property
     def length(self) -> float:
-        """Arc length (px): 1 per orthogonal step, sqrt(2) per diagonal one."""
-        return float(np.sum(np.hypot(*np.diff(self.path, axis=0).T))) if len(self.path) > 1 \
-            else 0.0  # fmt: skip
+        """Arc length of the smoothed centreline (px)."""
+        from .shape import arc_length
+
+        return arc_length(self.path)
 
     @property
     def chord(self) -> float:
         """Distance between the two ends (px)."""
         return float(np.hypot(*(self.path[-1] - self.path[0])))
 
+    def width(self, points: np.ndarray) -> float:
+        """The vessel's width over the points ``points`` (indices or a bool mask): their area
+        over their share of the length; NaN for none."""
+        n = len(self.path)
+        chosen = np.arange(n)[points]
+        if chosen.size == 0 or n < 2:
+            return float("nan")
+        step = self.length / (n - 1)
+        return float(self.areas[chosen].sum() / (chosen.size * step)) if step > 0 else \
+            float("nan")  # fmt: skip
+
     def calibre(self, trim: float = 0.2) -> float:
-        """The median width along the segment, the ``trim`` share at each end left out (where
-        a branch point widens it); NaN with no width."""
-        n = len(self.widths)
+        """The width over the segment, the ``trim`` share at each end left out (where a branch
+        point or a vessel's end distorts it)."""
+        n = len(self.path)
         cut = int(n * trim)
-        inner = self.widths[cut : n - cut] if n - 2 * cut >= 1 else self.widths
-        inner = inner[np.isfinite(inner)]
-        return float(np.median(inner)) if inner.size else float("nan")
+        return self.width(slice(cut, n - cut) if n - 2 * cut >= 2 else slice(None))
 
 
 def skeleton_of(mask: np.ndarray) -> np.ndarray:
@@ -87,31 +98,41 @@ def vessel_segments(mask: np.ndarray, labels: np.ndarray | None = None,
     more neighbours), one :class:`Segment` per remaining path at least ``min_length`` px long,
     each extended by the branch pixels it touches. ``labels`` (class indices, e.g. 1 artery,
     2 vein) give each segment the class of most of its centreline."""
-    from .vessels import distance_to_background
-
     mask = np.asarray(mask, bool)
     skeleton = skeleton_of(mask)
-    count = neighbours(skeleton)
-    branch = count >= 3
-    parts, n = ndimage.label(skeleton & ~branch, structure=_EIGHT)
+    if not skeleton.any():
+        return []
+    branch = neighbours(skeleton) >= 3
+    area = owned_areas(mask, skeleton)
+    parts, _ = ndimage.label(skeleton & ~branch, structure=_EIGHT)
     out = []
     for index, found in enumerate(ndimage.find_objects(parts), start=1):
         if found is None:
             continue
         local = np.argwhere(parts[found] == index) + [s.start for s in found]
-        path = _ordered(local)
-        path = _joined(path, branch)
+        path = _joined(_ordered(local), branch)
         if len(path) < 2 or _length(path) < min_length:
             continue
         rows, cols = path[:, 0].astype(int), path[:, 1].astype(int)
-        widths = 2 * distance_to_background(mask, rows, cols) - 1
         label = 1
         if labels is not None:
             values = np.asarray(labels)[rows, cols]
             values = values[values > 0]
             label = int(np.bincount(values).argmax()) if values.size else 0
-        out.append(Segment(path, widths, label))
+        out.append(Segment(path, area[rows, cols], label))
     return out
+
+
+def owned_areas(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
+    """(H, W) float: for each skeleton pixel, the vessel pixels nearer to it than to any other
+    (the distance transform of the centreline; a branch pixel's share is split between the
+    segments that meet there)."""
+    _, (rows, cols) = ndimage.distance_transform_edt(~skeleton, return_indices=True)
+    owner = rows[mask] * mask.shape[1] + cols[mask]
+    area = np.bincount(owner, minlength=mask.size).reshape(mask.shape).astype(float)
+    share = np.maximum(np.where(skeleton, neighbours(skeleton), 1), 1)
+    branch = skeleton & (neighbours(skeleton) >= 3)
+    return np.where(branch, area / share, area)
 
 
 def _length(path: np.ndarray) -> float:

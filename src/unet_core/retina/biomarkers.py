@@ -1,0 +1,170 @@
+"""The measurements of one fundus photograph that research publishes, from its vessel map (1 =
+vessel) or its artery/vein map (1 = artery, 2 = vein): fractal dimension, calibre and
+tortuosity (per vessel type where the map has types), the optic disc, and CRAE, CRVE and AVR.
+
+Lengths are in pixels (``*_px``) and, with a pixel size or the field of view's angle, in
+microns (``*_um``); a measurement that cannot be made is left empty and ``not_measured`` says
+why (no disc found, too few vessels, a map without vessel types), never a made-up number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .disc import Disc, find_disc, zone_mask
+from .knudtson import LARGEST, crae, crve
+from .segments import Segment, skeleton_of, vessel_segments
+from .shape import arc_chord, fractal_dimension, mean_curvature
+
+#: retinal distance per degree of visual angle in an emmetropic eye (0.288 mm/deg, Bennett,
+#: Rudnicka and Edgar 1994; the figure fundus cameras' field angles are converted with)
+MICRONS_PER_DEGREE = 288.0
+#: segments shorter than this (px) carry no tortuosity or curvature (a few pixels bend by the
+#: grid alone)
+MIN_SHAPE_LENGTH = 20.0
+#: the pixels of a vessel inside the zone that give its calibre there
+MIN_ZONE_PIXELS = 3
+TYPES = {1: "artery", 2: "vein"}
+
+COLUMNS = (
+    "fractal_dimension", "fractal_dimension_mask", "segments", "calibre_px", "calibre_um",
+    "tortuosity", "curvature_per_px", "curvature_per_mm",
+    "artery_calibre_px", "artery_calibre_um", "vein_calibre_px", "vein_calibre_um",
+    "artery_tortuosity", "vein_tortuosity", "artery_fractal_dimension", "vein_fractal_dimension",
+    "disc_row", "disc_col", "disc_diameter_px", "crae_px", "crae_um", "crve_px", "crve_um",
+    "avr", "microns_per_pixel", "not_measured",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How big a pixel is: given (``pixel_size_um``), or from the field of view's angle
+    (``fov_degrees``, e.g. 45 for DRIVE's camera) and its measured diameter; neither: pixels."""
+
+    pixel_size_um: float | None = None
+    fov_degrees: float | None = None
+
+    def __post_init__(self):
+        for name, said in (("pixel_size_um", "the pixel size (microns)"),
+                           ("fov_degrees", "the field of view's angle (degrees)")):
+            value = getattr(self, name)
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise ValueError(f"{said} must be a positive number, got {value}")
+
+    def microns_per_pixel(self, fov_diameter_px: float | None) -> float | None:
+        if self.pixel_size_um:
+            return float(self.pixel_size_um)
+        if self.fov_degrees and fov_diameter_px:
+            return self.fov_degrees * MICRONS_PER_DEGREE / fov_diameter_px
+        return None
+
+
+def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
+                       image: np.ndarray | None = None, calibration: Calibration | None = None,
+                       disc: Disc | None = None, typed: bool = False) -> dict:  # fmt: skip
+    """Every column of :data:`COLUMNS` for one photograph's ``labels`` inside ``fov``;
+    ``typed``: the labels are an artery/vein map. ``image`` locates the optic disc unless
+    ``disc`` is given."""
+    labels = np.asarray(labels)
+    fov = np.ones(labels.shape, bool) if fov is None else np.asarray(fov, bool)
+    labels = np.where(fov, labels, 0)
+    mask = labels > 0
+    across = 2 * np.sqrt(fov.sum() / np.pi)
+    um = (calibration or Calibration()).microns_per_pixel(across)
+    out: dict = dict.fromkeys(COLUMNS, None)
+    why: list[str] = []
+    segments = vessel_segments(mask, labels if typed else None)
+    out.update(tree_shape(mask, segments, um))
+    if typed:
+        for k, name in TYPES.items():
+            own = [s for s in segments if s.label == k]
+            calibre = weighted(own, lambda s: s.calibre())
+            out[f"{name}_calibre_px"], out[f"{name}_calibre_um"] = calibre, scaled(calibre, um)
+            out[f"{name}_tortuosity"] = weighted(shaped(own), lambda s: arc_chord(s.path))
+            out[f"{name}_fractal_dimension"] = fractal_dimension(skeleton_of(labels == k))
+    if disc is None and image is not None:
+        disc, reason = find_disc(image, fov, mask)
+        why += [reason] if reason else []
+    if disc is not None:
+        out.update(disc_row=round(disc.row, 1), disc_col=round(disc.col, 1),
+                   disc_diameter_px=round(disc.diameter, 1))  # fmt: skip
+    if not typed:
+        why.append("CRAE, CRVE, AVR: the map has no arteries and veins (an artery/vein model "
+                   "gives them)")  # fmt: skip
+    elif disc is not None:
+        out.update(equivalents(segments, disc, labels.shape, um, why))
+    elif image is None:
+        why.append("CRAE, CRVE, AVR: no optic disc given")
+    out["microns_per_pixel"] = None if um is None else round(um, 3)
+    if um is None:
+        why.append("microns: give the pixel size or the field of view's angle")
+    out["not_measured"] = "; ".join(why)
+    return out
+
+
+def tree_shape(mask: np.ndarray, segments: list[Segment], um: float | None) -> dict:
+    """The whole tree's fractal dimensions, segment count, mean calibre and tortuosity."""
+    calibre = weighted(segments, lambda s: s.calibre())
+    curvature = weighted(shaped(segments), lambda s: mean_curvature(s.path))
+    return {
+        "fractal_dimension": fractal_dimension(skeleton_of(mask)),
+        "fractal_dimension_mask": fractal_dimension(mask),
+        "segments": len(segments),
+        "calibre_px": calibre, "calibre_um": scaled(calibre, um),
+        "tortuosity": weighted(shaped(segments), lambda s: arc_chord(s.path)),
+        "curvature_per_px": curvature,
+        "curvature_per_mm": None if um is None or curvature is None else curvature * 1000 / um,
+    }  # fmt: skip
+
+
+def equivalents(segments: list[Segment], disc: Disc, shape, um: float | None,
+                why: list[str]) -> dict:  # fmt: skip
+    """CRAE, CRVE (px and microns) and AVR from the vessels crossing the disc's zone; a reason
+    in ``why`` for each that cannot be had."""
+    zone = zone_mask(shape, disc)
+    out: dict = {}
+    found = {}
+    for k, name in TYPES.items():
+        widths = zone_widths([s for s in segments if s.label == k], zone)
+        if len(widths) < LARGEST:
+            why.append(f"{'CRAE' if k == 1 else 'CRVE'}: {len(widths)} {name}(s) cross the "
+                       f"zone, Knudtson's formula takes the {LARGEST} largest")  # fmt: skip
+            continue
+        found[k] = crae(widths) if k == 1 else crve(widths)
+    for k, key in ((1, "crae"), (2, "crve")):
+        value = found.get(k)
+        out[f"{key}_px"] = None if value is None else round(value, 2)
+        out[f"{key}_um"] = scaled(value, um)
+    if 1 in found and 2 in found:
+        out["avr"] = round(found[1] / found[2], 3)
+    return out
+
+
+def zone_widths(segments: list[Segment], zone: np.ndarray) -> list[float]:
+    """The width of each segment over its centreline points inside ``zone`` (those with at
+    least ``MIN_ZONE_PIXELS`` there)."""
+    widths = []
+    for s in segments:
+        inside = zone[s.path[:, 0].astype(int), s.path[:, 1].astype(int)]
+        if inside.sum() >= MIN_ZONE_PIXELS:
+            widths.append(s.width(inside))
+    return [w for w in widths if np.isfinite(w)]
+
+
+def shaped(segments: list[Segment]) -> list[Segment]:
+    return [s for s in segments if s.length >= MIN_SHAPE_LENGTH and s.chord > 0]
+
+
+def weighted(segments: list[Segment], value) -> float | None:
+    """The mean of ``value(segment)`` weighted by the segments' lengths (None: none)."""
+    pairs = [(value(s), s.length) for s in segments]
+    pairs = [(v, w) for v, w in pairs if np.isfinite(v) and w > 0]
+    if not pairs:
+        return None
+    v, w = np.array(pairs).T
+    return round(float(np.sum(v * w) / np.sum(w)), 4)
+
+
+def scaled(value: float | None, um: float | None) -> float | None:
+    return None if value is None or um is None else round(value * um, 2)

@@ -1,0 +1,99 @@
+"""The shape of a vessel tree: fractal dimension by box counting, and the tortuosity of a
+centreline (arc over chord; mean curvature). docs/retina.md gives the definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+#: the smallest and largest boxes of the box count, as shares of the image's shorter side
+#: (below 2 px a box sees the pixel grid, above a fifth of the image too few boxes remain)
+BOX_MIN_PX, BOX_MAX_SHARE = 2, 0.2
+
+#: the centreline is smoothed over this many pixels (Gaussian sigma) before its curvature is
+#: taken: the pixel grid's 45-degree steps are not the vessel's bends
+CURVATURE_SIGMA = 5.0
+
+
+def box_counts(mask: np.ndarray, sizes: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(box sizes in px, boxes of each size holding any True pixel), the sizes doubling from
+    ``BOX_MIN_PX`` to ``BOX_MAX_SHARE`` of the shorter side."""
+    mask = np.asarray(mask, bool)
+    if sizes is None:
+        top = max(BOX_MIN_PX * 4, int(min(mask.shape) * BOX_MAX_SHARE))
+        sizes = [int(s) for s in 2 ** np.arange(1, 16) if BOX_MIN_PX <= s <= top]
+    counts = []
+    for s in sizes:
+        H, W = -(-mask.shape[0] // s) * s, -(-mask.shape[1] // s) * s
+        padded = np.zeros((H, W), bool)
+        padded[: mask.shape[0], : mask.shape[1]] = mask
+        counts.append(int(padded.reshape(H // s, s, W // s, s).any(axis=(1, 3)).sum()))
+    return np.asarray(sizes, float), np.asarray(counts, float)
+
+
+def fractal_dimension(mask: np.ndarray) -> float:
+    """The box-counting (Minkowski-Bouligand) dimension of a bool ``mask``: minus the slope of
+    log(boxes holding the mask) against log(box size), fitted by least squares; NaN for an
+    empty mask or an image too small for three box sizes."""
+    sizes, counts = box_counts(mask)
+    keep = counts > 0
+    if keep.sum() < 3:
+        return float("nan")
+    slope = np.polyfit(np.log(sizes[keep]), np.log(counts[keep]), 1)[0]
+    return float(-slope)
+
+
+def arc_length(path: np.ndarray, sigma: float = CURVATURE_SIGMA) -> float:
+    """The length of the smoothed centreline (px): the pixel path's own length counts the
+    grid's staircase (up to 8 % more on a shallow slope)."""
+    p = smoothed(path, sigma)
+    return float(np.sum(np.hypot(*np.diff(p, axis=0).T))) if len(p) > 1 else 0.0
+
+
+def arc_chord(path: np.ndarray) -> float:
+    """Arc length over chord length of a centreline (1 for a straight one; the distance
+    factor); NaN for a closed or one-pixel path."""
+    p = smoothed(path)
+    chord = float(np.hypot(*(p[-1] - p[0])))
+    return arc_length(path) / chord if chord > 0 else float("nan")
+
+
+def smoothed(path: np.ndarray, sigma: float = CURVATURE_SIGMA) -> np.ndarray:
+    """The centreline resampled every pixel of arc length and smoothed (Gaussian ``sigma`` px
+    along it; past its ends it is continued by point reflection, so the ends stay put and a
+    straight line stays straight)."""
+    path = np.asarray(path, float)
+    steps = np.hypot(*np.diff(path, axis=0).T)
+    arc = np.concatenate([[0.0], np.cumsum(steps)])
+    if arc[-1] < 2:
+        return path
+    at = np.linspace(0, arc[-1], int(np.ceil(arc[-1])) + 1)
+    even = np.stack([np.interp(at, arc, path[:, 0]), np.interp(at, arc, path[:, 1])], 1)
+    pad = min(len(even) - 1, int(3 * sigma))  # the path continued straight past its ends
+    head = 2 * even[0] - even[1 : pad + 1][::-1]
+    tail = 2 * even[-1] - even[len(even) - 1 - pad : -1][::-1]
+    longer = np.concatenate([head, even, tail])
+    return ndimage.gaussian_filter1d(longer, sigma, axis=0, mode="nearest")[pad : pad + len(even)]
+
+
+def curvatures(path: np.ndarray, sigma: float = CURVATURE_SIGMA) -> np.ndarray:
+    """The unsigned curvature (1/px) at each point of the smoothed centreline:
+    ``|x'y'' - y'x''| / (x'^2 + y'^2)^(3/2)``."""
+    p = smoothed(path, sigma)
+    if len(p) < 5:
+        return np.zeros(len(p))
+    d1 = np.gradient(p, axis=0)
+    d2 = np.gradient(d1, axis=0)
+    cross = np.abs(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0])
+    speed = np.hypot(d1[:, 0], d1[:, 1])
+    return cross / np.maximum(speed, 1e-9) ** 3
+
+
+def mean_curvature(path: np.ndarray, sigma: float = CURVATURE_SIGMA) -> float:
+    """The total curvature over the arc length (1/px): the mean bending of the centreline, away
+    from its ends (``2 * sigma`` px at each end, where the smoothing has no neighbours);
+    1/r on an arc of a circle of radius r, 0 on a straight line."""
+    k = curvatures(path, sigma)
+    cut = int(2 * sigma)
+    inner = k[cut : len(k) - cut] if len(k) > 2 * cut + 2 else k
+    return float(inner.mean()) if inner.size else float("nan")

@@ -1,0 +1,192 @@
+"""Issue 35: the measures research publishes, each on drawn shapes whose answer is known: a
+straight vessel, a sine of known amplitude, arcs of circles of known radius, a Koch curve, a
+square, a drawn fundus with a bright disc, and a drawn artery/vein tree around it."""
+
+import numpy as np
+import pytest
+from scipy import integrate
+from skimage.draw import line
+
+from unet_core.retina.biomarkers import Calibration, measure_photograph
+from unet_core.retina.disc import Disc, find_disc, zone_mask
+from unet_core.retina.knudtson import ARTERY_K, VEIN_K, crae, crve, equivalent
+from unet_core.retina.segments import vessel_segments
+from unet_core.retina.shape import arc_chord, fractal_dimension, mean_curvature
+
+
+def drawn(points: np.ndarray, shape=(400, 400), radius: int = 0) -> np.ndarray:
+    """A polyline through ``points`` (rows, cols): one pixel wide, or ``2 * radius + 1`` px
+    wide (every pixel within ``radius + 0.5`` of it, at any angle)."""
+    out = np.zeros(shape, bool)
+    p = np.round(points).astype(int)
+    if not radius:
+        for (r0, c0), (r1, c1) in zip(p[:-1], p[1:]):
+            out[line(r0, c0, r1, c1)] = True
+        return out
+    yy, xx = np.indices(shape)
+    pts = np.stack([yy.ravel(), xx.ravel()], 1).astype(float)
+    best = np.full(len(pts), np.inf)
+    for a, b in zip(points[:-1], points[1:]):
+        d = b - a
+        t = np.clip((pts - a) @ d / max(d @ d, 1e-12), 0, 1)
+        best = np.minimum(best, np.hypot(*(pts - a - t[:, None] * d).T))
+    return (best <= radius + 0.5).reshape(shape)
+
+
+def only(segments):
+    assert len(segments) == 1, [len(s.path) for s in segments]
+    return segments[0]
+
+
+def test_a_straight_vessel_has_its_width_no_bend_and_dimension_one():
+    mask = drawn(np.array([[200, 50], [200, 350]]), radius=2)  # 5 px wide, 300 px long
+    s = only(vessel_segments(mask))
+    assert s.calibre() == pytest.approx(5, abs=0.1)
+    assert s.length == pytest.approx(300, abs=6)  # the skeleton stops short of the caps
+    assert arc_chord(s.path) == pytest.approx(1.0, abs=1e-6)
+    assert mean_curvature(s.path) == pytest.approx(0.0, abs=1e-6)
+    one = drawn(np.array([[0, 0], [0, 511]]), shape=(512, 512))
+    assert fractal_dimension(one) == pytest.approx(1.0, abs=0.01)
+
+
+def sine(amplitude: float, wavelength: float, cols: np.ndarray) -> np.ndarray:
+    return np.stack([200 + amplitude * np.sin(2 * np.pi * cols / wavelength), cols], 1)
+
+
+@pytest.mark.parametrize("amplitude", [8.0, 20.0])
+def test_a_sine_has_its_arc_over_chord_and_mean_curvature(amplitude):
+    wavelength, cols = 100.0, np.arange(40, 361, 2, dtype=float)
+    mask = drawn(sine(amplitude, wavelength, cols), radius=1)
+    s = only(vessel_segments(mask))
+    a = amplitude * 2 * np.pi / wavelength  # y' = a cos(w x), y'' = -a w sin(w x)
+    w = 2 * np.pi / wavelength
+    x = np.linspace(cols[0], cols[-1], 20001)
+    speed = np.sqrt(1 + (a * np.cos(w * x)) ** 2)
+    arc = integrate.trapezoid(speed, x)
+    chord = np.hypot(cols[-1] - cols[0], np.diff(sine(amplitude, wavelength, cols[[0, -1]])[:, 0]))
+    assert arc_chord(s.path) == pytest.approx(arc / chord[0], rel=0.03)
+    bend = integrate.trapezoid(np.abs(a * w * np.sin(w * x)) / speed**2, x)  # |k| ds
+    assert mean_curvature(s.path) == pytest.approx(bend / arc, rel=0.12)
+
+
+@pytest.mark.parametrize("radius", [30, 60, 120])
+def test_an_arc_of_a_circle_bends_by_one_over_its_radius(radius):
+    angles = np.linspace(0, 1.5 * np.pi, 150)
+    points = np.stack([200 + radius * np.sin(angles), 200 + radius * np.cos(angles)], 1)
+    s = only(vessel_segments(drawn(points, shape=(400, 400), radius=1)))
+    assert mean_curvature(s.path) == pytest.approx(1 / radius, rel=0.1)
+    assert arc_chord(s.path) == pytest.approx(1.5 * np.pi / np.sqrt(2), rel=0.04)
+
+
+def koch(level: int) -> np.ndarray:
+    points = np.array([[0.0, 0.0], [0.0, 1.0]])
+    turn = np.array([[np.cos(np.pi / 3), -np.sin(np.pi / 3)],
+                     [np.sin(np.pi / 3), np.cos(np.pi / 3)]])  # fmt: skip
+    for _ in range(level):
+        new = [points[0]]
+        for p, q in zip(points[:-1], points[1:]):
+            d = (q - p) / 3
+            new += [p + d, p + d + turn @ d, p + 2 * d, q]
+        points = np.array(new)
+    return points
+
+
+def test_box_counting_finds_a_koch_curve_and_a_square():
+    points = koch(7) * 2187  # 16384 segments of 1 px
+    points -= points.min(0) - 10
+    mask = drawn(points, shape=tuple(int(v) + 11 for v in points.max(0)))
+    # dyadic boxes on a triadic curve, and 1-px detail at the smallest box: within 0.05
+    assert fractal_dimension(mask) == pytest.approx(np.log(4) / np.log(3), abs=0.05)
+    assert fractal_dimension(drawn(koch(1) * 2187 + [700, 10], shape=(720, 2200))) < 1.1
+    square = np.zeros((512, 512), bool)
+    square[:384, :384] = True
+    assert fractal_dimension(square) == pytest.approx(2.0, abs=0.03)
+    assert np.isnan(fractal_dimension(np.zeros((64, 64), bool)))
+
+
+def test_knudtson_pairs_the_largest_with_the_smallest():
+    widths = [100, 90, 80, 70, 60, 50]
+    first = sorted([ARTERY_K * np.hypot(100, 50), ARTERY_K * np.hypot(90, 60),
+                    ARTERY_K * np.hypot(80, 70)])  # fmt: skip
+    second = sorted([ARTERY_K * np.hypot(first[2], first[0]), first[1]])
+    assert crae(widths) == pytest.approx(ARTERY_K * np.hypot(*second))
+    assert crae(widths + [10, 20]) == pytest.approx(crae(widths))  # the six largest only
+    assert crve([7.0] * 6) == pytest.approx(equivalent([7.0] * 6, VEIN_K))
+    assert equivalent([5.0], ARTERY_K) == 5.0
+    with pytest.raises(ValueError, match="no vessel widths"):
+        equivalent([], ARTERY_K)
+
+
+def fundus(disc_at=(150, 230), disc_radius=32, size=400):
+    """A drawn photograph: a dark round field of view with a bright disc, some noise."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.indices((size, size))
+    fov = np.hypot(yy - size / 2, xx - size / 2) < size * 0.48
+    image = np.where(fov, 90.0, 0.0) + rng.normal(0, 4, fov.shape) * fov
+    disc = np.hypot(yy - disc_at[0], xx - disc_at[1]) <= disc_radius
+    image[disc] = 200
+    rgb = np.stack([image * 1.1, image, image * 0.4], -1).clip(0, 255).astype(np.uint8)
+    return rgb, fov
+
+
+def test_the_optic_disc_is_found_with_its_size_or_said_missing():
+    image, fov = fundus()
+    disc, why = find_disc(image, fov)
+    assert why == ""
+    assert (disc.row, disc.col) == (pytest.approx(150, abs=3), pytest.approx(230, abs=3))
+    assert disc.diameter == pytest.approx(64, rel=0.1)
+    flat = np.where(fov[..., None], 90, 0).astype(np.uint8).repeat(3, -1)
+    assert find_disc(flat, fov) == (None, "no optic disc found (no region bright enough)")
+    ring = zone_mask(fov.shape, Disc(150, 230, 64))
+    assert ring[150, 230 + 64] and ring[150, 230 + 96] and not ring[150, 230 + 60]
+    assert not ring[150, 230 + 100]
+
+
+def tree(widths_a, widths_v, disc=(200.0, 200.0), shape=(400, 400)):
+    """An artery/vein map: straight vessels of the given widths radiating from the disc."""
+    labels = np.zeros(shape, np.uint8)
+    n = len(widths_a) + len(widths_v)
+    kinds = [(1, w) for w in widths_a] + [(2, w) for w in widths_v]
+    for i, (k, w) in enumerate(kinds):
+        angle = 2 * np.pi * i / n
+        end = np.array(disc) + 180 * np.array([np.sin(angle), np.cos(angle)])
+        start = np.array(disc) + 20 * np.array([np.sin(angle), np.cos(angle)])
+        labels[drawn(np.array([start, end]), shape, radius=w // 2)] = k
+    return labels
+
+
+def test_crae_crve_and_avr_of_a_drawn_tree_in_pixels_and_microns():
+    labels = tree([5] * 6, [7] * 6)
+    disc = Disc(200, 200, 60, "given")
+    fov = np.ones(labels.shape, bool)
+    values = measure_photograph(labels, fov, disc=disc, typed=True)
+    assert values["crae_px"] == pytest.approx(equivalent([5] * 6, ARTERY_K), rel=0.06)
+    assert values["crve_px"] == pytest.approx(equivalent([7] * 6, VEIN_K), rel=0.06)
+    assert values["avr"] == pytest.approx(values["crae_px"] / values["crve_px"], abs=1e-3)
+    assert values["artery_calibre_px"] == pytest.approx(5, abs=0.3)
+    assert values["vein_calibre_px"] == pytest.approx(7, abs=0.3)
+    assert values["crae_um"] is None and "microns" in values["not_measured"]
+    assert values["disc_diameter_px"] == 60 and values["segments"] == 12
+    micro = measure_photograph(labels, fov, disc=disc, typed=True,
+                               calibration=Calibration(pixel_size_um=10.0))  # fmt: skip
+    assert micro["crae_um"] == pytest.approx(10 * micro["crae_px"], abs=0.1)
+    assert micro["microns_per_pixel"] == 10.0 and micro["not_measured"] == ""
+    angle = Calibration(fov_degrees=45).microns_per_pixel(540)
+    assert angle == pytest.approx(45 * 288 / 540)
+
+
+def test_what_cannot_be_measured_is_empty_with_its_reason():
+    few = tree([5] * 3, [7] * 6)
+    values = measure_photograph(few, disc=Disc(200, 200, 60, "given"), typed=True)
+    assert values["crae_px"] is None and values["avr"] is None
+    assert values["crve_px"] is not None
+    assert "CRAE: 3 artery(s) cross the zone" in values["not_measured"]
+    plain = measure_photograph(few > 0, disc=Disc(200, 200, 60, "given"))
+    assert plain["crve_px"] is None and "no arteries and veins" in plain["not_measured"]
+    assert plain["calibre_px"] is not None and plain["artery_calibre_px"] is None
+    image = np.zeros((*few.shape, 3), np.uint8)
+    image[...] = 90
+    dark = measure_photograph(few, image=image, typed=True)
+    assert dark["disc_row"] is None and "no optic disc found" in dark["not_measured"]
+    with pytest.raises(ValueError, match=r"the pixel size \(microns\) must be a positive number"):
+        Calibration(pixel_size_um=-1)
