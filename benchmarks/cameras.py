@@ -74,7 +74,8 @@ def _noise(sigma, seed):
 
 def shifts(d) -> dict:
     """name -> (image, labels, fov) for one DRIVE image."""
-    image, labels, fov = d.image, d.labels > 0, d.fov
+    image, fov = d.image, d.fov
+    labels = d.labels if d.labels.max() > 1 else d.labels > 0  # artery/vein labels: classes
     same = lambda f: (f(image), labels, fov)  # noqa: E731
     out = {
         "DRIVE as it is": (image, labels, fov),

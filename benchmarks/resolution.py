@@ -30,18 +30,23 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def simulate(d, diameter: float, quality: int | None):
-    """(image, labels, fov) of a DRIVE image as another camera with that FOV would see it."""
+    """(image, labels, fov) of a DRIVE image as another camera with that FOV would see it
+    (vessel labels as bool; artery/vein labels as their classes)."""
     from unet_core.base.arrays import resize
     from unet_core.tasks.fundus import fov_diameter
 
+    typed = d.labels.max() > 1  # artery/vein labels: kept as classes
     if diameter is None:
         image = jpeg(d.image, quality) if quality else d.image
-        return image, d.labels > 0, d.fov
+        return image, d.labels if typed else d.labels > 0, d.fov
     f = diameter / fov_diameter(d.fov)
     H, W = d.labels.shape
     size = (round(H * f), round(W * f))
     image = np.clip(resize(d.image, size) + 0.5, 0, 255).astype(np.uint8)
-    labels = resize(d.labels.astype(np.float32), size) >= 0.5
+    if typed:
+        labels = resize(d.labels.astype(np.float32), size, order=0).astype(d.labels.dtype)
+    else:
+        labels = resize(d.labels.astype(np.float32), size) >= 0.5
     fov = resize(d.fov.astype(np.float32), size) >= 0.5
     if quality:
         image = jpeg(image, quality)

@@ -135,6 +135,8 @@ def test_the_optic_disc_is_found_with_its_size_or_said_missing():
     assert why == ""
     assert (disc.row, disc.col) == (pytest.approx(150, abs=3), pytest.approx(230, abs=3))
     assert disc.diameter == pytest.approx(64, rel=0.1)
+    standard, _ = find_disc(image, fov, microns_per_pixel=20.0)  # the pixel size known
+    assert standard.diameter == pytest.approx(1800 / 20) and standard.row == disc.row
     flat = np.where(fov[..., None], 90, 0).astype(np.uint8).repeat(3, -1)
     assert find_disc(flat, fov) == (None, "no optic disc found (no region bright enough)")
     ring = zone_mask(fov.shape, Disc(150, 230, 64))
@@ -184,8 +186,8 @@ def test_what_cannot_be_measured_is_empty_with_its_reason():
     plain = measure_photograph(few > 0, disc=Disc(200, 200, 60, "given"))
     assert plain["crve_px"] is None and "no arteries and veins" in plain["not_measured"]
     assert plain["calibre_px"] is not None and plain["artery_calibre_px"] is None
-    image = np.zeros((*few.shape, 3), np.uint8)
-    image[...] = 90
+    image = np.full((*few.shape, 3), 90, np.uint8)
+    image[150:250, 150:250] = 60  # where the vessels meet is darker than the rest: no disc
     dark = measure_photograph(few, image=image, typed=True)
     assert dark["disc_row"] is None and "no optic disc found" in dark["not_measured"]
     with pytest.raises(ValueError, match=r"the pixel size \(microns\) must be a positive number"):

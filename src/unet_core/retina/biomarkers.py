@@ -84,7 +84,7 @@ def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
             out[f"{name}_tortuosity"] = weighted(shaped(own), lambda s: arc_chord(s.path))
             out[f"{name}_fractal_dimension"] = fractal_dimension(skeleton_of(labels == k))
     if disc is None and image is not None:
-        disc, reason = find_disc(image, fov, mask)
+        disc, reason = find_disc(image, fov, mask, um)
         why += [reason] if reason else []
     if disc is not None:
         out.update(disc_row=round(disc.row, 1), disc_col=round(disc.col, 1),
