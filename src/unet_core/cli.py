@@ -77,21 +77,18 @@ def add_segment_parser(sub) -> argparse.ArgumentParser:
     seg.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
     seg.add_argument("--save-prob", action="store_true", help="also write <stem>_prob.tif")
     seg.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
-    seg.add_argument(
-        "--scale",
-        default="auto",
-        type=_scale,
-        help="resampling factor before the network (auto: from the model card)",
-    )
+    seg.add_argument("--scale", default="auto", type=_scale,
+                     help="resampling factor before the network (auto: from the model card)")
     seg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     seg.add_argument("--pattern", default="*", help="file pattern inside folders")
     seg.add_argument("--recursive", action="store_true", help="search folders recursively")
     seg.add_argument("--no-measure", action="store_true", help="no vessel measurements")
-    seg.add_argument(
-        "--instances",
-        action="store_true",
-        help="separate touching objects: <stem>_instances.tif, object count and mean area",
-    )
+    seg.add_argument("--pixel-size", type=float, metavar="UM",
+                     help="microns per pixel: vessel calibres and CRAE/CRVE in microns")
+    seg.add_argument("--fov-degrees", type=float, metavar="DEG",
+                     help="the fundus camera's field of view (e.g. 45): microns from it")
+    seg.add_argument("--instances", action="store_true", help="separate touching objects: "
+                     "<stem>_instances.tif, object count and mean area")
     seg.add_argument(
         "--stream-above",
         type=_megapixels,
@@ -163,7 +160,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         save_prob=args.save_prob,
         save_overlay=args.overlay, overwrite=args.overwrite, measure=not args.no_measure,
         instances=args.instances, stream_pixels=int(args.stream_above * 1e6),
+        pixel_size_um=args.pixel_size, fov_degrees=args.fov_degrees,
     )  # fmt: skip
+    options.calibration()  # a pixel size or angle that is not a positive number: one line
     run = BatchRun(args.inputs, args.out, model=args.model, options=options,
                    pattern=args.pattern, recursive=args.recursive, scheduler=args.scheduler,
                    workers=args.workers, threads=args.threads)  # fmt: skip

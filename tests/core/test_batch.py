@@ -167,6 +167,7 @@ def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_fil
 
 
 def test_vessel_models_report_their_measurements(tmp_path):
+    from unet_core.retina.biomarkers import measure_photograph
     from unet_core.retina.vessels import measure_vessels
     from unet_core.tasks.fundus import fov_diameter, fov_mask
 
@@ -190,7 +191,10 @@ def test_vessel_models_report_their_measurements(tmp_path):
     measured = dict(result.measurements)
     assert measured.pop("area_vessel") == mask.sum()  # every model: each class's area
     assert measured.pop("vessel_area_fraction") == expected["area_fraction"]
+    published = measure_photograph(mask, fov, img)  # issue 35: what research publishes
+    assert {k: measured.pop(k) for k in published} == published
     assert measured == {k: v for k, v in expected.items() if k != "area_fraction"}
+    assert "no arteries and veins" in published["not_measured"]
     assert 0 < expected["area_fraction"] < 1
     assert expected["skeleton_length"] > 0 and "mean_width_per_fov" in expected
     rows, _ = report_rows(tmp_path / "o")

@@ -11,7 +11,7 @@ from unet_core.tasks.fundus import fov_mask
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
 
-@pytest.mark.parametrize("name", ["drive", "em"])
+@pytest.mark.parametrize("name", ["drive", "drive-av", "em"])
 def test_bundled_model_loads_by_name_with_its_card(name):
     assert name in bundled_models()
     path = bundled_models()[name]
@@ -50,3 +50,39 @@ def test_em_model_card_and_em_sample():
     membrane = (prob[1] >= 0.5).mean()
     print(f"sample EM: membrane fraction {membrane:.3f}")
     assert 0.1 < membrane < 0.4
+
+
+def test_artery_vein_model_on_a_drive_photograph_it_never_saw(shared_data, tmp_path):
+    """Issue 35: the bundled artery/vein model on DRIVE 37 (held out of its training), scored
+    against RITE's labels, and its table of the photograph in microns."""
+    from unet_core.cli import main
+    from unet_core.data import drive
+    from unet_core.scoring import av_scores
+    from unet_core.tasks.fundus import TASK
+
+    card = read_card("drive-av")
+    assert card.classes == ["background", "artery", "vein"] and card.task == "fundus"
+    assert 37 in card.provenance["validation_ids"] and 37 not in card.provenance["train_ids"]
+    root = shared_data / "drive"
+    (d,) = drive.load_drive(root, (37,))
+    prob = predict(load_model("drive-av", device="cpu"), d.image, device="cpu")
+    scores = av_scores(prob, TASK.truth(drive.av_labels(root, 37), 3), d.fov)
+    print(f"drive-av on DRIVE 37: {scores}")
+    assert scores["f1"] > 0.75 and scores["f1_artery"] > 0.6 and scores["f1_vein"] > 0.65
+    assert scores["av_accuracy"] > 0.85
+    image = tmp_path / "37.png"
+    from PIL import Image
+
+    Image.fromarray(d.image).save(image)
+    assert main(["segment", str(image), "--model", "drive-av", "--out", str(tmp_path / "o"),
+                "--fov-degrees", "45", "--device", "cpu"]) == 0  # fmt: skip
+    from unet_core.batch.report import read_report
+
+    (row,) = read_report(tmp_path / "o" / "segmentation.csv")
+    assert float(row["microns_per_pixel"]) == pytest.approx(45 * 288 / 540, rel=0.03)
+    assert 40 < float(row["artery_calibre_um"]) < float(row["vein_calibre_um"]) < 200
+    assert 1.1 < float(row["fractal_dimension"]) < 1.5 and float(row["disc_diameter_px"]) > 0
+    assert row["crae_um"] or "CRAE" in row["not_measured"]  # a number, or why there is none
+    assert main(["segment", str(image), "--model", "drive-av", "--out", str(tmp_path / "p"),
+                 "--pixel-size", "-1"]) == 2  # one line, before any work  # fmt: skip
+    assert not (tmp_path / "p").exists()

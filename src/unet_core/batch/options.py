@@ -16,7 +16,8 @@ class SegmentOptions:
     """device, tile, batch_size, tta, scale, precision: the predictor's (see ``Predictor``).
     threshold: of the foreground probability (two classes). save_prob, save_overlay: also write
     ``<stem>_prob.tif`` and ``<stem>_overlay.png``. overwrite: redo files whose outputs exist.
-    measure: the task's measurements (vessels). instances: separate objects
+    measure: the task's measurements (vessels; in microns with ``pixel_size_um`` or the field
+    of view's angle ``fov_degrees``). instances: separate objects
     (``<stem>_instances.tif``, their count and mean area). stream_pixels: larger TIFFs are
     segmented band by band."""
 
@@ -33,6 +34,8 @@ class SegmentOptions:
     measure: bool = True
     instances: bool = False
     stream_pixels: int = STREAM_PIXELS
+    pixel_size_um: float | None = None
+    fov_degrees: float | None = None
 
     def with_(self, **changes) -> SegmentOptions:
         """A copy with ``changes``; a ValueError names an unknown option."""
@@ -44,6 +47,13 @@ class SegmentOptions:
     def predictor_args(self) -> dict:
         return dict(device=self.device, tile=self.tile, batch_size=self.batch_size,
                     tta=self.tta, scale=self.scale, precision=self.precision)  # fmt: skip
+
+    def calibration(self):
+        """How big a pixel is, for the measurements (:class:`~..retina.biomarkers.Calibration`;
+        ValueError in one line for a value that is not a positive number)."""
+        from ..retina.biomarkers import Calibration
+
+        return Calibration(self.pixel_size_um, self.fov_degrees)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -168,7 +168,8 @@ def _image(predictor, path, image, out_dir, o: SegmentOptions):
         write_png(overlay_path, overlay(image, labels))
     write_mask(mask_path, labels, classes, source=source_text(path))  # last: it means done
     if o.measure:
-        values.update(predictor.task.measure(image, labels, predictor.card, predicted.context))
+        values.update(predictor.task.measure(image, labels, predictor.card, predicted.context,
+                                             calibration=o.calibration()))  # fmt: skip
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
                       _foreground(labels), scale, values)  # fmt: skip
 

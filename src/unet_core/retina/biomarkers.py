@@ -82,13 +82,13 @@ def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
             calibre = weighted(own, lambda s: s.calibre())
             out[f"{name}_calibre_px"], out[f"{name}_calibre_um"] = calibre, scaled(calibre, um)
             out[f"{name}_tortuosity"] = weighted(shaped(own), lambda s: arc_chord(s.path))
-            out[f"{name}_fractal_dimension"] = fractal_dimension(skeleton_of(labels == k))
+            out[f"{name}_fractal_dimension"] = rounded(fractal_dimension(skeleton_of(labels == k)))
     if disc is None and image is not None:
         disc, reason = find_disc(image, fov, mask, um)
         why += [reason] if reason else []
     if disc is not None:
-        out.update(disc_row=round(disc.row, 1), disc_col=round(disc.col, 1),
-                   disc_diameter_px=round(disc.diameter, 1))  # fmt: skip
+        out.update(disc_row=rounded(disc.row, 1), disc_col=rounded(disc.col, 1),
+                   disc_diameter_px=rounded(disc.diameter, 1))  # fmt: skip
     if not typed:
         why.append("CRAE, CRVE, AVR: the map has no arteries and veins (an artery/vein model "
                    "gives them)")  # fmt: skip
@@ -96,7 +96,7 @@ def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
         out.update(equivalents(segments, disc, labels.shape, um, why))
     elif image is None:
         why.append("CRAE, CRVE, AVR: no optic disc given")
-    out["microns_per_pixel"] = None if um is None else round(um, 3)
+    out["microns_per_pixel"] = rounded(um, 3)
     if um is None:
         why.append("microns: give the pixel size or the field of view's angle")
     out["not_measured"] = "; ".join(why)
@@ -108,13 +108,14 @@ def tree_shape(mask: np.ndarray, segments: list[Segment], um: float | None) -> d
     calibre = weighted(segments, lambda s: s.calibre())
     curvature = weighted(shaped(segments), lambda s: mean_curvature(s.path))
     return {
-        "fractal_dimension": fractal_dimension(skeleton_of(mask)),
-        "fractal_dimension_mask": fractal_dimension(mask),
+        "fractal_dimension": rounded(fractal_dimension(skeleton_of(mask))),
+        "fractal_dimension_mask": rounded(fractal_dimension(mask)),
         "segments": len(segments),
         "calibre_px": calibre, "calibre_um": scaled(calibre, um),
         "tortuosity": weighted(shaped(segments), lambda s: arc_chord(s.path)),
         "curvature_per_px": curvature,
-        "curvature_per_mm": None if um is None or curvature is None else curvature * 1000 / um,
+        "curvature_per_mm": None if um is None or curvature is None else
+        rounded(curvature * 1000 / um),
     }  # fmt: skip
 
 
@@ -167,4 +168,9 @@ def weighted(segments: list[Segment], value) -> float | None:
 
 
 def scaled(value: float | None, um: float | None) -> float | None:
-    return None if value is None or um is None else round(value * um, 2)
+    return None if value is None or um is None else round(float(value * um), 2)
+
+
+def rounded(value: float | None, digits: int = 4) -> float | None:
+    """A plain float (None for none or NaN), rounded for the table."""
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)

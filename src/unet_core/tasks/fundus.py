@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..base.labels import IGNORE_LABEL
+from ..retina.biomarkers import COLUMNS
 from ..retina.vessels import MEASUREMENTS, describe, measure_vessels
 from .task import ImageContext, Task
 
@@ -138,6 +139,12 @@ def auto_scale(image: np.ndarray, scale: dict, fov: np.ndarray | None = None) ->
     return float(target) / (2 * circle[2]) if circle is not None else 1.0
 
 
+def artery_vein(classes) -> bool:
+    """Whether ``classes`` are background, arteries and veins (a model of the two types)."""
+    names = [str(c).lower() for c in classes]
+    return len(names) == 3 and names[1].startswith("arter") and names[2].startswith("vein")
+
+
 class Fundus(Task):
     """Vessels in colour fundus photographs."""
 
@@ -145,7 +152,7 @@ class Fundus(Task):
     bundled = "drive"
     tags = ("retina", "fundus-photography", "blood-vessels")
     sample = "fundus_retina.jpg"  # a normal left eye (Häggström 2014, CC0)
-    report_columns = MEASUREMENTS
+    report_columns = MEASUREMENTS + COLUMNS
 
     def prepare(self, image: np.ndarray, card) -> ImageContext:
         """The field of view (found once) and the factor that brings its diameter to the
@@ -176,10 +183,15 @@ class Fundus(Task):
             prob[0][outside], prob[1:, outside] = 1.0, 0.0
 
     def measure(self, image: np.ndarray, mask: np.ndarray, card,
-                context: ImageContext | None = None) -> dict:  # fmt: skip
+                context: ImageContext | None = None, calibration=None) -> dict:  # fmt: skip
         """:func:`measure_vessels` inside the FOV of a colour photograph (and relative to its
-        diameter), with the area fraction under its report name."""
-        if len(card.classes) != 2:
+        diameter), with the area fraction under its report name, and what research publishes
+        (:func:`~unet_core.retina.biomarkers.measure_photograph`: per vessel type for a model
+        of arteries and veins; microns with a ``calibration``)."""
+        from ..retina.biomarkers import measure_photograph
+
+        typed = artery_vein(card.classes)
+        if len(card.classes) != 2 and not typed:
             return {}
         image = np.asarray(image)
         fov = self._fov(image, card, context)
@@ -187,7 +199,8 @@ class Fundus(Task):
             return {}  # not a fundus photograph: no vessel figures (notes() says so)
         diameter = fov_diameter(fov) if fov is not None else None
         values = measure_vessels(mask > 0, fov, diameter or None)
-        return {"vessel_area_fraction": values.pop("area_fraction"), **values}
+        published = measure_photograph(mask, fov, image, calibration, typed=typed)
+        return {"vessel_area_fraction": values.pop("area_fraction"), **values, **published}
 
     def describe(self, values: dict) -> str:
         return describe(values)

@@ -66,8 +66,10 @@ class Task:
         lies outside a field of view)."""
 
     def measure(self, image: np.ndarray, mask: np.ndarray, card,
-                context: ImageContext | None = None) -> dict:  # fmt: skip
-        """Measurements of a mask for the report and the widget ({} if none)."""
+                context: ImageContext | None = None, calibration=None) -> dict:  # fmt: skip
+        """Measurements of a mask for the report and the widget ({} if none); ``calibration``
+        (:class:`~unet_core.retina.biomarkers.Calibration`) gives lengths in microns where
+        the task measures lengths."""
         return {}
 
     def describe(self, values: dict) -> str:
