@@ -62,10 +62,12 @@ class Calibration:
 
 def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
                        image: np.ndarray | None = None, calibration: Calibration | None = None,
-                       disc: Disc | None = None, typed: bool = False) -> dict:  # fmt: skip
+                       disc: Disc | None = None, typed: bool = False,
+                       keep: dict | None = None) -> dict:  # fmt: skip
     """Every column of :data:`COLUMNS` for one photograph's ``labels`` inside ``fov``;
     ``typed``: the labels are an artery/vein map. ``image`` locates the optic disc unless
-    ``disc`` is given."""
+    ``disc`` is given. ``keep``, a dict, receives what was measured on: the ``segments`` and
+    the ``disc`` (None when none)."""
     labels = np.asarray(labels)
     fov = np.ones(labels.shape, bool) if fov is None else np.asarray(fov, bool)
     labels = np.where(fov, labels, 0)
@@ -100,6 +102,8 @@ def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
     if um is None:
         why.append("microns: give the pixel size or the field of view's angle")
     out["not_measured"] = "; ".join(why)
+    if keep is not None:
+        keep.update(segments=segments, disc=disc)
     return out
 
 

@@ -106,3 +106,9 @@ def zone_mask(shape: tuple[int, int], disc: Disc, zone: tuple[float, float] = ZO
     r = np.hypot(yy - disc.row, xx - disc.col)
     margin = disc.diameter / 2
     return (r >= margin + zone[0] * disc.diameter) & (r <= margin + zone[1] * disc.diameter)
+
+
+def zone_radii(disc: Disc, zone: tuple[float, float] = ZONE) -> tuple[float, float, float]:
+    """The radii (px) of the disc's margin and of the zone's inner and outer edges."""
+    margin = disc.diameter / 2
+    return margin, margin + zone[0] * disc.diameter, margin + zone[1] * disc.diameter

@@ -145,6 +145,25 @@ def artery_vein(classes) -> bool:
     return len(names) == 3 and names[1].startswith("arter") and names[2].startswith("vein")
 
 
+def measure_map(image: np.ndarray, labels: np.ndarray, fov: np.ndarray | None = None,
+                typed: bool = False, calibration=None, keep: dict | None = None) -> dict:
+    """Every measurement of a photograph's vessel map (``typed``: 1 artery, 2 vein) inside
+    its field of view (found on ``image`` when not given): :func:`measure_vessels` and what
+    research publishes (:func:`~unet_core.retina.biomarkers.measure_photograph`, ``keep``
+    receiving its segments and disc). ValueError in one line when the map and the image
+    differ in size."""
+    from ..retina.biomarkers import measure_photograph
+
+    image, labels = np.asarray(image), np.asarray(labels)
+    if labels.shape != image.shape[:2]:
+        raise ValueError(f"the labels {labels.shape} and the image {image.shape[:2]} differ in "
+                         "size: choose the image they were made on")  # fmt: skip
+    fov = fov_mask(image) if fov is None else fov
+    values = measure_vessels(labels > 0, fov, fov_diameter(fov) or None)
+    published = measure_photograph(labels, fov, image, calibration, typed=typed, keep=keep)
+    return {"vessel_area_fraction": values.pop("area_fraction"), **values, **published}
+
+
 class Fundus(Task):
     """Vessels in colour fundus photographs."""
 
@@ -188,8 +207,6 @@ class Fundus(Task):
         diameter), with the area fraction under its report name, and what research publishes
         (:func:`~unet_core.retina.biomarkers.measure_photograph`: per vessel type for a model
         of arteries and veins; microns with a ``calibration``)."""
-        from ..retina.biomarkers import measure_photograph
-
         typed = artery_vein(card.classes)
         if len(card.classes) != 2 and not typed:
             return {}
@@ -197,10 +214,7 @@ class Fundus(Task):
         fov = self._fov(image, card, context)
         if fov is not None and not looks_like_fundus(image, fov):
             return {}  # not a fundus photograph: no vessel figures (notes() says so)
-        diameter = fov_diameter(fov) if fov is not None else None
-        values = measure_vessels(mask > 0, fov, diameter or None)
-        published = measure_photograph(mask, fov, image, calibration, typed=typed)
-        return {"vessel_area_fraction": values.pop("area_fraction"), **values, **published}
+        return measure_map(image, mask, fov, typed, calibration)
 
     def describe(self, values: dict) -> str:
         return describe(values)

@@ -1,0 +1,185 @@
+"""Measure a fundus photograph's vessel map in napari: the measures research publishes (vessel
+density, fractal dimension, calibre, tortuosity, the optic disc, CRAE, CRVE and AVR; per
+vessel type for an artery/vein map) in a table that follows the labels as they are corrected,
+and a layer that shows the measured segments, the disc and Knudtson's zone. The numbers are
+``unet_core.tasks.fundus.measure_map``'s, the same as ``segmentation.csv``'s."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    PushButton,
+    Table,
+    create_widget,
+)
+
+from .._session import image_pixels, pair_of
+from ._classes import CLASS_COLOURS
+from ._fit import make_scrollable
+from ._runner import JobRunner
+
+if TYPE_CHECKING:
+    import napari
+
+#: how long the brush rests before the table follows it (ms)
+SETTLE_MS = 400
+
+
+class MeasureWidget(Container):
+    """The measurements of a vessel or artery/vein labels layer over its photograph."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._labels = create_widget(annotation="napari.layers.Labels", label="labels")
+        self._typed = CheckBox(text="artery/vein map (1 = artery, 2 = vein)", value=False)
+        self._pixel = FloatSpinBox(label="pixel size (µm)", min=0, max=1000, step=0.1, value=0)
+        self._pixel.tooltip = "microns per pixel; 0: not known (then the angle, else pixels)"
+        self._angle = FloatSpinBox(label="field of view (°)", min=0, max=200, step=5, value=0)
+        self._angle.tooltip = "the camera's field-of-view angle, e.g. 45; 0: not known"
+        self._follow = CheckBox(text="update as the labels are corrected", value=True)
+        self._run = PushButton(text="Measure")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._show = PushButton(text="Show segments and zone")
+        self._status = Label(label="status", value="choose a photograph and its vessel labels")
+        self._table = Table(value={"measure": [], "value": []})
+        self._runner = JobRunner(self._run, self._cancel, None, self._status)
+        self.extend([self._image, self._labels, self._typed, self._pixel, self._angle,
+                     self._follow, self._run, self._cancel, self._show, self._status,
+                     self._table])  # fmt: skip
+        make_scrollable(self)
+        self._table.native.setMinimumHeight(260)
+        self._measured: dict = {}  # the last result: values, segments, disc, the layer
+        self._pending = False
+        self._watched = None
+        self._timer = _timer(self._on_settled)
+        self._run.changed.connect(lambda *_: self.measure())
+        self._show.changed.connect(lambda *_: self.show_geometry())
+        self._labels.changed.connect(self._on_labels)
+        self._on_labels(self._labels.value)
+
+    @property
+    def _worker(self):
+        return self._runner.worker
+
+    # ---- following the labels ----------------------------------------------------------------
+    def _on_labels(self, layer) -> None:
+        """Watch the chosen layer's strokes; an artery/vein pair ticks the type box."""
+        from unet_core.tasks.fundus import artery_vein
+
+        if self._watched is not None:
+            for event in (self._watched.events.paint, self._watched.events.data):
+                event.disconnect(self._on_changed)
+        self._watched = layer
+        if layer is None:
+            return
+        layer.events.paint.connect(self._on_changed)
+        layer.events.data.connect(self._on_changed)
+        pair = pair_of(self._viewer, layer)
+        if pair is not None:
+            self._typed.value = artery_vein(pair.classes)
+
+    def _on_changed(self, event=None) -> None:
+        if self._follow.value and self._measured:
+            self._timer.start(SETTLE_MS)
+
+    def _on_settled(self) -> None:
+        if self._runner.busy:
+            self._pending = True  # measured again once this one is done
+        else:
+            self.measure()
+
+    # ---- measuring ---------------------------------------------------------------------------
+    def measure(self) -> None:
+        from unet_core.retina.biomarkers import Calibration
+
+        image, labels = self._image.value, self._labels.value
+        if image is None or labels is None:
+            self._runner.say("choose a photograph and its vessel labels first")
+            return
+        if self._runner.busy:
+            return
+        try:
+            calibration = Calibration(self._pixel.value or None, self._angle.value or None)
+        except ValueError as exc:
+            self._runner.error(exc)
+            return
+        job = _measure_job(np.asarray(image_pixels(image)), np.array(labels.data),
+                           self._typed.value, calibration)  # fmt: skip
+        self._runner.start(job, f"measuring {labels.name}",
+                           returned=lambda result: self._on_done(labels, result),
+                           status=f"measuring '{labels.name}'…")  # fmt: skip
+
+    def _on_done(self, layer, result) -> None:
+        values, keep = result
+        self._measured = {"values": values, "layer": layer, **keep}
+        rows = [(k, _shown(v)) for k, v in values.items() if k != "not_measured"]
+        self._table.value = {"measure": [k for k, _ in rows], "value": [v for _, v in rows]}
+        why = values.get("not_measured") or "every measure made"
+        self._runner.say(f"'{layer.name}': {values.get('segments', 0)} segments; {why}")
+        if f"{layer.name} measured" in self._viewer.layers:
+            self.show_geometry()  # the layer follows too
+        if self._pending:
+            self._pending = False
+            self._timer.start(SETTLE_MS)
+
+    def show_geometry(self) -> None:
+        """A shapes layer ``<labels> measured``: each segment's centreline in its class's
+        colour, the disc's margin and the zone's two circles in yellow."""
+        from unet_core.retina.disc import zone_radii
+
+        if not self._measured:
+            self._runner.say("measure first: the layer shows what was measured")
+            return
+        layer, disc = self._measured["layer"], self._measured["disc"]
+        paths = [s.path[:: 2] if len(s.path) > 4 else s.path for s in self._measured["segments"]]
+        colours = [CLASS_COLOURS[min(s.label, len(CLASS_COLOURS) - 1)]
+                   for s in self._measured["segments"]]  # fmt: skip
+        shapes, kinds = list(paths), ["path"] * len(paths)
+        if disc is not None:
+            centre = np.array([disc.row, disc.col])
+            for r in zone_radii(disc):
+                shapes.append(np.array([centre - r, centre + r]))
+                kinds.append("ellipse")
+                colours.append("yellow")
+        name = f"{layer.name} measured"
+        if name in self._viewer.layers:
+            self._viewer.layers.remove(name)
+        self._viewer.add_shapes(shapes, shape_type=kinds, edge_color=colours, edge_width=1.5,
+                                face_color="transparent", name=name, scale=layer.scale,
+                                translate=layer.translate)  # fmt: skip
+
+
+def _measure_job(image, labels, typed: bool, calibration):
+    """The measurement as a job (the widget's runner runs it in a worker)."""
+    from unet_core.base.events import Status
+    from unet_core.tasks.fundus import measure_map
+
+    yield Status("finding the field of view, the centreline and the disc…")
+    keep: dict = {}
+    values = measure_map(image, labels, typed=typed, calibration=calibration, keep=keep)
+    return values, keep
+
+
+def _shown(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _timer(callback):
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(callback)
+    return timer

@@ -1,0 +1,65 @@
+"""Issue 35: the Measure widget shows what research publishes of a vessel map, follows the
+labels as they are corrected, shows the segments, disc and zone it measured, and says in one
+line when the layers do not fit."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from napari_unet import PLUGIN
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
+from test_retina import fundus, tree  # noqa: E402
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def measured(make_napari_viewer, qtbot):
+    """A drawn photograph with a bright disc and an artery/vein map around it, measured."""
+    viewer = make_napari_viewer()
+    image, _ = fundus(disc_at=(200, 200), disc_radius=30)
+    photo = viewer.add_image(image, name="eye")
+    labels = viewer.add_labels(tree([5] * 6, [7] * 6), name="eye labels")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
+    widget._image.value, widget._labels.value = photo, labels
+    widget._typed.value = True
+    widget._pixel.value = 30.0
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
+    return viewer, widget, labels
+
+
+
+def test_the_table_shows_the_measures_and_follows_a_correction(measured, qtbot):
+    viewer, widget, labels = measured
+    rows = {row[0]: row[1] for row in widget._table.value["data"]}
+    assert rows["segments"] == "12", widget._status.value
+    assert float(rows["crae_um"]) == pytest.approx(30 * float(rows["crae_px"]), rel=0.01)
+    assert float(rows["avr"]) < 1 and rows["microns_per_pixel"] == "30"
+    values = widget._measured["values"]
+    assert values["disc_diameter_px"] == pytest.approx(60, rel=0.01)  # 1800 um / 30 um
+    # a correction: one artery erased with the brush; the table follows on its own
+    artery = np.argwhere(labels.data == 1)[0]
+    from scipy import ndimage
+
+    parts, _ = ndimage.label(labels.data == 1)
+    one = parts == parts[tuple(artery)]
+    labels.data_setitem(np.nonzero(one), 0)
+    labels.events.paint(value=[])
+    qtbot.waitUntil(lambda: widget._measured["values"]["segments"] == 11, timeout=TIMEOUT)
+    assert widget._measured["values"]["crae_px"] is None  # five arteries: no CRAE, and why
+    assert "CRAE: 5 artery(s) cross the zone" in widget._status.value
+
+
+def test_the_measured_segments_and_zone_are_shown_and_wrong_layers_said(measured, qtbot):
+    viewer, widget, labels = measured
+    widget._show.clicked.emit()
+    shapes = viewer.layers["eye labels measured"]
+    assert shapes.shape_type.count("path") == 12 and shapes.shape_type.count("ellipse") == 3
+    widget._image.value = viewer.add_image(np.zeros((50, 60, 3), np.uint8), name="other")
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    assert widget._status.value.startswith("failed: the labels (400, 400) and the image (50, 60)")
