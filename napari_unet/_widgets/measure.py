@@ -49,13 +49,15 @@ class MeasureWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._show = PushButton(text="Show segments and zone")
         self._status = Label(label="status", value="choose a photograph and its vessel labels")
-        self._table = Table(value={"measure": [], "value": []})
+        self._table = Table(value={"measure": [], "value": []}, label="")
         self._runner = JobRunner(self._run, self._cancel, None, self._status)
         self.extend([self._image, self._labels, self._typed, self._pixel, self._angle,
                      self._follow, self._run, self._cancel, self._show, self._status,
                      self._table])  # fmt: skip
         make_scrollable(self)
         self._table.native.setMinimumHeight(260)
+        self._table.native.verticalHeader().setVisible(False)  # no row numbers: room for names
+        self._table.native.horizontalHeader().setStretchLastSection(True)
         self._measured: dict = {}  # the last result: values, segments, disc, the layer
         self._pending = False
         self._watched = None
@@ -122,6 +124,7 @@ class MeasureWidget(Container):
         self._measured = {"values": values, "layer": layer, **keep}
         rows = [(k, _shown(v)) for k, v in values.items() if k != "not_measured"]
         self._table.value = {"measure": [k for k, _ in rows], "value": [v for _, v in rows]}
+        self._table.native.resizeColumnToContents(0)  # every measure's name in full
         why = values.get("not_measured") or "every measure made"
         self._runner.say(f"'{layer.name}': {values.get('segments', 0)} segments; {why}")
         if f"{layer.name} measured" in self._viewer.layers:
@@ -144,9 +147,8 @@ class MeasureWidget(Container):
                    for s in self._measured["segments"]]  # fmt: skip
         shapes, kinds = list(paths), ["path"] * len(paths)
         if disc is not None:
-            centre = np.array([disc.row, disc.col])
-            for r in zone_radii(disc):
-                shapes.append(np.array([centre - r, centre + r]))
+            for r in zone_radii(disc):  # an ellipse as its centre and its radii
+                shapes.append(np.array([[disc.row, disc.col], [r, r]]))
                 kinds.append("ellipse")
                 colours.append("yellow")
         name = f"{layer.name} measured"
