@@ -153,3 +153,24 @@ def test_noise_p_adds_noise_to_that_share_of_the_patches_and_one_keeps_the_old_s
     always = Augmentation(**keep)(image, labels, np.random.default_rng(5))[0]
     np.testing.assert_array_equal(always, noise(image, np.random.default_rng(5), 0.2))
     assert always.std() > 0
+
+
+def test_colour_augmentation_mixes_and_bends_the_channels_of_colour_patches_only():
+    """Issue 35: another sensor's colours (per-channel gammas, crosstalk) for a colour model;
+    each channel comes out z-scored as the model's input is, a gray patch as it was."""
+    rng = np.random.default_rng(3)
+    image = rng.normal(0, 1, (3, 40, 50)).astype(np.float32)
+    image[1] += image[0]  # channels that differ in what they show
+    labels = (rng.random((40, 50)) > 0.5).astype(np.int64)
+    keep = dict(elastic_p=0.0, dihedral=False, intensity=0.0)
+    out, out_lab = Augmentation(**keep, colour=1.0)(image, labels, np.random.default_rng(0))
+    np.testing.assert_array_equal(out_lab, labels)
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(out.std(axis=(1, 2)), 1, atol=1e-4)
+    before = np.corrcoef(image.reshape(3, -1))
+    after = np.corrcoef(out.reshape(3, -1))
+    assert after[0, 2] > before[0, 2] + 0.02  # crosstalk: the channels share more
+    assert not np.allclose(out[0], (image[0] - image[0].mean()) / image[0].std(), atol=0.05)
+    gray = image[:1]
+    same, _ = Augmentation(**keep, colour=1.0)(gray, labels, np.random.default_rng(0))
+    np.testing.assert_array_equal(same, gray)

@@ -122,6 +122,21 @@ def jpeg(image: np.ndarray, rng: np.random.Generator, worst: int = 30) -> np.nda
     return out
 
 
+def colour(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Another sensor's colour on a normalised (3, H, W) image: a gamma of its own for each
+    channel, then the channels mixed (crosstalk: each a random blend dominated by itself),
+    each renormalised as the model's input is (per-channel z-score)."""
+    x = np.empty_like(image)
+    for c in range(image.shape[0]):
+        lo, hi = image[c].min(), image[c].max()
+        span = max(hi - lo, 1e-6)
+        x[c] = ((image[c] - lo) / span) ** np.exp(rng.normal(0, 0.25 * strength)) * span + lo
+    mix = np.eye(3) + np.abs(rng.normal(0, 0.2 * strength, (3, 3))) * (1 - np.eye(3))
+    x = np.tensordot(mix / mix.sum(1, keepdims=True), x, axes=1)
+    mean, std = x.mean(axis=(1, 2), keepdims=True), x.std(axis=(1, 2), keepdims=True)
+    return ((x - mean) / np.maximum(std, 1e-6)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """Which augmentations to apply and how strongly.
@@ -135,6 +150,8 @@ class Augmentation:
     which is what a grayscale or red-free photograph looks like to a colour model.
     ``noise``: Gaussian noise up to that std (normalised units), in a share ``noise_p`` of
     the patches; ``jpeg_p``: with this probability JPEG compression at quality 30-95.
+    ``colour``: another sensor's colour (:func:`colour`: per-channel gammas and crosstalk) in
+    every colour patch, that strong (0: none).
     """
 
     elastic_p: float = 0.5
@@ -150,6 +167,7 @@ class Augmentation:
     noise: float = 0.0
     noise_p: float = 1.0
     jpeg_p: float = 0.0
+    colour: float = 0.0
 
     def __call__(
         self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
@@ -175,6 +193,8 @@ class Augmentation:
             image = blur(image, rng.uniform(0.3, 1.0) * self.blur_sigma)
         if self.illumination > 0 and not volume:
             image = illumination(image, rng, self.illumination)
+        if self.colour > 0 and image.shape[0] == 3:
+            image = colour(image, rng, self.colour)
         image = intensity(image, rng, self.intensity)
         if self.noise > 0 and (self.noise_p >= 1 or rng.random() < self.noise_p):
             image = noise(image, rng, self.noise)
