@@ -58,6 +58,10 @@ class BatchWidget(Container):
         self._save_prob = CheckBox(text="also write probability maps", value=False)
         self._overwrite = CheckBox(text="overwrite existing results", value=False)
         self._objects = CheckBox(text="separate objects (count them)", value=False)
+        self._fov_angle = FloatSpinBox(label="fundus field of view (°)", min=0, max=200,
+                                       step=5, value=0)  # fmt: skip
+        self._fov_angle.tooltip = ("fundus photographs: the camera's angle (e.g. 45), for "
+                                   "calibres and CRAE/CRVE in microns; 0: in pixels")  # fmt: skip
         self._scale_out = ScaleOutRows()
         self._run = PushButton(text="Segment folder")
         self._cancel = PushButton(text="Cancel", enabled=False)
@@ -72,7 +76,8 @@ class BatchWidget(Container):
         self._open = PushButton(text="Open result next to its image", enabled=False)
         self.extend([self._input, self._pattern, self._recursive, self._output, self._model,
                      self._model_file, self._device, self._threshold, self._save_prob,
-                     self._overwrite, self._objects, *self._scale_out.rows, self._run,
+                     self._overwrite, self._objects, self._fov_angle, *self._scale_out.rows,
+                     self._run,
                      self._cancel, self._progress, self._status, self._failures,
                      self._results, self._open])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status,
@@ -128,7 +133,8 @@ class BatchWidget(Container):
 
         options = SegmentOptions(device=self._device.value, threshold=self._threshold.value,
                                  save_prob=self._save_prob.value, overwrite=self._overwrite.value,
-                                 instances=self._objects.value)  # fmt: skip
+                                 instances=self._objects.value,
+                                 fov_degrees=self._fov_angle.value or None)  # fmt: skip
         job = batch_job([str(folder)], str(out), model, options,
                         pattern=self._pattern.value or "*",
                         recursive=self._recursive.value, **cluster)  # fmt: skip

@@ -240,3 +240,27 @@ def test_a_bad_scheduler_address_or_no_dask_is_one_line(batch_widget, folder, ti
     widget._run.clicked.emit()
     assert widget._status.value == scale_out.MISSING and widget._run.enabled
     assert shown["error"][-1] == scale_out.MISSING
+
+
+def test_a_fundus_folder_is_measured_in_microns_from_the_cameras_angle(batch_widget, tmp_path,
+                                                                       qtbot):  # fmt: skip
+    """Issue 35: the camera's field of view given in the widget, the report's calibres come in
+    microns as from ``napari-unet segment --fov-degrees``."""
+    import shutil
+    from pathlib import Path
+
+    from unet_core.batch.report import read_report
+
+    viewer, widget, shown = batch_widget
+    (tmp_path / "eyes").mkdir()
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / "fundus_retina.jpg"
+    shutil.copy(sample, tmp_path / "eyes" / "eye.jpg")
+    widget._input.value = tmp_path / "eyes"
+    widget._device.value = "cpu"
+    widget._fov_angle.value = 45
+    widget._run.clicked.emit()
+    wait_idle(qtbot, widget)
+    (row,) = read_report(tmp_path / "eyes" / "segmented" / "segmentation.csv")
+    assert float(row["microns_per_pixel"]) > 0 and float(row["calibre_um"]) > 0
+    assert float(row["calibre_um"]) == pytest.approx(
+        float(row["calibre_px"]) * float(row["microns_per_pixel"]), rel=0.01)
