@@ -3,8 +3,11 @@ give: DRIVE's validation photographs (ids 37-40) with RITE's artery/vein labels,
 shifts of ``benchmarks/cameras.py`` (white balance, casts, gamma, gray, blur, noise, JPEG, other
 resolutions), each model at the defaults.
 
-    python benchmarks/arteries.py --models NAME=FILE [...] [--data ../shared/data]
-        [--fov-degrees 45]
+    python benchmarks/arteries.py --models NAME=FILE [NAME=VESSELS+TYPES ...]
+        [--data ../shared/data] [--fov-degrees 45]
+
+``VESSELS+TYPES`` (e.g. ``drive+drive-av``): the vessel map of a two-class model with each
+vessel pixel typed by the artery/vein model.
 
 Per shift and model: vessel F1 (either class), artery F1, vein F1, and the artery/vein accuracy
 on the vessel pixels found and labelled (uncertain pixels and crossings not scored). Then, per
@@ -36,14 +39,11 @@ def main() -> None:
     import torch
 
     from unet_core.data import drive
-    from unet_core.formats.store import load_model
-    from unet_core.inference.predictor import Predictor
     from unet_core.scoring import av_scores
     from unet_core.tasks.fundus import Fundus
 
     torch.set_num_threads(args.threads)
-    predictors = {n: Predictor(load_model(f, device="cpu"), device="cpu")
-                  for n, f in (m.split("=", 1) for m in args.models)}  # fmt: skip
+    predictors = {n: predictor_of(f) for n, f in (m.split("=", 1) for m in args.models)}
     root = f"{args.data}/drive"
     data = [dataclasses.replace(d, labels=drive.av_labels(root, d.id))
             for d in drive.load_drive(root, drive.VAL_IDS)]  # fmt: skip
@@ -70,6 +70,28 @@ def main() -> None:
                   f"{mean['f1_vein']:.3f} | {mean['av_accuracy']:.3f} |", flush=True)
     measured(predictors, data, probs, args.fov_degrees)
     print(f"\n{time.perf_counter() - start:.0f} s")
+
+
+def predictor_of(spec: str):
+    """``FILE``: the model's own probabilities; ``VESSELS+TYPES``: the vessel map of the
+    first (a two-class model, e.g. ``drive``), each vessel pixel given the type the second
+    (an artery/vein model) finds likelier: a study of what a camera-robust vessel map adds."""
+    from unet_core.formats.store import load_model
+    from unet_core.inference.predictor import Predictor
+
+    def load(name):
+        return Predictor(load_model(name, device="cpu"), device="cpu")
+
+    if "+" not in spec:
+        return load(spec)
+    vessels, types = (load(n) for n in spec.split("+", 1))
+
+    def both(image):
+        found, kinds = vessels(image)[1] >= 0.5, types(image)
+        artery = kinds[1] >= kinds[2]
+        return np.stack([~found, found & artery, found & ~artery]).astype(np.float32)
+
+    return both
 
 
 def measured(predictors, data, probs, degrees: float) -> None:
