@@ -5,7 +5,10 @@ recipe, ``--minutes`` on 2 threads, as ``napari-unet train --size NETWORK`` does
 fine-tuned, as the paint-and-retrain loop does, on an image it never saw: nuclei half as large
 with another seed. The left half carries scribbles (``finetune.scribbles``: a few strokes on
 nuclei and on background), the right half is scored (foreground IoU) before the round and
-after rounds of ``--budgets`` seconds; the steps each round made are the network's speed.
+after rounds of ``--budgets`` seconds, each run as the loop runs a scribbles round
+(``unet_core.loop.rounds.round_job``: the strokes completed by the live head where it is sure)
+and, beside it, on the strokes alone (``finetune``); the steps each round made are the
+network's speed.
 
     python benchmarks/finetune_networks.py [--networks medium resnet18 resnet34]
         [--minutes 2] [--budgets 10 30]
@@ -25,7 +28,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from finetune import iou, nuclei_image, recipe, scribbles  # noqa: E402
 
+from unet_core.base.jobs import drain  # noqa: E402
+from unet_core.base.labels import IGNORE_LABEL  # noqa: E402
 from unet_core.data.folders import load_folders  # noqa: E402
+from unet_core.loop.rounds import RoundData, round_job  # noqa: E402
 from unet_core.training.own_data import train  # noqa: E402
 
 
@@ -53,17 +59,22 @@ def main() -> None:
     left = np.zeros(truth.shape, bool)
     left[:, :256] = True
     strokes = scribbles(truth, left, np.random.default_rng(0))
-    print("| network | training steps | IoU before | round (s) | steps | IoU after |")
-    print("|---|---|---|---|---|---|")
+    print("| network | training steps | IoU before | round (s) | loop round: steps | IoU after "
+          "| strokes alone: steps | IoU after |")
+    print("|---|---|---|---|---|---|---|---|")
     for network in args.networks:
         with tempfile.TemporaryDirectory() as tmp:
             model, steps = trained(network, Path(tmp), args.minutes)
         before, _ = iou(model, image, truth, ~left)
         for seconds in args.budgets:
+            data = RoundData("p", image, strokes, strokes != IGNORE_LABEL, strokes, sparse=True)
+            looped = drain(round_job(model, [data], parent="base", seconds=seconds,
+                                     device="cpu", threads=2))  # fmt: skip
+            guided, _ = iou(looped.model, image, truth, ~left)
             new, made, _ = recipe(model, image, strokes, seconds)
             after, _ = iou(new, image, truth, ~left)
-            print(f"| {network} | {steps} | {before:.3f} | {seconds:g} | {made} | "
-                  f"**{after:.3f}** |", flush=True)  # fmt: skip
+            print(f"| {network} | {steps} | {before:.3f} | {seconds:g} | {looped.steps} | "
+                  f"**{guided:.3f}** | {made} | {after:.3f} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
