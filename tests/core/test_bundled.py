@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 import pytest
 
 from unet_core import bundled_models, load_model, predict, read_card
@@ -86,3 +88,24 @@ def test_artery_vein_model_on_a_drive_photograph_it_never_saw(shared_data, tmp_p
     assert main(["segment", str(image), "--model", "drive-av", "--out", str(tmp_path / "p"),
                  "--pixel-size", "-1"]) == 2  # one line, before any work  # fmt: skip
     assert not (tmp_path / "p").exists()
+
+
+def test_an_artery_corrected_to_a_vein_is_learned_by_a_round():
+    """Issue 35: the loop on an artery/vein map: a user repaints an artery the model found as
+    a vein, and a short round learns it while the rest of the map stays as it was."""
+    from scipy import ndimage
+
+    from unet_core.training.finetune import finetune
+
+    image = read_image(SAMPLES / "fundus_retina.jpg")
+    model = load_model("drive-av", device="cpu")
+    labels = predict(model, image, device="cpu").argmax(0)
+    parts, n = ndimage.label(labels == 1)
+    sizes = ndimage.sum(np.ones_like(parts), parts, range(1, n + 1))
+    wrong = parts == np.argsort(sizes)[-3] + 1  # the third-largest artery, said to be a vein
+    assert wrong.sum() > 1000 and (labels[wrong] == 2).mean() == 0
+    taught = np.where(wrong, 2, labels)
+    new = finetune(model, image, taught, steps=40, corrected=[wrong], seed=0)
+    after = predict(new, image, device="cpu").argmax(0)
+    assert (after[wrong] == 2).mean() > 0.8
+    assert (after[~wrong] == labels[~wrong]).mean() > 0.9
