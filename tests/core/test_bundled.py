@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 from unet_core import bundled_models, load_model, predict, read_card
