@@ -177,6 +177,17 @@ def test_crae_crve_and_avr_of_a_drawn_tree_in_pixels_and_microns():
     assert angle == pytest.approx(45 * 288 / 540)
 
 
+def test_a_closed_ring_has_a_calibre_but_no_tortuosity_and_empty_maps_measure_nothing():
+    yy, xx = np.indices((80, 80))
+    ring = (np.abs(np.hypot(yy - 40, xx - 40) - 25) < 1.5).astype(np.uint8)
+    values = measure_photograph(ring)
+    assert values["segments"] == 1 and values["calibre_px"] == pytest.approx(3, abs=0.3)
+    assert values["tortuosity"] is None and values["curvature_per_px"] is None
+    empty = measure_photograph(np.zeros((50, 50), np.uint8))
+    assert empty["segments"] == 0 and empty["calibre_px"] is None
+    assert empty["fractal_dimension"] is None
+
+
 def test_what_cannot_be_measured_is_empty_with_its_reason():
     few = tree([5] * 3, [7] * 6)
     values = measure_photograph(few, disc=Disc(200, 200, 60, "given"), typed=True)

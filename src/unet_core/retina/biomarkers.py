@@ -157,8 +157,14 @@ def zone_widths(segments: list[Segment], zone: np.ndarray) -> list[float]:
     return [w for w in widths if np.isfinite(w)]
 
 
+#: a segment whose ends lie closer than this (px) is a closed loop: it has no chord, so no
+#: distance factor (a ring's arc over its 1-px chord would read as tortuosity 150)
+MIN_CHORD = 3.0
+
+
 def shaped(segments: list[Segment]) -> list[Segment]:
-    return [s for s in segments if s.length >= MIN_SHAPE_LENGTH and s.chord > 0]
+    """The segments long enough, and open, to carry a tortuosity and a curvature."""
+    return [s for s in segments if s.length >= MIN_SHAPE_LENGTH and s.chord >= MIN_CHORD]
 
 
 def weighted(segments: list[Segment], value) -> float | None:
