@@ -34,7 +34,7 @@ def main() -> None:
     seg = segment(viewer, "fundus", "drive-av")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
     labels = next(layer for layer in viewer.layers if layer.name.endswith(" labels"))
-    widget._labels.value = labels
+    widget._target.value = labels
     widget._angle.value = 45
     widget._run.clicked.emit()
     wait_for(lambda: widget._worker is None and bool(widget._measured))

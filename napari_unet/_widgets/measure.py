@@ -38,7 +38,7 @@ class MeasureWidget(Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._labels = create_widget(annotation="napari.layers.Labels", label="labels")
+        self._target = create_widget(annotation="napari.layers.Labels", label="labels")
         self._typed = CheckBox(text="artery/vein map (1 = artery, 2 = vein)", value=False)
         self._pixel = FloatSpinBox(label="pixel size (µm)", min=0, max=1000, step=0.1, value=0)
         self._pixel.tooltip = "microns per pixel; 0: not known (then the angle, else pixels)"
@@ -51,7 +51,7 @@ class MeasureWidget(Container):
         self._status = Label(label="status", value="choose a photograph and its vessel labels")
         self._table = Table(value={"measure": [], "value": []}, label="")
         self._runner = JobRunner(self._run, self._cancel, None, self._status)
-        self.extend([self._image, self._labels, self._typed, self._pixel, self._angle,
+        self.extend([self._image, self._target, self._typed, self._pixel, self._angle,
                      self._follow, self._run, self._cancel, self._show, self._status,
                      self._table])  # fmt: skip
         make_scrollable(self)
@@ -64,8 +64,8 @@ class MeasureWidget(Container):
         self._timer = _timer(self._on_settled)
         self._run.changed.connect(lambda *_: self.measure())
         self._show.changed.connect(lambda *_: self.show_geometry())
-        self._labels.changed.connect(self._on_labels)
-        self._on_labels(self._labels.value)
+        self._target.changed.connect(self._on_labels)
+        self._on_labels(self._target.value)
 
     @property
     def _worker(self):
@@ -102,7 +102,7 @@ class MeasureWidget(Container):
     def measure(self) -> None:
         from unet_core.retina.biomarkers import Calibration
 
-        image, labels = self._image.value, self._labels.value
+        image, labels = self._image.value, self._target.value
         if image is None or labels is None:
             self._runner.say("choose a photograph and its vessel labels first")
             return

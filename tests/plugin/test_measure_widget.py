@@ -24,7 +24,7 @@ def measured(make_napari_viewer, qtbot):
     photo = viewer.add_image(image, name="eye")
     labels = viewer.add_labels(tree([5] * 6, [7] * 6), name="eye labels")
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
-    widget._image.value, widget._labels.value = photo, labels
+    widget._image.value, widget._target.value = photo, labels
     widget._typed.value = True
     widget._pixel.value = 30.0
     widget._run.clicked.emit()
@@ -63,3 +63,14 @@ def test_the_measured_segments_and_zone_are_shown_and_wrong_layers_said(measured
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
     assert widget._status.value.startswith("failed: the labels (400, 400) and the image (50, 60)")
+
+
+def test_field_names_show_when_docked_before_any_layer(make_napari_viewer):
+    from qtpy.QtWidgets import QLabel
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
+    texts = {label.text() for label in widget.native.findChildren(QLabel)}
+    assert {"image", "labels", "pixel size (µm)", "field of view (°)", "status"} <= texts, texts
+    widget._run.clicked.emit()
+    assert widget._status.value == "choose a photograph and its vessel labels first"

@@ -3,6 +3,7 @@ end points, each an ordered list of pixels with its calibre along the way."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,9 +24,9 @@ class Segment:
     areas: np.ndarray
     label: int = 1
 
-    @property
+    @functools.cached_property
     def length(self) -> float:
-        """Arc length of the smoothed centreline (px)."""
+        """Arc length of the smoothed centreline (px), taken once."""
         from .shape import arc_length
 
         return arc_length(self.path)
@@ -102,8 +103,9 @@ def vessel_segments(mask: np.ndarray, labels: np.ndarray | None = None,
     skeleton = skeleton_of(mask)
     if not skeleton.any():
         return []
-    branch = neighbours(skeleton) >= 3
-    area = owned_areas(mask, skeleton)
+    count = neighbours(skeleton)
+    branch = count >= 3
+    area = owned_areas(mask, skeleton, count)
     parts, _ = ndimage.label(skeleton & ~branch, structure=_EIGHT)
     out = []
     for index, found in enumerate(ndimage.find_objects(parts), start=1):
@@ -123,16 +125,14 @@ def vessel_segments(mask: np.ndarray, labels: np.ndarray | None = None,
     return out
 
 
-def owned_areas(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
+def owned_areas(mask: np.ndarray, skeleton: np.ndarray, count: np.ndarray) -> np.ndarray:
     """(H, W) float: for each skeleton pixel, the vessel pixels nearer to it than to any other
     (the distance transform of the centreline; a branch pixel's share is split between the
-    segments that meet there)."""
+    segments that meet there); ``count``: :func:`neighbours` of the skeleton."""
     _, (rows, cols) = ndimage.distance_transform_edt(~skeleton, return_indices=True)
     owner = rows[mask] * mask.shape[1] + cols[mask]
     area = np.bincount(owner, minlength=mask.size).reshape(mask.shape).astype(float)
-    share = np.maximum(np.where(skeleton, neighbours(skeleton), 1), 1)
-    branch = skeleton & (neighbours(skeleton) >= 3)
-    return np.where(branch, area / share, area)
+    return np.where(count >= 3, area / np.maximum(count, 1), area)
 
 
 def _length(path: np.ndarray) -> float:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-_NEIGHBOURS = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]])
-
 
 def distance_to_background(mask: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """Euclidean distance from the pixels (ys, xs) of a bool ``mask`` to its nearest False
@@ -52,15 +50,15 @@ def measure_vessels(
     1 per orthogonal and sqrt(2) per diagonal step; the width at a skeleton pixel is
     ``2 * distance_to_background - 1``.
     """
-    from skimage.morphology import skeletonize
+    from .segments import neighbours, skeleton_of
 
     mask = np.asarray(mask) > 0
     fov = np.ones(mask.shape, bool) if fov is None else np.asarray(fov, bool)
     mask = mask & fov
-    skel = skeletonize(mask)
+    skel = skeleton_of(mask)
     orth = np.sum(skel[1:] & skel[:-1]) + np.sum(skel[:, 1:] & skel[:, :-1])
     diag = np.sum(skel[1:, 1:] & skel[:-1, :-1]) + np.sum(skel[1:, :-1] & skel[:-1, 1:])
-    count = ndimage.convolve(skel.astype(np.uint8), _NEIGHBOURS, mode="constant") * skel
+    count = neighbours(skel)
     branches = ndimage.label(count >= 3, structure=np.ones((3, 3)))[1]
     width = 2 * distance_to_background(mask, *np.nonzero(skel)) - 1
     width = width[np.isfinite(width)]  # a mask that fills the whole image has no edge
