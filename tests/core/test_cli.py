@@ -239,7 +239,9 @@ def test_train_command_writes_model_card_curve_and_resumes(shared_data, tmp_path
     assert main([*args, "--set", "colour=blue"]) == 2
     assert "--set expects KEY=VALUE" in capsys.readouterr().err
     assert main([*args, "--set", "augmentation.colour=blue"]) == 2
-    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+    assert "--set augmentation.colour: expected a number, got 'blue'" in capsys.readouterr().err
+    assert main([*args, "--set", "augmentation.hue=0.5"]) == 2
+    assert "got 'augmentation.hue=0.5'" in capsys.readouterr().err
 
 
 def test_segment_spreads_files_over_local_dask_workers(tmp_path, folder, model_file, capsys):

@@ -53,7 +53,7 @@ def own_options(recipe_items: list[str], arch_items: list[str], size: str) -> tu
     return recipe, arch
 
 
-def parse_overrides(config, items: list[str], option: str = "--set") -> dict:
+def parse_overrides(config, items: list[str], option: str = "--set", prefix: str = "") -> dict:
     """``["patch=160", "augmentation.blur_p=0.3"]`` -> typed values for the fields of
     ``config``, a dataclass or a dict (a dotted key sets a field of a nested recipe entry);
     ValueError in one line naming ``option`` for an unknown entry or a value of another kind."""
@@ -72,11 +72,12 @@ def parse_overrides(config, items: list[str], option: str = "--set") -> dict:
         if not sep or key not in fields or dataclasses.is_dataclass(fields[key]):
             kind = "a recipe" if option == "--set" else "an architecture"
             raise ValueError(f"{option} expects KEY=VALUE with {kind} entry as KEY, got "
-                             f"{item!r}")  # fmt: skip
-        out[key] = typed(fields[key], text, f"{option} {key}")
+                             f"{prefix + item!r}")  # fmt: skip
+        out[key] = typed(fields[key], text, f"{option} {prefix}{key}")
     for head, sub in nested.items():
         out[head] = dataclasses.replace(fields[head],
-                                        **parse_overrides(fields[head], sub, option))
+                                        **parse_overrides(fields[head], sub, option,
+                                                          f"{prefix}{head}."))
     return out
 
 
