@@ -22,9 +22,10 @@ from .blocks import DoubleConv, DropBlock
 
 
 @functools.cache
-def onednn_fusion() -> bool:
-    """Whether this torch build runs a convolution with its ReLU as one oneDNN primitive
-    (checked once, on a tiny input, against the unfused result)."""
+def onednn_fusion(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this torch build runs a convolution with its ReLU as one oneDNN primitive in
+    ``dtype`` on this CPU (checked once per dtype, on a tiny input, against the unfused
+    result: oneDNN's bf16 path needs AVX-512 or AVX-NE-CONVERT, which many CPUs lack)."""
     op = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None)
     if op is None or not torch.backends.mkldnn.is_available():
         return False
@@ -32,9 +33,10 @@ def onednn_fusion() -> bool:
         with torch.inference_mode():
             x = torch.randn(1, 2, 8, 8).contiguous(memory_format=torch.channels_last)
             w, b = torch.randn(3, 2, 3, 3), torch.randn(3)
-            got = op(x, w, b, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
+            got = op(x.to(dtype), w.to(dtype), b.to(dtype), [1, 1], [1, 1], [1, 1], 1, "relu",
+                     [], "").float()  # fmt: skip
             want = torch.relu(nn.functional.conv2d(x, w, b, padding=1))
-            return bool(torch.allclose(got, want, atol=1e-5))
+            return bool(torch.allclose(got, want, atol=1e-5 if dtype == torch.float32 else 0.1))
     except (RuntimeError, TypeError):
         return False
 
@@ -135,7 +137,7 @@ def inference_form(
     ``fuse`` (default: where oneDNN can, on the CPU; a graph traced by ``torch.jit`` needs
     ``fuse=False``). ``model`` itself is neither moved nor changed."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    fused = onednn_fusion() and device.type == "cpu" if fuse is None else bool(fuse)
+    fused = onednn_fusion(dtype) and device.type == "cpu" if fuse is None else bool(fuse)
     net = copy.deepcopy(model).eval()
     for module in list(net.modules()):
         if isinstance(module, DoubleConv):
