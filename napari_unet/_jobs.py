@@ -63,6 +63,12 @@ class SegmentResult:
     notes: list[str] = field(default_factory=list)  # what the user should know, one line each
     chosen: str = ""  # why the model was chosen for this image (the automatic choice)
     extent: str = ""  # a whole stack's: how many slices, and how (slice by slice or in 3-D)
+    finer: tuple = ()  # further scales a large photograph was segmented at, fused
+
+    @property
+    def scales(self) -> str:
+        """The scales it was segmented at, for a status line: "0.16", or "0.16 and 0.41"."""
+        return " and ".join(f"{s:.2f}" for s in (self.scale, *self.finer))
 
 
 def segment_job(
@@ -104,7 +110,7 @@ def segment_job(
     levels = pyramid(foreground_probability(prob), pyramid_shapes) if pyramid_shapes else None
     return SegmentResult(prob, list(net.card.classes), scale, time.perf_counter() - start,
                          ref, net.card, values, instances, predictor.precision, levels,
-                         notes, chosen)  # fmt: skip
+                         notes, chosen, finer=context.finer)  # fmt: skip
 
 
 def segment_stack_job(

@@ -156,7 +156,7 @@ class SegmentWidget(Container):
             extent = [f"{result.extent}, shown in 3-D (the 2D/3D button goes back to slices)"]
         self._runner.say("; ".join([
             f"segmented '{layer.name}' in {result.seconds:.1f} s (model {model}{chosen}, "
-            f"scale {result.scale:.2f}, {result.precision})", *extent, *result.notes, *notes]))
+            f"scale {result.scales}, {result.precision})", *extent, *result.notes, *notes]))
         self._show_measurements(result.measurements)
         (show_warning if notes or result.notes else show_info)(self._status.value)
 

@@ -92,6 +92,73 @@ def test_prediction_at_another_scale_comes_back_at_the_input_shape():
         Predictor(model, scale=-1)
 
 
+def test_a_photograph_larger_than_the_models_is_also_segmented_finer_and_fused(tmp_path):
+    """At the model's scale and at 2.5 times it (never above its own size), per pixel the pass
+    that sees a vessel most surely; one progress over both; a user's scale is that one only."""
+    from unet_core.tasks.fundus import finer_scales
+
+    assert finer_scales(1.0) == () and finer_scales(1.3) == () and finer_scales(0.95) == ()
+    assert finer_scales(0.5) == (1.0,) and finer_scales(0.2) == pytest.approx((0.5,))
+    torch.manual_seed(0)
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same", batch_norm=True).eval()
+    torch.nn.init.normal_(model.head.weight, std=2.0)  # probabilities that differ by scale
+    model.card = ModelCard(model.config, Preprocessing("green"), scale={"fov_diameter": 100},
+                           task="fundus")  # fmt: skip
+    image = synthetic_fundus(301, 250)
+    image[100:200, 60:240, 1] += np.random.default_rng(0).integers(0, 60, (100, 180), np.uint8)
+    auto = Predictor(model, device="cpu")
+    context = auto.prepare(image)
+    assert context.scale == pytest.approx(0.4, rel=0.03)
+    assert context.finer == pytest.approx((2.5 * context.scale,))
+    events = []
+    fused = auto(image, progress=lambda done, total: events.append((done, total)))
+    coarse = Predictor(model, device="cpu", scale=context.scale)(image)
+    fine = Predictor(model, device="cpu", scale=context.finer[0])(image)
+    assert not np.allclose(coarse, fine, atol=0.05)
+    np.testing.assert_allclose(fused[0], np.minimum(coarse[0], fine[0]), atol=1e-6)
+    np.testing.assert_allclose(fused.sum(0), 1, atol=1e-4)
+    totals = {total for _, total in events}
+    plans = [len(auto.plan((round(301 * f),) * 2)) for f in (context.scale, *context.finer)]
+    assert totals == {sum(plans)} and events[-1][0] == sum(plans)
+    assert [d for d, _ in events] == sorted(d for d, _ in events)
+    assert Predictor(model, device="cpu", scale=0.4).prepare(image).finer == ()
+    # the report says both scales
+    from PIL import Image
+
+    from unet_core.batch import REPORT_NAME, BatchRun
+    from unet_core.batch.report import read_report
+
+    Image.fromarray(image).save(tmp_path / "eye.png")
+    results = [r for r in BatchRun(tmp_path / "eye.png", tmp_path / "out", model=model)
+               if getattr(r, "status", None)]  # fmt: skip
+    assert [r.status for r in results] == ["ok"], results
+    (row,) = read_report(tmp_path / "out" / REPORT_NAME)
+    assert float(row["scale"]) == pytest.approx(context.scale, abs=1e-3)
+    assert float(row["finer_scale"]) == pytest.approx(context.finer[0], abs=1e-3)
+
+
+def test_an_enlarged_drive_photograph_loses_nothing_to_the_finer_pass(shared_data):
+    """DRIVE 37 enlarged 2x (nothing finer to find): the bundled model's F1 with the finer
+    pass fused is within 0.005 of its own scale's."""
+    from unet_core.base.arrays import resize
+    from unet_core.formats.store import load_model
+    from unet_core.metrics import binary_metrics
+
+    image = read_image(shared_data / "drive/training/images/37_training.tif")
+    truth = binarize(read_image(shared_data / "drive/training/1st_manual/37_manual1.gif"))
+    mask = binarize(read_image(shared_data / "drive/training/mask/37_training_mask.gif"))
+    size = (2 * image.shape[0], 2 * image.shape[1])
+    big = np.clip(resize(image, size) + 0.5, 0, 255).astype(np.uint8)
+    truth, mask = resize(truth.astype(np.float32), size) >= 0.5, resize(mask, size, order=0) > 0
+    model = load_model("drive", device="cpu")
+    auto = Predictor(model, device="cpu")
+    assert auto.prepare(big).finer == (1.0,)  # 2.5x its scale is above its own size
+    f1 = {name: binary_metrics(p[1] >= 0.5, truth, roi=mask)["f1"] for name, p in (
+        ("fused", auto(big)), ("own scale", Predictor(model, device="cpu",
+                                                      scale=auto.scale_for(big))(big)))}
+    assert f1["fused"] > 0.78 and f1["fused"] >= f1["own scale"] - 0.005, f1
+
+
 def test_the_field_of_view_is_found_once_per_segmented_photograph(tmp_path, monkeypatch):
     from unet_core.batch import BatchRun
     from unet_core.tasks import fundus

@@ -40,6 +40,7 @@ class FileResult:
     scale: float = 1.0
     measurements: dict = field(default_factory=dict)
     precision: str = ""  # the network's arithmetic: "fp32" or "bf16"
+    finer: tuple[float, ...] = ()  # further scales it was segmented at, fused (a large photograph)
 
 
 @dataclass(frozen=True)

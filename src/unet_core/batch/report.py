@@ -25,7 +25,8 @@ from .files import REPORT_NAME, FileResult
 OBJECTS = ("objects", "mean_object_area")
 OBJECTS_3D = ("objects", "mean_object_volume")
 COLUMNS = ("file", "status", "reason", "model", "run", "height", "width", "channels", "slices",
-           "seconds", "scale", "precision", "foreground_fraction", "mask")  # fmt: skip
+           "seconds", "scale", "finer_scale", "precision", "foreground_fraction",
+           "mask")  # fmt: skip
 #: columns of this run's own doing, never carried over from an earlier run's row (a skipped
 #: file keeps the ``model`` that made its mask, and its measurements)
 _OWN = ("file", "status", "reason", "run", "seconds", "precision", "mask")
@@ -103,6 +104,7 @@ def result_row(r: FileResult) -> dict:
         "channels": (dims[2] if len(dims) > 2 else 1) if dims else "",
         "slices": shape[0] if stack else (1 if dims else ""),
         "seconds": f"{r.seconds:.2f}", "scale": f"{r.scale:.3f}" if r.status == "ok" else "",
+        "finer_scale": ";".join(f"{f:.3f}" for f in r.finer),
         "precision": r.precision if r.status == "ok" else "",
         "foreground_fraction": "" if math.isnan(r.foreground) else f"{r.foreground:.5f}",
         "mask": path_text(r.outputs[0]) if r.outputs else "",

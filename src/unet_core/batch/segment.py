@@ -171,7 +171,8 @@ def _image(predictor, path, image, out_dir, o: SegmentOptions):
         values.update(predictor.task.measure(image, labels, predictor.card, predicted.context,
                                              calibration=o.calibration()))  # fmt: skip
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
-                      _foreground(labels), scale, values)  # fmt: skip
+                      _foreground(labels), scale, values,
+                      finer=predicted.context.finer)  # fmt: skip
 
 
 def _stack(predictor, path, stack, out_dir, o: SegmentOptions):

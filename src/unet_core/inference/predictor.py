@@ -22,14 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..base.arrays import resize
 from ..base.events import Progress
 from ..base.jobs import drain
 from ..data.preprocess import (
     Normalizer,
     check_channels,
-    local_contrast,
-    model_channels,
     select_channels,
 )
 from ..model.card import card_of
@@ -39,8 +36,9 @@ from ..tasks import task_of
 from ..tasks.task import ImageContext, checked_scale
 from .external import plan_external_window
 from .network import NetworkCall
+from .scales import run_scales
 from .sizing import plan_window
-from .window import Forward, output_array
+from .window import Forward
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +207,8 @@ class Predictor:
         if self.model.spatial_dims == 3:
             return ImageContext()
         context = self.task.prepare(image, self.card)
-        if self.scale != "auto":
-            context.scale = float(self.scale)
+        if self.scale != "auto":  # the user's own scale: that one only
+            context.scale, context.finer = float(self.scale), ()
         else:
             context.scale = checked_scale(context.scale, self.card)
         return context
@@ -233,20 +231,9 @@ class Predictor:
         pre = self.card.preprocessing
         check_channels(image, pre.channels, self.model.in_channels, self.model.spatial_dims)
         context = context if context is not None else self.prepare(image)
-        factor = context.scale
-        if abs(factor - 1.0) < 0.02:
-            out = yield from self.run_normalized(local_contrast(image, pre), out=out)
-        else:
-            H, W = image.shape[:2]
-            size = (max(1, round(H * factor)), max(1, round(W * factor)))
-            # only the channels the model reads are resampled (the green one of a photograph)
-            channels = resize(model_channels(np.asarray(image), pre.channels), size)
-            prob = yield from self.run_normalized(local_contrast(channels, pre))
-            back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), (H, W)), -1, 0)
-            out = output_array(out, (self.model.num_classes, H, W))
-            out[...] = back
+        out = yield from run_scales(self, image, [context.scale, *context.finer], out)
         self.task.finish(image, out, self.card, context)
-        return Predicted(out, factor, context)
+        return Predicted(out, context.scale, context)
 
     def run_normalized(
         self, image: np.ndarray, norm: Normalizer | None = None, out: np.ndarray | None = None

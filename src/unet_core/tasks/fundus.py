@@ -139,6 +139,20 @@ def auto_scale(image: np.ndarray, scale: dict, fov: np.ndarray | None = None) ->
     return float(target) / (2 * circle[2]) if circle is not None else 1.0
 
 
+#: a photograph larger than the model's training ones is segmented at the model's scale and
+#: at up to this many times it (never above its own size), the two fused per pixel: its thin
+#: vessels, which vanish at the model's scale, are found at the finer one, and an enlarged
+#: photograph with nothing finer to find loses nothing (``benchmarks/hires.py``, docs/retina.md)
+FINER = 2.5
+
+
+def finer_scales(scale: float) -> tuple[float, ...]:
+    """The further factor a photograph brought to a model by ``scale`` is segmented at:
+    none for one no larger than the model's photographs."""
+    finer = min(1.0, FINER * scale)
+    return (finer,) if finer > 1.1 * scale else ()
+
+
 def artery_vein(classes) -> bool:
     """Whether ``classes`` are background, arteries and veins (a model of the two types)."""
     names = [str(c).lower() for c in classes]
@@ -174,12 +188,14 @@ class Fundus(Task):
     report_columns = MEASUREMENTS + COLUMNS
 
     def prepare(self, image: np.ndarray, card) -> ImageContext:
-        """The field of view (found once) and the factor that brings its diameter to the
-        card's; nothing for a card without a training scale."""
+        """The field of view (found once), the factor that brings its diameter to the card's
+        and, for a larger photograph, a finer one (:func:`finer_scales`); nothing for a card
+        without a training scale."""
         if not card.scale.get("fov_diameter"):
             return ImageContext()
         fov = fov_mask(np.asarray(image))
-        return ImageContext(auto_scale(image, card.scale, fov), fov)
+        scale = auto_scale(image, card.scale, fov)
+        return ImageContext(scale, fov, finer_scales(scale))
 
     def _fov(self, image, card, context: ImageContext | None):
         if "fov_diameter" not in card.scale:

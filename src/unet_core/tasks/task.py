@@ -19,6 +19,9 @@ class ImageContext:
 
     scale: float = 1.0
     fov: np.ndarray | None = field(default=None, repr=False)
+    #: further factors it is segmented at too, the passes fused (``inference/scales.py``): a
+    #: photograph larger than the model's training ones, at a scale that keeps its thin vessels
+    finer: tuple[float, ...] = ()
     facts: dict[str, Any] = field(default_factory=dict)
 
 

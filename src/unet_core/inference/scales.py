@@ -1,0 +1,79 @@
+"""An image segmented at more than one scale: each pass resampled to its factor, predicted,
+resampled back, and the passes fused per pixel into one map of class probabilities.
+
+A photograph larger than a model's training photographs is segmented at the model's own
+scale (where it learned its vessels) and at a finer one (where the photograph's thinnest
+vessels are still a few pixels wide); per pixel the pass that sees a foreground class most
+surely wins (``benchmarks/hires.py``: never below the model's own scale, up to +0.05 F1 on a
+finer camera)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import numpy as np
+
+from ..base.arrays import resize
+from ..base.events import Progress
+from ..data.preprocess import local_contrast, model_channels
+from .window import output_array
+
+
+def scaled_size(shape: tuple[int, ...], factor: float) -> tuple[int, int]:
+    """The (H, W) an image of ``shape`` has once resampled by ``factor``."""
+    H, W = shape[:2]
+    return max(1, round(H * factor)), max(1, round(W * factor))
+
+
+def run_scaled(predictor, image: np.ndarray, factor: float, out: np.ndarray | None = None
+               ) -> Generator[Progress, None, np.ndarray]:  # fmt: skip
+    """(classes, H, W) probabilities of ``image`` segmented by ``predictor`` after
+    resampling by ``factor`` (only the channels the model reads), back at its own size."""
+    pre = predictor.card.preprocessing
+    if abs(factor - 1.0) < 0.02:
+        return (yield from predictor.run_normalized(local_contrast(image, pre), out=out))
+    channels = resize(model_channels(np.asarray(image), pre.channels),
+                      scaled_size(image.shape, factor))  # fmt: skip
+    prob = yield from predictor.run_normalized(local_contrast(channels, pre))
+    back = np.moveaxis(resize(np.moveaxis(prob, 0, -1), image.shape[:2]), -1, 0)
+    out = output_array(out, back.shape)
+    out[...] = back
+    return out
+
+
+def fuse_surest(into: np.ndarray, prob: np.ndarray) -> None:
+    """Where ``prob`` gives the background a lower probability than ``into`` does, its class
+    probabilities replace ``into``'s (per pixel, the pass that sees something most surely)."""
+    better = prob[0] < into[0]
+    into[:, better] = prob[:, better]
+
+
+def run_scales(predictor, image: np.ndarray, factors: list[float],
+               out: np.ndarray | None = None) -> Generator[Progress, None, np.ndarray]:  # fmt: skip
+    """``image`` segmented at each of ``factors`` (the first one into ``out``) and fused
+    (:func:`fuse_surest`), yielding one :class:`Progress` over the tiles of every pass."""
+    if len(factors) == 1:  # any image, a volume too
+        return (yield from run_scaled(predictor, image, factors[0], out))
+    totals = [len(predictor.plan(scaled_size(image.shape, f))) for f in factors]
+    done = 0
+    for i, (factor, total) in enumerate(zip(factors, totals)):
+        prob = yield from _counted(run_scaled(predictor, image, factor, out if i == 0 else None),
+                                   done, sum(totals))  # fmt: skip
+        done += total
+        if i == 0:
+            out = prob
+        else:
+            fuse_surest(out, prob)
+    return out
+
+
+def _counted(run: Generator, before: int, total: int) -> Generator[Progress, None, np.ndarray]:
+    """``run``'s progress counted among ``total`` tiles, ``before`` of them done already."""
+    try:
+        while True:
+            event = next(run)
+            yield Progress(before + event.done, total, event.unit, event.values)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        run.close()
