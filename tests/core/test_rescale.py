@@ -219,3 +219,21 @@ def test_every_caller_of_the_automatic_scale_gets_its_bounds():
     model.card = card
     with pytest.raises(ValueError, match="outside 1/16-16"):
         Predictor(model, device="cpu")(image)
+
+
+def test_a_finer_pass_adds_vessels_and_the_models_own_scale_names_their_kind():
+    from unet_core.inference.scales import fuse_surest
+
+    # columns: seen by both (the finer pass surer), by the finer pass only, by the own scale
+    own = np.array([[0.4, 0.98, 0.1], [0.5, 0.005, 0.8], [0.1, 0.015, 0.1]], np.float32)
+    fine = np.array([[0.2, 0.3, 0.6], [0.1, 0.1, 0.2], [0.7, 0.6, 0.2]], np.float32)
+    fused = own.copy()
+    fuse_surest(fused, fine)
+    np.testing.assert_allclose(fused[0], [0.2, 0.3, 0.1])  # the surer pass's background
+    np.testing.assert_allclose(fused[:, 0], [0.2, 0.8 * 5 / 6, 0.8 / 6], rtol=1e-5)  # own kinds
+    np.testing.assert_allclose(fused[:, 1], fine[:, 1])  # too faint at its own scale: finer's
+    np.testing.assert_allclose(fused[:, 2], own[:, 2])  # the own scale surer: unchanged
+    two = own[:2].copy()
+    two[1] = 1 - two[0]
+    fuse_surest(two, np.stack([fine[0], 1 - fine[0]]))
+    np.testing.assert_allclose(two[0], [0.2, 0.3, 0.1])

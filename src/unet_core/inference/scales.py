@@ -41,11 +41,22 @@ def run_scaled(predictor, image: np.ndarray, factor: float, out: np.ndarray | No
     return out
 
 
-def fuse_surest(into: np.ndarray, prob: np.ndarray) -> None:
-    """Where ``prob`` gives the background a lower probability than ``into`` does, its class
-    probabilities replace ``into``'s (per pixel, the pass that sees something most surely)."""
+def fuse_surest(into: np.ndarray, prob: np.ndarray, seen: float = 0.1) -> None:
+    """``prob``, a finer pass, fused into ``into``, the model's own scale's: per pixel the
+    background as unlikely as either pass makes it; how the rest divides among several
+    foreground classes (arteries and veins) from the model's own scale, where it learned to
+    tell them apart, wherever that pass sees ``seen`` of foreground, else from the finer pass
+    (its thin vessels). Taking the finer pass's classes too lowered the artery/vein accuracy
+    on enlarged photographs by 0.015-0.035 (0.006 this way), for 0.01 more vessel F1."""
     better = prob[0] < into[0]
-    into[:, better] = prob[:, better]
+    if into.shape[0] <= 2:
+        into[:, better] = prob[:, better]
+        return
+    own, fine = into[:, better], prob[:, better]
+    kinds = np.where(1 - own[0] >= seen, own[1:], fine[1:])
+    kinds /= np.maximum(kinds.sum(0), 1e-12)
+    into[0, better] = fine[0]
+    into[1:, better] = (1 - fine[0]) * kinds
 
 
 def run_scales(predictor, image: np.ndarray, factors: list[float],
