@@ -1,6 +1,6 @@
 """``napari-unet train``: its options, ``--images DIR --labels DIR --out FILE`` (a model for
 your own images, with a progress bar that shows the loss and the held-out score) and
-``--preset drive|em --data DIR`` (a bundled model's recipe)."""
+``--preset drive|drive-av|em --data DIR`` (a bundled model's recipe)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
         help="train a model on your own images (--images/--labels) or from a preset recipe",
         description="Own data: napari-unet train --images DIR --labels DIR --out FILE. "
         "Labels are masks with class indices 0..K-1 (255 = not annotated), paired with the "
-        "images by file name. Bundled recipes: napari-unet train --preset drive|em --data DIR.",
+        "images by file name. Bundled recipes: napari-unet train --preset drive|drive-av|em "
+        "--data DIR.",
     )
     own = tr.add_argument_group("your own images")
     own.add_argument("--images", type=Path, metavar="DIR", help="folder of training images")
@@ -45,7 +46,8 @@ def add_train_parser(sub, positive_int) -> argparse.ArgumentParser:
     add_volume_options(own)
     own.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     pre = tr.add_argument_group("bundled recipes")
-    pre.add_argument("--preset", help="recipe: drive or em")
+    pre.add_argument("--preset",
+                     help="recipe: drive, drive-av or em (also drive-rgb, drive-clahe)")
     pre.add_argument("--data", type=Path, help="data folder (e.g. ../shared/data)")
     pre.add_argument(
         "--split",

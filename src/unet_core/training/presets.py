@@ -1,6 +1,6 @@
 """Recipes of the bundled models: architecture, input, classes, loss, augmentation, schedule,
-and how to read their data (the preset's task scores it). ``napari-unet train --preset drive|em``
-runs one."""
+and how to read their data (the preset's task scores it). ``napari-unet train --preset
+drive|drive-av|em`` runs one."""
 
 from __future__ import annotations
 
