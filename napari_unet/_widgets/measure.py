@@ -161,12 +161,11 @@ class MeasureWidget(Container):
 
 def _measure_job(image, labels, typed: bool, calibration):
     """The measurement as a job (the widget's runner runs it in a worker)."""
-    from unet_core.base.events import Status
-    from unet_core.tasks.fundus import measure_map
+    from unet_core.tasks.fundus import measure_map_steps
 
-    yield Status("finding the field of view, the centreline and the disc…")
     keep: dict = {}
-    values = measure_map(image, labels, typed=typed, calibration=calibration, keep=keep)
+    values = yield from measure_map_steps(image, labels, typed=typed, calibration=calibration,
+                                          keep=keep)  # fmt: skip
     return values, keep
 
 

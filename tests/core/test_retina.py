@@ -203,3 +203,22 @@ def test_what_cannot_be_measured_is_empty_with_its_reason():
     assert dark["disc_row"] is None and "no optic disc found" in dark["not_measured"]
     with pytest.raises(ValueError, match=r"the pixel size \(microns\) must be a positive number"):
         Calibration(pixel_size_um=-1)
+
+
+def test_measuring_a_map_says_each_stage_and_can_be_stopped_between_them():
+    from unet_core.base.jobs import Cancelled, drain
+    from unet_core.tasks.fundus import measure_map, measure_map_steps
+
+    image, _ = fundus(disc_at=(200, 200), disc_radius=30)
+    labels = tree([5] * 6, [7] * 6)
+    lines: list[str] = []
+    whole = drain(measure_map_steps(image, labels, typed=True), lambda e: lines.append(e.text))
+    assert lines == ["finding the field of view…", "skeleton, branch points and widths…",
+                     "tracing the vessel segments…", "calibre, tortuosity and fractal dimension…",
+                     "locating the optic disc…"]  # fmt: skip
+    assert whole == measure_map(image, labels, typed=True) and whole["segments"] == 12
+    seen: list[str] = []
+    with pytest.raises(Cancelled):  # stopped before the disc: nothing more is measured
+        drain(measure_map_steps(image, labels, typed=True),
+              lambda e: seen.append(e.text) or e.text != "locating the optic disc…")  # fmt: skip
+    assert seen[-1] == "locating the optic disc…"

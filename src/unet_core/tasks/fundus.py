@@ -10,10 +10,13 @@ resampled to its own size.
 from __future__ import annotations
 
 import functools
+from collections.abc import Generator
 
 import numpy as np
 from scipy import ndimage
 
+from ..base.events import Status
+from ..base.jobs import drain
 from ..base.labels import IGNORE_LABEL
 from ..retina.biomarkers import COLUMNS
 from ..retina.vessels import MEASUREMENTS, describe, measure_vessels
@@ -166,15 +169,27 @@ def measure_map(image: np.ndarray, labels: np.ndarray, fov: np.ndarray | None = 
     research publishes (:func:`~unet_core.retina.biomarkers.measure_photograph`, ``keep``
     receiving its segments and disc). ValueError in one line when the map and the image
     differ in size."""
-    from ..retina.biomarkers import measure_photograph
+    return drain(measure_map_steps(image, labels, fov, typed, calibration, keep))
+
+
+def measure_map_steps(image: np.ndarray, labels: np.ndarray, fov: np.ndarray | None = None,
+                      typed: bool = False, calibration=None, keep: dict | None = None,
+                      ) -> Generator[Status, None, dict]:  # fmt: skip
+    """:func:`measure_map` as a job: a :class:`Status` before each stage, where a caller
+    (the Measure widget's Cancel) may stop it."""
+    from ..retina.biomarkers import photograph_steps
 
     image, labels = np.asarray(image), np.asarray(labels)
     if labels.shape != image.shape[:2]:
         raise ValueError(f"the labels {labels.shape} and the image {image.shape[:2]} differ in "
                          "size: choose the image they were made on")  # fmt: skip
-    fov = fov_mask(image) if fov is None else fov
+    if fov is None:
+        yield Status("finding the field of view…")
+        fov = fov_mask(image)
+    yield Status("skeleton, branch points and widths…")
     values = measure_vessels(labels > 0, fov, fov_diameter(fov) or None)
-    published = measure_photograph(labels, fov, image, calibration, typed=typed, keep=keep)
+    published = yield from photograph_steps(labels, fov, image, calibration, typed=typed,
+                                            keep=keep)  # fmt: skip
     return {"vessel_area_fraction": values.pop("area_fraction"), **values, **published}
 
 
