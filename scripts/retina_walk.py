@@ -9,6 +9,7 @@ Xvfb):
    (``docs/retina_measure.png``).
 3. A vessel erased with the brush: the table follows.
 4. A photograph of another size chosen, on purpose.
+5. Measure again, and Cancel at once.
 Prints every status line.
 """
 
@@ -62,6 +63,10 @@ def main() -> None:
     print("another photograph chosen:", widget._status.value)
     viewer.layers.remove(other)
     widget._image.value = viewer.layers[0]
+    widget._run.clicked.emit()  # measured again, and cancelled at once
+    widget._runner.cancel()
+    wait_for(lambda: widget._worker is None)
+    print("measuring cancelled:", widget._status.value)
     viewer.close()
 
 

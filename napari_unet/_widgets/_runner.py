@@ -45,13 +45,13 @@ class JobRunner:
               yielded: Callable | None = None, aborted: Callable | None = None,
               total: float = 1, status: str | None = None) -> None:  # fmt: skip
         """Run ``job`` in a worker: ``yielded`` sees its events (default: :meth:`show`),
-        ``returned`` its result (both on the UI thread); Cancel stops it between two yields."""
+        ``returned`` its result (both on the UI thread); Cancel stops it between two yields,
+        and ``aborted`` says so (default: the status says "cancelled")."""
         from .._worker import start_worker
 
         connections = {"returned": returned, "errored": self.error, "finished": self._finished,
-                       "yielded": yielded or self.show}  # fmt: skip
-        if aborted is not None:
-            connections["aborted"] = aborted
+                       "yielded": yielded or self.show,
+                       "aborted": aborted or (lambda: self.say("cancelled"))}  # fmt: skip
         self.worker = start_worker(job, **connections)
         self.run_button.enabled, self.cancel_button.enabled = False, True
         if self.progress is not None:

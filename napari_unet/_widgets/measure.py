@@ -61,7 +61,7 @@ class MeasureWidget(Container):
         self._measured: dict = {}  # the last result: values, segments, disc, the layer
         self._pending = False
         self._watched = None
-        self._timer = _timer(self._on_settled)
+        self._timer = _timer(self._on_settled, self.native)  # goes with the widget
         self._run.changed.connect(lambda *_: self.measure())
         self._show.changed.connect(lambda *_: self.show_geometry())
         self._target.changed.connect(self._on_labels)
@@ -117,6 +117,8 @@ class MeasureWidget(Container):
                            self._typed.value, calibration)  # fmt: skip
         self._runner.start(job, f"measuring {labels.name}",
                            returned=lambda result: self._on_done(labels, result),
+                           aborted=lambda: self._runner.say(
+                               "cancelled: the table shows the last measurement"),
                            status=f"measuring '{labels.name}'…")  # fmt: skip
 
     def _on_done(self, layer, result) -> None:
@@ -177,10 +179,10 @@ def _shown(value) -> str:
     return str(value)
 
 
-def _timer(callback):
+def _timer(callback, parent):
     from qtpy.QtCore import QTimer
 
-    timer = QTimer()
+    timer = QTimer(parent)
     timer.setSingleShot(True)
     timer.timeout.connect(callback)
     return timer

@@ -74,3 +74,15 @@ def test_field_names_show_when_docked_before_any_layer(make_napari_viewer):
     assert {"image", "labels", "pixel size (µm)", "field of view (°)", "status"} <= texts, texts
     widget._run.clicked.emit()
     assert widget._status.value == "choose a photograph and its vessel labels first"
+
+
+def test_cancel_stops_a_measurement_and_keeps_the_last_table(measured, qtbot):
+    viewer, widget, labels = measured
+    before = widget._table.value["data"]
+    widget._follow.value = False  # measured only when asked
+    labels.data_setitem(np.nonzero(labels.data == 2), 0)  # every vein erased
+    widget._run.clicked.emit()
+    widget._runner.cancel()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    assert widget._status.value == "cancelled: the table shows the last measurement"
+    assert widget._table.value["data"] == before and widget._run.enabled
