@@ -72,6 +72,6 @@ def test_the_synopsis_lists_every_command_and_the_true_defaults(doc):
     listed = {line.split()[1] for line in synopsis.splitlines() if line.startswith("napari-unet")}
     assert listed == set(sub.choices) | {"--version"}
     segment = sub.choices["segment"].parse_args(["x", "--out", "o"])
-    assert segment.model == "drive" and "--model drive|em|FILE" in synopsis
+    assert segment.model == "drive" and "--model drive|drive-av|em|FILE" in synopsis
     assert sub.choices["export"].parse_args(["m", "--out", "f"]).to == "onnx"
     assert "[--to onnx|torchscript|bioimageio]" in synopsis
