@@ -9,12 +9,14 @@ finer camera)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator
 
 import numpy as np
 
 from ..base.arrays import resize
 from ..base.events import Progress
+from ..base.jobs import relay
 from ..data.preprocess import local_contrast, model_channels
 from .window import output_array
 
@@ -68,8 +70,9 @@ def run_scales(predictor, image: np.ndarray, factors: list[float],
     totals = [len(predictor.plan(scaled_size(image.shape, f))) for f in factors]
     done = 0
     for i, (factor, total) in enumerate(zip(factors, totals)):
-        prob = yield from _counted(run_scaled(predictor, image, factor, out if i == 0 else None),
-                                   done, sum(totals))  # fmt: skip
+        counted = functools.partial(_counted, before=done, total=sum(totals))
+        prob = yield from relay(run_scaled(predictor, image, factor, out if i == 0 else None),
+                                counted)  # fmt: skip
         done += total
         if i == 0:
             out = prob
@@ -78,13 +81,6 @@ def run_scales(predictor, image: np.ndarray, factors: list[float],
     return out
 
 
-def _counted(run: Generator, before: int, total: int) -> Generator[Progress, None, np.ndarray]:
-    """``run``'s progress counted among ``total`` tiles, ``before`` of them done already."""
-    try:
-        while True:
-            event = next(run)
-            yield Progress(before + event.done, total, event.unit, event.values)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        run.close()
+def _counted(event: Progress, before: int, total: int) -> Progress:
+    """A pass's progress counted among ``total`` tiles, ``before`` of them done already."""
+    return Progress(before + event.done, total, event.unit, event.values)

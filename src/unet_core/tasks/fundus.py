@@ -145,7 +145,8 @@ def auto_scale(image: np.ndarray, scale: dict, fov: np.ndarray | None = None) ->
 #: a photograph larger than the model's training ones is segmented at the model's scale and
 #: at up to this many times it (never above its own size), the two fused per pixel: its thin
 #: vessels, which vanish at the model's scale, are found at the finer one, and an enlarged
-#: photograph with nothing finer to find loses nothing (``benchmarks/hires.py``, docs/retina.md)
+#: photograph with nothing finer to find loses nothing (``benchmarks/hires.py``;
+#: docs/fundus-cameras.md, "Large photographs")
 FINER = 2.5
 
 
