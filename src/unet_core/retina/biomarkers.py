@@ -91,14 +91,15 @@ def photograph_steps(labels: np.ndarray, fov: np.ndarray | None = None,
     yield Status("tracing the vessel segments…")
     segments = vessel_segments(mask, labels if typed else None)
     yield Status("calibre, tortuosity and fractal dimension…")
-    out.update(tree_shape(mask, segments, um))
+    out.update(tree_shape(mask, segments, um, across))
     if typed:
         for k, name in TYPES.items():
             own = [s for s in segments if s.label == k]
             calibre = weighted(own, lambda s: s.calibre())
             out[f"{name}_calibre_px"], out[f"{name}_calibre_um"] = calibre, scaled(calibre, um)
             out[f"{name}_tortuosity"] = weighted(shaped(own), lambda s: arc_chord(s.path))
-            out[f"{name}_fractal_dimension"] = rounded(fractal_dimension(skeleton_of(labels == k)))
+            out[f"{name}_fractal_dimension"] = rounded(fractal_dimension(skeleton_of(labels == k),
+                                                                            across))
     if disc is None and image is not None:
         yield Status("locating the optic disc…")
         disc, reason = find_disc(image, fov, mask, um)
@@ -122,13 +123,14 @@ def photograph_steps(labels: np.ndarray, fov: np.ndarray | None = None,
     return out
 
 
-def tree_shape(mask: np.ndarray, segments: list[Segment], um: float | None) -> dict:
+def tree_shape(mask: np.ndarray, segments: list[Segment], um: float | None,
+               across: float | None = None) -> dict:  # fmt: skip
     """The whole tree's fractal dimensions, segment count, mean calibre and tortuosity."""
     calibre = weighted(segments, lambda s: s.calibre())
     curvature = weighted(shaped(segments), lambda s: mean_curvature(s.path))
     return {
-        "fractal_dimension": rounded(fractal_dimension(skeleton_of(mask))),
-        "fractal_dimension_mask": rounded(fractal_dimension(mask)),
+        "fractal_dimension": rounded(fractal_dimension(skeleton_of(mask), across)),
+        "fractal_dimension_mask": rounded(fractal_dimension(mask, across)),
         "segments": len(segments),
         "calibre_px": calibre, "calibre_um": scaled(calibre, um),
         "tortuosity": weighted(shaped(segments), lambda s: arc_chord(s.path)),

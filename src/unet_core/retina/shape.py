@@ -6,22 +6,34 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-#: the smallest and largest boxes of the box count, as shares of the image's shorter side
-#: (below 2 px a box sees the pixel grid, above a fifth of the image too few boxes remain)
-BOX_MIN_PX, BOX_MAX_SHARE = 2, 0.2
+#: the box count's boxes, as shares of the field of view's diameter (of the image's shorter
+#: side without one): from 1/128 (about 100 um on a 45-degree photograph, twice the width of
+#: the thinnest vessels a DRIVE-sized photograph shows) to 1/4, doubling. Relative to the field
+#: of view, the same retina gives the same dimension at any resolution (DRIVE's labels
+#: enlarged 2.5x and 6x: within 0.03; boxes fixed in pixels lost 0.07: docs/retina.md); no box
+#: below 2 px, where a box sees the pixel grid
+BOX_SHARES, BOX_MIN_PX = (1 / 128, 1 / 4), 2
 
 #: the centreline is smoothed over this many pixels (Gaussian sigma) before its curvature is
 #: taken: the pixel grid's 45-degree steps are not the vessel's bends
 CURVATURE_SIGMA = 5.0
 
 
-def box_counts(mask: np.ndarray, sizes: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(box sizes in px, boxes of each size holding any True pixel), the sizes doubling from
-    ``BOX_MIN_PX`` to ``BOX_MAX_SHARE`` of the shorter side."""
+def box_sizes(across: float) -> list[int]:
+    """The box count's sizes in px for a field of view ``across`` px wide (``BOX_SHARES``)."""
+    low, high = (share * across for share in BOX_SHARES)
+    steps = int(np.floor(np.log2(high / low) + 1e-9)) + 1
+    sizes = {int(round(low * 2**k)) for k in range(steps)}
+    return sorted(s for s in sizes if s >= BOX_MIN_PX)
+
+
+def box_counts(mask: np.ndarray, sizes: list[int] | None = None,
+               across: float | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(box sizes in px, boxes of each size holding any True pixel); the sizes
+    :func:`box_sizes` of ``across`` (default: the shorter side) unless given."""
     mask = np.asarray(mask, bool)
     if sizes is None:
-        top = max(BOX_MIN_PX * 4, int(min(mask.shape) * BOX_MAX_SHARE))
-        sizes = [int(s) for s in 2 ** np.arange(1, 16) if BOX_MIN_PX <= s <= top]
+        sizes = box_sizes(across or min(mask.shape))
     counts = []
     for s in sizes:
         H, W = -(-mask.shape[0] // s) * s, -(-mask.shape[1] // s) * s
@@ -31,11 +43,12 @@ def box_counts(mask: np.ndarray, sizes: list[int] | None = None) -> tuple[np.nda
     return np.asarray(sizes, float), np.asarray(counts, float)
 
 
-def fractal_dimension(mask: np.ndarray) -> float:
+def fractal_dimension(mask: np.ndarray, across: float | None = None) -> float:
     """The box-counting (Minkowski-Bouligand) dimension of a bool ``mask``: minus the slope of
-    log(boxes holding the mask) against log(box size), fitted by least squares; NaN for an
-    empty mask or an image too small for three box sizes."""
-    sizes, counts = box_counts(mask)
+    log(boxes holding the mask) against log(box size), fitted by least squares over the boxes
+    of :func:`box_sizes` (``across``: the field of view's diameter in px; default the shorter
+    side); NaN for an empty mask or an image too small for three box sizes."""
+    sizes, counts = box_counts(mask, across=across)
     keep = counts > 0
     if keep.sum() < 3:
         return float("nan")
