@@ -7,7 +7,8 @@ resolutions), each model at the defaults.
         [--data ../shared/data] [--fov-degrees 45]
 
 ``VESSELS+TYPES`` (e.g. ``drive+drive-av``): the vessel map of a two-class model with each
-vessel pixel typed by the artery/vein model.
+vessel pixel typed by the artery/vein model. ``FILE@pixel``: the model with each pixel's own
+type, not its segment's (``Fundus.one_type_per_segment`` off: the rule before 2026-12-06).
 
 Per shift and model: vessel F1 (either class), artery F1, vein F1, and the artery/vein accuracy
 on the vessel pixels found and labelled (uncertain pixels and crossings not scored). Then, per
@@ -80,7 +81,12 @@ def predictor_of(spec: str):
     from unet_core.inference.predictor import Predictor
 
     def load(name):
-        return Predictor(load_model(name, device="cpu"), device="cpu")
+        name, _, how = name.partition("@")
+        predictor = Predictor(load_model(name, device="cpu"), device="cpu")
+        if how == "pixel":
+            predictor.task = type(predictor.task)()
+            predictor.task.one_type_per_segment = False
+        return predictor
 
     if "+" not in spec:
         return load(spec)

@@ -222,3 +222,78 @@ def test_measuring_a_map_says_each_stage_and_can_be_stopped_between_them():
         drain(measure_map_steps(image, labels, typed=True),
               lambda e: seen.append(e.text) or e.text != "locating the optic disc…")  # fmt: skip
     assert seen[-1] == "locating the optic disc…"
+
+
+def test_one_vessel_has_one_type_and_a_crossing_keeps_two():
+    """An artery/vein map's types made consistent along each segment: a stretch of an artery
+    that the network called a vein takes its segment's type; the vein crossing it keeps its
+    own; no pixel's background probability or vessel decision changes."""
+    from unet_core.retina.types import consistent_types
+
+    artery = drawn(np.array([[200, 20], [200, 380]]), radius=2)
+    vein = drawn(np.array([[20, 300], [380, 300]]), radius=2)
+    prob = np.zeros((3, 400, 400), np.float32)
+    prob[0] = 0.9
+    prob[1:] = 0.05
+    prob[:, artery] = np.array([0.1, 0.6, 0.3])[:, None]
+    flipped = artery & (np.indices(artery.shape)[1] >= 90) & (np.indices(artery.shape)[1] < 130)
+    prob[:, flipped] = np.array([0.2, 0.3, 0.5])[:, None]  # the network's slip
+    prob[:, vein & ~artery] = np.array([0.1, 0.25, 0.65])[:, None]
+    out = consistent_types(prob)
+    kind = out.argmax(0)
+    assert (kind[flipped] == 1).all()  # the slip takes its segment's type
+    far = vein & (np.abs(np.indices(vein.shape)[0] - 200) > 10)
+    assert (kind[far] == 2).all() and (kind[artery & ~vein] == 1).mean() > 0.99
+    np.testing.assert_array_equal(out[0], prob[0])
+    np.testing.assert_array_equal(out.max(0), prob.max(0))
+    assert (kind > 0).sum() == (prob.argmax(0) > 0).sum()
+
+
+def test_an_artery_vein_model_gives_each_segment_one_type():
+    """The fundus task's finish applies it to an artery/vein model's map, and not to a
+    vessel map."""
+    from types import SimpleNamespace
+
+    from unet_core.tasks.fundus import Fundus
+
+    artery = drawn(np.array([[50, 10], [50, 190]]), shape=(100, 200), radius=2)
+    prob = np.zeros((3, 100, 200), np.float32)
+    prob[0] = 1
+    prob[:, artery] = np.array([0.1, 0.6, 0.3])[:, None]
+    prob[:, artery & (np.indices(artery.shape)[1] < 60)] = np.array([0.1, 0.3, 0.6])[:, None]
+    typed = prob.copy()
+    Fundus().finish(None, typed, SimpleNamespace(classes=["background", "artery", "vein"],
+                                                 scale={}))  # fmt: skip
+    assert (typed.argmax(0)[artery] == 1).all()
+    plain = prob[:2].copy()
+    Fundus().finish(None, plain, SimpleNamespace(classes=["background", "vessel"], scale={}))
+    np.testing.assert_array_equal(plain, prob[:2])
+
+
+def branching_tree(scale: float) -> np.ndarray:
+    """A drawn binary tree of 1-px lines (10 levels, each branch 0.72 of its parent's length)
+    on a square of 400 * ``scale`` px: the same tree at any ``scale``."""
+    n = int(400 * scale)
+    out = np.zeros((n, n), bool)
+
+    def branch(y, x, angle, length, depth):
+        if depth == 0:
+            return
+        y2, x2 = y - length * np.cos(angle), x + length * np.sin(angle)
+        rr, cc = line(int(round(y)), int(round(x)), int(round(y2)), int(round(x2)))
+        inside = (rr >= 0) & (rr < n) & (cc >= 0) & (cc < n)
+        out[rr[inside], cc[inside]] = True
+        for turn in (-0.45, 0.5):
+            branch(y2, x2, angle + turn, length * 0.72, depth - 1)
+
+    branch(n - 5, n / 2, 0.0, 110 * scale, 10)
+    return out
+
+
+def test_the_fractal_dimension_of_a_tree_does_not_depend_on_the_resolution():
+    """Boxes relative to the field of view: the same tree drawn three times larger keeps its
+    dimension (boxes fixed in pixels gave 1.45 and 1.36)."""
+    small, large = branching_tree(1), branching_tree(3)
+    assert fractal_dimension(small) == pytest.approx(fractal_dimension(large), abs=0.03)
+    assert 1.3 < fractal_dimension(small) < 1.7
+    assert fractal_dimension(small, across=400) == fractal_dimension(small)

@@ -1,0 +1,43 @@
+"""One vessel, one type: an artery/vein map's types made consistent along each vessel segment.
+
+A network names each pixel's type from what it sees around it; along a thin or faint stretch
+of one vessel its answer can flip between artery and vein, though a vessel between two branch
+points is one or the other. :func:`consistent_types` gives every vessel pixel the type its
+whole segment (the skeleton's path between branch points, with the vessel pixels nearest to
+it) is likelier to be, weighing each pixel's artery and vein probabilities. Where the
+skeleton branches or two vessels cross, the pixels nearest to the branch point keep their own
+answer: segments meet there. Whether a pixel is a vessel is left as it is."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .segments import neighbours, skeleton_of
+
+
+def consistent_types(prob: np.ndarray, min_pixels: int = 3) -> np.ndarray:
+    """``prob`` (3, H, W): background, artery, vein probabilities. Returns new probabilities in
+    which each vessel pixel's type is its segment's: the artery probability summed over the
+    segment's vessel pixels against the vein's; where a pixel's own answer differs, its artery
+    and vein probabilities are swapped, so its background probability, its vessel/background
+    decision and its confidence are kept. Segments of fewer than ``min_pixels`` vessel pixels,
+    and pixels nearest to a branch point, keep their own answers."""
+    prob = np.asarray(prob, np.float32)
+    out = prob.copy()
+    vessel = prob[1:].max(0) > prob[0]
+    skeleton = skeleton_of(vessel)
+    parts, n = ndimage.label(skeleton & (neighbours(skeleton) < 3), structure=np.ones((3, 3)))
+    if n == 0:
+        return out
+    _, (rows, cols) = ndimage.distance_transform_edt(~skeleton, return_indices=True)
+    owner = np.where(vessel, parts[rows, cols], 0).ravel()  # 0: background, branch points
+    artery = np.bincount(owner, prob[1].ravel(), minlength=n + 1)
+    vein = np.bincount(owner, prob[2].ravel(), minlength=n + 1)
+    decided = np.bincount(owner, minlength=n + 1) >= min_pixels
+    decided[0] = False
+    kind = np.where(decided, np.where(artery >= vein, 1, 2), 0)[owner].reshape(vessel.shape)
+    own = np.where(prob[1] >= prob[2], 1, 2)
+    swap = (kind > 0) & (kind != own)
+    out[1][swap], out[2][swap] = prob[2][swap], prob[1][swap]
+    return out
