@@ -43,11 +43,12 @@ from unet_core.postprocess import probabilities_to_labels
 from unet_core.training.losses import weighted_cross_entropy
 
 
-def nuclei_image(size: int = 512, seed: int = 0,
-                 scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def nuclei_image(size: int = 512, seed: int = 0, scale: float = 1.0,
+                 instances: bool = False) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Blurred bright ellipses of uneven brightness and texture, many touching, on a dim uneven
     background with shot noise: 16-bit, as a fluorescence microscope writes them. ``scale``
-    shrinks the nuclei (and packs as many more in)."""
+    shrinks the nuclei (and packs as many more in); ``instances``: the labels number each
+    nucleus (a later one over an earlier), else they are 0/1."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     signal, labels = np.zeros((size, size), np.float32), np.zeros((size, size), np.int64)
@@ -58,7 +59,7 @@ def nuclei_image(size: int = 512, seed: int = 0,
         u = ((yy - cy) * np.cos(t) + (xx - cx) * np.sin(t)) / a
         v = (-(yy - cy) * np.sin(t) + (xx - cx) * np.cos(t)) / b
         inside = u**2 + v**2 <= 1
-        labels[inside] = 1
+        labels[inside] = labels.max() + 1 if instances else 1
         signal[inside] = np.maximum(signal[inside], rng.uniform(0.3, 1.0))
     texture = ndimage.gaussian_filter(rng.normal(0, 1, signal.shape), 2) * 0.6 + 1
     signal = ndimage.gaussian_filter(signal * texture.clip(0.3, None), 1.5)

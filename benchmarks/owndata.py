@@ -11,13 +11,16 @@ Cases:
   three 256 x 256 quadrants, score foreground IoU on the fourth (the issue's target: >= 0.85
   in 4 minutes).
 - ``nuclei3``: the same with three classes, background / nucleus / border (a 2-px border
-  inside each nucleus, so touching nuclei part); score the nucleus IoU (target >= 0.80).
+  inside each blob of nuclei); score the nucleus IoU (target >= 0.80).
+- ``touching`` and ``touching3``: smaller nuclei (0.7x), numbered, so the border class also
+  runs where two nuclei touch and parts them, as labels drawn per nucleus do.
 - ``isbi``: ISBI 2012 slices 00-04 as folders (membrane = 1), scored on slices 20-24.
 - ``drive``: DRIVE photographs 21-26 as folders (vessels = 1, outside the FOV = 255), scored
   inside the FOV of 37-40.
 
     python benchmarks/owndata.py [--cases nuclei nuclei3 isbi drive] [--minutes 1 2 4 8]
         [--networks medium resnet34] [--baseline-minutes 4] [--data ../shared/data]
+        [--set KEY=VALUE ...]
 
 ``--networks``: the recipe's network (``--size``): U-Net sizes and ResNet encoders, each
 trained for every ``--minutes`` in the same run. No ImageNet file is used: torchvision's is
@@ -49,14 +52,15 @@ from unet_core.metrics import class_metrics  # noqa: E402
 from unet_core.model.unet import UNet  # noqa: E402
 from unet_core.postprocess import probabilities_to_labels  # noqa: E402
 from unet_core.scoring import objects_iou  # noqa: E402
+from unet_core.training.options import own_options  # noqa: E402
 from unet_core.training.own_data import train  # noqa: E402
 from unet_core.training.recipe import architecture  # noqa: E402
 
 
 def border_classes(labels: np.ndarray, width: int = 2) -> np.ndarray:
-    """0 background, 1 nucleus interior, 2 the outer ``width`` px of each nucleus (also where
-    two nuclei touch)."""
-    objects, _ = ndimage.label(labels > 0)
+    """0 background, 1 nucleus interior, 2 the outer ``width`` px of each nucleus; with
+    numbered nuclei (instances) also where two of them touch."""
+    objects = labels if labels.max() > 1 else ndimage.label(labels > 0)[0]
     size = 2 * width + 1
     same = ndimage.grey_erosion(objects, size=size) == ndimage.grey_dilation(objects, size=size)
     out = np.where(labels > 0, 2, 0)
@@ -72,10 +76,11 @@ def write(root: Path, part: str, name: str, image: np.ndarray, labels: np.ndarra
 
 def make_case(name: str, root: Path, data: Path) -> tuple[list[str], str]:
     """Writes root/train and root/test folders; returns (class names, the class scored)."""
-    if name in ("nuclei", "nuclei3", "small", "small3"):
-        image, labels = nuclei_image(512, seed=3, scale=0.5 if name.startswith("small") else 1)
-        if name.endswith("3"):
-            labels = border_classes(labels)
+    if name in ("nuclei", "nuclei3", "small", "small3", "touching", "touching3"):
+        image, labels = nuclei_image(512, seed=3, scale=0.5 if name.startswith("small") else
+                                     0.7 if name.startswith("touching") else 1,
+                                     instances=name.startswith("touching"))  # fmt: skip
+        labels = border_classes(labels) if name.endswith("3") else labels > 0
         for q, (y, x) in enumerate(((0, 0), (0, 256), (256, 0), (256, 256))):
             part = "test" if q == 3 else "train"
             sl = np.s_[y : y + 256, x : x + 256]
@@ -159,6 +164,8 @@ def main() -> None:
     ap.add_argument("--networks", nargs="+", default=["medium"])
     ap.add_argument("--baseline-minutes", nargs="*", type=float, default=[4])
     ap.add_argument("--data", type=Path, default=Path(__file__).parents[1] / "../shared/data")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="recipe entries replaced, as `napari-unet train --set` takes them")
     args = ap.parse_args()
     torch.set_num_threads(2)
     load = Path("/proc/loadavg").read_text().split()[0]
@@ -176,7 +183,8 @@ def main() -> None:
             for network in args.networks:
                 for minutes in args.minutes:
                     result = train(data, root / f"{network}{minutes}", minutes=minutes,
-                                   device="cpu", size=network, threads=2)  # fmt: skip
+                                   device="cpu", size=network, threads=2,
+                                   recipe=own_options(args.set, [], network)[0])  # fmt: skip
                     own = result.validation.get(f"iou_{scored}", float("nan"))
                     test, objects = score(result.model, root, classes, scored)
                     print(f"| {case} | recipe | {network} | {minutes:g} | {result.steps} | "
