@@ -177,6 +177,21 @@ def test_crae_crve_and_avr_of_a_drawn_tree_in_pixels_and_microns():
     assert angle == pytest.approx(45 * 288 / 540)
 
 
+def test_a_vessel_branching_in_the_zone_counts_once_as_its_trunk():
+    """Knudtson's six largest are six vessels: a wide artery that branches inside the zone
+    enters it once (its trunk); its branches and its stretch beyond the branch point are not
+    three more wide arteries."""
+    labels = tree([9, 5, 5, 5, 5, 5], [7] * 6)
+    disc, fork = Disc(200, 200, 60, "given"), np.array([200.0, 275.0])  # in the zone (60-90)
+    for turn in (-0.5, 0.5):
+        end = fork + 110 * np.array([np.sin(turn), np.cos(turn)])
+        labels[drawn(np.array([fork, end]), labels.shape, radius=4)] = 1
+    values = measure_photograph(labels, np.ones(labels.shape, bool), disc=disc, typed=True)
+    trunk_once = equivalent([9, 5, 5, 5, 5, 5], ARTERY_K)
+    assert values["crae_px"] == pytest.approx(trunk_once, rel=0.06)
+    assert values["crae_px"] < 0.9 * equivalent([9, 9, 9, 9, 5, 5], ARTERY_K)
+
+
 def test_a_closed_ring_has_a_calibre_but_no_tortuosity_and_empty_maps_measure_nothing():
     yy, xx = np.indices((80, 80))
     ring = (np.abs(np.hypot(yy - 40, xx - 40) - 25) < 1.5).astype(np.uint8)
@@ -193,7 +208,7 @@ def test_what_cannot_be_measured_is_empty_with_its_reason():
     values = measure_photograph(few, disc=Disc(200, 200, 60, "given"), typed=True)
     assert values["crae_px"] is None and values["avr"] is None
     assert values["crve_px"] is not None
-    assert "CRAE: 3 artery(s) cross the zone" in values["not_measured"]
+    assert "CRAE: 3 artery(s) enter the zone" in values["not_measured"]
     plain = measure_photograph(few > 0, disc=Disc(200, 200, 60, "given"))
     assert plain["crve_px"] is None and "no arteries and veins" in plain["not_measured"]
     assert plain["calibre_px"] is not None and plain["artery_calibre_px"] is None
