@@ -2,7 +2,7 @@
 revised Knudtson-Parr-Hubbard formulas (Knudtson et al., "Revised formulas for summarizing
 retinal vessel diameters", Current Eye Research 27(3):143-149, 2003):
 
-the six largest arteries (veins) crossing the zone 0.5-1 disc diameters from the disc margin;
+the six largest arteries (veins) entering the zone 0.5-1 disc diameters from the disc margin;
 the largest is paired with the smallest, the second largest with the second smallest, and so
 on, each pair replaced by ``k * sqrt(w1^2 + w2^2)`` (k = 0.88 for arteries, 0.95 for veins),
 the middle one of an odd number carried over as it is; repeated until one width remains."""
