@@ -208,7 +208,7 @@ def test_what_cannot_be_measured_is_empty_with_its_reason():
     values = measure_photograph(few, disc=Disc(200, 200, 60, "given"), typed=True)
     assert values["crae_px"] is None and values["avr"] is None
     assert values["crve_px"] is not None
-    assert "CRAE: 3 artery(s) enter the zone" in values["not_measured"]
+    assert "CRAE: 3 artery(s) in the zone" in values["not_measured"]
     plain = measure_photograph(few > 0, disc=Disc(200, 200, 60, "given"))
     assert plain["crve_px"] is None and "no arteries and veins" in plain["not_measured"]
     assert plain["calibre_px"] is not None and plain["artery_calibre_px"] is None
