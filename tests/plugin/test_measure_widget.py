@@ -51,7 +51,7 @@ def test_the_table_shows_the_measures_and_follows_a_correction(measured, qtbot):
     labels.events.paint(value=[])
     qtbot.waitUntil(lambda: widget._measured["values"]["segments"] == 11, timeout=TIMEOUT)
     assert widget._measured["values"]["crae_px"] is None  # five arteries: no CRAE, and why
-    assert "CRAE: 5 artery(s) cross the zone" in widget._status.value
+    assert "CRAE: 5 artery(s) in the zone" in widget._status.value
 
 
 def test_the_measured_segments_and_zone_are_shown_and_wrong_layers_said(measured, qtbot):

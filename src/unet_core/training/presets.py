@@ -115,7 +115,8 @@ DRIVE_CLAHE = dataclasses.replace(
 )  # fmt: skip
 
 #: arteries and veins: colour input (an artery is the lighter red), the camera augmentations of
-#: ``drive`` and other sensors' colours, but no gray photographs (their colour is the cue);
+#: ``drive`` and other sensors' colours, but no gray photographs (their colour is the cue;
+#: gray_p 0.15 won gray and red-free photographs and lost the colour ones: docs/retina.md);
 #: ``--preset drive-av``
 DRIVE_AV = dataclasses.replace(
     DRIVE, name="drive-av", load=load_av_samples, classes=["background", "artery", "vein"],
