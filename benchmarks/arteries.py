@@ -7,7 +7,8 @@ resolutions), each model at the defaults.
         [--data ../shared/data] [--fov-degrees 45]
 
 ``VESSELS+TYPES`` (e.g. ``drive+drive-av``): the vessel map of a two-class model with each
-vessel pixel typed by the artery/vein model. ``FILE@pixel``: the model with each pixel's own
+vessel pixel typed by the artery/vein model (both bundled models saw 37-40: give models
+trained with ``--split val`` to judge anything). ``FILE@pixel``: the model with each pixel's own
 type, not its segment's (``Fundus.one_type_per_segment`` off: the rule before 2026-12-06).
 
 Per shift and model: vessel F1 (either class), artery F1, vein F1, and the artery/vein accuracy

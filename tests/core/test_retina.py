@@ -11,7 +11,7 @@ from unet_core.retina.biomarkers import Calibration, measure_photograph
 from unet_core.retina.disc import Disc, find_disc, zone_mask
 from unet_core.retina.knudtson import ARTERY_K, VEIN_K, crae, crve, equivalent
 from unet_core.retina.segments import vessel_segments
-from unet_core.retina.shape import arc_chord, fractal_dimension, mean_curvature
+from unet_core.retina.shape import arc_chord, box_sizes, fractal_dimension, mean_curvature
 
 
 def drawn(points: np.ndarray, shape=(400, 400), radius: int = 0) -> np.ndarray:
@@ -264,6 +264,28 @@ def test_one_vessel_has_one_type_and_a_crossing_keeps_two():
     assert (kind > 0).sum() == (prob.argmax(0) > 0).sum()
 
 
+def test_vessels_side_by_side_keep_their_own_types():
+    """An artery touching a vein along its length shares a skeleton with it, and a thin
+    artery beside a wide vein across a 2-px gap has the nearer centreline for the vein's
+    edge: in neither case is one vessel taken for the other."""
+    from unet_core.retina.types import consistent_types
+
+    def typed(artery, vein):
+        prob = np.zeros((3, *artery.shape), np.float32)
+        prob[0] = 1
+        prob[:, artery] = np.array([0.1, 0.7, 0.2])[:, None]
+        prob[:, vein] = np.array([0.1, 0.2, 0.7])[:, None]
+        return consistent_types(prob).argmax(0)
+
+    for gap, (artery_w, vein_w) in ((0, (2, 3)), (2, (1, 6))):  # radii: 5 and 7 px; 3 and 13 px
+        artery = drawn(np.array([[100, 20], [100, 380]]), shape=(220, 400), radius=artery_w)
+        top = 100 + artery_w + 1 + gap + vein_w  # the vein's centre row
+        vein = drawn(np.array([[top, 20], [top, 380]]), shape=(220, 400), radius=vein_w)
+        vein &= ~artery
+        kind = typed(artery, vein)
+        assert (kind[artery] == 1).mean() > 0.95 and (kind[vein] == 2).mean() > 0.95, gap
+
+
 def test_an_artery_vein_model_gives_each_segment_one_type():
     """The fundus task's finish applies it to an artery/vein model's map, and not to a
     vessel map."""
@@ -311,4 +333,5 @@ def test_the_fractal_dimension_of_a_tree_does_not_depend_on_the_resolution():
     small, large = branching_tree(1), branching_tree(3)
     assert fractal_dimension(small) == pytest.approx(fractal_dimension(large), abs=0.03)
     assert 1.3 < fractal_dimension(small) < 1.7
-    assert fractal_dimension(small, across=400) == fractal_dimension(small)
+    assert box_sizes(400) == [3, 6, 12, 25, 50, 100]
+    assert fractal_dimension(small, across=1200) != fractal_dimension(small)

@@ -170,7 +170,8 @@ def zone_widths(segments: list[Segment], zone: np.ndarray, disc: Disc) -> list[f
     of each such vessel its trunk: the segment that enters across the zone's inner edge (if
     several, the longest in the zone), else its longest; measured over its points in the
     zone. Counted apart, a wide vessel's branches and its stretch beyond a branch point made
-    it two or three of the six largest (docs/retina.md)."""
+    it two or three of the six largest (docs/retina.md). Not yet: a vessel crossed at a slant
+    inside the zone (the skeleton's two junctions there are not joined) counts twice."""
     from scipy import ndimage
 
     _, inner, _ = zone_radii(disc)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-#: the box count's boxes, as shares of the field of view's diameter (of the image's shorter
-#: side without one): from 1/128 (about 100 um on a 45-degree photograph, twice the width of
-#: the thinnest vessels a DRIVE-sized photograph shows) to 1/4, doubling. Relative to the field
-#: of view, the same retina gives the same dimension at any resolution (DRIVE's labels
-#: enlarged 2.5x and 6x: within 0.03; boxes fixed in pixels lost 0.07: docs/retina.md); no box
-#: below 2 px, where a box sees the pixel grid
+#: the box count's boxes, as shares of the field of view's diameter (the measures give the
+#: diameter of a circle of the FOV's area; a bare call, the image's shorter side): from 1/128
+#: (about 100 um on a 45-degree photograph, twice the width of the thinnest vessels a
+#: DRIVE-sized photograph shows) to 1/4, doubling. Relative to the field of view, the same
+#: retina gives the same dimension at any resolution (DRIVE's labels enlarged 2.5x and 6x:
+#: within 0.03; boxes fixed in pixels lost 0.07: docs/retina.md); no box below 2 px, where a
+#: box sees the pixel grid
 BOX_SHARES, BOX_MIN_PX = (1 / 128, 1 / 4), 2
 
 #: the centreline is smoothed over this many pixels (Gaussian sigma) before its curvature is

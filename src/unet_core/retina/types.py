@@ -15,6 +15,10 @@ from scipy import ndimage
 
 from .segments import neighbours, skeleton_of
 
+#: a centreline point whose nearest vessel pixels are at least this share of each type lies
+#: where two vessels touch: its pixels keep their own types
+MIXED = 0.25
+
 
 def consistent_types(prob: np.ndarray, min_pixels: int = 3) -> np.ndarray:
     """``prob`` (3, H, W): background, artery, vein probabilities. Returns new probabilities in
@@ -31,13 +35,20 @@ def consistent_types(prob: np.ndarray, min_pixels: int = 3) -> np.ndarray:
     if n == 0:
         return out
     _, (rows, cols) = ndimage.distance_transform_edt(~skeleton, return_indices=True)
-    owner = np.where(vessel, parts[rows, cols], 0).ravel()  # 0: background, branch points
+    vessels, _ = ndimage.label(vessel, structure=np.ones((3, 3)))
+    own = np.where(prob[1] >= prob[2], 1, 2)
+    mine = vessel & (vessels == vessels[rows, cols])  # the centreline of its own vessel
+    point = (rows * vessel.shape[1] + cols)[mine]
+    typed = [np.bincount(point[own[mine] == k], minlength=vessel.size) for k in (1, 2)]
+    total = np.maximum(typed[0] + typed[1], 1)
+    mixed = np.minimum(typed[0], typed[1]) / total >= MIXED
+    mine[mine] = ~mixed[point]
+    owner = np.where(mine, parts[rows, cols], 0).ravel()  # 0: kept as it is
     artery = np.bincount(owner, prob[1].ravel(), minlength=n + 1)
     vein = np.bincount(owner, prob[2].ravel(), minlength=n + 1)
     decided = np.bincount(owner, minlength=n + 1) >= min_pixels
     decided[0] = False
     kind = np.where(decided, np.where(artery >= vein, 1, 2), 0)[owner].reshape(vessel.shape)
-    own = np.where(prob[1] >= prob[2], 1, 2)
     swap = (kind > 0) & (kind != own)
     out[1][swap], out[2][swap] = prob[2][swap], prob[1][swap]
     return out

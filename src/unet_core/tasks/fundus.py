@@ -202,7 +202,7 @@ class Fundus(Task):
     tags = ("retina", "fundus-photography", "blood-vessels")
     sample = "fundus_retina.jpg"  # a normal left eye (Häggström 2014, CC0)
     report_columns = MEASUREMENTS + COLUMNS
-    #: an artery/vein map gets one type per vessel segment (docs/retina.md: +0.014 A/V
+    #: an artery/vein map gets one type per vessel segment (docs/retina.md: +0.010 A/V
     #: accuracy on DRIVE 37-40, more under other cameras); False keeps each pixel's own
     one_type_per_segment = True
 
