@@ -192,6 +192,23 @@ def test_a_vessel_branching_in_the_zone_counts_once_as_its_trunk():
     assert values["crae_px"] < 0.9 * equivalent([9, 9, 9, 9, 5, 5], ARTERY_K)
 
 
+@pytest.mark.parametrize("degrees", [90, 45])
+def test_a_vessel_crossed_in_the_zone_counts_once(degrees):
+    """A vein crossing the widest artery inside the zone cuts its centreline in two: the
+    stretch beyond is the same artery, not a seventh (at a slant the skeleton makes two
+    junctions with a bridge between them)."""
+    from unet_core.retina.biomarkers import zone_widths
+
+    labels = tree([7, 5, 5, 5, 5, 5], [6] * 6)  # the 7-px artery runs along row 200
+    t, centre = np.deg2rad(degrees), np.array([200.0, 275.0])  # in the zone (60-90 px)
+    reach = 60 * np.array([np.sin(t), np.cos(t)])
+    labels[drawn(np.array([centre - reach, centre + reach]), labels.shape, radius=3)] = 2
+    disc = Disc(200, 200, 60, "given")
+    arteries = [s for s in vessel_segments(labels > 0, labels) if s.label == 1]
+    widths = zone_widths(arteries, zone_mask(labels.shape, disc), disc)
+    assert len(widths) == 6 and max(widths) == pytest.approx(7, abs=0.7), widths
+
+
 def test_a_closed_ring_has_a_calibre_but_no_tortuosity_and_empty_maps_measure_nothing():
     yy, xx = np.indices((80, 80))
     ring = (np.abs(np.hypot(yy - 40, xx - 40) - 25) < 1.5).astype(np.uint8)

@@ -166,14 +166,12 @@ def equivalents(segments: list[Segment], disc: Disc, shape, um: float | None,
 def zone_widths(segments: list[Segment], zone: np.ndarray, disc: Disc) -> list[float]:
     """The width of each vessel in the zone, each vessel once, as the protocol measures it:
     the segments with at least ``MIN_ZONE_PIXELS`` centreline points in the zone, joined where
-    they meet there (a vessel and the branches it gives off in the zone are one vessel), and
-    of each such vessel its trunk: the segment that enters across the zone's inner edge (if
-    several, the longest in the zone), else its longest; measured over its points in the
-    zone. Counted apart, a wide vessel's branches and its stretch beyond a branch point made
-    it two or three of the six largest (docs/retina.md). Not yet: a vessel crossed at a slant
-    inside the zone (the skeleton's two junctions there are not joined) counts twice."""
-    from scipy import ndimage
-
+    they meet there (a vessel and the branches it gives off in the zone are one vessel) or
+    where one goes on where the other stopped (:func:`continues`: a vessel cut by another
+    crossing it), and of each such vessel its trunk: the segment that enters across the zone's
+    inner edge (if several, the longest in the zone), else its longest; measured over its
+    points in the zone. Counted apart, a wide vessel's branches and its stretch beyond a
+    crossing made it two or three of the six largest (docs/retina.md)."""
     _, inner, _ = zone_radii(disc)
     chosen, points = [], []
     for s in segments:
@@ -184,19 +182,73 @@ def zone_widths(segments: list[Segment], zone: np.ndarray, disc: Disc) -> list[f
             points.append((rows[inside], cols[inside]))
     if not chosen:
         return []
-    drawn = np.zeros(zone.shape, bool)
-    for rows, cols in points:
-        drawn[rows, cols] = True
-    vessels, _ = ndimage.label(ndimage.binary_dilation(drawn, np.ones((3, 3), bool)))
+    vessels = joined(chosen, points, zone.shape, CROSSING_REACH * disc.diameter)
     trunks: dict[int, tuple] = {}
-    for (s, inside), (rows, cols) in zip(chosen, points):
+    for (s, inside), vessel in zip(chosen, vessels):
         r = np.hypot(s.path[:, 0] - disc.row, s.path[:, 1] - disc.col)
         rank = (bool(r.min() <= inner <= r.max()), int(inside.sum()))
-        vessel = int(vessels[rows[0], cols[0]])
         if vessel not in trunks or rank > trunks[vessel][0]:
             trunks[vessel] = (rank, s, inside)
     widths = [s.width(inside) for _, s, inside in trunks.values()]
     return [w for w in widths if np.isfinite(w)]
+
+
+#: a crossing vessel cuts a segment over at most this share of a disc diameter (a vein of
+#: about 150 um crossing at 45 degrees, with the skeleton's junctions on either side)
+CROSSING_REACH = 0.2
+#: a segment goes on where another stopped when their ends point this closely the same way
+#: (cosine: within about 30 degrees)
+SAME_WAY = 0.85
+
+
+def joined(chosen: list, points: list, shape, reach: float) -> list[int]:
+    """A vessel number for each chosen segment: segments whose points in the zone touch, or
+    of which one :func:`continues` the other within ``reach`` px, share one."""
+    from scipy import ndimage
+
+    drawn = np.zeros(shape, bool)
+    for rows, cols in points:
+        drawn[rows, cols] = True
+    touching, _ = ndimage.label(ndimage.binary_dilation(drawn, np.ones((3, 3), bool)))
+    parent = {i: i for i in range(len(chosen))}
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    first = {}
+    for i, (rows, cols) in enumerate(points):
+        label = int(touching[rows[0], cols[0]])
+        parent[i] = root(first.setdefault(label, i))
+    for i in range(len(chosen)):
+        for j in range(i + 1, len(chosen)):
+            if root(i) != root(j) and continues(chosen[i][0], chosen[j][0], reach):
+                parent[root(j)] = root(i)
+    return [root(i) for i in range(len(chosen))]
+
+
+def continues(a: Segment, b: Segment, reach: float, look: int = 6) -> bool:
+    """Whether one of ``b``'s ends lies within ``reach`` px of one of ``a``'s and goes on the
+    way ``a`` was going there (a vessel cut in two where another crosses it)."""
+    for pa, da in ends(a, look):
+        for pb, db in ends(b, look):
+            if np.hypot(*(pa - pb)) <= reach and float(da @ -db) >= SAME_WAY:
+                return True
+    return False
+
+
+def ends(s: Segment, look: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each end of a segment's centreline and the unit direction leaving it there."""
+    path = np.asarray(s.path, float)
+    k = min(look, len(path) - 1)
+    out = []
+    for end, inner_point in ((path[-1], path[-1 - k]), (path[0], path[k])):
+        d = end - inner_point
+        norm = np.hypot(*d)
+        if norm > 0:
+            out.append((end, d / norm))
+    return out
 
 
 #: a segment whose ends lie closer than this (px) is a closed loop: it has no chord, so no
