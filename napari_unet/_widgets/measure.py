@@ -58,6 +58,11 @@ class MeasureWidget(Container):
         self._table.native.setMinimumHeight(260)
         self._table.native.verticalHeader().setVisible(False)  # no row numbers: room for names
         self._table.native.horizontalHeader().setStretchLastSection(True)
+        # the cells show the text given (magicgui's own delegate re-formats every number:
+        # 27110 as 27110.0000, 0.005364 as 5.364e-03)
+        from qtpy.QtWidgets import QStyledItemDelegate
+
+        self._table.native.setItemDelegate(QStyledItemDelegate(self._table.native))
         self._measured: dict = {}  # the last result: values, segments, disc, the layer
         self._pending = False
         self._watched = None
@@ -172,10 +177,14 @@ def _measure_job(image, labels, typed: bool, calibration):
 
 
 def _shown(value) -> str:
+    """A measure as the table shows it: whole numbers from 1000 up, else 4 significant digits
+    (0.005364, 7.496), exponents only below 0.001."""
     if value is None:
         return "—"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        if abs(value) >= 1000:
+            return f"{value:.0f}"
+        return f"{value:.4g}" if value == 0 or abs(value) >= 1e-3 else f"{value:.3e}"
     return str(value)
 
 

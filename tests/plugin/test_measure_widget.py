@@ -39,6 +39,14 @@ def test_the_table_shows_the_measures_and_follows_a_correction(measured, qtbot):
     assert rows["segments"] == "12", widget._status.value
     assert float(rows["crae_um"]) == pytest.approx(30 * float(rows["crae_px"]), rel=0.01)
     assert float(rows["avr"]) < 1 and rows["microns_per_pixel"] == "30"
+    from qtpy.QtCore import QLocale, Qt
+
+    table = widget._table.native  # each cell shows the widget's own text, not a re-formatting
+    for row, (name, text) in enumerate(widget._table.value["data"]):
+        shown = table.itemDelegate().displayText(
+            table.item(row, 1).data(Qt.ItemDataRole.DisplayRole), QLocale())
+        assert shown == text, name
+    assert rows["skeleton_length"].isdigit() and "e" not in rows["mean_width_per_fov"]
     values = widget._measured["values"]
     assert values["disc_diameter_px"] == pytest.approx(60, rel=0.01)  # 1800 um / 30 um
     # a correction: one artery erased with the brush; the table follows on its own
