@@ -66,6 +66,7 @@ class MeasureWidget(Container):
         self._measured: dict = {}  # the last result: values, segments, disc, the layer
         self._pending = False
         self._watched = None
+        self._typed_for = None  # the layer whose pair ticked the type box
         self._timer = _timer(self._on_settled, self.native)  # goes with the widget
         self._run.changed.connect(lambda *_: self.measure())
         self._show.changed.connect(lambda *_: self.show_geometry())
@@ -79,8 +80,6 @@ class MeasureWidget(Container):
     # ---- following the labels ----------------------------------------------------------------
     def _on_labels(self, layer) -> None:
         """Watch the chosen layer's strokes; an artery/vein pair ticks the type box."""
-        from unet_core.tasks.fundus import artery_vein
-
         if self._watched is not None:
             for event in (self._watched.events.paint, self._watched.events.data):
                 event.disconnect(self._on_changed)
@@ -89,9 +88,17 @@ class MeasureWidget(Container):
             return
         layer.events.paint.connect(self._on_changed)
         layer.events.data.connect(self._on_changed)
+        self._type_from_pair(layer)
+
+    def _type_from_pair(self, layer) -> None:
+        """Tick the type box by the classes of the pair ``layer`` shows, once per layer: a
+        layer chosen as it was added (Segment binds its pair just after) is decided when it is
+        first measured; a user's own tick stands after that."""
+        from unet_core.tasks.fundus import artery_vein
+
         pair = pair_of(self._viewer, layer)
-        if pair is not None:
-            self._typed.value = artery_vein(pair.classes)
+        if pair is not None and self._typed_for is not layer:
+            self._typed.value, self._typed_for = artery_vein(pair.classes), layer
 
     def _on_changed(self, event=None) -> None:
         if self._follow.value and self._measured:
@@ -113,6 +120,7 @@ class MeasureWidget(Container):
             return
         if self._runner.busy:
             return
+        self._type_from_pair(labels)
         try:
             calibration = Calibration(self._pixel.value or None, self._angle.value or None)
         except ValueError as exc:

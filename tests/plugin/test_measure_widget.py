@@ -94,3 +94,28 @@ def test_cancel_stops_a_measurement_and_keeps_the_last_table(measured, qtbot):
     qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
     assert widget._status.value == "cancelled: the table shows the last measurement"
     assert widget._table.value["data"] == before and widget._run.enabled
+
+
+def test_docked_first_an_artery_vein_map_segmented_later_is_measured_with_its_types(
+        make_napari_viewer, qtbot):  # fmt: skip
+    """Measure docked in an empty window; then an artery/vein map is added (the labels box
+    takes the new layer at once) and bound to its pair only after, as Segment does: the
+    first measurement still reads the pair's classes and gives CRAE and CRVE."""
+    from napari_unet._session import new_pair
+
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
+    image, _ = fundus(disc_at=(200, 200), disc_radius=30)
+    photo = viewer.add_image(image, name="eye")
+    labels = viewer.add_labels(tree([5] * 6, [7] * 6), name="eye labels")
+    assert widget._target.value is labels and not widget._typed.value  # no pair yet
+    new_pair(viewer, photo, labels, "corrections", ["background", "artery", "vein"])
+    widget._pixel.value = 30.0
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
+    assert widget._typed.value and widget._measured["values"]["crve_px"] is not None
+    widget._typed.value = False  # the user's own choice stands from then on
+    widget._measured = {}
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
+    assert not widget._typed.value and widget._measured["values"]["crve_px"] is None

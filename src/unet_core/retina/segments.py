@@ -67,6 +67,14 @@ def neighbours(skeleton: np.ndarray) -> np.ndarray:
     return np.where(skeleton, count, 0)
 
 
+def centreline_parts(skeleton: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(neighbour counts, parts, n): the skeleton's paths between its branch points (3 or more
+    neighbours), numbered 1..n in ``parts`` (0 elsewhere, branch points included)."""
+    count = neighbours(skeleton)
+    parts, n = ndimage.label(skeleton & (count < 3), structure=_EIGHT)
+    return count, parts, n
+
+
 def _walk(pixels: set, start: tuple[int, int]) -> list[tuple[int, int]]:
     """The pixels of one simple path (8-connected) in order from ``start``."""
     order, seen = [start], {start}
@@ -103,10 +111,9 @@ def vessel_segments(mask: np.ndarray, labels: np.ndarray | None = None,
     skeleton = skeleton_of(mask)
     if not skeleton.any():
         return []
-    count = neighbours(skeleton)
+    count, parts, _ = centreline_parts(skeleton)
     branch = count >= 3
     area = owned_areas(mask, skeleton, count)
-    parts, _ = ndimage.label(skeleton & ~branch, structure=_EIGHT)
     out = []
     for index, found in enumerate(ndimage.find_objects(parts), start=1):
         if found is None:

@@ -4,16 +4,19 @@ A network names each pixel's type from what it sees around it; along a thin or f
 of one vessel its answer can flip between artery and vein, though a vessel between two branch
 points is one or the other. :func:`consistent_types` gives every vessel pixel the type its
 whole segment (the skeleton's path between branch points, with the vessel pixels nearest to
-it) is likelier to be, weighing each pixel's artery and vein probabilities. Where the
-skeleton branches or two vessels cross, the pixels nearest to the branch point keep their own
-answer: segments meet there. Whether a pixel is a vessel is left as it is."""
+it) is likelier to be, weighing each pixel's artery and vein probabilities. Pixels keep their
+own answer where segments meet (nearest to a branch point or a crossing) and where a
+cross-section holds both types in good measure (``MIXED``: an artery and a vein touching
+along their length share one skeleton there). A pixel joins only a segment of its own
+connected vessel, never one across a gap of background. Whether a pixel is a vessel is left
+as it is."""
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-from .segments import neighbours, skeleton_of
+from .segments import centreline_parts, skeleton_of
 
 #: a centreline point whose nearest vessel pixels are at least this share of each type lies
 #: where two vessels touch: its pixels keep their own types
@@ -26,12 +29,12 @@ def consistent_types(prob: np.ndarray, min_pixels: int = 3) -> np.ndarray:
     segment's vessel pixels against the vein's; where a pixel's own answer differs, its artery
     and vein probabilities are swapped, so its background probability, its vessel/background
     decision and its confidence are kept. Segments of fewer than ``min_pixels`` vessel pixels,
-    and pixels nearest to a branch point, keep their own answers."""
+    pixels nearest to a branch point and mixed cross-sections keep their own answers."""
     prob = np.asarray(prob, np.float32)
     out = prob.copy()
     vessel = prob[1:].max(0) > prob[0]
     skeleton = skeleton_of(vessel)
-    parts, n = ndimage.label(skeleton & (neighbours(skeleton) < 3), structure=np.ones((3, 3)))
+    _, parts, n = centreline_parts(skeleton)
     if n == 0:
         return out
     _, (rows, cols) = ndimage.distance_transform_edt(~skeleton, return_indices=True)
