@@ -9,7 +9,8 @@ resolutions), each model at the defaults.
 ``VESSELS+TYPES`` (e.g. ``drive+drive-av``): the vessel map of a two-class model with each
 vessel pixel typed by the artery/vein model (both bundled models saw 37-40: give models
 trained with ``--split val`` to judge anything). ``FILE@pixel``: the model with each pixel's own
-type, not its segment's (``Fundus.one_type_per_segment`` off: the rule before 2026-12-06).
+type, not its segment's (``Fundus.one_type_per_segment`` off: the rule before 2026-12-06);
+``FILE@tta``: averaged over the 8 flips and rotations (``--tta``); ``FILE@pixel,tta``: both.
 
 Per shift and model: vessel F1 (either class), artery F1, vein F1, and the artery/vein accuracy
 on the vessel pixels found and labelled (uncertain pixels and crossings not scored). Then, per
@@ -83,8 +84,11 @@ def predictor_of(spec: str):
 
     def load(name):
         name, _, how = name.partition("@")
-        predictor = Predictor(load_model(name, device="cpu"), device="cpu")
-        if how == "pixel":
+        how = set(how.split(",")) - {""}
+        if how - {"pixel", "tta"}:
+            raise SystemExit(f"unknown {how - {'pixel', 'tta'}} in {spec}: pixel, tta")
+        predictor = Predictor(load_model(name, device="cpu"), device="cpu", tta="tta" in how)
+        if "pixel" in how:
             predictor.task = type(predictor.task)()
             predictor.task.one_type_per_segment = False
         return predictor

@@ -50,7 +50,7 @@ def _contrast(c, fov):
 
 
 def _vignette(strength, fov):
-    from unet_core.tasks.fundus import fov_circle
+    from unet_core.tasks.fov import fov_circle
 
     def apply(im):
         cy, cx, r = fov_circle(fov)

@@ -44,7 +44,7 @@ def shrunk(d, diameter: float):
     """(image, labels, fov) of photograph ``d`` at a field of view ``diameter`` px across,
     labels by area (a vessel thinner than half a pixel is gone)."""
     from unet_core.base.arrays import resize
-    from unet_core.tasks.fundus import fov_diameter
+    from unet_core.tasks.fov import fov_diameter
 
     f = diameter / fov_diameter(d.fov)
     H, W = d.labels.shape

@@ -33,7 +33,7 @@ def simulate(d, diameter: float, quality: int | None):
     """(image, labels, fov) of a DRIVE image as another camera with that FOV would see it
     (vessel labels as bool; artery/vein labels as their classes)."""
     from unet_core.base.arrays import resize
-    from unet_core.tasks.fundus import fov_diameter
+    from unet_core.tasks.fov import fov_diameter
 
     typed = d.labels.max() > 1  # artery/vein labels: kept as classes
     if diameter is None:

@@ -172,8 +172,9 @@ def cmd_segment(args: argparse.Namespace) -> int:
         for event in events:
             if isinstance(event, Partial):
                 bar.update(1)
-                if event.value.status == "failed":
-                    tqdm.write(f"FAILED {one_line(event.value.path)}: "
+                if event.value.reason and event.value.status != "skipped":
+                    said = "FAILED" if event.value.status == "failed" else "note:"
+                    tqdm.write(f"{said} {one_line(event.value.path)}: "
                                f"{one_line(event.value.reason)}", file=sys.stderr)  # fmt: skip
             elif isinstance(event, Status):
                 tqdm.write(one_line(event.text), file=sys.stderr)

@@ -169,7 +169,7 @@ def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_fil
 def test_vessel_models_report_their_measurements(tmp_path):
     from unet_core.retina.biomarkers import measure_photograph
     from unet_core.retina.vessels import measure_vessels
-    from unet_core.tasks.fundus import fov_diameter, fov_mask
+    from unet_core.tasks.fov import fov_diameter, fov_mask
 
     model = tiny(classes=("background", "vessel"), scale={"fov_diameter": 60}, channels="green",
                  task="fundus")  # fmt: skip

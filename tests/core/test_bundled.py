@@ -7,7 +7,7 @@ import pytest
 
 from unet_core import bundled_models, load_model, predict, read_card
 from unet_core.data.io import read_image
-from unet_core.tasks.fundus import fov_mask
+from unet_core.tasks.fov import fov_mask
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,40 @@ def test_segment_spreads_files_over_local_dask_workers(tmp_path, folder, model_f
     for name in ("a", "b", "c"):
         local, remote = (read_image(tmp_path / d / f"{name}_mask.tif") for d in ("local", "dask"))
         np.testing.assert_array_equal(local, remote)
+
+
+def test_segment_says_what_a_user_should_know_of_each_photograph(tmp_path, capsys):
+    """The task's notes reach the terminal and the CSV's reason column: a gray photograph
+    given to an artery/vein model, a picture that is no fundus photograph (its vessels not
+    measured); a colour photograph has nothing to say."""
+    import csv
+
+    from PIL import Image
+
+    torch.manual_seed(0)
+    model = UNet(in_channels=3, num_classes=3, base_channels=4, depth=2, padding="same",
+                 batch_norm=True)  # fmt: skip
+    model_path = save_model(model, tmp_path / "av", name="av", preprocessing=Preprocessing("rgb"),
+                            classes=["background", "artery", "vein"], task="fundus",
+                            scale={"fov_diameter": 150})  # fmt: skip
+    yy, xx = np.mgrid[:200, :200]
+    eye = np.zeros((200, 200, 3), np.uint8)
+    eye[np.hypot(yy - 100, xx - 100) < 80] = (150, 80, 30)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(eye).save(inputs / "colour.png")
+    Image.fromarray(eye[..., 1]).save(inputs / "red_free.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 120, 3), np.uint8)).save(
+        inputs / "noise.png")  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["segment", str(inputs), "--out", str(out), "--model", str(model_path),
+                 "--device", "cpu"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    with open(out / "segmentation.csv", newline="") as f:
+        reason = {Path(r["file"]).name: r["reason"] for r in csv.DictReader(f)}
+    assert reason["colour.png"] == ""
+    assert reason["red_free.png"].startswith("a photograph without colour")
+    assert "does not look like a fundus photograph" in reason["noise.png"]
+    assert f"note: {inputs / 'red_free.png'}: a photograph without colour" in err
+    assert f"note: {inputs / 'noise.png'}: no field of view found" in err
+    assert "colour.png" not in err

@@ -7,7 +7,8 @@ import torch
 from unet_core import ModelCard, Predictor, Preprocessing, UNet
 from unet_core.data.drive import binarize
 from unet_core.data.io import read_image
-from unet_core.tasks.fundus import auto_scale, fov_circle, fov_diameter, fov_mask
+from unet_core.tasks.fov import fov_circle, fov_diameter, fov_mask
+from unet_core.tasks.fundus import auto_scale
 
 
 def synthetic_fundus(size: int, diameter: int) -> np.ndarray:
@@ -61,6 +62,33 @@ def test_fov_diameter_on_drive_photographs_from_other_cameras(shared_data, varia
         assert measured == pytest.approx(fov_diameter(truth), rel=0.02)
         scale = auto_scale(shown, {"fov_diameter": 270})
         assert scale == pytest.approx(270 / (factor * fov_diameter(truth)), rel=0.02)
+
+
+def test_a_photograph_without_colour_is_told_and_an_artery_vein_model_says_so(shared_data):
+    """``has_colour`` on DRIVE as other cameras give it: colour casts and a dim photograph
+    keep their colour; gray, red-free (alone, copied into three channels, or with red and
+    blue empty) have none. The artery/vein model's note says so only there."""
+    from unet_core.tasks.fov import has_colour
+    from unet_core.tasks.fundus import GRAY_TYPES, Fundus
+
+    image = read_image(shared_data / "drive/training/images/37_training.tif")
+    gray = (image @ [0.299, 0.587, 0.114]).astype(np.uint8)
+    green_only = np.zeros_like(image)
+    green_only[..., 1] = image[..., 1]
+    coloured = {"as it is": image, "dim": (image * 0.25).astype(np.uint8),
+                "warm": np.clip(image * [1.25, 1.0, 0.7], 0, 255).astype(np.uint8),
+                "with alpha": np.dstack([image, np.full(image.shape[:2], 9, np.uint8)])}
+    plain = {"gray": gray, "gray in three channels": np.dstack([gray] * 3),
+             "red-free": image[..., 1], "red-free in three": np.dstack([image[..., 1]] * 3),
+             "green channel only": green_only, "black": np.zeros_like(image)}  # fmt: skip
+    assert all(has_colour(v) for v in coloured.values())
+    assert not any(has_colour(v) for v in plain.values())
+    av = ModelCard(UNet(3, 3, base_channels=4, depth=2).config, Preprocessing("rgb"),
+                   ["background", "artery", "vein"], scale={"fov_diameter": 536}, task="fundus")
+    vessels = ModelCard(UNet(1, 2, base_channels=4, depth=2).config, Preprocessing("green"),
+                        ["background", "vessel"], scale={"fov_diameter": 536}, task="fundus")
+    assert Fundus().notes(gray, av) == [GRAY_TYPES] == Fundus().notes(image[..., 1], av)
+    assert Fundus().notes(image, av) == [] == Fundus().notes(gray, vessels)
 
 
 def test_fov_matches_drive_masks(shared_data):

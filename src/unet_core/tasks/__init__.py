@@ -4,6 +4,7 @@ is specific to it, asked by the generic code through :func:`task_of`."""
 from __future__ import annotations
 
 from . import em, fundus
+from .fov import looks_like_fundus
 from .task import Task
 
 TASKS: dict[str, Task] = {t.name: t for t in (Task(), fundus.TASK, em.TASK)}
@@ -51,7 +52,7 @@ def suggest_model(image) -> tuple[str, str]:
     import numpy as np
 
     image = np.asarray(image)
-    if fundus.looks_like_fundus(image):
+    if looks_like_fundus(image):
         return fundus.TASK.bundled, "a fundus photograph"
     gray = image.ndim == 2 or (
         image.shape[-1] >= 3 and np.array_equal(image[..., 0], image[..., 1])
