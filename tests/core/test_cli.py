@@ -287,8 +287,8 @@ def test_segment_says_what_a_user_should_know_of_each_photograph(tmp_path, capsy
     with open(out / "segmentation.csv", newline="") as f:
         reason = {Path(r["file"]).name: r["reason"] for r in csv.DictReader(f)}
     assert reason["colour.png"] == ""
-    assert reason["red_free.png"].startswith("a photograph without colour")
+    assert reason["red_free.png"].startswith("no colour in this photograph")
     assert "does not look like a fundus photograph" in reason["noise.png"]
-    assert f"note: {inputs / 'red_free.png'}: a photograph without colour" in err
+    assert f"note: {inputs / 'red_free.png'}: no colour in this photograph" in err
     assert f"note: {inputs / 'noise.png'}: no field of view found" in err
     assert "colour.png" not in err
