@@ -197,7 +197,7 @@ def test_a_vessel_crossed_in_the_zone_counts_once(degrees):
     """A vein crossing the widest artery inside the zone cuts its centreline in two: the
     stretch beyond is the same artery, not a seventh (at a slant the skeleton makes two
     junctions with a bridge between them)."""
-    from unet_core.retina.biomarkers import zone_widths
+    from unet_core.retina.zone import zone_widths
 
     labels = tree([7, 5, 5, 5, 5, 5], [6] * 6)  # the 7-px artery runs along row 200
     t, centre = np.deg2rad(degrees), np.array([200.0, 275.0])  # in the zone (60-90 px)
@@ -352,3 +352,64 @@ def test_the_fractal_dimension_of_a_tree_does_not_depend_on_the_resolution():
     assert 1.3 < fractal_dimension(small) < 1.7
     assert box_sizes(400) == [3, 6, 12, 25, 50, 100]
     assert fractal_dimension(small, across=1200) != fractal_dimension(small)
+
+
+def photographed(labels: np.ndarray, blur: float = 1.0) -> np.ndarray:
+    """A gray photograph of a map's vessels: dark (80) on the retina (180), blurred by the
+    optics (Gaussian, ``blur`` px)."""
+    from scipy import ndimage
+
+    image = np.where(labels > 0, 80.0, 180.0)
+    return np.clip(ndimage.gaussian_filter(image, blur), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("degrees", [0, 30, 60])
+@pytest.mark.parametrize("width", [5, 7])
+def test_the_half_height_width_is_the_photographed_vessels_not_its_maps(degrees, width):
+    """A vessel photographed ``width`` px wide and drawn 4 px wider in its map: the width read
+    across it on the photograph is its own, at any angle; the map's is 4 px more."""
+    from unet_core.retina.profile import half_height_width, least_depth, vessel_channel
+
+    t = np.deg2rad(degrees)
+    ends = np.array([[100.0, 100.0]]) + np.outer([-70, 70], [np.sin(t), np.cos(t)])
+    photo = photographed(drawn(ends, (200, 200), radius=width // 2))
+    vessel_map = drawn(ends, (200, 200), radius=width // 2 + 2)
+    (segment,) = vessel_segments(vessel_map)
+    middle = slice(20, len(segment.path) - 20)
+    channel = vessel_channel(photo)
+    seen = half_height_width(channel, segment.path, middle, segment.width(middle), vessel_map,
+                             least_depth(channel))  # fmt: skip
+    assert seen == pytest.approx(width, abs=0.5)
+    assert segment.width(middle) == pytest.approx(width + 4, abs=0.6)
+
+
+def test_a_vessel_running_into_another_keeps_its_maps_width():
+    """Two vessels side by side with no retina between them: the profile does not rise
+    again beside the first, so no half-height width (NaN) and CRAE takes the map's; a flat
+    photograph (no vessel darker than the retina) gives none either."""
+    from unet_core.retina.profile import half_height_width, least_depth, vessel_channel
+
+    first = drawn(np.array([[100.0, 20.0], [100.0, 180.0]]), (200, 200), radius=3)
+    second = drawn(np.array([[107.0, 20.0], [107.0, 180.0]]), (200, 200), radius=3)
+    channel = vessel_channel(photographed(first | second))
+    (segment,) = vessel_segments(first)
+    args = (segment.path, slice(20, -20), segment.width(slice(20, -20)), first | second)
+    assert np.isnan(half_height_width(channel, *args, least_depth(channel)))
+    flat = np.full((200, 200), 120.0, np.float32)
+    assert np.isnan(half_height_width(flat, *args, least_depth(channel)))
+
+
+def test_crae_and_crve_read_from_the_photograph_of_a_generously_drawn_tree():
+    """Knudtson's six largest measured on the photograph: a tree photographed with arteries
+    3 px and veins 5 px wide, its map drawn 2 px wider, gives the photograph's CRAE and CRVE
+    (the map alone, without the photograph: its own)."""
+    photo = photographed(tree([3] * 6, [5] * 6), blur=0.7)
+    generous = tree([5] * 6, [7] * 6)
+    disc = Disc(200, 200, 60, "given")
+    both = measure_photograph(generous, image=photo, disc=disc, typed=True)
+    assert both["crae_px"] == pytest.approx(equivalent([3] * 6, ARTERY_K), rel=0.1)
+    assert both["crve_px"] == pytest.approx(equivalent([5] * 6, VEIN_K), rel=0.1)
+    alone = measure_photograph(generous, disc=disc, typed=True)
+    assert alone["crae_px"] == pytest.approx(equivalent([5] * 6, ARTERY_K), rel=0.06)
+    assert alone["crve_px"] == pytest.approx(equivalent([7] * 6, VEIN_K), rel=0.06)
+    assert both["artery_calibre_px"] == alone["artery_calibre_px"]  # the map's, as before

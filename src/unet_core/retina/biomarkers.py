@@ -15,10 +15,11 @@ import numpy as np
 
 from ..base.events import Status
 from ..base.jobs import drain
-from .disc import Disc, find_disc, zone_mask, zone_radii
+from .disc import Disc, find_disc, zone_mask
 from .knudtson import LARGEST, crae, crve
 from .segments import Segment, skeleton_of, vessel_segments
 from .shape import arc_chord, fractal_dimension, mean_curvature
+from .zone import zone_widths
 
 #: retinal distance per degree of visual angle in an emmetropic eye (0.288 mm/deg, Bennett,
 #: Rudnicka and Edgar 1994; the figure fundus cameras' field angles are converted with)
@@ -26,8 +27,6 @@ MICRONS_PER_DEGREE = 288.0
 #: segments shorter than this (px) carry no tortuosity or curvature (a few pixels bend by the
 #: grid alone)
 MIN_SHAPE_LENGTH = 20.0
-#: the pixels of a vessel inside the zone that give its calibre there
-MIN_ZONE_PIXELS = 3
 TYPES = {1: "artery", 2: "vein"}
 
 COLUMNS = (
@@ -111,7 +110,7 @@ def photograph_steps(labels: np.ndarray, fov: np.ndarray | None = None,
         why.append("CRAE, CRVE, AVR: the map has no arteries and veins (an artery/vein model "
                    "gives them)")  # fmt: skip
     elif disc is not None:
-        out.update(equivalents(segments, disc, labels.shape, um, why))
+        out.update(equivalents(segments, disc, labels.shape, um, why, image, mask))
     elif image is None:
         why.append("CRAE, CRVE, AVR: no optic disc given")
     out["microns_per_pixel"] = rounded(um, 3)
@@ -141,14 +140,16 @@ def tree_shape(mask: np.ndarray, segments: list[Segment], um: float | None,
 
 
 def equivalents(segments: list[Segment], disc: Disc, shape, um: float | None,
-                why: list[str]) -> dict:  # fmt: skip
-    """CRAE, CRVE (px and microns) and AVR from the vessels in the disc's zone; a reason
-    in ``why`` for each that cannot be had."""
+                why: list[str], image: np.ndarray | None = None,
+                vessels: np.ndarray | None = None) -> dict:  # fmt: skip
+    """CRAE, CRVE (px and microns) and AVR from the vessels in the disc's zone (their widths
+    read from ``image``, the photograph, where given: :func:`zone_widths`); a reason in
+    ``why`` for each that cannot be had."""
     zone = zone_mask(shape, disc)
     out: dict = {}
     found = {}
     for k, name in TYPES.items():
-        widths = zone_widths([s for s in segments if s.label == k], zone, disc)
+        widths = zone_widths([s for s in segments if s.label == k], zone, disc, image, vessels)
         if len(widths) < LARGEST:
             why.append(f"{'CRAE' if k == 1 else 'CRVE'}: {len(widths)} {name}(s) in the zone, "
                        f"Knudtson's formula takes the {LARGEST} largest")  # fmt: skip
@@ -160,94 +161,6 @@ def equivalents(segments: list[Segment], disc: Disc, shape, um: float | None,
         out[f"{key}_um"] = scaled(value, um)
     if 1 in found and 2 in found:
         out["avr"] = round(found[1] / found[2], 3)
-    return out
-
-
-def zone_widths(segments: list[Segment], zone: np.ndarray, disc: Disc) -> list[float]:
-    """The width of each vessel in the zone, each vessel once, as the protocol measures it:
-    the segments with at least ``MIN_ZONE_PIXELS`` centreline points in the zone, joined where
-    they meet there (a vessel and the branches it gives off in the zone are one vessel) or
-    where one goes on where the other stopped (:func:`continues`: a vessel cut by another
-    crossing it), and of each such vessel its trunk: the segment that enters across the zone's
-    inner edge (if several, the longest in the zone), else its longest; measured over its
-    points in the zone. Counted apart, a wide vessel's branches and its stretch beyond a
-    crossing made it two or three of the six largest (docs/retina.md)."""
-    _, inner, _ = zone_radii(disc)
-    chosen, points = [], []
-    for s in segments:
-        rows, cols = s.path[:, 0].astype(int), s.path[:, 1].astype(int)
-        inside = zone[rows, cols]
-        if inside.sum() >= MIN_ZONE_PIXELS:
-            chosen.append((s, inside))
-            points.append((rows[inside], cols[inside]))
-    if not chosen:
-        return []
-    vessels = joined(chosen, points, zone.shape, CROSSING_REACH * disc.diameter)
-    trunks: dict[int, tuple] = {}
-    for (s, inside), vessel in zip(chosen, vessels):
-        r = np.hypot(s.path[:, 0] - disc.row, s.path[:, 1] - disc.col)
-        rank = (bool(r.min() <= inner <= r.max()), int(inside.sum()))
-        if vessel not in trunks or rank > trunks[vessel][0]:
-            trunks[vessel] = (rank, s, inside)
-    widths = [s.width(inside) for _, s, inside in trunks.values()]
-    return [w for w in widths if np.isfinite(w)]
-
-
-#: a crossing vessel cuts a segment over at most this share of a disc diameter (a vein of
-#: about 150 um crossing at 45 degrees, with the skeleton's junctions on either side)
-CROSSING_REACH = 0.2
-#: a segment goes on where another stopped when their ends point this closely the same way
-#: (cosine: within about 30 degrees)
-SAME_WAY = 0.85
-
-
-def joined(chosen: list, points: list, shape, reach: float) -> list[int]:
-    """A vessel number for each chosen segment: segments whose points in the zone touch, or
-    of which one :func:`continues` the other within ``reach`` px, share one."""
-    from scipy import ndimage
-
-    drawn = np.zeros(shape, bool)
-    for rows, cols in points:
-        drawn[rows, cols] = True
-    touching, _ = ndimage.label(ndimage.binary_dilation(drawn, np.ones((3, 3), bool)))
-    parent = {i: i for i in range(len(chosen))}
-
-    def root(i):
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    first = {}
-    for i, (rows, cols) in enumerate(points):
-        label = int(touching[rows[0], cols[0]])
-        parent[i] = root(first.setdefault(label, i))
-    for i in range(len(chosen)):
-        for j in range(i + 1, len(chosen)):
-            if root(i) != root(j) and continues(chosen[i][0], chosen[j][0], reach):
-                parent[root(j)] = root(i)
-    return [root(i) for i in range(len(chosen))]
-
-
-def continues(a: Segment, b: Segment, reach: float, look: int = 6) -> bool:
-    """Whether one of ``b``'s ends lies within ``reach`` px of one of ``a``'s and goes on the
-    way ``a`` was going there (a vessel cut in two where another crosses it)."""
-    for pa, da in ends(a, look):
-        for pb, db in ends(b, look):
-            if np.hypot(*(pa - pb)) <= reach and float(da @ -db) >= SAME_WAY:
-                return True
-    return False
-
-
-def ends(s: Segment, look: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Each end of a segment's centreline and the unit direction leaving it there."""
-    path = np.asarray(s.path, float)
-    k = min(look, len(path) - 1)
-    out = []
-    for end, inner_point in ((path[-1], path[-1 - k]), (path[0], path[k])):
-        d = end - inner_point
-        norm = np.hypot(*d)
-        if norm > 0:
-            out.append((end, d / norm))
     return out
 
 
