@@ -58,6 +58,7 @@ def half_height_width(channel: np.ndarray, path: np.ndarray, points, map_width: 
     normal = np.stack([-along[:, 1], along[:, 0]], 1)
     reach = max(REACH * map_width + NEAR, MIN_REACH)
     offsets = np.arange(-reach, reach + 1e-6, STEP)
+    vessels = None if vessels is None else np.asarray(vessels, np.uint8)  # no copy if uint8
     widths = []
     for i in chosen:
         at = centre[i][:, None] + normal[i][:, None] * offsets
@@ -65,7 +66,7 @@ def half_height_width(channel: np.ndarray, path: np.ndarray, points, map_width: 
         profile = ndimage.gaussian_filter1d(profile, SMOOTH)
         other = None
         if vessels is not None:
-            other = ndimage.map_coordinates(vessels.astype(np.uint8), at, order=0, mode="nearest")
+            other = ndimage.map_coordinates(vessels, at, order=0, mode="nearest")
         widths.append(profile_width(profile, offsets, map_width, other, min_depth))
     widths = np.asarray(widths)
     return float(np.median(widths[np.isfinite(widths)])) if np.isfinite(widths).any() else \

@@ -26,6 +26,7 @@ def zone_widths(segments: list[Segment], zone: np.ndarray, disc: Disc,
     if image is not None and trunks:
         channel = vessel_channel(image)
         floor = least_depth(channel)
+        vessels = None if vessels is None else np.asarray(vessels, np.uint8)  # once
         seen = [half_height_width(channel, s.path, inside, w, vessels, floor)
                 for (s, inside), w in zip(trunks, widths)]  # fmt: skip
         widths = [h if np.isfinite(h) else w for h, w in zip(seen, widths)]
