@@ -5,7 +5,10 @@ trunk (as CRAE and CRVE take it, ``unet_core.retina.zone.zone_trunks``) measured
 at half the vessel's depth below the retina beside it (``unet_core.retina.profile``, shipped).
 
     python benchmarks/zone_widths.py [--data ../shared/data] [--ids 37 38 39 40]
-        [--models NAME=FILE ...]
+        [--models NAME=FILE ...] [--enlarge F]
+
+``--enlarge F``: the photographs and their labels enlarged F times first (the same retina
+with more pixels: a width measure that holds gives the same microns).
 
 Per photograph, map and type: the zone's vessels, the median ratio of the two widths, and
 CRAE or CRVE in microns (45-degree field of view) from each.
@@ -23,6 +26,7 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--ids", type=int, nargs="+", default=[37, 38, 39, 40])
     parser.add_argument("--models", nargs="*", default=[], metavar="NAME=FILE")
+    parser.add_argument("--enlarge", type=float, default=1.0)
     args = parser.parse_args()
     from unet_core.data import drive
     from unet_core.formats.store import load_model
@@ -38,8 +42,10 @@ def main() -> None:
           "CRAE or CRVE µm, map widths | **the same, photograph's widths** |")
     print("|---|---|---|---|---|---|---|")
     for d in drive.load_drive(root, tuple(args.ids)):
-        labels = drive.av_labels(root, d.id)
-        maps = {"labels": np.where(d.fov, np.where(labels == 3, 1, labels), 0)}  # 3: vessel
+        labels = np.where(d.fov, drive.av_labels(root, d.id), 0)
+        if args.enlarge != 1.0:
+            d, labels = enlarged(d, labels, args.enlarge)
+        maps = {"labels": np.where(labels == 3, 1, labels)}  # 3, uncertain: a vessel
         maps.update({n: probabilities_to_labels(p(d.image)) for n, p in models.items()})
         um = 45 * MICRONS_PER_DEGREE / (2 * np.sqrt(d.fov.sum() / np.pi))
         disc, why = find_disc(d.image, d.fov, maps["labels"] > 0, um)
@@ -49,6 +55,17 @@ def main() -> None:
         for name, found in maps.items():
             for line in rows(d.image, found, disc, um):
                 print(f"| {d.id} | {name} | " + line, flush=True)
+
+
+def enlarged(d, labels, factor: float):
+    import dataclasses
+
+    from unet_core.base.arrays import resize
+
+    size = (round(labels.shape[0] * factor), round(labels.shape[1] * factor))
+    fov = resize(d.fov.astype(np.float32), size, order=0) > 0.5
+    labels = resize(labels.astype(np.float32), size, order=0).astype(np.uint8)
+    return dataclasses.replace(d, image=resize(d.image, size), fov=fov), labels
 
 
 def rows(image, labels, disc, um) -> list[str]:
