@@ -413,3 +413,41 @@ def test_crae_and_crve_read_from_the_photograph_of_a_generously_drawn_tree():
     assert alone["crae_px"] == pytest.approx(equivalent([5] * 6, ARTERY_K), rel=0.06)
     assert alone["crve_px"] == pytest.approx(equivalent([7] * 6, VEIN_K), rel=0.06)
     assert both["artery_calibre_px"] == alone["artery_calibre_px"]  # the map's, as before
+
+
+def test_the_width_is_read_where_the_vessel_is_and_across_its_whole_breadth():
+    """A diagonal vessel 9 px wide that narrows to 3 px for its last fifth, read there: as a
+    vessel 3 px wide all along reads (each point's profile taken at that point, not further
+    along the smoothed line, where the vessel is 9 px); a 15-px vessel with a light reflex
+    along its middle: 15, not the dark
+    band beside the reflex; a 9-px vessel whose map is 3 px: 9 (read again beyond the map)."""
+    from scipy import ndimage
+
+    from unet_core.retina.profile import half_height_width, least_depth, vessel_channel
+
+    ends = np.array([[20.0, 20.0], [180.0, 180.0]])
+    half = np.array([[150.0, 150.0], [180.0, 180.0]])  # the narrow end
+    tapered = drawn(ends, (200, 200), radius=4) & ~drawn(half, (200, 200), radius=4)
+    tapered |= drawn(half, (200, 200), radius=1)
+    (segment,) = vessel_segments(drawn(ends, (200, 200), radius=1))
+    channel = vessel_channel(photographed(tapered))
+    narrow = (segment.path[:, 0] > 158) & (segment.path[:, 0] < 172)
+    uniform = vessel_channel(photographed(drawn(ends, (200, 200), radius=1)))
+    alone = half_height_width(uniform, segment.path, narrow, 3.0, None, least_depth(uniform))
+    assert alone < 4.2  # 3 px and the blur (a thin vessel reads a little wider)
+    assert half_height_width(channel, segment.path, narrow, 3.0, None,
+                             least_depth(channel)) == pytest.approx(alone, abs=0.3)  # fmt: skip
+    wide_half = (segment.path[:, 0] > 40) & (segment.path[:, 0] < 80)
+    assert half_height_width(channel, segment.path, wide_half, 9.0, None,
+                             least_depth(channel)) == pytest.approx(9, abs=0.6)  # fmt: skip
+    line = np.array([[100.0, 10.0], [100.0, 190.0]])
+    image = np.where(drawn(line, (200, 200), radius=7), 80.0, 180.0)
+    image[drawn(line, (200, 200), radius=2)] = 150  # the reflex: 5 px, above half height
+    photo = ndimage.gaussian_filter(image, 1.0)
+    (straight,) = vessel_segments(drawn(line, (200, 200), radius=7))
+    middle = slice(30, -30)
+    assert half_height_width(photo, straight.path, middle, 15.0, None,
+                             least_depth(photo)) == pytest.approx(15, abs=0.6)  # fmt: skip
+    wide = vessel_channel(photographed(drawn(line, (200, 200), radius=4)))
+    assert half_height_width(wide, straight.path, middle, 3.0, None,
+                             least_depth(wide)) == pytest.approx(9, abs=0.6)  # fmt: skip
