@@ -172,10 +172,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
         for event in events:
             if isinstance(event, Partial):
                 bar.update(1)
-                if event.value.reason and event.value.status != "skipped":
-                    said = "FAILED" if event.value.status == "failed" else "note:"
-                    tqdm.write(f"{said} {one_line(event.value.path)}: "
-                               f"{one_line(event.value.reason)}", file=sys.stderr)  # fmt: skip
+                v = event.value  # a failure's reason, or what the task says of the image
+                said = [("note:", n) for n in v.notes] if v.status != "failed" else \
+                    [("FAILED", v.reason)]  # fmt: skip
+                for head, text in said:
+                    tqdm.write(f"{head} {one_line(v.path)}: {one_line(text)}", file=sys.stderr)
             elif isinstance(event, Status):
                 tqdm.write(one_line(event.text), file=sys.stderr)
             elif isinstance(event, Progress) and event.unit == "tiles" and event.total:

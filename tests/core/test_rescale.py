@@ -1,5 +1,7 @@
 """Field-of-view detection and automatic scale."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -77,10 +79,19 @@ def test_a_photograph_without_colour_is_told_and_an_artery_vein_model_says_so(sh
     green_only[..., 1] = image[..., 1]
     coloured = {"as it is": image, "dim": (image * 0.25).astype(np.uint8),
                 "warm": np.clip(image * [1.25, 1.0, 0.7], 0, 255).astype(np.uint8),
+                "sensor crosstalk": np.clip(image @ np.array([[0.6, 0.3, 0.1], [0.25, 0.6, 0.15],
+                                                              [0.1, 0.4, 0.5]]).T, 0, 255
+                                            ).astype(np.uint8),
                 "with alpha": np.dstack([image, np.full(image.shape[:2], 9, np.uint8)])}
     plain = {"gray": gray, "gray in three channels": np.dstack([gray] * 3),
              "red-free": image[..., 1], "red-free in three": np.dstack([image[..., 1]] * 3),
-             "green channel only": green_only, "black": np.zeros_like(image)}  # fmt: skip
+             "green channel only": green_only, "black": np.zeros_like(image),
+             "green-tinted red-free": np.dstack([image[..., 1] * 0.3, image[..., 1],
+                                                 image[..., 1] * 0.3]).astype(np.uint8),
+             "sepia": np.clip(np.dstack([gray * 1.07, gray * 0.74, gray * 0.43]), 0, 255
+                              ).astype(np.uint8),
+             "gray with sensor noise": np.clip(np.dstack([gray] * 3) + np.random.default_rng(
+                 0).normal(0, 3, image.shape), 0, 255).astype(np.uint8)}  # fmt: skip
     assert all(has_colour(v) for v in coloured.values())
     assert not any(has_colour(v) for v in plain.values())
     av = ModelCard(UNet(3, 3, base_channels=4, depth=2).config, Preprocessing("rgb"),
@@ -89,6 +100,8 @@ def test_a_photograph_without_colour_is_told_and_an_artery_vein_model_says_so(sh
                         ["background", "vessel"], scale={"fov_diameter": 536}, task="fundus")
     assert Fundus().notes(gray, av) == [GRAY_TYPES] == Fundus().notes(image[..., 1], av)
     assert Fundus().notes(image, av) == [] == Fundus().notes(gray, vessels)
+    green_av = dataclasses.replace(av, preprocessing=Preprocessing("green"))
+    assert Fundus().notes(gray, green_av) == []  # a model that reads no colour loses none
 
 
 def test_fov_matches_drive_masks(shared_data):

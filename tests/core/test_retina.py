@@ -233,6 +233,9 @@ def test_what_cannot_be_measured_is_empty_with_its_reason():
     image[150:250, 150:250] = 60  # where the vessels meet is darker than the rest: no disc
     dark = measure_photograph(few, image=image, typed=True)
     assert dark["disc_row"] is None and "no optic disc found" in dark["not_measured"]
+    with pytest.raises(ValueError, match=r"the labels \(400, 400\) and the image \(40, 40\)"):
+        measure_photograph(few, image=image[:40, :40], disc=Disc(200, 200, 60, "given"),
+                           typed=True)  # the photograph's widths would be read elsewhere
     with pytest.raises(ValueError, match=r"the pixel size \(microns\) must be a positive number"):
         Calibration(pixel_size_um=-1)
 

@@ -41,6 +41,7 @@ class FileResult:
     measurements: dict = field(default_factory=dict)
     precision: str = ""  # the network's arithmetic: "fp32" or "bf16"
     finer: tuple[float, ...] = ()  # further scales it was segmented at, fused (a large photograph)
+    notes: tuple[str, ...] = ()  # what the model's task says of the image (Task.notes)
 
 
 @dataclass(frozen=True)

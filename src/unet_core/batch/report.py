@@ -99,7 +99,8 @@ def result_row(r: FileResult) -> dict:
     stack = len(shape) == 4 or (len(shape) == 3 and shape[-1] > 4)
     dims = shape[1:] if stack else shape
     row = {
-        "file": path_text(r.path), "status": r.status, "reason": one_line(r.reason),
+        "file": path_text(r.path), "status": r.status,
+        "reason": one_line("; ".join(t for t in (r.reason, *r.notes) if t)),
         "height": dims[0] if dims else "", "width": dims[1] if len(dims) > 1 else "",
         "channels": (dims[2] if len(dims) > 2 else 1) if dims else "",
         "slices": shape[0] if stack else (1 if dims else ""),

@@ -170,11 +170,10 @@ def _image(predictor, path, image, out_dir, o: SegmentOptions):
     if o.measure:
         values.update(predictor.task.measure(image, labels, predictor.card, predicted.context,
                                              calibration=o.calibration()))  # fmt: skip
-    notes = predictor.task.notes(image, predictor.card, predicted.context)
-    reason = "; ".join(n for n in (reason, *notes) if n)  # what the Segment widget also says
+    notes = predictor.task.notes(image, predictor.card, predicted.context)  # as Segment says
     return FileResult(path, "ok", reason, outputs, tuple(image.shape), 0.0,
                       _foreground(labels), scale, values,
-                      finer=predicted.context.finer)  # fmt: skip
+                      finer=predicted.context.finer, notes=tuple(notes))  # fmt: skip
 
 
 def _stack(predictor, path, stack, out_dir, o: SegmentOptions):

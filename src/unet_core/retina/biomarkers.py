@@ -80,6 +80,7 @@ def photograph_steps(labels: np.ndarray, fov: np.ndarray | None = None,
     """:func:`measure_photograph` as a job: yields a :class:`Status` before each stage (a
     caller may stop it there), returns the columns."""
     labels = np.asarray(labels)
+    check_same_size(labels, image)
     fov = np.ones(labels.shape, bool) if fov is None else np.asarray(fov, bool)
     labels = np.where(fov, labels, 0)
     mask = labels > 0
@@ -120,6 +121,13 @@ def photograph_steps(labels: np.ndarray, fov: np.ndarray | None = None,
     if keep is not None:
         keep.update(segments=segments, disc=disc)
     return out
+
+
+def check_same_size(labels: np.ndarray, image: np.ndarray | None) -> None:
+    """ValueError in one line when a map and its photograph differ in size."""
+    if image is not None and np.shape(image)[:2] != np.shape(labels):
+        raise ValueError(f"the labels {np.shape(labels)} and the image {np.shape(image)[:2]} "
+                         "differ in size: choose the image they were made on")  # fmt: skip
 
 
 def tree_shape(mask: np.ndarray, segments: list[Segment], um: float | None,

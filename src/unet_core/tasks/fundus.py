@@ -73,12 +73,10 @@ def measure_map_steps(image: np.ndarray, labels: np.ndarray, fov: np.ndarray | N
                       ) -> Generator[Status, None, dict]:  # fmt: skip
     """:func:`measure_map` as a job: a :class:`Status` before each stage, where a caller
     (the Measure widget's Cancel) may stop it."""
-    from ..retina.biomarkers import photograph_steps
+    from ..retina.biomarkers import check_same_size, photograph_steps
 
     image, labels = np.asarray(image), np.asarray(labels)
-    if labels.shape != image.shape[:2]:
-        raise ValueError(f"the labels {labels.shape} and the image {image.shape[:2]} differ in "
-                         "size: choose the image they were made on")  # fmt: skip
+    check_same_size(labels, image)
     if fov is None:
         yield Status("finding the field of view…")
         fov = fov_mask(image)
@@ -122,7 +120,8 @@ class Fundus(Task):
         if fov is not None and not looks_like_fundus(image, fov):
             return ["no field of view found: this does not look like a fundus photograph, so "
                     "vessels were not measured"]  # fmt: skip
-        if artery_vein(card.classes) and not has_colour(image):
+        reads_colour = card.preprocessing.channels == "rgb"
+        if artery_vein(card.classes) and reads_colour and not has_colour(image):
             return [GRAY_TYPES]
         return []
 
