@@ -5,7 +5,7 @@ tools such as IVAN measure, and that the normal ranges of CRAE and CRVE come fro
 
 The vessel map only says where the vessel runs and roughly how wide it is; the width itself
 then does not depend on how broadly a map (a model's, or an annotator's) draws its edges. On
-10 of 15 of DRIVE's training photographs RITE's labels draw the zone's veins 6-45 % wider
+11 of 15 of DRIVE's training photographs RITE's labels draw the zone's veins 3-43 % wider
 than this width (``benchmarks/zone_widths.py``, docs/retina.md)."""
 
 from __future__ import annotations
