@@ -94,6 +94,16 @@ def test_a_photograph_without_colour_is_told_and_an_artery_vein_model_says_so(sh
                  0).normal(0, 3, image.shape), 0, 255).astype(np.uint8)}  # fmt: skip
     assert all(has_colour(v) for v in coloured.values())
     assert not any(has_colour(v) for v in plain.values())
+    from skimage import data
+
+    from unet_core.tasks import suggest_model
+
+    camera = data.camera()  # not a fundus photograph: gray in any form is the em model's
+    sepia = np.clip(np.dstack([camera * 1.07, camera * 0.74, camera * 0.43]), 0, 255)
+    for shown in (camera, np.dstack([camera] * 3), sepia.astype(np.uint8)):
+        assert suggest_model(shown)[0] == "em"
+    with pytest.raises(ValueError, match="no bundled model fits this image"):
+        suggest_model(data.astronaut())
     av = ModelCard(UNet(3, 3, base_channels=4, depth=2).config, Preprocessing("rgb"),
                    ["background", "artery", "vein"], scale={"fov_diameter": 536}, task="fundus")
     vessels = ModelCard(UNet(1, 2, base_channels=4, depth=2).config, Preprocessing("green"),

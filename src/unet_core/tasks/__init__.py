@@ -4,7 +4,7 @@ is specific to it, asked by the generic code through :func:`task_of`."""
 from __future__ import annotations
 
 from . import em, fundus
-from .fov import looks_like_fundus
+from .fov import has_colour, looks_like_fundus
 from .task import Task
 
 TASKS: dict[str, Task] = {t.name: t for t in (Task(), fundus.TASK, em.TASK)}
@@ -54,11 +54,7 @@ def suggest_model(image) -> tuple[str, str]:
     image = np.asarray(image)
     if looks_like_fundus(image):
         return fundus.TASK.bundled, "a fundus photograph"
-    gray = image.ndim == 2 or (
-        image.shape[-1] >= 3 and np.array_equal(image[..., 0], image[..., 1])
-        and np.array_equal(image[..., 1], image[..., 2])
-    )  # fmt: skip
-    if gray:
+    if image.ndim == 2 or (image.shape[-1] >= 3 and not has_colour(image)):  # gray, or tinted
         return em.TASK.bundled, "a grayscale image that is not a fundus photograph"
     raise ValueError("no bundled model fits this image: it is in colour but not a fundus "
                      "photograph; choose a model, or train one for it")  # fmt: skip
