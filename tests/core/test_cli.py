@@ -274,6 +274,8 @@ def test_segment_says_what_a_user_should_know_of_each_photograph(tmp_path, capsy
     yy, xx = np.mgrid[:200, :200]
     eye = np.zeros((200, 200, 3), np.uint8)
     eye[np.hypot(yy - 100, xx - 100) < 80] = (150, 80, 30)
+    eye[np.hypot(yy - 100, xx - 60) < 12] = (240, 210, 150)  # the disc: not a scaled copy
+    eye[96:100, 40:170] = (110, 35, 20)  # a vessel, dark in green
     inputs = tmp_path / "in"
     inputs.mkdir()
     Image.fromarray(eye).save(inputs / "colour.png")
