@@ -155,6 +155,35 @@ def test_noise_p_adds_noise_to_that_share_of_the_patches_and_one_keeps_the_old_s
     assert always.std() > 0
 
 
+def test_coarse_camera_loses_fine_detail_and_adds_its_noise_at_its_own_size():
+    """A small photograph enlarged to the model's scale: a pixel-fine pattern is gone, a smooth
+    one stays, and the sensor's noise comes in grains as large as the camera's pixels."""
+    yy, xx = np.mgrid[:64, :64]
+    fine = ((yy + xx) % 2).astype(np.float32)[None]  # a 1-px checkerboard
+    smooth = (np.sin(xx / 6.0) + np.cos(yy / 8.0)).astype(np.float32)[None]
+    labels = (fine[0] > 0).astype(np.int64)
+    keep = dict(elastic_p=0.0, dihedral=False, intensity=0.0)
+    aug = Augmentation(**keep, coarse_p=1.0, coarse=2.0)
+    out, lab = aug(fine, labels, np.random.default_rng(0))
+    assert out.shape == fine.shape and out.dtype == np.float32 and np.array_equal(lab, labels)
+    assert out[:, 8:-8, 8:-8].std() < 0.2 * fine.std()
+    out = aug(smooth, labels, np.random.default_rng(0))[0]
+    assert np.abs(out - smooth)[:, 4:-4, 4:-4].max() < 0.1 * np.ptp(smooth)
+    zeros = np.zeros((1, 64, 64), np.float32)
+    grains = Augmentation(**keep, coarse_p=1.0, coarse=2.0, noise=0.3)
+    plain = Augmentation(**keep, noise=0.3)
+
+    def neighbours(x):  # correlation of horizontally adjacent pixels
+        return np.corrcoef(x[0, :, :-1].ravel(), x[0, :, 1:].ravel())[0, 1]
+
+    rng = np.random.default_rng(1)
+    assert np.mean([neighbours(grains(zeros, labels, rng)[0]) for _ in range(5)]) > 0.4
+    assert abs(np.mean([neighbours(plain(zeros, labels, rng)[0]) for _ in range(5)])) < 0.1
+    half = Augmentation(**keep, coarse_p=0.5, coarse=2.0)
+    changed = sum(not np.array_equal(half(fine, labels, rng)[0], fine) for _ in range(200))
+    assert 70 <= changed <= 130
+
+
 def test_colour_augmentation_mixes_and_bends_the_channels_of_colour_patches_only():
     """Issue 35: another sensor's colours (per-channel gammas, crosstalk) for a colour model;
     each channel comes out z-scored as the model's input is, a gray patch as it was."""

@@ -122,6 +122,24 @@ def jpeg(image: np.ndarray, rng: np.random.Generator, worst: int = 30) -> np.nda
     return out
 
 
+def shrunk(image: np.ndarray, factor: float) -> np.ndarray:
+    """A (C, H, W) image as a camera ``factor`` times coarser takes it: each channel shrunk
+    (anti-aliased, linear); :func:`enlarged` brings it back to its size."""
+    from ..base.arrays import resize
+
+    h, w = image.shape[-2:]
+    size = (max(8, round(h / factor)), max(8, round(w / factor)))
+    return np.ascontiguousarray(np.moveaxis(resize(np.moveaxis(image, 0, -1), size), -1, 0))
+
+
+def enlarged(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A shrunk (C, h, w) image resampled (linear) back to ``shape``, as a small photograph is
+    enlarged to a model's scale before it is segmented."""
+    from ..base.arrays import resize
+
+    return np.ascontiguousarray(np.moveaxis(resize(np.moveaxis(image, 0, -1), shape), -1, 0))
+
+
 def colour(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Another sensor's colour on a normalised (3, H, W) image: a gamma of its own for each
     channel, then the channels mixed (crosstalk: each a random blend dominated by itself),
@@ -150,6 +168,10 @@ class Augmentation:
     which is what a grayscale or red-free photograph looks like to a colour model.
     ``noise``: Gaussian noise up to that std (normalised units), in a share ``noise_p`` of
     the patches; ``jpeg_p``: with this probability JPEG compression at quality 30-95.
+    ``coarse_p``: with this probability the patch as a camera up to ``coarse`` times coarser
+    takes it (a small photograph): shrunk, its noise and JPEG added at that size, then
+    enlarged back, so that the blocks and noise are as large as on a small compressed
+    photograph enlarged to the model's scale; the labels keep the fine vessels.
     ``colour``: another sensor's colour (:func:`colour`: per-channel gammas and crosstalk) in
     every colour patch, that strong (0: none).
     """
@@ -167,6 +189,8 @@ class Augmentation:
     noise: float = 0.0
     noise_p: float = 1.0
     jpeg_p: float = 0.0
+    coarse_p: float = 0.0
+    coarse: float = 2.0
     colour: float = 0.0
 
     def __call__(
@@ -196,10 +220,15 @@ class Augmentation:
         if self.colour > 0 and image.shape[0] == 3:
             image = colour(image, rng, self.colour)
         image = intensity(image, rng, self.intensity)
+        size = image.shape[-2:]
+        if self.coarse_p > 0 and not volume and rng.random() < self.coarse_p:
+            image = shrunk(image, float(np.exp(rng.uniform(0, np.log(self.coarse)))))
         if self.noise > 0 and (self.noise_p >= 1 or rng.random() < self.noise_p):
             image = noise(image, rng, self.noise)
         if self.jpeg_p > 0 and not volume and rng.random() < self.jpeg_p:
             image = jpeg(image, rng)
+        if image.shape[-2:] != size:
+            image = enlarged(image, size)
         if self.gray_p > 0 and rng.random() < self.gray_p and image.shape[0] == 3:
             image = np.repeat(image[1:2], 3, axis=0)
         return image, labels
