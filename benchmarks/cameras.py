@@ -3,7 +3,11 @@ other cameras, clinics and settings would give them (white balance, colour casts
 contrast, channel crosstalk, gray and red-free, vignetting, blur, noise, JPEG, resolution), each
 model at the defaults (automatic scale, no test-time augmentation), F1 and AUC inside the FOV.
 
-    python benchmarks/cameras.py --models NAME=FILE [NAME=FILE[+tta] ...] [--data ../shared/data]
+    python benchmarks/cameras.py --models NAME=FILE[+tta][+gray] [...] [--data ../shared/data]
+
+``+tta``: the model with test-time augmentation; ``+gray``: every colour photograph given to
+the model as its luminance (a model that reads the green channel, read as one that reads
+luminance).
 
 Give models that did not train on ids 37-40 (``napari-unet train --preset drive --split val``;
 ``--preset drive-rgb`` is the previous, colour recipe). Prints a markdown table: one row per
@@ -21,6 +25,10 @@ from resolution import jpeg, simulate  # benchmarks/resolution.py
 
 def _clip(x) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+#: Rec. 601 luma weights: a colour photograph as a gray camera (and the ``gray`` row) gives it
+LUMINANCE = (0.299, 0.587, 0.114)
 
 
 def _gains(r, g, b):
@@ -91,7 +99,7 @@ def shifts(d) -> dict:
         "gamma 1.6 (darker)": same(_gamma(1.6)),
         "half the contrast": same(_contrast(0.5, fov)),
         "dim (x0.4)": same(lambda im: _clip(im * 0.4)),
-        "gray (luminance)": (_clip(image @ np.array([0.299, 0.587, 0.114])), labels, fov),
+        "gray (luminance)": (_clip(image @ np.array(LUMINANCE)), labels, fov),
         "red-free (green only)": (image[..., 1], labels, fov),
         "vignetting (50 % at the rim)": same(_vignette(0.5, fov)),
         "defocus (blur sigma 1.5)": same(_blur(1.5)),
@@ -125,9 +133,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     models = dict(m.split("=", 1) for m in args.models)
+    flags = {n: set(f.split("+")[1:]) for n, f in models.items()}
     predictors = {  # FILE+tta: the same model with test-time augmentation (8 flips/rotations)
-        n: Predictor(load_model(f.removesuffix("+tta"), device="cpu"), device="cpu",
-                     tta=f.endswith("+tta"))
+        n: Predictor(load_model(f.split("+")[0], device="cpu"), device="cpu",
+                     tta="tta" in flags[n])
         for n, f in models.items()
     }  # fmt: skip
     data = drive.load_drive(f"{args.data}/drive", drive.VAL_IDS)
@@ -139,6 +148,8 @@ def main() -> None:
             f1, auc = [], []
             for case in cases:
                 image, labels, fov = case[name]
+                if "gray" in flags[model] and image.ndim == 3:
+                    image = _clip(image @ np.array(LUMINANCE, np.float32))
                 prob = predictor(image)[1]
                 m = binary_metrics(prob >= 0.5, labels, prob=prob, roi=fov)
                 f1.append(m["f1"])
