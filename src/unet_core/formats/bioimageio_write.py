@@ -1,7 +1,7 @@
 """Write a bioimage.io model package (format 0.5) of any model of this tool.
 
 The package's input is the image as the model card's ``preprocessing.channels`` selects it (e.g.
-the green channel of a fundus photograph), float32, (batch, channel, y, x), or a 3-D model's
+the luminance of a fundus photograph), float32, (batch, channel, y, x), or a 3-D model's
 volume, (batch, channel, z, y, x), each spatial axis with the sizes the network takes along it;
 its preprocessing is the card's normalisation as a bioimage.io operation
 (``zero_mean_unit_variance`` or ``scale_range`` per image and channel); its output is the class

@@ -2,9 +2,10 @@
 and TorchScript (deepImageJ, DJL, C++).
 
 The exported graph maps the *preprocessed* image, (N, in_channels, H, W) float32 as the model
-card's ``preprocessing`` says (e.g. the green channel, z-scored per image), to the (N, classes,
-H, W) class probabilities (:class:`~.probabilities.Probabilities`); H and W are free (for padded
-networks any multiple of ``2**depth``; the paper's network gives a smaller output, as here).
+card's ``preprocessing`` says (e.g. a photograph's luminance, z-scored per image), to the
+(N, classes, H, W) class probabilities (:class:`~.probabilities.Probabilities`); H and W are
+free (for padded networks any multiple of ``2**depth``; the paper's network gives a smaller
+output, as here).
 A 3-D model's graph maps (N, in_channels, D, H, W) volumes the same way, D, H and W free (each
 a valid size along its axis: ``model.grids``, ``model.min_input_shape``).
 The card travels with the file: in the ONNX model's metadata (``napari_unet_card``) and in the

@@ -69,14 +69,15 @@ def load_em_samples(root: Path, ids, pre: Preprocessing) -> list[Sample]:
 DRIVE = Preset(
     name="drive",
     description="Retinal vessels in fundus photographs (DRIVE): colour, gray or red-free.",
-    # the green channel only (a gray or red-free photograph as it is): the colours of one
-    # camera's white balance are not learned (docs/fundus-cameras.md); a small second U-Net
-    # refines the first one's output; base 24 channels: +0.002 F1 over 16 on DRIVE 37-40 and on
-    # the simulated cameras' mean, two seeds, no camera lower by more than 0.002
-    # (docs/fundus-cameras.md)
+    # one channel, a colour photograph's luminance (a gray or red-free one as it is): the
+    # colours of one camera's white balance are not learned; luminance over the green channel:
+    # +0.006 F1 on DRIVE 37-40 and on the simulated cameras' mean, most under sensor noise and
+    # JPEG, which keep a photograph's luminance best (docs/fundus-cameras.md); a small second
+    # U-Net refines the first one's output; base 24 channels: +0.002 F1 over 16 on DRIVE 37-40
+    # and on the simulated cameras' mean, two seeds, no camera lower by more than 0.002
     architecture=dict(in_channels=1, num_classes=2, base_channels=24, depth=4, padding="same",
                       batch_norm=True, dropout=0.0, refine=8, drop_block=0.0),
-    preprocessing=Preprocessing(channels="green", normalize="zscore"),
+    preprocessing=Preprocessing(channels="gray", normalize="zscore"),
     classes=["background", "vessel"],
     config=TrainConfig(
         # 6000 steps: the slow decay of a long cosine schedule gained over 3000; plain
