@@ -118,6 +118,18 @@ def shifts(d) -> dict:
     return out
 
 
+FLAGS = ("tta", "gray")
+
+
+def model_flags(spec: str) -> tuple[str, set[str]]:
+    """``FILE+tta+gray`` -> (FILE, {"tta", "gray"}): only known flags are taken from the end,
+    so a file name with a "+" in it stays whole (and a mistyped flag fails as a missing file)."""
+    parts, flags = spec.split("+"), set()
+    while len(parts) > 1 and parts[-1] in FLAGS:
+        flags.add(parts.pop())
+    return "+".join(parts), flags
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", required=True, metavar="NAME=FILE")
@@ -132,12 +144,12 @@ def main() -> None:
     from unet_core.metrics import binary_metrics
 
     torch.set_num_threads(args.threads)
-    models = dict(m.split("=", 1) for m in args.models)
-    flags = {n: set(f.split("+")[1:]) for n, f in models.items()}
+    files, flags = {}, {}
+    for name, spec in (m.split("=", 1) for m in args.models):
+        files[name], flags[name] = model_flags(spec)
     predictors = {  # FILE+tta: the same model with test-time augmentation (8 flips/rotations)
-        n: Predictor(load_model(f.split("+")[0], device="cpu"), device="cpu",
-                     tta="tta" in flags[n])
-        for n, f in models.items()
+        n: Predictor(load_model(f, device="cpu"), device="cpu", tta="tta" in flags[n])
+        for n, f in files.items()
     }  # fmt: skip
     data = drive.load_drive(f"{args.data}/drive", drive.VAL_IDS)
     cases = [shifts(d) for d in data]

@@ -193,6 +193,11 @@ class Augmentation:
     coarse: float = 2.0
     colour: float = 0.0
 
+    def __post_init__(self):
+        if self.coarse < 1:
+            raise ValueError(f"augmentation.coarse is how many times coarser, at least 1; "
+                             f"got {self.coarse}")
+
     def __call__(
         self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
         volume: bool = False,
