@@ -27,7 +27,7 @@ def _clip(x) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
-#: Rec. 601 luma weights: a colour photograph as a gray camera (and the ``gray`` row) gives it
+#: Rec. 601 luma weights: a colour photograph as a gray camera gives it (the ``gray`` row)
 LUMINANCE = (0.299, 0.587, 0.114)
 
 
@@ -139,6 +139,7 @@ def main() -> None:
     import torch
 
     from unet_core.data import drive
+    from unet_core.data.preprocess import model_channels
     from unet_core.formats.store import load_model
     from unet_core.inference.predictor import Predictor
     from unet_core.metrics import binary_metrics
@@ -160,8 +161,8 @@ def main() -> None:
             f1, auc = [], []
             for case in cases:
                 image, labels, fov = case[name]
-                if "gray" in flags[model] and image.ndim == 3:
-                    image = _clip(image @ np.array(LUMINANCE, np.float32))
+                if "gray" in flags[model]:  # what a model with channels="gray" reads
+                    image = model_channels(image, "gray")
                 prob = predictor(image)[1]
                 m = binary_metrics(prob >= 0.5, labels, prob=prob, roi=fov)
                 f1.append(m["f1"])

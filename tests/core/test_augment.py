@@ -172,7 +172,7 @@ def test_coarse_camera_loses_fine_detail_and_adds_its_noise_at_its_own_size():
     for factor, kept in ((2.0, 0.05), (1.6, 0.3)):
         back = enlarged(shrunk(fine, factor), fine.shape[-2:])
         assert back.shape == fine.shape and back[:, 8:-8, 8:-8].std() < kept * fine.std()
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match="coarse .* must be >= 1"):
         Augmentation(coarse=0.5)
     out = aug(smooth, labels, np.random.default_rng(0))[0]
     assert np.abs(out - smooth)[:, 4:-4, 4:-4].max() < 0.1 * np.ptp(smooth)

@@ -195,8 +195,7 @@ class Augmentation:
 
     def __post_init__(self):
         if self.coarse < 1:
-            raise ValueError(f"augmentation.coarse is how many times coarser, at least 1; "
-                             f"got {self.coarse}")
+            raise ValueError(f"coarse (how many times coarser) must be >= 1, got {self.coarse}")
 
     def __call__(
         self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
