@@ -284,6 +284,36 @@ def test_one_vessel_has_one_type_and_a_crossing_keeps_two():
     assert (kind > 0).sum() == (prob.argmax(0) > 0).sum()
 
 
+def test_types_of_a_large_photograph_are_found_at_the_models_scale(monkeypatch):
+    """A photograph four times the model's scale: its segments are found on the map brought to
+    that scale (a tenth of the time), and every pixel of the full map is typed as at full
+    size: the network's slip takes its segment's type, edges and the crossing vein as well,
+    nothing else moves."""
+    from unet_core.retina import types
+
+    seen = []
+    found = types.segment_types
+    monkeypatch.setattr(types, "segment_types", lambda p, *a: seen.append(p.shape) or found(p, *a))
+    artery = drawn(np.array([[800, 80], [800, 1520]]), shape=(1600, 1600), radius=8)
+    vein = drawn(np.array([[80, 1200], [1520, 1200]]), shape=(1600, 1600), radius=10)
+    prob = np.zeros((3, 1600, 1600), np.float32)
+    prob[0], prob[1:] = 0.9, 0.05
+    prob[:, artery] = np.array([0.1, 0.6, 0.3])[:, None]
+    cols = np.indices(artery.shape)[1]
+    flipped = artery & (cols >= 360) & (cols < 520)
+    prob[:, flipped] = np.array([0.2, 0.3, 0.5])[:, None]  # the network's slip
+    prob[:, vein & ~artery] = np.array([0.1, 0.25, 0.65])[:, None]
+    full, small = types.consistent_types(prob), types.consistent_types(prob, scale=0.25)
+    assert seen == [(3, 1600, 1600), (3, 400, 400)]
+    kind = small.argmax(0)
+    assert (kind[flipped] == 1).all()
+    assert (kind[artery & ~vein] == 1).mean() > 0.99
+    assert (kind[vein & (np.abs(np.indices(vein.shape)[0] - 800) > 40)] == 2).all()
+    assert (kind == full.argmax(0)).mean() > 0.999
+    np.testing.assert_array_equal(small[0], prob[0])
+    np.testing.assert_array_equal(small.max(0), prob.max(0))
+
+
 def test_vessels_side_by_side_keep_their_own_types():
     """An artery touching a vein along its length shares a skeleton with it, and a thin
     artery beside a wide vein across a 2-px gap has the nearer centreline for the vein's

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from ..base.events import Event, Progress, Status
 from ..base.labels import IGNORE_LABEL
 from ..model.external import ExternalNetwork
 from .errors import LoopError
+
+if TYPE_CHECKING:
+    from ..tasks.task import ImageContext
 
 #: pixels (at the network's scale) above which no live answer is computed: the features of a
 #: 24-channel network take 4 bytes x 30 channels a pixel
@@ -33,13 +37,16 @@ SIGMAS = (1.0, 2.0, 4.0)
 @dataclass
 class Features:
     """What a head classifies: (F, h, w) float32 standardised features at the network's scale
-    (``deep`` of them from the network, the rest fixed filters), for an image of ``shape``."""
+    (``deep`` of them from the network, the rest fixed filters), for an image of ``shape``,
+    and what the model's task found of the image once (``context``: its scale, a fundus
+    photograph's field of view), for finishing every answer without finding it again."""
 
     values: np.ndarray
     deep: int
     shape: tuple[int, int]
     mean: np.ndarray
     std: np.ndarray
+    context: ImageContext | None = None
 
 
 def image_features(model, image: np.ndarray, device: str = "cpu") -> Features:
@@ -48,6 +55,7 @@ def image_features(model, image: np.ndarray, device: str = "cpu") -> Features:
     from ..data.preprocess import model_channels, preprocess
     from ..model.card import card_of
     from ..tasks import task_of
+    from ..tasks.task import checked_scale
 
     if isinstance(model, ExternalNetwork):  # no features this tool knows how to read
         raise LoopError("a network of another tool gives no live answer (this tool reads only "
@@ -55,7 +63,8 @@ def image_features(model, image: np.ndarray, device: str = "cpu") -> Features:
     card = card_of(model)
     image = np.asarray(image)
     H, W = image.shape[:2]
-    factor = task_of(card).scale_for(image, card)
+    context = task_of(card).prepare(image, card)
+    factor = checked_scale(context.scale, card)
     h, w = max(1, round(H * factor)), max(1, round(W * factor))
     if h * w > MAX_PIXELS:
         raise LoopError(f"the image is too large for a live answer ({h} x {w} pixels at the "
@@ -70,7 +79,7 @@ def image_features(model, image: np.ndarray, device: str = "cpu") -> Features:
     std = values.reshape(len(values), -1).std(1) + 1e-6
     values -= mean[:, None, None]
     values /= std[:, None, None]
-    return Features(values, len(deep), (H, W), mean, std)
+    return Features(values, len(deep), (H, W), mean, std, context)
 
 
 def network_features(model, x: np.ndarray, device: str = "cpu") -> np.ndarray:
@@ -200,5 +209,6 @@ def live_job(model, image: np.ndarray, labels: np.ndarray, weights: np.ndarray |
     yield Status("answering…")
     yield from head.fit(labels, weights)
     prob = head.predict()
-    task_of(card_of(model)).finish(np.asarray(image), prob, card_of(model))  # e.g. the FOV
+    card = card_of(model)  # e.g. the FOV:
+    task_of(card).finish(np.asarray(image), prob, card, features.context)
     return prob, features

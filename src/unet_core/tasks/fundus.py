@@ -128,7 +128,8 @@ class Fundus(Task):
     def finish(self, image: np.ndarray, prob: np.ndarray, card,
                context: ImageContext | None = None) -> None:  # fmt: skip
         """Nothing outside the field of view; on an artery/vein map, one type along each
-        vessel segment (:func:`~unet_core.retina.types.consistent_types`)."""
+        vessel segment (:func:`~unet_core.retina.types.consistent_types`, its segments found
+        at the model's scale)."""
         fov = self._fov(image, card, context)
         if fov is not None:
             outside = ~fov  # nothing to find outside the field of view
@@ -136,7 +137,8 @@ class Fundus(Task):
         if self.one_type_per_segment and artery_vein(card.classes) and prob.ndim == 3:
             from ..retina.types import consistent_types
 
-            prob[:] = consistent_types(prob)
+            scale = context.scale if context is not None else 1.0
+            prob[:] = consistent_types(prob, scale=scale)
 
     def measure(self, image: np.ndarray, mask: np.ndarray, card,
                 context: ImageContext | None = None, calibration=None) -> dict:  # fmt: skip
