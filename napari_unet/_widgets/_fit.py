@@ -3,7 +3,8 @@ width."""
 
 from __future__ import annotations
 
-#: the widest a widget's rows may ask for: napari's default dock at 1366 x 768 is ~300 px
+#: the narrowest a docked widget is (its rows may ask for more): napari's default dock at
+#: 1366 x 768 is ~300 px, and a drop-down list there shows a layer's name of ~20 characters
 ROW_WIDTH = 270
 
 
@@ -42,7 +43,7 @@ def make_scrollable(container, min_height: int = 150) -> None:
     fit_width(inner)
     # the dock is never narrower than its rows: nothing is cut off on the right
     bar = scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(inner.minimumSizeHint().width() + bar)
+    scroll.setMinimumWidth(max(ROW_WIDTH, inner.minimumSizeHint().width() + bar))
 
 
 def fit_width(widget) -> None:
@@ -57,6 +58,12 @@ def fit_width(widget) -> None:
         QSizePolicy,
     )
 
+    fields = widget.findChildren(QComboBox) + widget.findChildren(QLineEdit) + \
+        widget.findChildren(QAbstractSpinBox)  # fmt: skip
+    for field in fields:  # a row's field takes the width its label leaves (not half the row):
+        policy = field.sizePolicy()  # a layer's name shows whole
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Expanding)
+        field.setSizePolicy(policy)
     for combo in widget.findChildren(QComboBox):
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(4)

@@ -314,6 +314,25 @@ def test_types_of_a_large_photograph_are_found_at_the_models_scale(monkeypatch):
     np.testing.assert_array_equal(small.max(0), prob.max(0))
 
 
+def test_segment_types_are_found_at_the_finest_scale_the_map_was_made_at(monkeypatch):
+    """A large photograph segmented at the model's scale and a finer one: its types are found
+    at the finer (the thin vessels that pass found are there); the live answer, made at the
+    model's scale alone, finds them there."""
+    from types import SimpleNamespace
+
+    from unet_core.retina import types
+    from unet_core.tasks.fundus import Fundus
+    from unet_core.tasks.task import ImageContext
+
+    asked = []
+    monkeypatch.setattr(types, "consistent_types", lambda p, scale: asked.append(scale) or p)
+    card = SimpleNamespace(classes=["background", "artery", "vein"], scale={})
+    prob = np.zeros((3, 40, 40), np.float32)
+    for context in (ImageContext(0.25, finer=(0.6,)), ImageContext(0.25), None):
+        Fundus().finish(None, prob, card, context)
+    assert asked == [0.6, 0.25, 1.0]
+
+
 def test_vessels_side_by_side_keep_their_own_types():
     """An artery touching a vein along its length shares a skeleton with it, and a thin
     artery beside a wide vein across a 2-px gap has the nearer centreline for the vein's

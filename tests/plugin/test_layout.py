@@ -74,3 +74,28 @@ def test_four_docked_widgets_fit_a_small_screen(make_napari_viewer, qtbot):
         names = [w.text() for w in widget.native.findChildren(QLabel) if w.text()]
         assert len(names) >= 5, names
         assert clipped(widget) == [], f"{type(widget).__name__}: {clipped(widget)}"
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("name", WIDGETS[:3])  # those that choose layers
+def test_a_layers_name_shows_whole_in_its_drop_down(make_napari_viewer, qtbot, name):
+    """A drop-down list takes the width its row's label leaves, not half the row: a layer
+    named as a camera names its files shows whole (its text fits the list's field)."""
+    import numpy as np
+    from qtpy.QtWidgets import QComboBox, QStyle, QStyleOptionComboBox
+
+    viewer = make_napari_viewer(show=True)
+    viewer.add_image(np.zeros((8, 8), np.uint8), name="IM000123_left")
+    viewer.add_labels(np.zeros((8, 8), np.uint8), name="IM000123_left labels")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    settle(qtbot, viewer.window._qt_window)
+    combos = [c for c in widget.native.findChildren(QComboBox)
+              if c.isVisible() and c.currentText().startswith("IM000123_left")]  # fmt: skip
+    assert combos
+    for combo in combos:
+        option = QStyleOptionComboBox()
+        combo.initStyleOption(option)
+        field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                             QStyle.SubControl.SC_ComboBoxEditField, combo)
+        assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= field.width(), \
+            (combo.currentText(), combo.width(), field.width())

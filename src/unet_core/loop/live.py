@@ -10,8 +10,8 @@ replaces its answer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -34,7 +34,7 @@ MAX_SAMPLES = 40_000
 SIGMAS = (1.0, 2.0, 4.0)
 
 
-@dataclass
+@dataclasses.dataclass
 class Features:
     """What a head classifies: (F, h, w) float32 standardised features at the network's scale
     (``deep`` of them from the network, the rest fixed filters), for an image of ``shape``,
@@ -209,6 +209,7 @@ def live_job(model, image: np.ndarray, labels: np.ndarray, weights: np.ndarray |
     yield Status("answering…")
     yield from head.fit(labels, weights)
     prob = head.predict()
-    card = card_of(model)  # e.g. the FOV:
-    task_of(card).finish(np.asarray(image), prob, card, features.context)
+    card = card_of(model)  # e.g. the FOV; made at the model's scale alone (no finer pass):
+    context = dataclasses.replace(features.context, finer=()) if features.context else None
+    task_of(card).finish(np.asarray(image), prob, card, context)
     return prob, features

@@ -129,7 +129,7 @@ class Fundus(Task):
                context: ImageContext | None = None) -> None:  # fmt: skip
         """Nothing outside the field of view; on an artery/vein map, one type along each
         vessel segment (:func:`~unet_core.retina.types.consistent_types`, its segments found
-        at the model's scale)."""
+        at the finest scale the probabilities were made at)."""
         fov = self._fov(image, card, context)
         if fov is not None:
             outside = ~fov  # nothing to find outside the field of view
@@ -137,8 +137,8 @@ class Fundus(Task):
         if self.one_type_per_segment and artery_vein(card.classes) and prob.ndim == 3:
             from ..retina.types import consistent_types
 
-            scale = context.scale if context is not None else 1.0
-            prob[:] = consistent_types(prob, scale=scale)
+            scale = max([context.scale, *context.finer]) if context is not None else 1.0
+            prob[:] = consistent_types(prob, scale=scale)  # at the finest pass's scale
 
     def measure(self, image: np.ndarray, mask: np.ndarray, card,
                 context: ImageContext | None = None, calibration=None) -> dict:  # fmt: skip
