@@ -503,3 +503,22 @@ def test_the_width_is_read_where_the_vessel_is_and_across_its_whole_breadth():
     wide = vessel_channel(photographed(drawn(line, (200, 200), radius=4)))
     assert half_height_width(wide, straight.path, middle, 3.0, None,
                              least_depth(wide)) == pytest.approx(9, abs=0.6)  # fmt: skip
+
+
+def test_a_photograph_is_judged_a_fundus_photograph_once(monkeypatch):
+    """The fundus task asks whether an image is a fundus photograph once per image: its notes
+    and its measurements share the answer kept in the image's context (a batch asked twice)."""
+    from types import SimpleNamespace
+
+    from unet_core.tasks import fundus
+
+    asked = []
+    monkeypatch.setattr(fundus, "looks_like_fundus", lambda image, fov: asked.append(1) and False)
+    card = SimpleNamespace(classes=["background", "vessel"], scale={"fov_diameter": 540.0},
+                           preprocessing=SimpleNamespace(channels="gray"))  # fmt: skip
+    image = np.zeros((64, 64), np.uint8)
+    context = fundus.ImageContext(1.0, np.ones((64, 64), bool))
+    task = fundus.Fundus()
+    assert "no field of view found" in task.notes(image, card, context)[0]
+    assert task.measure(image, np.zeros((64, 64), np.uint8), card, context) == {}
+    assert len(asked) == 1

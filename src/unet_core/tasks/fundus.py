@@ -115,9 +115,19 @@ class Fundus(Task):
         return context.fov if context is not None and context.fov is not None \
             else fov_mask(np.asarray(image))  # fmt: skip
 
+    def _not_fundus(self, image, fov, context: ImageContext | None) -> bool:
+        """Whether a field of view was looked for and ``image`` is no fundus photograph
+        (asked once per image: kept in its context's facts)."""
+        if fov is None:
+            return False
+        facts = context.facts if context is not None else {}
+        if "fundus" not in facts:
+            facts["fundus"] = looks_like_fundus(image, fov)
+        return not facts["fundus"]
+
     def notes(self, image: np.ndarray, card, context: ImageContext | None = None) -> list[str]:
         fov = self._fov(image, card, context)
-        if fov is not None and not looks_like_fundus(image, fov):
+        if self._not_fundus(image, fov, context):
             return ["no field of view found: this does not look like a fundus photograph, so "
                     "vessels were not measured"]  # fmt: skip
         reads_colour = card.preprocessing.channels == "rgb"
@@ -151,7 +161,7 @@ class Fundus(Task):
             return {}
         image = np.asarray(image)
         fov = self._fov(image, card, context)
-        if fov is not None and not looks_like_fundus(image, fov):
+        if self._not_fundus(image, fov, context):
             return {}  # not a fundus photograph: no vessel figures (notes() says so)
         return measure_map(image, mask, fov, typed, calibration)
 
