@@ -34,10 +34,11 @@ def consistent_types(prob: np.ndarray, min_pixels: int = 3, scale: float = 1.0) 
     decision and its confidence are kept. Segments of fewer than ``min_pixels`` vessel pixels,
     pixels nearest to a branch point and mixed cross-sections keep their own answers.
 
-    ``scale``: the factor that brought the photograph to the model's scale; below
-    :data:`FULL_SIZE_ABOVE` the segments and their types are found on the map resampled by it
-    (where a vessel is as wide as the network saw it, in a tenth of the time on a large
-    photograph) and each pixel of the full map takes the type found nearest to it there."""
+    ``scale``: the factor that brought the photograph to the scale its probabilities were
+    made at (the network's); below :data:`FULL_SIZE_ABOVE` the segments and their types are
+    found on the map resampled by it (where a vessel is as wide as the network saw it: a
+    quarter of the time on a 2336 x 3504 photograph) and each pixel of the full map takes the
+    type found nearest to it there."""
     prob = np.asarray(prob, np.float32)
     out = prob.copy()
     small = prob if scale >= FULL_SIZE_ABOVE else _resampled(prob, scale)
