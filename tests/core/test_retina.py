@@ -238,6 +238,14 @@ def test_what_cannot_be_measured_is_empty_with_its_reason():
                            typed=True)  # the photograph's widths would be read elsewhere
     with pytest.raises(ValueError, match=r"the pixel size \(microns\) must be a positive number"):
         Calibration(pixel_size_um=-1)
+    # a slip of the keyboard, not a camera: refused in one line, never turned into microns
+    for slip, said in (({"fov_degrees": 400}, "angle .* between 10 and 220, got 400"),
+                       ({"fov_degrees": 1e-9}, "angle .* between 10 and 220, got 1e-09"),
+                       ({"pixel_size_um": 5000}, "pixel size .* between 0.5 and 100, got 5000"),
+                       ({"pixel_size_um": 9, "fov_degrees": 45}, "not both")):  # fmt: skip
+        with pytest.raises(ValueError, match=said):
+            Calibration(**slip)
+    assert Calibration(fov_degrees=200).microns_per_pixel(4000) == 200 * 288 / 4000  # Optos
 
 
 def test_measuring_a_map_says_each_stage_and_can_be_stopped_between_them():

@@ -24,6 +24,11 @@ from .zone import zone_widths
 #: retinal distance per degree of visual angle in an emmetropic eye (0.288 mm/deg, Bennett,
 #: Rudnicka and Edgar 1994; the figure fundus cameras' field angles are converted with)
 MICRONS_PER_DEGREE = 288.0
+#: the field angles of fundus cameras (narrow 10-20 degrees to ultra-wide-field 200), and the
+#: pixel sizes of their photographs (a few microns on a large sensor to ~80 on a small web
+#: photograph): outside these a number is a slip, refused
+FOV_DEGREES = (10.0, 220.0)
+PIXEL_SIZE_UM = (0.5, 100.0)
 #: segments shorter than this (px) carry no tortuosity or curvature (a few pixels bend by the
 #: grid alone)
 MIN_SHAPE_LENGTH = 20.0
@@ -48,11 +53,18 @@ class Calibration:
     fov_degrees: float | None = None
 
     def __post_init__(self):
-        for name, said in (("pixel_size_um", "the pixel size (microns)"),
-                           ("fov_degrees", "the field of view's angle (degrees)")):
+        for name, said, (low, high) in (
+                ("pixel_size_um", "the pixel size (microns)", PIXEL_SIZE_UM),
+                ("fov_degrees", "the field of view's angle (degrees)", FOV_DEGREES)):  # fmt: skip
             value = getattr(self, name)
             if value is not None and not (np.isfinite(value) and value > 0):
                 raise ValueError(f"{said} must be a positive number, got {value}")
+            if value is not None and not low <= value <= high:
+                raise ValueError(f"{said} of a fundus photograph lies between {low:g} and "
+                                 f"{high:g}, got {value:g}")  # fmt: skip
+        if self.pixel_size_um is not None and self.fov_degrees is not None:
+            raise ValueError("give the pixel size or the field of view's angle, not both "
+                             f"({self.pixel_size_um:g} um and {self.fov_degrees:g} degrees)")
 
     def microns_per_pixel(self, fov_diameter_px: float | None) -> float | None:
         if self.pixel_size_um:
