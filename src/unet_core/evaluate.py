@@ -2,10 +2,12 @@
 metrics are the model's task's (``unet_core.tasks``):
 
 Fundus models (DRIVE convention): Dice/F1, IoU, sensitivity, specificity, accuracy and AUC
-inside the field of view when FOV masks are given. EM models (ISBI 2012 protocol): pixel error,
-adapted Rand error and variation of information; their labels follow the challenge's convention
-(the darker value, 0, marks membranes). Other models (your own, any number of classes): IoU and
-Dice of each class against masks of class indices.
+inside the field of view (the masks given, else the one the model's task finds on each
+photograph); an artery/vein model against vessel labels (0 and 255) is scored as a vessel
+model. EM models (ISBI 2012 protocol): pixel error, adapted Rand error and variation of
+information; their labels follow the challenge's convention (the darker value, 0, marks
+membranes). Other models (your own, any number of classes): IoU and Dice of each class against
+masks of class indices.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .base.jobs import drain
 from .base.labels import is_marked
 from .batch import find_inputs
 from .data.drive import binarize
@@ -94,12 +97,18 @@ def evaluate_model(
             raise ValueError(f"no {what} found in {source}")
     predictor = Predictor(model, device=device, tta=tta, precision=precision)
     task, classes = predictor.task, predictor.card.classes
+    pairs = pair_files(*groups)
+    seen = trained_on(predictor.card, [paths[0] for paths in pairs])
+    if seen:
+        log.warning("the model trained on %s (its card's train_ids): these scores flatter it; "
+                    "score images it never saw", ", ".join(seen))  # fmt: skip
     rows = []
-    for paths in pair_files(*groups):
+    for paths in pairs:
         image, truth = read_image(paths[0]), read_image(paths[1])
         roi = binarize(read_image(paths[2])) if len(paths) > 2 else None
         _check_pair(image, truth, roi, paths)
-        prob = predictor(image)
+        done = drain(predictor.run(image))
+        prob, roi = done.prob, roi if roi is not None else done.context.fov  # the task's own
         try:
             row = task.evaluate(prob, truth, threshold, roi=roi, classes=classes,
                                 marked=is_marked(read_metadata(paths[1])))  # fmt: skip
@@ -113,6 +122,14 @@ def evaluate_model(
     keys = [k for k in rows[0] if k != "image"]
     rows.append({"image": "mean", **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}})
     return rows
+
+
+def trained_on(card, paths: list[Path]) -> list[str]:
+    """The names among ``paths`` of DRIVE training photographs (``37_training.tif``) whose ids
+    the model's card lists as trained on."""
+    ids = set((card.provenance or {}).get("train_ids") or [])
+    found = [(re.match(r"(\d+)_training\b", p.name), p.name) for p in paths]
+    return [name for m, name in found if m and int(m.group(1)) in ids]
 
 
 def _check_pair(image, truth, roi, paths) -> None:

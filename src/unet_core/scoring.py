@@ -58,11 +58,17 @@ def objects_iou(found: np.ndarray, truth: np.ndarray) -> float:
 def vessel_scores(prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5,
                   roi: np.ndarray | None = None) -> dict:  # fmt: skip
     """DRIVE's metrics of class 1 (F1, IoU, sensitivity, specificity, accuracy, AUC) inside
-    ``roi`` (the field of view)."""
+    ``roi`` (the field of view). Of an artery/vein map (three classes) against vessel labels:
+    a vessel is either type, as its mask has it (the likeliest class), ranked by how surely
+    it is not background."""
     from .metrics import binary_metrics  # scipy.stats: imported only to score
+    from .postprocess import probabilities_to_labels
 
     _check(prob, truth)
-    return binary_metrics(prob[1] >= threshold, np.asarray(truth) == 1, prob=prob[1], roi=roi)
+    found, vessel = prob[1] >= threshold, prob[1]
+    if len(prob) == 3:
+        found, vessel = probabilities_to_labels(prob) > 0, 1.0 - prob[0]
+    return binary_metrics(found, np.asarray(truth) == 1, prob=vessel, roi=roi)
 
 
 def av_scores(prob: np.ndarray, truth: np.ndarray, roi: np.ndarray | None = None) -> dict:

@@ -97,3 +97,45 @@ def test_evaluate_command(tmp_path, capsys):
     assert "| image | f1 |" in capsys.readouterr().out
     assert main([*args, "--device", "cpu", "--ids", "2", "--json"]) == 0
     assert [r["image"] for r in json.loads(capsys.readouterr().out)] == ["02_test.tif", "mean"]
+
+
+def test_evaluating_a_fundus_model(tmp_path, capsys, caplog):
+    """A fundus model is scored inside the field of view it finds when no masks are given (as
+    inside DRIVE's masks); an artery/vein model against vessel labels (0, 255) is scored as a
+    vessel model (either type against vessel), not as a model whose every vessel was missed;
+    photographs its card says it trained on are named in a warning."""
+    torch.manual_seed(0)
+    model = UNet(3, 3, base_channels=4, depth=2, padding="same", batch_norm=True)
+    path = save_model(model, tmp_path / "av", preprocessing=Preprocessing("rgb", "zscore"),
+                      classes=["background", "artery", "vein"], task="fundus",
+                      scale={"fov_diameter": 80.0}, provenance={"train_ids": [21]})  # fmt: skip
+    for d in ("img", "lab", "fov"):
+        (tmp_path / d).mkdir()
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:96, :100]
+    fov = (yy - 48) ** 2 + (xx - 50) ** 2 < 40**2  # a field of view on a black border
+    image = np.where(fov[..., None], rng.integers(60, 200, (96, 100, 3)), 0).astype(np.uint8)
+    image[..., 2] //= 3  # redder than blue, as a fundus photograph is
+    labels = ((rng.random((96, 100)) > 0.8) & fov).astype(np.uint8) * 255
+    for i in (21, 22):
+        tifffile.imwrite(tmp_path / f"img/{i}_training.tif", image)
+        Image.fromarray(labels).save(tmp_path / f"lab/{i}_manual1.gif")
+        Image.fromarray(fov.astype(np.uint8) * 255).save(tmp_path / f"fov/{i}_mask.gif")
+    args = ["evaluate", str(tmp_path / "img"), str(tmp_path / "lab"), "--model", str(path),
+            "--device", "cpu", "--json"]  # fmt: skip
+    assert main(args) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert main([*args, "--fov", str(tmp_path / "fov")]) == 0
+    captured = capsys.readouterr()
+    given = json.loads(captured.out)
+    assert "av_accuracy" not in given[0] and found[0].keys() == given[0].keys()
+    from unet_core.formats.store import load_model
+
+    prob = predict(load_model(str(path), device="cpu"), image, device="cpu")  # with its card
+    vessel = 1 - prob[0]  # either type, as the mask has it (the likeliest class)
+    expected = binary_metrics(prob.argmax(0) > 0, labels > 0, roi=fov, prob=vessel)
+    assert given[0]["f1"] == pytest.approx(expected["f1"]) and expected["f1"] > 0.1
+    assert found[0]["f1"] == pytest.approx(given[0]["f1"], abs=0.02)  # inside the FOV it finds
+    assert found[0]["specificity"] == pytest.approx(given[0]["specificity"], abs=0.02)
+    assert "trained on 21_training.tif (its card's train_ids)" in caplog.text
+    assert "22_training" not in caplog.text

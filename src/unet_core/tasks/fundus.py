@@ -182,6 +182,19 @@ class Fundus(Task):
             return np.where(labels == AV_UNCERTAIN, IGNORE_LABEL, labels)
         return binarize(labels).astype(np.int64)
 
+    def evaluate(self, prob: np.ndarray, labels: np.ndarray, threshold: float,
+                 roi: np.ndarray | None = None, classes: list[str] | None = None,
+                 marked: bool = False) -> dict:  # fmt: skip
+        """As any task's; an artery/vein model against labels that mark vessels only (0 and
+        255, DRIVE's manual annotations) is scored as a vessel model: either type against
+        vessel (there is no artery or vein to score)."""
+        from ..scoring import vessel_scores
+
+        values = np.unique(np.asarray(labels))
+        if np.shape(prob)[0] == 3 and not marked and set(values.tolist()) <= {0, 255}:
+            return vessel_scores(prob, self.truth(labels, 2), threshold, roi)
+        return super().evaluate(prob, labels, threshold, roi, classes, marked)
+
     def score(self, prob, truth, threshold=0.5, roi=None, classes=None) -> dict:
         """DRIVE's metrics inside ``roi`` (:func:`~unet_core.scoring.vessel_scores`); those of
         arteries and veins for a model of the three (:func:`~unet_core.scoring.av_scores`)."""
