@@ -528,5 +528,6 @@ def test_a_photograph_is_judged_a_fundus_photograph_once(monkeypatch):
     context = fundus.ImageContext(1.0, np.ones((64, 64), bool))
     task = fundus.Fundus()
     assert "no field of view found" in task.notes(image, card, context)[0]
-    assert task.measure(image, np.zeros((64, 64), np.uint8), card, context) == {}
+    measured = task.measure(image, np.zeros((64, 64), np.uint8), card, context)
+    assert measured == {"not_measured": fundus.NOT_FUNDUS}  # the column says why
     assert len(asked) == 1

@@ -77,7 +77,7 @@ def measure_vessels(
 
 def describe(values: dict[str, float]) -> str:
     """One line for people: ``vessels 11.9 % of the FOV, skeleton 10234 px (...)``."""
-    if not values:
+    if "skeleton_length" not in values:  # nothing measured (``not_measured`` says why)
         return ""
     area = values.get("vessel_area_fraction", values.get("area_fraction", 0.0))
     text = (f"vessels {100 * area:.1f} % of the FOV, skeleton "

@@ -87,6 +87,10 @@ def measure_map_steps(image: np.ndarray, labels: np.ndarray, fov: np.ndarray | N
     return {"vessel_area_fraction": values.pop("area_fraction"), **values, **published}
 
 
+#: why an image's vessels are not measured when it shows no field of view
+NOT_FUNDUS = "no field of view found: this does not look like a fundus photograph"
+
+
 class Fundus(Task):
     """Vessels in colour fundus photographs."""
 
@@ -128,8 +132,7 @@ class Fundus(Task):
     def notes(self, image: np.ndarray, card, context: ImageContext | None = None) -> list[str]:
         fov = self._fov(image, card, context)
         if self._not_fundus(image, fov, context):
-            return ["no field of view found: this does not look like a fundus photograph, so "
-                    "vessels were not measured"]  # fmt: skip
+            return [f"{NOT_FUNDUS}, so vessels were not measured"]
         reads_colour = card.preprocessing.channels == "rgb"
         if artery_vein(card.classes) and reads_colour and not has_colour(image):
             return [GRAY_TYPES]
@@ -162,7 +165,7 @@ class Fundus(Task):
         image = np.asarray(image)
         fov = self._fov(image, card, context)
         if self._not_fundus(image, fov, context):
-            return {}  # not a fundus photograph: no vessel figures (notes() says so)
+            return {"not_measured": NOT_FUNDUS}  # notes() says so too
         return measure_map(image, mask, fov, typed, calibration)
 
     def describe(self, values: dict) -> str:
