@@ -166,6 +166,32 @@ def test_cancel_leaves_no_partial_output_and_a_rerun_resumes(tmp_path, model_fil
     assert summary.startswith("# 1 file(s): 1 segmented")
 
 
+def test_a_rerun_with_another_model_says_what_made_the_outputs_it_skips(tmp_path, model_file):
+    """A file skipped because a run with another model segmented it says so (a note: the
+    report keeps that model's results), and keeps what was said of it then."""
+    d = tmp_path / "in"
+    d.mkdir()
+    nan = np.random.default_rng(2).random((30, 40)).astype(np.float32)
+    nan[:5, :5] = np.nan
+    tifffile.imwrite(d / "somenan.tif", nan)
+    out = tmp_path / "out"
+    assert [r.status for r in BatchRun(d, out, model=str(model_file), device="cpu")] == ["ok"]
+    same = list(BatchRun(d, out, model=str(model_file), device="cpu"))
+    assert same[0].status == "skipped" and same[0].notes == ()
+    other = tmp_path / "other.safetensors"
+    model = tiny()
+    with torch.no_grad():
+        model.head.bias += 1.0  # other weights: another model
+    save_model(model, other)
+    skipped = list(BatchRun(d, out, model=str(other), device="cpu"))
+    assert skipped[0].status == "skipped"
+    assert skipped[0].notes and "its outputs were made with tiny@" in skipped[0].notes[0]
+    rows, _ = report_rows(out)
+    assert rows[0]["reason"].startswith(FileResult.EXISTS + "; 25 NaN/inf pixel(s)")
+    assert rows[0]["model"].startswith("tiny@") and rows[0]["model"] in skipped[0].notes[0]
+    assert rows[0]["reason"].count(FileResult.EXISTS) == 1  # not once per rerun
+
+
 def test_vessel_models_report_their_measurements(tmp_path):
     from unet_core.retina.biomarkers import measure_photograph
     from unet_core.retina.vessels import measure_vessels

@@ -30,6 +30,9 @@ class BatchError(ValueError):
 class FileResult:
     """What happened to one input file."""
 
+    #: the reason of a file whose outputs exist (a resumed run)
+    EXISTS = "outputs exist (use overwrite to redo)"
+
     path: Path
     status: str  # "ok", "skipped" or "failed"
     reason: str = ""

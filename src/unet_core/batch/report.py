@@ -144,6 +144,9 @@ class Report:
         before = self.previous.get(row["file"])
         if result.status == "skipped" and before and before.get("status") in ("ok", "skipped"):
             row.update({k: before.get(k, "") for k in self.columns if k not in _OWN})
+            earlier = before.get("reason", "").removeprefix(FileResult.EXISTS).lstrip("; ")
+            if earlier and row["reason"] == FileResult.EXISTS:  # what was said of it then
+                row["reason"] = f"{FileResult.EXISTS}; {earlier}"
         self.rows.pop(row["file"], None)
         self.rows[row["file"]] = row
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -181,8 +182,8 @@ class BatchRun:
                 if isinstance(item, FileResult):
                     done += 1
                     self.counts[item.status] += 1
-                    report.add(item)
-                    yield Partial(item)
+                    row = report.add(item)
+                    yield Partial(_made_by_another(item, row, report.model))
                     yield Progress(done, total, "files")
                 else:
                     yield item
@@ -246,6 +247,17 @@ class BatchRun:
         if processed < n:
             text += f"; cancelled with {n - processed} not processed"
         return text
+
+
+def _made_by_another(result: FileResult, row: dict, model: str) -> FileResult:
+    """A file skipped because an earlier run segmented it with another model: said in a note
+    (the report keeps what that model made)."""
+    made = row.get("model", "")
+    if result.status != "skipped" or result.reason != FileResult.EXISTS or not made or \
+            made == model:  # fmt: skip
+        return result
+    note = f"its outputs were made with {made}, not {model}: overwrite redoes it with this one"
+    return dataclasses.replace(result, notes=(*result.notes, note))
 
 
 def _missing(path: Path) -> bool:

@@ -121,7 +121,7 @@ def _not_to_segment(path: Path, out_dir: Path, o: SegmentOptions,
         # another file of the same name made it (a moved input folder keeps its masks)
         return FileResult(path, "failed", f"{mask_path.name} is the mask of another file, "
                           f"{source}: rename one, or use another output folder")  # fmt: skip
-    return FileResult(path, "skipped", "outputs exist (use overwrite to redo)", targets)
+    return FileResult(path, "skipped", FileResult.EXISTS, targets)
 
 
 def _reason(exc: Exception, path: Path) -> str:
