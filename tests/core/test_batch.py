@@ -192,6 +192,27 @@ def test_a_rerun_with_another_model_says_what_made_the_outputs_it_skips(tmp_path
     assert rows[0]["reason"].count(FileResult.EXISTS) == 1  # not once per rerun
 
 
+def test_overwrite_takes_away_what_showed_the_mask_it_replaced(tmp_path, model_file):
+    """Overwriting a file's mask without a probability map or an overlay removes those of the
+    earlier run (they showed the old mask); a file that was not redone keeps its own."""
+    d = tmp_path / "in"
+    d.mkdir()
+    image = np.random.default_rng(3).integers(0, 255, (40, 50), dtype=np.uint8)
+    for name in ("a", "b"):
+        tifffile.imwrite(d / f"{name}.tif", image)
+    out = tmp_path / "out"
+    list(BatchRun(d, out, model=str(model_file), device="cpu", save_prob=True,
+                  save_overlay=True))  # fmt: skip
+    names = {p.name for p in out.iterdir()}
+    assert {"a_prob.tif", "a_overlay.png", "b_prob.tif", "b_overlay.png"} <= names
+    redone = list(BatchRun(d / "a.tif", out, model=str(model_file), device="cpu",
+                           overwrite=True))  # fmt: skip
+    assert redone[0].status == "ok"
+    names = {p.name for p in out.iterdir()}
+    assert "a_mask.tif" in names and not {"a_prob.tif", "a_overlay.png"} & names
+    assert {"b_prob.tif", "b_overlay.png", "b_mask.tif"} <= names
+
+
 def test_vessel_models_report_their_measurements(tmp_path):
     from unet_core.retina.biomarkers import measure_photograph
     from unet_core.retina.vessels import measure_vessels

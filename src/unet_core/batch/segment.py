@@ -4,6 +4,7 @@ bad file, answer with a :class:`FileResult` that says why. Images too large to l
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -92,7 +93,19 @@ def segment_file_steps(
         return FileResult(path, "failed", _reason(exc, path), seconds=time.perf_counter() - start)
     result.seconds = time.perf_counter() - start
     result.precision = predictor.precision
+    if o.overwrite:
+        _remove_stale(path, out_dir, result.outputs)
     return result
+
+
+def _remove_stale(path: Path, out_dir: Path, written: tuple[Path, ...]) -> None:
+    """The outputs of ``path`` an earlier run wrote and this one did not (a probability map,
+    an overlay, objects): they show the mask that was overwritten, so they go with it."""
+    mask_path, prob_path, overlay_path = output_paths(path, out_dir)
+    for stale in (prob_path, overlay_path, instances_path(path, out_dir)):
+        if stale not in written and stale.is_file() and not stale.is_symlink():
+            with contextlib.suppress(OSError):
+                stale.unlink()
 
 
 def _not_to_segment(path: Path, out_dir: Path, o: SegmentOptions,
