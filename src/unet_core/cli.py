@@ -14,70 +14,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .base.precision import PRECISIONS
+from .cli_parser import OneLineParser, folder, megapixels, positive_int, probability, scale
 from .cli_version import VersionAction
 
 log = logging.getLogger("unet_core")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
-def _megapixels(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not 0 < value < 1e9:  # nan and inf fail this too
-        raise argparse.ArgumentTypeError(f"must be a number of megapixels above 0, got {text}")
-    return value
-
-
-def _folder(text: str) -> Path:
-    if not text.strip():
-        raise argparse.ArgumentTypeError("must name a folder, got empty text")
-    return Path(text)
-
-
-def _scale(text: str) -> str | float:
-    if text == "auto":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a number, got {text!r}") from None
-    if not 0 < value <= 16:
-        raise argparse.ArgumentTypeError(f"must be in (0, 16], got {value}")
-    return value
 
 
 def add_segment_parser(sub) -> argparse.ArgumentParser:
     """The ``segment`` sub-command's options (they become a ``SegmentOptions``)."""
     seg = sub.add_parser("segment", help="segment images or folders of images")
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    seg.add_argument("--out", required=True, type=_folder, help="output folder")
+    seg.add_argument("--out", required=True, type=folder, help="output folder")
     seg.add_argument("--model", default="drive", help="bundled model name or model file")
     seg.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    seg.add_argument("--tile", type=_positive_int, help="input tile edge in pixels")
-    seg.add_argument("--batch-size", type=_positive_int, help="tiles per forward pass")
+    seg.add_argument("--tile", type=positive_int, help="input tile edge in pixels")
+    seg.add_argument("--batch-size", type=positive_int, help="tiles per forward pass")
     seg.add_argument("--tta", action="store_true", help="average over flips and rotations")
     seg.add_argument("--precision", choices=PRECISIONS, default="auto",
                      help="auto: bf16 where the processor has it (AVX-512 BF16, AMX, CUDA), "
                      "else fp32; fp32 forces full precision")  # fmt: skip
-    seg.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
+    seg.add_argument("--threshold", type=probability, default=0.5, help="foreground threshold")
     seg.add_argument("--save-prob", action="store_true", help="also write <stem>_prob.tif")
     seg.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
-    seg.add_argument("--scale", default="auto", type=_scale,
+    seg.add_argument("--scale", default="auto", type=scale,
                      help="resampling factor before the network (auto: from the model card)")
     seg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     seg.add_argument("--pattern", default="*", help="file pattern inside folders")
@@ -91,7 +50,7 @@ def add_segment_parser(sub) -> argparse.ArgumentParser:
                      "<stem>_instances.tif, object count and mean area")
     seg.add_argument(
         "--stream-above",
-        type=_megapixels,
+        type=megapixels,
         default=67.1,
         metavar="MPIX",
         help="TIFFs above this many megapixels are streamed band by band",
@@ -99,15 +58,15 @@ def add_segment_parser(sub) -> argparse.ArgumentParser:
     seg.add_argument("--scheduler", help="dask.distributed scheduler address to spread files over")
     seg.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         help="spread files over a local dask cluster of this many processes",
     )
-    seg.add_argument("--threads", type=_positive_int, help="CPU threads for torch (per worker)")
+    seg.add_argument("--threads", type=positive_int, help="CPU threads for torch (per worker)")
     return seg
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="napari-unet", description="U-Net segmentation without a display."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -118,14 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_segment_parser(sub).set_defaults(func=cmd_segment)
     from .cli_train import add_train_parser, cmd_train
 
-    add_train_parser(sub, _positive_int).set_defaults(func=cmd_train)
+    add_train_parser(sub, positive_int).set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="score a model against ground-truth labels")
     ev.add_argument("images", type=Path, help="image file or folder")
     ev.add_argument("labels", type=Path, help="label file or folder (paired by number or order)")
     ev.add_argument("--model", default="drive", help="bundled model name or model file")
     ev.add_argument("--fov", type=Path, help="field-of-view masks: metrics inside them only")
-    ev.add_argument("--threshold", type=_probability, default=0.5, help="foreground threshold")
+    ev.add_argument("--threshold", type=probability, default=0.5, help="foreground threshold")
     ev.add_argument("--tta", action="store_true", help="average over flips and rotations")
     ev.add_argument("--precision", choices=PRECISIONS, default="auto", help="as for segment")
     ev.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -135,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .cli_export import add_export_parser
 
-    add_export_parser(sub, _folder)
+    add_export_parser(sub, folder)
 
     info = sub.add_parser("info", help="print a model card")
     info.add_argument("model", nargs="?", help="bundled model name or model file (default: list)")

@@ -160,6 +160,15 @@ def test_usage_errors_exit_2(tmp_path, model_file, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["segment", "x.tif"])  # no --out
     assert exit_info.value.code == 2
+    capsys.readouterr()
+    for args, said in ((["segment", "x.tif"], "required: --out"),
+                       (["segment", "x.tif", "--out", "o", "--threshold", "2"],
+                        "--threshold: must be between 0 and 1, got 2.0")):  # fmt: skip
+        with pytest.raises(SystemExit):
+            main(args)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err  # one line, no usage block
+        assert err.endswith("(see napari-unet segment --help)\n")
     assert (
         main(["segment", str(tmp_path), "--out", str(tmp_path / "o"), "--model", str(model_file)])
         == 2
