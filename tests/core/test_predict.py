@@ -111,6 +111,18 @@ def test_tiles_are_not_larger_than_the_image_needs(valid_model):
     assert grid.tile_out[0] - 50 < valid_model.grid and grid.tile_out[1] - 70 < valid_model.grid
 
 
+def test_a_tile_below_the_smallest_the_network_takes_is_said(caplog):
+    """A tile asked for below the smallest the network takes runs on that smallest (mostly
+    context, slow) and says so; one it takes says nothing."""
+    model = UNet(1, 2, base_channels=4, depth=2, padding="same")
+    smallest = Predictor(model, device="cpu", tile=3).tile
+    assert smallest > 3 and "a tile of 3 px is below the smallest" in caplog.text
+    assert f"tiles of {smallest} px" in caplog.text
+    caplog.clear()
+    assert Predictor(model, device="cpu", tile=4 * smallest).tile <= 4 * smallest
+    assert "below the smallest" not in caplog.text
+
+
 def test_uint8_and_uint16_give_the_same_result(valid_model):
     image = np.random.default_rng(3).integers(0, 256, (64, 64)).astype(np.uint8)
     a = predict(valid_model, image, device="cpu")

@@ -3,6 +3,7 @@ network's geometry, the device's memory budget and the seam policy (``benchmarks
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from .window import SlidingWindow
 #: Activation bytes per input pixel and base channel in inference (float32; measured ~25 on CPU).
 BYTES_PER_PIXEL_PER_CHANNEL = 40
 DEFAULT_BUDGET = {"cpu": 1 << 30, "mps": 2 << 30}
+
+log = logging.getLogger(__name__)
 
 
 def default_budget(device: torch.device) -> int:
@@ -138,6 +141,10 @@ def plan_window(
     wanted = wanted_tile(model, tile, budget, tta)
     axes = [plan_axis_window(model, a, w, context, overlap) for a, w in enumerate(wanted)]
     edges = [a.tile for a in axes]
+    if tile is not None and any(e > w for e, w in zip(edges, wanted)):  # rounded up: said
+        log.warning("a tile of %s px is below the smallest this network takes: it runs on "
+                    "tiles of %s px, mostly context, and slowly; 0 (auto) takes the largest "
+                    "that fits memory", collapse(list(wanted)), collapse(edges))  # fmt: skip
     if batch_size is None:
         fits = budget // tile_bytes(model, tuple(edges), tta)
         batch_size = 1 if device.type == "cpu" else int(max(1, min(16, fits)))
