@@ -18,7 +18,7 @@ from ..base.jobs import drain
 from .disc import Disc, find_disc, zone_mask
 from .knudtson import LARGEST, crae, crve
 from .segments import Segment, skeleton_of, vessel_segments
-from .shape import arc_chord, fractal_dimension, mean_curvature
+from .shape import CURVATURE_SIGMA, arc_chord, fractal_dimension, mean_curvature, shape_sigma
 from .zone import zone_widths
 
 #: retinal distance per degree of visual angle in an emmetropic eye (0.288 mm/deg, Bennett,
@@ -29,8 +29,9 @@ MICRONS_PER_DEGREE = 288.0
 #: photograph): outside these a number is a slip, refused
 FOV_DEGREES = (10.0, 220.0)
 PIXEL_SIZE_UM = (0.5, 100.0)
-#: segments shorter than this (px) carry no tortuosity or curvature (a few pixels bend by the
-#: grid alone)
+#: segments shorter than this (px; on a photograph, this many times the centreline's
+#: smoothing, :func:`~.shape.shape_sigma`) carry no tortuosity or curvature (a few pixels bend
+#: by the grid alone)
 MIN_SHAPE_LENGTH = 20.0
 TYPES = {1: "artery", 2: "vein"}
 
@@ -104,12 +105,14 @@ def photograph_steps(labels: np.ndarray, fov: np.ndarray | None = None,
     segments = vessel_segments(mask, labels if typed else None)
     yield Status("calibre, tortuosity and fractal dimension…")
     out.update(tree_shape(mask, segments, um, across))
+    sigma = shape_sigma(across)
     if typed:
         for k, name in TYPES.items():
             own = [s for s in segments if s.label == k]
             calibre = weighted(own, lambda s: s.calibre())
             out[f"{name}_calibre_px"], out[f"{name}_calibre_um"] = calibre, scaled(calibre, um)
-            out[f"{name}_tortuosity"] = weighted(shaped(own), lambda s: arc_chord(s.path))
+            out[f"{name}_tortuosity"] = weighted(shaped(own, sigma),
+                                                 lambda s: arc_chord(s.path, sigma))
             out[f"{name}_fractal_dimension"] = rounded(fractal_dimension(skeleton_of(labels == k),
                                                                             across))
     if disc is None and image is not None:
@@ -144,15 +147,17 @@ def check_same_size(labels: np.ndarray, image: np.ndarray | None) -> None:
 
 def tree_shape(mask: np.ndarray, segments: list[Segment], um: float | None,
                across: float | None = None) -> dict:  # fmt: skip
-    """The whole tree's fractal dimensions, segment count, mean calibre and tortuosity."""
+    """The whole tree's fractal dimensions, segment count, mean calibre and tortuosity (its
+    centrelines smoothed relative to the field of view, ``across`` px)."""
     calibre = weighted(segments, lambda s: s.calibre())
-    curvature = weighted(shaped(segments), lambda s: mean_curvature(s.path))
+    sigma = shape_sigma(across)
+    curvature = weighted(shaped(segments, sigma), lambda s: mean_curvature(s.path, sigma))
     return {
         "fractal_dimension": rounded(fractal_dimension(skeleton_of(mask), across)),
         "fractal_dimension_mask": rounded(fractal_dimension(mask, across)),
         "segments": len(segments),
         "calibre_px": calibre, "calibre_um": scaled(calibre, um),
-        "tortuosity": weighted(shaped(segments), lambda s: arc_chord(s.path)),
+        "tortuosity": weighted(shaped(segments, sigma), lambda s: arc_chord(s.path, sigma)),
         "curvature_per_px": curvature,
         "curvature_per_mm": None if um is None or curvature is None else
         rounded(curvature * 1000 / um),
@@ -189,9 +194,11 @@ def equivalents(segments: list[Segment], disc: Disc, shape, um: float | None,
 MIN_CHORD = 3.0
 
 
-def shaped(segments: list[Segment]) -> list[Segment]:
-    """The segments long enough, and open, to carry a tortuosity and a curvature."""
-    return [s for s in segments if s.length >= MIN_SHAPE_LENGTH and s.chord >= MIN_CHORD]
+def shaped(segments: list[Segment], sigma: float = CURVATURE_SIGMA) -> list[Segment]:
+    """The segments long enough (:data:`MIN_SHAPE_LENGTH` for a smoothing of ``sigma`` px),
+    and open, to carry a tortuosity and a curvature."""
+    least = MIN_SHAPE_LENGTH * sigma / CURVATURE_SIGMA
+    return [s for s in segments if s.length >= least and s.chord >= MIN_CHORD]
 
 
 def weighted(segments: list[Segment], value) -> float | None:

@@ -16,8 +16,20 @@ from scipy import ndimage
 BOX_SHARES, BOX_MIN_PX = (1 / 128, 1 / 4), 2
 
 #: the centreline is smoothed over this many pixels (Gaussian sigma) before its curvature is
-#: taken: the pixel grid's 45-degree steps are not the vessel's bends
+#: taken: the pixel grid's 45-degree steps are not the vessel's bends. On a photograph it is
+#: this share of the field of view's diameter (5 px on DRIVE's 540 px), at least
+#: ``CURVATURE_SIGMA_MIN`` px: the same retina bends as much at any resolution (fixed in
+#: pixels, a finer camera's centreline kept bends of a few microns: docs/retina.md)
 CURVATURE_SIGMA = 5.0
+CURVATURE_SHARE, CURVATURE_SIGMA_MIN = 5.0 / 540, 3.0
+
+
+def shape_sigma(across: float | None) -> float:
+    """The centreline's smoothing (px) for a field of view ``across`` px wide (None: the bare
+    :data:`CURVATURE_SIGMA`)."""
+    if across is None:
+        return CURVATURE_SIGMA
+    return max(CURVATURE_SIGMA_MIN, CURVATURE_SHARE * float(across))
 
 
 def box_sizes(across: float) -> list[int]:
@@ -64,12 +76,12 @@ def arc_length(path: np.ndarray, sigma: float = CURVATURE_SIGMA) -> float:
     return float(np.sum(np.hypot(*np.diff(p, axis=0).T))) if len(p) > 1 else 0.0
 
 
-def arc_chord(path: np.ndarray) -> float:
-    """Arc length over chord length of a centreline (1 for a straight one; the distance
-    factor); NaN for a closed or one-pixel path."""
-    p = smoothed(path)
+def arc_chord(path: np.ndarray, sigma: float = CURVATURE_SIGMA) -> float:
+    """Arc length over chord length of a centreline smoothed over ``sigma`` px (1 for a
+    straight one; the distance factor); NaN for a closed or one-pixel path."""
+    p = smoothed(path, sigma)
     chord = float(np.hypot(*(p[-1] - p[0])))
-    return arc_length(path) / chord if chord > 0 else float("nan")
+    return arc_length(path, sigma) / chord if chord > 0 else float("nan")
 
 
 def smoothed(path: np.ndarray, sigma: float = CURVATURE_SIGMA) -> np.ndarray:
