@@ -165,8 +165,9 @@ class SegmentWidget(Container):
         from unet_core.tasks import task_of
 
         card = (self._last or {}).get("card")
-        self._measurements.value = task_of(card).describe(values) if values else ""
-        self._measurements.visible = self._measure.visible = bool(values)
+        text = task_of(card).describe(values) if values else ""  # "": nothing was measured
+        self._measurements.value = text
+        self._measurements.visible = self._measure.visible = bool(text)
         self._saver.follow(values)
 
     def _on_measure(self) -> None:
