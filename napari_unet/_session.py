@@ -105,6 +105,14 @@ def new_pair(viewer, image_layer, labels_layer, mode: str, classes: list[str], *
     return workspace(viewer).add_pair(pair)
 
 
+def take_classes(pair, classes: list[str]) -> None:
+    """A model of another number of classes segmented ``pair``'s image again (a vessel map,
+    then arteries and veins): its class names are the pair's now; names the user gave a model
+    of as many classes are kept."""
+    if len(pair.classes) != len(classes):
+        pair.classes = list(classes)
+
+
 def default_folder(image_layer) -> Path:
     """Where a new project of ``image_layer`` goes: beside its file, else in the home folder."""
     from unet_core.loop.storage import slug

@@ -43,13 +43,16 @@ class JobRunner:
 
     def start(self, job: Generator, description: str, *, returned: Callable,
               yielded: Callable | None = None, aborted: Callable | None = None,
-              total: float = 1, status: str | None = None) -> None:  # fmt: skip
+              total: float = 1, status: str | None = None,
+              errored: Callable | None = None) -> None:  # fmt: skip
         """Run ``job`` in a worker: ``yielded`` sees its events (default: :meth:`show`),
-        ``returned`` its result (both on the UI thread); Cancel stops it between two yields,
-        and ``aborted`` says so (default: the status says "cancelled")."""
+        ``returned`` its result and ``errored`` its failure (default: :meth:`error`), all on
+        the UI thread; Cancel stops it between two yields, and ``aborted`` says so (default:
+        the status says "cancelled")."""
         from .._worker import start_worker
 
-        connections = {"returned": returned, "errored": self.error, "finished": self._finished,
+        connections = {"returned": returned, "errored": errored or self.error,
+                       "finished": self._finished,
                        "yielded": yielded or self.show,
                        "aborted": aborted or (lambda: self.say("cancelled"))}  # fmt: skip
         self.worker = start_worker(job, **connections)

@@ -19,7 +19,7 @@ from magicgui.widgets import (
     create_widget,
 )
 
-from .._session import image_pixels, pair_of
+from .._session import image_pixels, pair_of, workspace
 from ._classes import CLASS_COLOURS
 from ._fit import make_scrollable
 from ._runner import JobRunner
@@ -40,10 +40,16 @@ class MeasureWidget(Container):
         self._image = create_widget(annotation="napari.layers.Image", label="image")
         self._target = create_widget(annotation="napari.layers.Labels", label="labels")
         self._typed = CheckBox(text="artery/vein map (1 = artery, 2 = vein)", value=False)
-        self._pixel = FloatSpinBox(label="pixel size (µm)", min=0, max=1000, step=0.1, value=0)
-        self._pixel.tooltip = "microns per pixel; 0: not known (then the angle, else pixels)"
-        self._angle = FloatSpinBox(label="field of view (°)", min=0, max=200, step=5, value=0)
-        self._angle.tooltip = "the camera's field-of-view angle, e.g. 45; 0: not known"
+        from unet_core.retina.biomarkers import FOV_DEGREES, PIXEL_SIZE_UM
+
+        self._pixel = FloatSpinBox(label="pixel size (µm)", min=0, max=PIXEL_SIZE_UM[1],
+                                   step=0.1, value=0)  # fmt: skip
+        self._pixel.tooltip = ("microns per pixel (0.5-100); 0: not known (then the angle, "
+                               "else pixels)")  # fmt: skip
+        self._angle = FloatSpinBox(label="field of view (°)", min=0, max=FOV_DEGREES[1], step=5,
+                                   value=0)  # fmt: skip
+        self._angle.tooltip = ("the camera's field-of-view angle (10-220), e.g. 45; 0: not "
+                               "known; give it or the pixel size")  # fmt: skip
         self._follow = CheckBox(text="update as the labels are corrected", value=True)
         self._run = PushButton(text="Measure")
         self._cancel = PushButton(text="Cancel", enabled=False)
@@ -66,12 +72,14 @@ class MeasureWidget(Container):
         self._measured: dict = {}  # the last result: values, segments, disc, the layer
         self._pending = False
         self._watched = None
-        self._typed_for = None  # the layer whose pair ticked the type box
+        self._typed_for = None  # (the layer, its pair's classes) that ticked the type box
         self._timer = _timer(self._on_settled, self.native)  # goes with the widget
         self._run.changed.connect(lambda *_: self.measure())
         self._show.changed.connect(lambda *_: self.show_geometry())
         self._target.changed.connect(self._on_labels)
         self._on_labels(self._target.value)
+        workspace(napari_viewer).listeners.append(self._on_workspace)  # a round, a new map
+        napari_viewer.layers.events.removed.connect(self._on_removed)
 
     @property
     def _worker(self):
@@ -79,11 +87,14 @@ class MeasureWidget(Container):
 
     # ---- following the labels ----------------------------------------------------------------
     def _on_labels(self, layer) -> None:
-        """Watch the chosen layer's strokes; an artery/vein pair ticks the type box."""
+        """Watch the chosen layer's strokes; an artery/vein pair ticks the type box. The
+        table of other labels (or of a layer removed) goes."""
         if self._watched is not None:
             for event in (self._watched.events.paint, self._watched.events.data):
                 event.disconnect(self._on_changed)
         self._watched = layer
+        if self._measured and self._measured["layer"] is not layer:
+            self._forget("choose a photograph and its vessel labels, and Measure")
         if layer is None:
             return
         layer.events.paint.connect(self._on_changed)
@@ -97,8 +108,36 @@ class MeasureWidget(Container):
         from unet_core.tasks.fundus import artery_vein
 
         pair = pair_of(self._viewer, layer)
-        if pair is not None and self._typed_for is not layer:
-            self._typed.value, self._typed_for = artery_vein(pair.classes), layer
+        if pair is not None and self._typed_for != (layer, tuple(pair.classes)):
+            self._typed.value = artery_vein(pair.classes)  # again when a model of other
+            self._typed_for = (layer, tuple(pair.classes))  # classes segmented it
+
+    def _on_workspace(self) -> None:
+        """A round or another model changed the labels (no paint event): measured again."""
+        try:
+            self._target.value  # noqa: B018 - raises once the widget is closed
+        except RuntimeError:
+            workspace(self._viewer).listeners.remove(self._on_workspace)
+            return
+        self._on_changed()
+
+    def _on_removed(self, event) -> None:
+        """The measured labels were removed: their table and layer go with them."""
+        if self._measured and event.value is self._measured["layer"]:
+            try:
+                self._forget("the measured labels were removed")
+            except RuntimeError:  # the widget was closed
+                self._viewer.layers.events.removed.disconnect(self._on_removed)
+
+    def _forget(self, status: str) -> None:
+        """No table: what it showed is not what is chosen or given now."""
+        self._measured = {}
+        self._table.value = {"measure": [], "value": []}
+        self._runner.say(status)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._forget("")
+        self._runner.error(exc)
 
     def _on_changed(self, event=None) -> None:
         if self._follow.value and self._measured:
@@ -124,7 +163,7 @@ class MeasureWidget(Container):
         try:
             calibration = Calibration(self._pixel.value or None, self._angle.value or None)
         except ValueError as exc:
-            self._runner.error(exc)
+            self._failed(exc)
             return
         job = _measure_job(np.asarray(image_pixels(image)), np.array(labels.data),
                            self._typed.value, calibration)  # fmt: skip
@@ -132,6 +171,7 @@ class MeasureWidget(Container):
                            returned=lambda result: self._on_done(labels, result),
                            aborted=lambda: self._runner.say(
                                "cancelled: the table shows the last measurement"),
+                           errored=self._failed,
                            status=f"measuring '{labels.name}'…")  # fmt: skip
 
     def _on_done(self, layer, result) -> None:

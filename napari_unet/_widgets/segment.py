@@ -21,7 +21,7 @@ from magicgui.widgets import (
 from napari.utils.notifications import show_error, show_info, show_warning
 
 from .._jobs import AUTO, measure_job, segment_job, segment_stack_job
-from .._session import image_id, image_pixels, new_pair, pair_of, workspace
+from .._session import image_id, image_pixels, new_pair, pair_of, take_classes, workspace
 from ._classes import class_colormap, legend
 from ._fit import make_scrollable
 from ._levels import (
@@ -207,6 +207,7 @@ class SegmentWidget(Container):
         changed = pair.record(result.prob, result.model, index=index,
                               threshold=self._threshold.value, fresh=created)  # fmt: skip
         lab_layer.refresh()
+        self._workspace.changed()  # Fine-tune and Measure show the pair's classes now
         self._last = {"pair": pair, "layer": lab_layer, "index": index, "card": result.card,
                       "changed": int(changed.sum()), "result": result, "image_layer": layer,
                       "image": data[index] if index else data}  # fmt: skip
@@ -228,6 +229,7 @@ class SegmentWidget(Container):
         name, notes = f"{layer.name} labels", []
         known = self._pair_of_image(layer, shape)  # labels of this image, whatever their name
         if known is not None:
+            take_classes(known[0], result.classes)
             return known[0], known[1], False, notes
         existing = self._viewer.layers[name] if name in self._viewer.layers else None  # noqa: SIM401 (a LayerList has no get)
         pair = pair_of(self._viewer, existing) if existing is not None else None
@@ -239,8 +241,7 @@ class SegmentWidget(Container):
             if mismatch:
                 notes.append(f"note: {mismatch}; the painted pixels are kept")
                 pair.image, pair.pixels = image_id(layer, pixels), pixels
-            pair.classes = list(result.classes) if len(pair.classes) != len(result.classes) \
-                else pair.classes  # fmt: skip
+            take_classes(pair, result.classes)
             return pair, existing, False, notes
         if pair is not None and not any(p.any() for p in map(pair.painted, pair.predictions)):
             self._viewer.layers.remove(existing)  # our prediction at another level, unpainted

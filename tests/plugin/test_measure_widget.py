@@ -119,3 +119,54 @@ def test_docked_first_an_artery_vein_map_segmented_later_is_measured_with_its_ty
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
     assert not widget._typed.value and widget._measured["values"]["crve_px"] is None
+
+
+def test_a_failure_or_other_labels_leave_no_stale_table(measured, qtbot):
+    """A measurement that fails (a pixel size and an angle at once; the wrong photograph)
+    empties the table instead of leaving the last one under the error; so does choosing other
+    labels (or removing the measured ones)."""
+    viewer, widget, labels = measured
+    widget._angle.value = 45  # with the pixel size of 30 um: both
+    widget._run.clicked.emit()
+    assert widget._status.value.startswith("failed: give the pixel size or the field of view's")
+    assert widget._table.value["data"] == [] and widget._measured == {}
+    widget._angle.value = 0
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
+    widget._image.value = viewer.add_image(np.zeros((50, 60, 3), np.uint8), name="other")
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=TIMEOUT)
+    assert widget._status.value.startswith("failed: the labels (400, 400)")
+    assert widget._table.value["data"] == [] and widget._measured == {}
+    widget._image.value = viewer.layers["eye"]
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
+    viewer.layers.remove(labels)  # the labels box moves to another layer, or to none
+    assert widget._table.value["data"] == [] and widget._measured == {}
+    widget._show.clicked.emit()
+    assert widget._status.value == "measure first: the layer shows what was measured"
+
+
+def test_the_table_follows_a_round_and_a_model_of_other_classes(make_napari_viewer, qtbot):
+    """Labels changed without a brush stroke (a fine-tune round writes them in place; a model
+    of arteries and veins segments the image again) are measured again, and the type box
+    follows the pair's classes when they change."""
+    from napari_unet._session import new_pair, workspace
+
+    viewer = make_napari_viewer()
+    image, _ = fundus(disc_at=(200, 200), disc_radius=30)
+    photo = viewer.add_image(image, name="eye")
+    labels = viewer.add_labels(tree([5] * 6, [7] * 6), name="eye labels")
+    pair = new_pair(viewer, photo, labels, "corrections", ["background", "vessel"])
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
+    widget._image.value, widget._target.value, widget._pixel.value = photo, labels, 30.0
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
+    assert not widget._typed.value and widget._measured["values"]["crve_px"] is None
+    pair.classes = ["background", "artery", "vein"]  # segmented again by drive-av, say
+    workspace(viewer).changed()
+    qtbot.waitUntil(lambda: widget._measured["values"]["crve_px"] is not None, timeout=TIMEOUT)
+    assert widget._typed.value and widget._measured["values"]["segments"] == 12
+    labels.data[labels.data == 2] = 0  # a round's new labels, written in place: no event
+    workspace(viewer).changed()
+    qtbot.waitUntil(lambda: widget._measured["values"]["segments"] == 6, timeout=TIMEOUT)

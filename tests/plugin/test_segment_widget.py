@@ -238,6 +238,27 @@ def test_fundus_sample_gets_scale_and_vessel_measurements(segment_widget, qtbot,
     assert 0.3 * area < smaller < 0.7 * area
 
 
+def test_segmenting_again_with_arteries_and_veins_gives_the_labels_those_classes(
+        segment_widget, qtbot, messages):  # fmt: skip
+    """The sample segmented by drive, then by drive-av into the same labels: Fine-tune shows
+    the labels' new classes at once (and a round would learn three)."""
+    from napari_unet._session import pair_of
+
+    viewer, widget = segment_widget
+    viewer.open_sample(PLUGIN, "fundus")
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    widget._image.value, widget._device.value = viewer.layers["fundus"], "cpu"
+    for model, names in (("drive", "background, vessel"),
+                         ("drive-av", "background, artery, vein")):  # fmt: skip
+        widget._model.value = model
+        run_and_wait(qtbot, widget)
+        labels = viewer.layers["fundus labels"]
+        fine._pairs.target.value = labels
+        assert pair_of(viewer, labels).classes == names.split(", ")
+        assert fine._pairs.names.value == names, model
+    assert "2 = vein" in fine._pairs.legend.value
+
+
 def test_a_bioimageio_package_segments_as_its_model_file(segment_widget, tiny_model_file,
                                                          qtbot, messages, tmp_path):  # fmt: skip
     """A package exported from a model file (napari-unet export --to bioimageio) chosen as the
