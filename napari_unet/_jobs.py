@@ -259,19 +259,24 @@ def compare_job(
 
 def first_image_model(folder: str, pattern: str = "*",
                       recursive: bool = False) -> tuple[str, str]:  # fmt: skip
-    """The bundled model for a folder's images, chosen from its first image, and why; a
-    one-line ValueError when the folder has none or none fits."""
+    """The bundled model for a folder's images, chosen from its first image that one fits,
+    and why; a one-line ValueError when the folder has no image, or none that a bundled model
+    fits (naming the first)."""
     from unet_core.batch.files import find_inputs
     from unet_core.data.io import read_image
     from unet_core.tasks import suggest_model
 
+    unfit = None
     for path in find_inputs([folder], pattern, recursive):
         try:
-            image = read_image(path)
-        except ValueError:
+            name, why = suggest_model(read_image(path))
+        except ValueError as exc:  # unreadable, or no bundled model fits it: the next one
+            if unfit is None and "no bundled model" in str(exc):
+                unfit = (path.name, str(exc))
             continue
-        name, why = suggest_model(image)
         return name, f"{path.name} is {why}"
+    if unfit is not None:
+        raise ValueError(f"{unfit[0]}: {unfit[1]} (nor any other image in {folder})")
     raise ValueError(f"no image to choose a model from in {folder}: choose a model")
 
 

@@ -67,7 +67,7 @@ class BatchWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="files", min=0, max=1, value=0)
         self._status = Label(label="status", value="choose an input folder")
-        self._failures = Table(label="failed", value=[], columns=["file", "reason"])
+        self._failures = Table(label="failed, or to know", value=[], columns=["file", "reason"])
         self._failures.visible = False
         self._failures.native.horizontalHeader().setStretchLastSection(True)
         self._failures.native.setMaximumHeight(160)
@@ -173,14 +173,18 @@ class BatchWidget(Container):
                                   f"{printable(event.values['file'].name)}{tiles}")  # fmt: skip
 
     def _on_file(self, result) -> None:
-        if result.status == "failed":
-            self._failed.append([printable(result.path.name), printable(result.reason)])
+        """A file done: a failure's reason, or what is to be known of it (a note: a picture
+        that is no fundus photograph, a gray one given to a colour model), in the table."""
+        failed = result.status == "failed"
+        said = [result.reason] if failed else [f"note: {note}" for note in result.notes]
+        for text in said:
+            self._failed.append([printable(result.path.name), printable(text)])
             self._failures.value = {"data": self._failed, "columns": ["file", "reason"],
                                     "index": list(range(len(self._failed)))}  # fmt: skip
             self._failures.visible = True
             self._failures.native.resizeColumnToContents(0)
             self._failures.native.resizeRowsToContents()
-        elif result.outputs:
+        if not failed and result.outputs:
             self._done[printable(result.path.name)] = (result.path, result.outputs[0])
             self._results.reset_choices()
             self._open.enabled = True

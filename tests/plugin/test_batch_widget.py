@@ -264,3 +264,30 @@ def test_a_fundus_folder_is_measured_in_microns_from_the_cameras_angle(batch_wid
     assert float(row["microns_per_pixel"]) > 0 and float(row["calibre_um"]) > 0
     assert float(row["calibre_um"]) == pytest.approx(
         float(row["calibre_px"]) * float(row["microns_per_pixel"]), rel=0.01)
+
+
+def test_auto_passes_over_a_picture_no_model_fits_and_the_table_says_what_to_know(
+        batch_widget, tmp_path, qtbot):  # fmt: skip
+    """A folder whose first picture is a colour photograph of a person and then a fundus
+    photograph: auto takes drive from the fundus photograph (not refusing the folder), and the
+    table says of the other that it is no fundus photograph (its vessels were not measured)."""
+    import shutil
+    from pathlib import Path
+
+    from skimage import data
+    from skimage.io import imsave
+
+    viewer, widget, shown = batch_widget
+    (tmp_path / "mixed").mkdir()
+    imsave(tmp_path / "mixed" / "a_person.png", data.astronaut()[::2, ::2])
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / "fundus_retina.jpg"
+    shutil.copy(sample, tmp_path / "mixed" / "b_eye.jpg")
+    widget._input.value = tmp_path / "mixed"
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    assert "with drive (b_eye.jpg is a fundus photograph" in widget._status.value
+    wait_idle(qtbot, widget)
+    assert "2 segmented" in widget._status.value, widget._status.value
+    rows = widget._failures.value["data"]
+    assert [r[0] for r in rows] == ["a_person.png"] and not widget._failures.native.isHidden()
+    assert rows[0][1].startswith("note: no field of view found")
