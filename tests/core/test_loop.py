@@ -77,6 +77,13 @@ def test_a_prediction_fills_only_what_the_user_did_not_paint():
     # the painted pixels stay the user's through a new threshold too
     pair.rethreshold(0.9)
     assert (pair.labels[rest] == 0).all() and (pair.labels[0:5, 0:5] == 1).all()
+    # a map of arteries and veins has no threshold to move: said, nothing changed
+    three = np.stack([np.full((48, 48), 0.2), np.full((48, 48), 0.5), np.full((48, 48), 0.3)])
+    pair.record(three.astype(np.float32), "drive-av")
+    before = pair.labels.copy()
+    with pytest.raises(LoopError, match="applies to a map of two classes; .* has 3"):
+        pair.rethreshold(0.9)
+    assert (pair.labels == before).all()
 
 
 def test_what_a_round_trains_on_and_the_one_line_refusals():

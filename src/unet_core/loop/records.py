@@ -167,6 +167,9 @@ class Pair:
         previous = self.predictions.get(tuple(index))
         if previous is None or previous.prob is None:
             raise LoopError(f"'{self.labels_name}' holds no probabilities: segment it first")
+        if len(previous.prob) > 2:
+            raise LoopError(f"the threshold applies to a map of two classes; '{self.labels_name}'"
+                            f" has {len(previous.prob)}: each pixel is its likeliest class")
         base = self.model  # a threshold changes the labels, not the model they go on from
         changed = self.record(previous.prob, previous.model, index=index, threshold=threshold)
         self.model = base
