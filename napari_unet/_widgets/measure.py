@@ -19,7 +19,7 @@ from magicgui.widgets import (
     create_widget,
 )
 
-from .._session import image_pixels, pair_of, workspace
+from .._session import image_id, image_pixels, pair_of, workspace
 from ._classes import CLASS_COLOURS
 from ._fit import make_scrollable
 from ._runner import JobRunner
@@ -165,8 +165,12 @@ class MeasureWidget(Container):
         except ValueError as exc:
             self._failed(exc)
             return
-        job = _measure_job(np.asarray(image_pixels(image)), np.array(labels.data),
-                           self._typed.value, calibration)  # fmt: skip
+        pixels, pair = np.asarray(image_pixels(image)), pair_of(self._viewer, labels)
+        wrong = pair.image.mismatch(image_id(image, pixels), pair.labels_name) if pair else None
+        if wrong:  # labels Segment made on another photograph (or on its probability map)
+            self._failed(ValueError(wrong))
+            return
+        job = _measure_job(pixels, np.array(labels.data), self._typed.value, calibration)
         self._runner.start(job, f"measuring {labels.name}",
                            returned=lambda result: self._on_done(labels, result),
                            aborted=lambda: self._runner.say(

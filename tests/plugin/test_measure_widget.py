@@ -170,3 +170,26 @@ def test_the_table_follows_a_round_and_a_model_of_other_classes(make_napari_view
     labels.data[labels.data == 2] = 0  # a round's new labels, written in place: no event
     workspace(viewer).changed()
     qtbot.waitUntil(lambda: widget._measured["values"]["segments"] == 6, timeout=TIMEOUT)
+
+
+def test_labels_made_on_one_photograph_are_not_measured_on_another(make_napari_viewer, qtbot):
+    """Labels of a pair (made on 'eye') with another image of the same size chosen (its
+    mirror image, or Segment's probability map): refused in one line, nothing measured."""
+    from napari_unet._session import new_pair
+
+    viewer = make_napari_viewer()
+    image, _ = fundus(disc_at=(200, 200), disc_radius=30)
+    photo = viewer.add_image(image, name="eye")
+    mirrored = viewer.add_image(np.ascontiguousarray(image[:, ::-1]), name="eye mirrored")
+    labels = viewer.add_labels(tree([5] * 6, [7] * 6), name="eye labels")
+    new_pair(viewer, photo, labels, "corrections", ["background", "artery", "vein"])
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
+    widget._image.value, widget._target.value, widget._pixel.value = mirrored, labels, 30.0
+    widget._run.clicked.emit()
+    assert widget._status.value == ("failed: 'eye labels' were made on 'eye', not on "
+                                    "'eye mirrored'")  # fmt: skip
+    assert widget._worker is None and widget._measured == {}
+    widget._image.value = photo
+    widget._run.clicked.emit()
+    qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
+    assert widget._measured["values"]["crae_px"] is not None
