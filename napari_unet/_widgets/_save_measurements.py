@@ -1,6 +1,6 @@
-"""The Segment widget's *Save measurements…*: the last segmented image's numbers as a CSV file
-with the batch report's columns (``unet_core.batch.table``), never replacing a file without
-asking."""
+"""*Save measurements…*: the Segment widget's last segmented image's numbers as a CSV file with
+the batch report's columns (``unet_core.batch.table``), or the Measure widget's table; never
+replacing a file without asking."""
 
 from __future__ import annotations
 
@@ -18,13 +18,18 @@ class MeasurementsSaver:
     labels layer, pair, plane index, card, result, image layer); ``say(text)`` reports;
     ``describe(ref)`` names a model as people know it (a version's name).
 
+    ``row(last) -> (columns, row)``: the table to write, for another widget's result (its
+    dict holds the ``image_layer`` too); default: Segment's (:meth:`row`).
+
     ``path``: where the next save goes without a dialog (then cleared), as tests set it;
     ``confirm(path) -> bool`` asks before a file is replaced.
     """
 
     def __init__(self, last: Callable[[], dict | None], say: Callable[[str], object],
-                 describe: Callable[[str], str] = str):  # fmt: skip
+                 describe: Callable[[str], str] = str,
+                 row: Callable[[dict], tuple] | None = None):  # fmt: skip
         self.last, self.say, self.describe = last, say, describe
+        self.make_row = row or self.row
         self.button = PushButton(text="Save measurements…", visible=False)
         self.button.tooltip = ("the numbers of the last segmented image (size, each class's area "
                                "in the labels as they are now, objects, the measurements shown) "
@@ -43,7 +48,8 @@ class MeasurementsSaver:
 
         last = self.last()
         if last is None:
-            self.say("segment an image first")
+            self.say("segment an image first" if self.make_row == self.row else
+                     "measure first")  # fmt: skip
             return
         path, self.path = self.path or self.choose(last), None
         if not path:
@@ -53,7 +59,7 @@ class MeasurementsSaver:
             self.say(f"not saved: {path.name} exists")
             return
         try:
-            columns, row = self.row(last)
+            columns, row = self.make_row(last)
             written = write_table(path, columns, [row])
         except (OSError, ValueError) as exc:  # a read-only folder, a full disk: one line
             self.say(f"not saved: {error_line(exc)}")

@@ -23,6 +23,7 @@ from .._session import image_id, image_pixels, pair_of, workspace
 from ._classes import CLASS_COLOURS
 from ._fit import make_scrollable
 from ._runner import JobRunner
+from ._save_measurements import MeasurementsSaver
 
 if TYPE_CHECKING:
     import napari
@@ -57,9 +58,12 @@ class MeasureWidget(Container):
         self._status = Label(label="status", value="choose a photograph and its vessel labels")
         self._table = Table(value={"measure": [], "value": []}, label="")
         self._runner = JobRunner(self._run, self._cancel, None, self._status)
+        self._saver = MeasurementsSaver(lambda: self._measured or None, self._runner.say,
+                                        row=_row)  # fmt: skip
+        self._saver.button.tooltip = "the table as a CSV file: one row, a column per measure"
         self.extend([self._image, self._target, self._typed, self._pixel, self._angle,
                      self._follow, self._run, self._cancel, self._show, self._status,
-                     self._table])  # fmt: skip
+                     self._table, self._saver.button])  # fmt: skip
         make_scrollable(self)
         self._table.native.setMinimumHeight(260)
         self._table.native.verticalHeader().setVisible(False)  # no row numbers: room for names
@@ -132,6 +136,7 @@ class MeasureWidget(Container):
     def _forget(self, status: str) -> None:
         """No table: what it showed is not what is chosen or given now."""
         self._measured = {}
+        self._saver.follow(None)
         self._table.value = {"measure": [], "value": []}
         self._runner.say(status)
 
@@ -172,15 +177,16 @@ class MeasureWidget(Container):
             return
         job = _measure_job(pixels, np.array(labels.data), self._typed.value, calibration)
         self._runner.start(job, f"measuring {labels.name}",
-                           returned=lambda result: self._on_done(labels, result),
+                           returned=lambda result: self._on_done(labels, result, image),
                            aborted=lambda: self._runner.say(
                                "cancelled: the table shows the last measurement"),
                            errored=self._failed,
                            status=f"measuring '{labels.name}'…")  # fmt: skip
 
-    def _on_done(self, layer, result) -> None:
+    def _on_done(self, layer, result, image) -> None:
         values, keep = result
-        self._measured = {"values": values, "layer": layer, **keep}
+        self._measured = {"values": values, "layer": layer, "image_layer": image, **keep}
+        self._saver.follow(values)
         rows = [(k, _shown(v)) for k, v in values.items() if k != "not_measured"]
         self._table.value = {"measure": [k for k, _ in rows], "value": [v for _, v in rows]}
         self._table.native.resizeColumnToContents(0)  # every measure's name in full
@@ -226,6 +232,16 @@ def _measure_job(image, labels, typed: bool, calibration):
     values = yield from measure_map_steps(image, labels, typed=typed, calibration=calibration,
                                           keep=keep)  # fmt: skip
     return values, keep
+
+
+def _row(measured: dict) -> tuple[tuple[str, ...], dict]:
+    """(columns, row) of a measurement for its CSV file: the photograph, the labels, then
+    every measure (microns where a pixel size or angle was given)."""
+    from .._session import image_file
+
+    image, values = measured["image_layer"], measured["values"]
+    row = {"file": image_file(image) or image.name, "labels": measured["layer"].name, **values}
+    return ("file", "labels", *values), row
 
 
 def _shown(value) -> str:

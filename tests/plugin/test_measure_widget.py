@@ -193,3 +193,22 @@ def test_labels_made_on_one_photograph_are_not_measured_on_another(make_napari_v
     widget._run.clicked.emit()
     qtbot.waitUntil(lambda: widget._worker is None and bool(widget._measured), timeout=TIMEOUT)
     assert widget._measured["values"]["crae_px"] is not None
+
+
+def test_the_table_is_saved_as_a_csv_file_in_microns(measured, tmp_path):
+    """*Save measurements…*: one row, the photograph, the labels and every measure, microns
+    where the pixel size was given; an existing file is not replaced without asking."""
+    import csv
+
+    viewer, widget, labels = measured
+    assert not widget._saver.button.native.isHidden()
+    widget._saver.path = tmp_path / "eye.csv"
+    widget._saver.button.clicked.emit()
+    (row,) = list(csv.DictReader((tmp_path / "eye.csv").open()))
+    assert row["file"] == "eye" and row["labels"] == "eye labels"
+    values = widget._measured["values"]
+    assert float(row["crae_um"]) == pytest.approx(values["crae_um"]) and row["microns_per_pixel"]
+    assert "saved to" in widget._status.value
+    widget._saver.path, widget._saver.confirm = tmp_path / "eye.csv", lambda path: False
+    widget._saver.button.clicked.emit()
+    assert widget._status.value == "not saved: eye.csv exists"
