@@ -251,6 +251,9 @@ def test_correction_weights_and_budgets_are_checked_before_any_work(disk_model):
     assert w[1, 0] == pytest.approx(90 / 5) and w[5, 5] == 1.0  # 90 others, 5 corrected
     assert correction_weights([corrected], [labels], 1.0) == [None]
     assert correction_weights([np.zeros((10, 10), bool)], [labels], "balanced") == [None]
+    few = np.zeros((10, 10), bool)
+    few[9, 9] = True  # 1 of 96: balanced would be x95; capped at x30
+    assert correction_weights([few], [labels], "balanced", IGNORE_LABEL)[0][9, 9] == 30.0
     most = np.ones((10, 10), bool) ^ corrected  # most pixels corrected: never below 1
     assert correction_weights([most], [labels], "balanced", IGNORE_LABEL) == [None]
     image, _ = scene(15, squares=True)

@@ -194,7 +194,7 @@ def iter_finetune(
     ignore_label : label of unannotated pixels; they contribute nothing.
     corrected, corrected_weight : bool (H, W) masks of the pixels the user corrected, one per
         image, and their loss weight (the rest of the labels weigh 1); "balanced" (the
-        default): as much weight in all as the rest, within [1, 100].
+        default): as much weight in all as the rest, within [1, 30].
     threads : at most this many torch threads (None: every core); the tuner picks how many.
     classes : class names; more than the model has add classes (:func:`with_named_classes`).
     recipe : ``batch_size``, ``patch``, ``border_weights``, ``freeze_encoder``, ``ema``,

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 #: Loss weight of the pixels the user corrected against the prediction's own: "balanced" gives
 #: the corrections as much weight in all as the rest of the labels (x32 when 3 % are corrected),
 #: within [1, MAX_CORRECTED_WEIGHT]. Measured in ``benchmarks/finetune.py --modes corrections``
-#: (a wrong prediction with its largest errors brushed over): docs/benchmarks.md.
+#: (a wrong prediction with its largest errors brushed over) and, for the cap, in
+#: ``benchmarks/finetune_weights.py`` (a good fundus map corrected in one window: at x100 a
+#: round lost 0.025-0.03 vessel F1 away from it, at x30 half that): docs/benchmarks.md.
 CORRECTED_WEIGHT: float | str = "balanced"
-MAX_CORRECTED_WEIGHT = 100.0
+MAX_CORRECTED_WEIGHT = 30.0
 
 
 def class_balance_weights(
@@ -141,7 +143,7 @@ def correction_weights(corrected: Sequence[np.ndarray] | None, labels: list,
                        ) -> list[np.ndarray | None]:  # fmt: skip
     """Per-pixel loss weights: ``factor`` where the user corrected, 1 elsewhere (None for
     every image when nothing is up-weighted). "balanced": the factor that gives the corrected
-    pixels as much weight in all as the other labelled pixels, within [1, 100]."""
+    pixels as much weight in all as the other labelled pixels, within [1, 30]."""
     if corrected is None or factor == 1.0:
         return [None] * len(labels)
     corrected = [np.asarray(c, bool) for c in corrected]
