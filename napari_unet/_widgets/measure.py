@@ -179,7 +179,8 @@ class MeasureWidget(Container):
         self._runner.start(job, f"measuring {labels.name}",
                            returned=lambda result: self._on_done(labels, result, image),
                            aborted=lambda: self._runner.say(
-                               "cancelled: the table shows the last measurement"),
+                               "cancelled: the table shows the last measurement"
+                               if self._measured else "cancelled"),
                            errored=self._failed,
                            status=f"measuring '{labels.name}'…")  # fmt: skip
 
