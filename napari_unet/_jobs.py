@@ -149,7 +149,9 @@ def measure_job(image: Any, labels: Any, card: Any) -> Generator[Any, None, dict
     from unet_core.tasks import task_of
 
     yield Status("measuring…")
-    return task_of(card).measure(np.asarray(image), (labels == 1).astype("uint8"), card)
+    labels = np.asarray(labels)
+    known = np.where((labels > 0) & (labels < len(card.classes)), labels, 0)  # 255: none
+    return task_of(card).measure(np.asarray(image), known.astype("uint8"), card)
 
 
 def round_job(base: Any, data: list, **options) -> Generator[Any, None, Any]:
@@ -255,29 +257,6 @@ def compare_job(
         yield Progress(i, len(models), "models")
         dice.append(heldout_dice(model, image, labels, ignore_label, device=device))
     return dice
-
-
-def first_image_model(folder: str, pattern: str = "*",
-                      recursive: bool = False) -> tuple[str, str]:  # fmt: skip
-    """The bundled model for a folder's images, chosen from its first image that one fits,
-    and why; a one-line ValueError when the folder has no image, or none that a bundled model
-    fits (naming the first)."""
-    from unet_core.batch.files import find_inputs
-    from unet_core.data.io import read_image
-    from unet_core.tasks import suggest_model
-
-    unfit = None
-    for path in find_inputs([folder], pattern, recursive):
-        try:
-            name, why = suggest_model(read_image(path))
-        except ValueError as exc:  # unreadable, or no bundled model fits it: the next one
-            if unfit is None and "no bundled model" in str(exc):
-                unfit = (path.name, str(exc))
-            continue
-        return name, f"{path.name} is {why}"
-    if unfit is not None:
-        raise ValueError(f"{unfit[0]}: {unfit[1]} (nor any other image in {folder})")
-    raise ValueError(f"no image to choose a model from in {folder}: choose a model")
 
 
 def batch_job(inputs: list[str], out_dir: str, model: Any, options: Any, pattern: str = "*",

@@ -154,8 +154,9 @@ class DiskOutputs:
         if current is None or current["layer"] not in self.viewer.layers:
             return False
         if not current["two_class"]:
-            self.runner.say("a multi-class model's labels are its most likely class: the "
-                            "threshold does not change them")  # fmt: skip
+            from unet_core.loop.records import MULTICLASS_THRESHOLD
+
+            self.runner.say(MULTICLASS_THRESHOLD)
         elif self.runner.busy:
             self.pending = value  # applied when the running pass ends
         else:

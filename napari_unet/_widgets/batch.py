@@ -24,7 +24,7 @@ from napari.utils.notifications import show_error, show_info
 
 from unet_core.base.names import one_line as printable
 
-from .._jobs import AUTO, batch_job, first_image_model, resolve_model
+from .._jobs import AUTO, batch_job, resolve_model
 from .._session import new_pair, workspace
 from ._classes import class_colormap
 from ._fit import make_scrollable
@@ -58,7 +58,7 @@ class BatchWidget(Container):
         self._save_prob = CheckBox(text="also write probability maps", value=False)
         self._overwrite = CheckBox(text="overwrite existing results", value=False)
         self._objects = CheckBox(text="separate objects (count them)", value=False)
-        self._fov_angle = FloatSpinBox(label="fundus field of view (°)", min=0, max=200,
+        self._fov_angle = FloatSpinBox(label="fundus field of view (°)", min=0, max=220,
                                        step=5, value=0)  # fmt: skip
         self._fov_angle.tooltip = ("fundus photographs: the camera's angle (e.g. 45), for "
                                    "calibres and CRAE/CRVE in microns; 0: in pixels")  # fmt: skip
@@ -67,7 +67,7 @@ class BatchWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="files", min=0, max=1, value=0)
         self._status = Label(label="status", value="choose an input folder")
-        self._failures = Table(label="failed, or to know", value=[], columns=["file", "reason"])
+        self._failures = Table(label="failures and notes", value=[], columns=["file", "reason"])
         self._failures.visible = False
         self._failures.native.horizontalHeader().setStretchLastSection(True)
         self._failures.native.setMaximumHeight(160)
@@ -117,8 +117,10 @@ class BatchWidget(Container):
                 raise ValueError("choose an output folder first")
             ref, chosen = self._picker.ref(), ""
             if ref == AUTO:
-                ref, chosen = first_image_model(str(folder), self._pattern.value or "*",
-                                                self._recursive.value)  # fmt: skip
+                from unet_core.batch.auto_model import folder_model
+
+                ref, chosen = folder_model(str(folder), self._pattern.value or "*",
+                                           self._recursive.value)  # fmt: skip
             cluster = self._scale_out.choice()
             if cluster and ref.startswith("version:"):
                 raise ValueError("a cluster reads its model from a file: choose a bundled "
@@ -135,6 +137,12 @@ class BatchWidget(Container):
                                  save_prob=self._save_prob.value, overwrite=self._overwrite.value,
                                  instances=self._objects.value,
                                  fov_degrees=self._fov_angle.value or None)  # fmt: skip
+        try:
+            options.calibration()  # an angle no camera has: one line, before any file
+        except ValueError as exc:
+            self._status.value = error_line(exc)
+            show_error(error_line(exc))
+            return
         job = batch_job([str(folder)], str(out), model, options,
                         pattern=self._pattern.value or "*",
                         recursive=self._recursive.value, **cluster)  # fmt: skip

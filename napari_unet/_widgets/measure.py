@@ -185,6 +185,8 @@ class MeasureWidget(Container):
                            status=f"measuring '{labels.name}'…")  # fmt: skip
 
     def _on_done(self, layer, result, image) -> None:
+        if layer is not self._target.value or layer not in self._viewer.layers:
+            return  # other labels were chosen (or these removed) while it ran
         values, keep = result
         self._measured = {"values": values, "layer": layer, "image_layer": image, **keep}
         self._saver.follow(values)

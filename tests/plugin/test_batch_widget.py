@@ -291,3 +291,16 @@ def test_auto_passes_over_a_picture_no_model_fits_and_the_table_says_what_to_kno
     rows = widget._failures.value["data"]
     assert [r[0] for r in rows] == ["a_person.png"] and not widget._failures.native.isHidden()
     assert rows[0][1].startswith("note: no field of view found")
+
+
+def test_an_angle_no_fundus_camera_has_is_refused_before_any_file(batch_widget, folder,
+                                                                 tiny_model_file):  # fmt: skip
+    """A field-of-view angle of 5 degrees: one line, and no file is segmented (each would
+    have written its mask and then failed to measure)."""
+    viewer, widget, shown = batch_widget
+    setup(widget, folder, tiny_model_file)
+    widget._fov_angle.value = 5
+    widget._run.clicked.emit()
+    assert widget._status.value.startswith("the field of view's angle (degrees) of a fundus "
+                                           "photograph lies between 10 and 220, got 5")
+    assert widget._worker is None and not (folder / "segmented").exists()

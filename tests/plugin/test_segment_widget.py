@@ -257,6 +257,10 @@ def test_segmenting_again_with_arteries_and_veins_gives_the_labels_those_classes
         assert pair_of(viewer, labels).classes == names.split(", ")
         assert fine._pairs.names.value == names, model
     assert "2 = vein" in fine._pairs.legend.value
+    widget._measure.clicked.emit()  # the edited labels measured again: arteries and veins
+    qtbot.waitUntil(lambda: widget._measurements.value.startswith("vessels"), timeout=TIMEOUT)
+    measured = widget._saver.measured
+    assert measured["artery_calibre_px"] is not None and measured["vein_calibre_px"] is not None
 
 
 def test_a_bioimageio_package_segments_as_its_model_file(segment_widget, tiny_model_file,

@@ -143,8 +143,9 @@ def plan_window(
     edges = [a.tile for a in axes]
     if tile is not None and any(e > w for e, w in zip(edges, wanted)):  # rounded up: said
         log.warning("a tile of %s px is below the smallest this network takes: it runs on "
-                    "tiles of %s px, mostly context, and slowly; 0 (auto) takes the largest "
-                    "that fits memory", collapse(list(wanted)), collapse(edges))  # fmt: skip
+                    "tiles of %s px, mostly context, and slowly; without a tile (the default) "
+                    "it takes the largest that fits memory", collapse(list(wanted)),
+                    collapse(edges))  # fmt: skip
     if batch_size is None:
         fits = budget // tile_bytes(model, tuple(edges), tta)
         batch_size = 1 if device.type == "cpu" else int(max(1, min(16, fits)))

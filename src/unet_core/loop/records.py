@@ -20,6 +20,10 @@ from .identity import ImageId, size_text
 CORRECTIONS, SCRIBBLES = "corrections", "scribbles"
 MODES = (CORRECTIONS, SCRIBBLES)
 
+#: a threshold asked of a map of more than two classes (said by every widget that has one)
+MULTICLASS_THRESHOLD = ("a multi-class model's labels are its most likely class: the threshold "
+                        "does not change them")
+
 
 def new_id() -> str:
     """A short random identity (versions and pairs are told apart by it, never by name)."""
@@ -163,13 +167,13 @@ class Pair:
 
     def rethreshold(self, threshold: float, index: tuple[int, ...] = ()) -> np.ndarray:
         """The labels of the newest probabilities at ``threshold``, painted pixels kept;
-        returns the changed pixels. LoopError when there are no probabilities to use."""
+        returns the changed pixels. LoopError when there are no probabilities to use, or they
+        are of more than two classes (each pixel is its likeliest class: no threshold)."""
         previous = self.predictions.get(tuple(index))
         if previous is None or previous.prob is None:
             raise LoopError(f"'{self.labels_name}' holds no probabilities: segment it first")
         if len(previous.prob) > 2:
-            raise LoopError(f"the threshold applies to a map of two classes; '{self.labels_name}'"
-                            f" has {len(previous.prob)}: each pixel is its likeliest class")
+            raise LoopError(MULTICLASS_THRESHOLD)
         base = self.model  # a threshold changes the labels, not the model they go on from
         changed = self.record(previous.prob, previous.model, index=index, threshold=threshold)
         self.model = base

@@ -29,9 +29,9 @@ MICRONS_PER_DEGREE = 288.0
 #: photograph): outside these a number is a slip, refused
 FOV_DEGREES = (10.0, 220.0)
 PIXEL_SIZE_UM = (0.5, 100.0)
-#: segments shorter than this (px; on a photograph, this many times the centreline's
-#: smoothing, :func:`~.shape.shape_sigma`) carry no tortuosity or curvature (a few pixels bend
-#: by the grid alone)
+#: segments shorter than this (px, for the bare smoothing of 5 px; on a photograph four times
+#: the centreline's smoothing, :func:`~.shape.shape_sigma`) carry no tortuosity or curvature
+#: (a few pixels bend by the grid alone)
 MIN_SHAPE_LENGTH = 20.0
 TYPES = {1: "artery", 2: "vein"}
 

@@ -89,12 +89,13 @@ def _resampled(prob: np.ndarray, scale: float) -> np.ndarray:
 
 def _spread(kind: np.ndarray, vessel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``kind`` found on a smaller map whose vessels are ``vessel``, at ``shape`` (nearest
-    pixel centres): each small background pixel beside a vessel (within 1.5 px) first takes
-    the type of the vessel pixel nearest to it, so that a full-size vessel's edge, wider than
-    the small one's, is typed as its middle is."""
+    pixel centres): each small background pixel next to a vessel (sharing a side with it)
+    first takes the type of the vessel pixel nearest to it, so that a full-size vessel's edge,
+    wider than the small one's, is typed as its middle is; no farther, where a thin vessel the
+    small map lost may run beside one of the other type."""
     if vessel.any():
         dist, (rows, cols) = ndimage.distance_transform_edt(~vessel, return_indices=True)
-        kind = np.where(dist <= 1.5, kind[rows, cols], 0).astype(np.int8)
+        kind = np.where(dist <= 1.0, kind[rows, cols], 0).astype(np.int8)
     h, w = kind.shape
     rows = np.minimum(((np.arange(shape[0]) + 0.5) * h / shape[0]).astype(int), h - 1)
     cols = np.minimum(((np.arange(shape[1]) + 0.5) * w / shape[1]).astype(int), w - 1)

@@ -44,6 +44,10 @@ def sample_path(task: str):
     raise FileNotFoundError(f"no sample image is installed for {task} images")
 
 
+class NoModelFits(ValueError):
+    """No bundled model was made for an image (:func:`suggest_model`)."""
+
+
 def suggest_model(image) -> tuple[str, str]:
     """The bundled model for ``image`` and why, from what the image looks like: ``drive`` for
     a fundus photograph (a field of view on a dark border), ``em`` for another grayscale
@@ -56,8 +60,9 @@ def suggest_model(image) -> tuple[str, str]:
         return fundus.TASK.bundled, "a fundus photograph"
     if image.ndim == 2 or (image.shape[-1] >= 3 and not has_colour(image)):  # gray, or tinted
         return em.TASK.bundled, "a grayscale image that is not a fundus photograph"
-    raise ValueError("no bundled model fits this image: it is in colour but not a fundus "
-                     "photograph; choose a model, or train one for it")  # fmt: skip
+    raise NoModelFits("no bundled model fits this image: it is in colour but not a fundus "
+                      "photograph; choose a model, or train one for it")  # fmt: skip
 
 
-__all__ = ["TASKS", "Task", "infer_task", "sample_path", "suggest_model", "task_of"]
+__all__ = ["TASKS", "NoModelFits", "Task", "infer_task", "sample_path", "suggest_model",
+           "task_of"]

@@ -194,7 +194,8 @@ class Fundus(Task):
         from ..scoring import vessel_scores
 
         values = np.unique(np.asarray(labels))
-        if np.shape(prob)[0] == 3 and not marked and set(values.tolist()) <= {0, 255}:
+        vessels_only = np.ndim(labels) == 2 and set(values.tolist()) <= {0, 255}  # not RGB
+        if np.shape(prob)[0] == 3 and not marked and vessels_only:
             return vessel_scores(prob, self.truth(labels, 2), threshold, roi)
         return super().evaluate(prob, labels, threshold, roi, classes, marked)
 

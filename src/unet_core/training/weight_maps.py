@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from .config import TrainConfig
 
 #: Loss weight of the pixels the user corrected against the prediction's own: "balanced" gives
-#: the corrections as much weight in all as the rest of the labels (x32 when 3 % are corrected),
-#: within [1, MAX_CORRECTED_WEIGHT]. Measured in ``benchmarks/finetune.py --modes corrections``
-#: (a wrong prediction with its largest errors brushed over) and, for the cap, in
+#: the corrections as much weight in all as the rest of the labels (x9 when 10 % are corrected),
+#: within [1, MAX_CORRECTED_WEIGHT] (3 % would be x32: x30). Measured in
+#: ``benchmarks/finetune.py --modes corrections`` (a wrong prediction with its largest errors
+#: brushed over) and, for the cap, in
 #: ``benchmarks/finetune_weights.py`` (a good fundus map corrected in one window: at x100 a
 #: round lost 0.025-0.03 vessel F1 away from it, at x30 half that): docs/benchmarks.md.
 CORRECTED_WEIGHT: float | str = "balanced"

@@ -1,0 +1,36 @@
+"""``auto`` for a folder: the bundled model for its images, chosen from the first one that a
+bundled model fits (``unet_core.tasks.suggest_model``), as the Batch widget offers it."""
+
+from __future__ import annotations
+
+#: how many pictures no bundled model fits ``auto`` reads before it asks for a model
+CHOOSE_FROM = 10
+
+
+def folder_model(folder: str, pattern: str = "*", recursive: bool = False) -> tuple[str, str]:
+    """The bundled model for a folder's images, chosen from its first image that one fits
+    (of the first :data:`CHOOSE_FROM` readable ones), and why; a one-line ValueError when the
+    folder has no image, or none of those that a bundled model fits (naming the first)."""
+    from ..data.io import read_image
+    from ..tasks import NoModelFits, suggest_model
+    from .files import find_inputs
+
+    unfit, read = None, 0
+    for path in find_inputs([folder], pattern, recursive):
+        try:
+            image = read_image(path)
+        except ValueError:  # unreadable: the batch says why; the next one
+            continue
+        try:
+            name, why = suggest_model(image)
+        except NoModelFits:  # e.g. a colour picture that is no fundus photograph: the next
+            unfit = unfit or path.name
+            read += 1
+            if read >= CHOOSE_FROM:
+                break
+            continue
+        return name, f"{path.name} is {why}"
+    if unfit is not None:
+        raise ValueError(f"no bundled model fits the images of {folder} ({unfit}: in colour "
+                         "but not a fundus photograph): choose a model")  # fmt: skip
+    raise ValueError(f"no image to choose a model from in {folder}: choose a model")
