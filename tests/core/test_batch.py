@@ -342,3 +342,21 @@ def test_a_run_yields_the_events_of_every_job(tmp_path, model_file):
     mask = out / "a_mask.tif"
     assert is_marked(read_metadata(mask)) and read_metadata(mask)["classes"] == [
         "background", "foreground"]  # fmt: skip
+
+
+def test_a_rerun_at_another_pixel_size_says_its_skipped_files_keep_their_measures(tmp_path):
+    """Fundus photographs measured in pixels, then the run again with a pixel size, then with
+    another: each skipped file says its measures are those of before (overwrite redoes them)."""
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / "fundus_retina.jpg"
+    out = tmp_path / "out"
+    assert [r.status for r in BatchRun(sample, out, model="drive", device="cpu")] == ["ok"]
+    (again,) = BatchRun(sample, out, model="drive", device="cpu", pixel_size_um=9.0)
+    assert again.status == "skipped"
+    assert any("measured in pixels (no pixel size or angle then)" in n for n in again.notes)
+    list(BatchRun(sample, out, model="drive", device="cpu", pixel_size_um=9.0, overwrite=True))
+    (other,) = BatchRun(sample, out, model="drive", device="cpu", pixel_size_um=5.0)
+    assert any("measured at 9 um per pixel, not 5" in n for n in other.notes), other.notes
+    (same,) = BatchRun(sample, out, model="drive", device="cpu", pixel_size_um=9.0)
+    assert same.status == "skipped" and same.notes == ()

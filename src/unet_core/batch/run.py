@@ -183,7 +183,7 @@ class BatchRun:
                     done += 1
                     self.counts[item.status] += 1
                     row = report.add(item)
-                    yield Partial(_made_by_another(item, row, report.model))
+                    yield Partial(_said_of_skipped(item, row, report.model, self.options))
                     yield Progress(done, total, "files")
                 else:
                     yield item
@@ -249,15 +249,25 @@ class BatchRun:
         return text
 
 
-def _made_by_another(result: FileResult, row: dict, model: str) -> FileResult:
-    """A file skipped because an earlier run segmented it with another model: said in a note
-    (the report keeps what that model made)."""
-    made = row.get("model", "")
-    if result.status != "skipped" or result.reason != FileResult.EXISTS or not made or \
-            made == model:  # fmt: skip
+def _said_of_skipped(result: FileResult, row: dict, model: str,
+                     options: SegmentOptions) -> FileResult:  # fmt: skip
+    """A file skipped because an earlier run segmented it, with another model or measured at
+    another pixel size (or in pixels where this run gives microns): said in notes (the report
+    keeps what that run made)."""
+    if result.status != "skipped" or result.reason != FileResult.EXISTS:
         return result
-    note = f"its outputs were made with {made}, not {model}: overwrite redoes it with this one"
-    return dataclasses.replace(result, notes=(*result.notes, note))
+    made, um, notes = row.get("model", ""), row.get("microns_per_pixel", ""), []
+    if made and made != model:
+        notes.append(f"its outputs were made with {made}, not {model}: overwrite redoes it "
+                     "with this one")  # fmt: skip
+    given = options.pixel_size_um or options.fov_degrees
+    if given and not um and row.get("calibre_px"):  # measured, in pixels
+        notes.append("it was measured in pixels (no pixel size or angle then): overwrite "
+                     "measures it in microns")  # fmt: skip
+    elif um and options.pixel_size_um and abs(float(um) / options.pixel_size_um - 1) > 1e-3:
+        notes.append(f"it was measured at {um} um per pixel, not {options.pixel_size_um:g}: "
+                     "overwrite measures it again")  # fmt: skip
+    return dataclasses.replace(result, notes=(*result.notes, *notes)) if notes else result
 
 
 def _missing(path: Path) -> bool:
