@@ -26,7 +26,7 @@ os.environ["HOME"] = tempfile.mkdtemp(prefix="napari-unet-hires-walk-")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from screenshot import DOCS, new_viewer, settle, wait_for  # noqa: E402
+from screenshot import DOCS, new_viewer, reopen, settle, wait_for  # noqa: E402
 
 from napari_unet import PLUGIN  # noqa: E402
 
@@ -107,13 +107,7 @@ def day_one(folder: Path, path: Path) -> None:
 
 
 def day_two(folder: Path) -> None:
-    viewer = new_viewer()
-    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
-    fine._project.folder.value = folder
-    fine._project.open.clicked.emit()
-    wait_for(lambda: fine._worker is None)
-    print("reopened:", fine._status.value)
-    print("layers:", [f"{layer.name} {layer.data.shape}" for layer in viewer.layers])
+    viewer, fine = reopen(folder)
     print("classes:", fine._pairs.names.value)
     labels = next(layer for layer in viewer.layers if layer.name.endswith(" labels"))
     points = a_vessel_stretch(labels.data, 1, (900, 1752 - 400))

@@ -57,6 +57,19 @@ def new_viewer():
     return viewer
 
 
+def reopen(folder: Path):
+    """A new viewer (the next day) with Fine-tune docked and the project at ``folder`` opened:
+    (viewer, the Fine-tune widget); prints what came back."""
+    viewer = new_viewer()
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    fine._project.folder.value = folder
+    fine._project.open.clicked.emit()
+    wait_for(lambda: fine._worker is None)
+    print("reopened:", fine._status.value)
+    print("layers:", [f"{layer.name} {layer.data.shape}" for layer in viewer.layers])
+    return viewer, fine
+
+
 def save_shot(viewer, name: str) -> Path:
     """Settle the window, save ``docs/<name>.png`` and close the viewer."""
     settle(viewer)
@@ -126,12 +139,7 @@ def reopened_shot() -> Path:
     print("day 1:", widget._status.value)
     viewer.close()
 
-    viewer = new_viewer()  # the next day
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
-    widget._project.folder.value = folder
-    widget._project.open.clicked.emit()
-    wait_for(lambda: widget._worker is None)
-    print("reopened:", widget._status.value)
+    viewer, widget = reopen(folder)  # the next day
     labels = viewer.layers["em slice labels"]
     cols = np.arange(20, 120)
     labels.data_setitem((np.full(cols.size, 210), cols), 0)  # day 2: "no membrane here"

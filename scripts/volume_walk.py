@@ -27,7 +27,7 @@ os.environ["HOME"] = tempfile.mkdtemp(prefix="napari-unet-volume-walk-")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-from screenshot import DOCS, new_viewer, save_shot, wait_for  # noqa: E402
+from screenshot import DOCS, new_viewer, reopen, save_shot, wait_for  # noqa: E402
 
 from unet_core.base.labels import IGNORE_LABEL  # noqa: E402
 
@@ -122,13 +122,7 @@ def save_shot_keep(viewer, name: str) -> Path:
 
 
 def day_two(folder: Path) -> None:
-    viewer = new_viewer()
-    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, FINETUNE)
-    fine._project.folder.value = folder
-    fine._project.open.clicked.emit()
-    wait_for(lambda: fine._worker is None)
-    print("reopened:", fine._status.value)
-    print("layers:", [f"{layer.name} {layer.data.shape}" for layer in viewer.layers])
+    viewer, fine = reopen(folder)
     labels = viewer.layers["nuclei stack labels"]
     fine._pairs.image.value = viewer.layers["nuclei stack"]
     fine._pairs.target.value = labels

@@ -62,13 +62,12 @@ def vessel_scores(prob: np.ndarray, truth: np.ndarray, threshold: float = 0.5,
     a vessel is either type, as its mask has it (the likeliest class), ranked by how surely
     it is not background."""
     from .metrics import binary_metrics  # scipy.stats: imported only to score
-    from .postprocess import probabilities_to_labels
+    from .postprocess import foreground_probability, probabilities_to_labels
 
     _check(prob, truth)
-    found, vessel = prob[1] >= threshold, prob[1]
-    if len(prob) == 3:
-        found, vessel = probabilities_to_labels(prob) > 0, 1.0 - prob[0]
-    return binary_metrics(found, np.asarray(truth) == 1, prob=vessel, roi=roi)
+    found = probabilities_to_labels(prob, threshold) > 0  # as the mask has it
+    return binary_metrics(found, np.asarray(truth) == 1, prob=foreground_probability(prob),
+                          roi=roi)  # fmt: skip
 
 
 def av_scores(prob: np.ndarray, truth: np.ndarray, roi: np.ndarray | None = None) -> dict:
