@@ -103,7 +103,8 @@ def segment_job(
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
     predicted = yield from predictor.run(image)
     prob, scale, context = predicted.prob, predicted.scale, predicted.context
-    notes = predictor.task.notes(image, net.card, context)
+    notes = [n for n in (predictor.window.note, *predictor.task.notes(image, net.card, context))
+             if n]  # fmt: skip
     values = predictor.task.measure(image, probabilities_to_labels(prob, threshold), net.card,
                                     context)  # fmt: skip
     instances = separate_objects(prob, net.card.classes, threshold) if objects else None
@@ -137,8 +138,9 @@ def segment_stack_job(
     instances = separate_objects(predicted.prob, classes, threshold) if objects else None
     how = f"{len(stack)} slices " + ("in 3-D" if net.spatial_dims == 3 else "slice by slice")
     return SegmentResult(predicted.prob, classes, predicted.scale, time.perf_counter() - start,
-                         ref, net.card, None, instances, predictor.precision, None, [],
-                         chosen, how)  # fmt: skip
+                         ref, net.card, None, instances, predictor.precision, None,
+                         [predictor.window.note] if predictor.window.note else [], chosen,
+                         how)  # fmt: skip
 
 
 def measure_job(image: Any, labels: Any, card: Any) -> Generator[Any, None, dict]:

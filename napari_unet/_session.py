@@ -15,6 +15,9 @@ from typing import Any
 KEY = "napari-unet"
 #: a pair's layers: what the user paints, and where a scribbles pair's prediction goes
 LABELS, SHOWN = "labels", "shown"
+#: the role of a layer the tool draws to show something (what a round changed, the live
+#: answer): never offered as labels to train on or to measure
+DISPLAY = "display"
 
 _WORKSPACES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -58,6 +61,21 @@ def pair_of(viewer, layer) -> Any:
         return None
     array = pair.labels if info.get("role", LABELS) == LABELS else pair.shown
     return pair if array is layer.data else None
+
+
+def display_metadata() -> dict:
+    """The metadata of a layer the tool draws to show something (given when it is added, so
+    that no drop-down offers it even for a moment)."""
+    return {KEY: {"role": DISPLAY}}
+
+
+def labels_layers(viewer) -> list:
+    """The labels layers of ``viewer`` a user may choose: not those the tool draws to show
+    something (``DISPLAY``)."""
+    from napari.layers import Labels
+
+    return [layer for layer in viewer.layers if isinstance(layer, Labels)
+            and (layer.metadata.get(KEY) or {}).get("role") != DISPLAY]  # fmt: skip
 
 
 def bind(pair, layer, role: str = LABELS) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from magicgui.widgets import CheckBox, Label
 
+from .._session import display_metadata
 from ._classes import class_colormap
 
 DEBOUNCE_MS = 250  # a stroke is a run of paint events: answer once the brush rests
@@ -86,6 +87,7 @@ class LivePanel:
             self.viewer.layers.remove(layer)
         active = self.viewer.layers.selection.active
         layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name, opacity=0.45,
+                                       metadata=display_metadata(),
                                        colormap=class_colormap(), scale=image.scale[-2:],
                                        translate=image.translate[-2:])  # fmt: skip
         if active is not None and active in self.viewer.layers:

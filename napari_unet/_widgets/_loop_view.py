@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._session import SHOWN, bind, layer_of
+from .._session import SHOWN, bind, display_metadata, layer_of
 from ._classes import class_colormap
 
 
@@ -80,7 +80,7 @@ class LoopView:
         if not changed.any() and not keep:  # nothing changed: no layer, none left over
             return
         layer = self.viewer.add_labels(
-            changed.astype(np.uint8), name=name, opacity=0.9,
+            changed.astype(np.uint8), name=name, opacity=0.9, metadata=display_metadata(),
             colormap=DirectLabelColormap(color_dict={None: "transparent", 0: "transparent",
                                                      1: "red"}),
             scale=image_layer.scale[-2:], translate=image_layer.translate[-2:],

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from magicgui.widgets import ComboBox, Label, LineEdit, PushButton, create_widget
+from magicgui.widgets import ComboBox, Label, LineEdit, PushButton
 
 from unet_core.loop import CORRECTIONS, SCRIBBLES
 
 from .._session import image_pixels, new_pair, pair_of
 from ._classes import colormap_for, legend, parse_names
+from ._layer_choice import image_choice, labels_choice
 
 TARGET_LABEL = {CORRECTIONS: "labels", SCRIBBLES: "scribbles"}
 
@@ -30,9 +31,9 @@ class PairPanel:
                  on_target: Callable[[object], object]):  # fmt: skip
         self.viewer, self.workspace = viewer, workspace
         self.default_classes, self.on_target = default_classes, on_target
-        self.image = create_widget(annotation="napari.layers.Image", label="image")
+        self.image = image_choice(viewer, "image")
         self.mode = ComboBox(label="mode", choices=[CORRECTIONS, SCRIBBLES], value=CORRECTIONS)
-        self.target = create_widget(annotation="napari.layers.Labels", label="labels")
+        self.target = labels_choice(viewer, "labels")
         self.new_scribbles = PushButton(text="New scribbles layer")
         self.new_scribbles.tooltip = "an empty labels layer over the image to scribble on"
         self.names = LineEdit(label="class names", value="")

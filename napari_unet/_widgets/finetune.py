@@ -16,7 +16,6 @@ from magicgui.widgets import (
     ProgressBar,
     PushButton,
     SpinBox,
-    create_widget,
 )
 from napari.utils.notifications import show_error, show_info
 
@@ -27,6 +26,7 @@ from .._session import image_pixels, show_project, workspace
 from ._choice import ChoiceRow
 from ._classes import colormap_for
 from ._fit import make_scrollable
+from ._layer_choice import image_choice, labels_choice
 from ._live_panel import LivePanel
 from ._loop_view import LoopView
 from ._model_picker import ModelPicker, device_choices
@@ -57,10 +57,8 @@ class FinetuneWidget(Container):
         self._base.tooltip = ("latest: the model whose prediction the labels hold, the version "
                               "a round made on them, or the one they were re-segmented with")
         self._pairs = PairPanel(viewer, ws, self._default_classes, self._on_target)
-        self._held_image = create_widget(annotation="napari.layers.Image", label="held-out",
-                                         options={"nullable": True})  # fmt: skip
-        self._held_labels = create_widget(annotation="napari.layers.Labels",
-                                          label="its labels", options={"nullable": True})
+        self._held_image = image_choice(viewer, "held-out", nullable=True)
+        self._held_labels = labels_choice(viewer, "its labels", nullable=True)
         self._seconds = SpinBox(label="budget (s)", min=1, max=3600, value=20)
         self._steps = SpinBox(label="max steps", min=0, max=99999, value=0)
         self._steps.tooltip = "0: as many as the budget allows"

@@ -16,12 +16,12 @@ from magicgui.widgets import (
     Label,
     PushButton,
     Table,
-    create_widget,
 )
 
 from .._session import image_id, image_pixels, pair_of, workspace
 from ._classes import CLASS_COLOURS
 from ._fit import make_scrollable
+from ._layer_choice import image_choice, labels_choice
 from ._runner import JobRunner
 from ._save_measurements import MeasurementsSaver
 
@@ -38,8 +38,8 @@ class MeasureWidget(Container):
     def __init__(self, napari_viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._target = create_widget(annotation="napari.layers.Labels", label="labels")
+        self._image = image_choice(napari_viewer, "image")
+        self._target = labels_choice(napari_viewer, "labels")
         self._typed = CheckBox(text="artery/vein map (1 = artery, 2 = vein)", value=False)
         from unet_core.retina.biomarkers import FOV_DEGREES, PIXEL_SIZE_UM
 

@@ -16,7 +16,6 @@ from magicgui.widgets import (
     ProgressBar,
     PushButton,
     SpinBox,
-    create_widget,
 )
 from napari.utils.notifications import show_error, show_info, show_warning
 
@@ -24,6 +23,7 @@ from .._jobs import AUTO, measure_job, segment_job, segment_stack_job
 from .._session import image_id, image_pixels, new_pair, pair_of, take_classes, workspace
 from ._classes import class_colormap, legend
 from ._fit import make_scrollable
+from ._layer_choice import image_choice
 from ._levels import (
     LevelPicker,
     current_plane,
@@ -52,7 +52,7 @@ class SegmentWidget(Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._workspace = workspace(napari_viewer)
-        self._image = create_widget(annotation="napari.layers.Image", label="image")
+        self._image = image_choice(napari_viewer, "image")
         self._levels = LevelPicker()  # shown for multiscale layers only
         self._picker = ModelPicker(self._workspace, "model", AUTO, first=(AUTO,))
         self._model, self._model_file = self._picker.rows

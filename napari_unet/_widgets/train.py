@@ -20,7 +20,6 @@ from magicgui.widgets import (
     LineEdit,
     ProgressBar,
     PushButton,
-    create_widget,
 )
 from napari.utils.notifications import show_error, show_info
 
@@ -33,6 +32,7 @@ from .._jobs import train_job
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
 from ._classes import legend, parse_names
 from ._fit import make_scrollable
+from ._layer_choice import image_choice, labels_choice
 from ._model_picker import ModelPicker, device_choices
 from ._plot import LossPlot
 from ._runner import JobRunner, error_line
@@ -57,8 +57,8 @@ class TrainWidget(Container):
         self._viewer = napari_viewer
         self._workspace = workspace(napari_viewer)
         self._source = ComboBox(label="train on", choices=[LAYERS, FOLDERS], value=LAYERS)
-        self._image = create_widget(annotation="napari.layers.Image", label="image")
-        self._mask_layer = create_widget(annotation="napari.layers.Labels", label="labels")
+        self._image = image_choice(napari_viewer, "image")
+        self._mask_layer = labels_choice(napari_viewer, "labels")
         self._scribbles = CheckBox(text="scribbles (0 = not annotated)")
         self._scribbles.tooltip = "class k is painted as k + 1; the legend lists the values"
         self._add_pair = PushButton(text="Add this pair")

@@ -118,8 +118,10 @@ def test_a_tile_below_the_smallest_the_network_takes_is_said(caplog):
     smallest = Predictor(model, device="cpu", tile=3).tile
     assert smallest > 3 and "a tile of 3 px is below the smallest" in caplog.text
     assert f"tiles of {smallest} px" in caplog.text
+    assert Predictor(model, device="cpu", tile=3).window.note.startswith("a tile of 3 px")
     caplog.clear()
-    assert Predictor(model, device="cpu", tile=4 * smallest).tile <= 4 * smallest
+    taken = Predictor(model, device="cpu", tile=4 * smallest)
+    assert taken.tile <= 4 * smallest and taken.window.note == ""
     assert "below the smallest" not in caplog.text
 
 

@@ -351,3 +351,24 @@ def test_labels_painted_on_an_earlier_image_are_kept_and_the_change_said(
     run_and_wait(qtbot, widget)  # a labels layer the tool did not make is left as it is
     assert (hand.data == 1).all() and "'other labels' was left as it is" in widget._status.value
     assert "other labels [1]" in viewer.layers
+
+
+def test_a_tile_below_the_networks_smallest_is_said_in_the_status(segment_widget, tmp_path,
+                                                                  qtbot, messages):  # fmt: skip
+    """The tile box steps by 16 from 0 (auto): a paper-style network takes no 16-px tile; the
+    run goes on with its smallest and the status line says so, as the command line does."""
+    import torch
+
+    from unet_core import Preprocessing, UNet, save_model
+
+    torch.manual_seed(0)
+    valid = UNet(1, 2, base_channels=4, depth=2, padding="valid")
+    path = save_model(valid, tmp_path / "valid", name="valid", classes=["background", "cell"],
+                      preprocessing=Preprocessing("gray", "zscore"))  # fmt: skip
+    viewer, widget = segment_widget
+    widget._image.value = viewer.add_image(np.random.default_rng(0).random((96, 96)), name="x")
+    use_model_file(widget, path, tile=16)
+    run_and_wait(qtbot, widget)
+    assert widget._status.value.startswith("segmented 'x'"), widget._status.value
+    assert "a tile of 16 px is below the smallest this network takes" in widget._status.value
+    assert messages["warning"] and messages["error"] == []

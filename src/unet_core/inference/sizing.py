@@ -141,11 +141,12 @@ def plan_window(
     wanted = wanted_tile(model, tile, budget, tta)
     axes = [plan_axis_window(model, a, w, context, overlap) for a, w in enumerate(wanted)]
     edges = [a.tile for a in axes]
+    note = ""
     if tile is not None and any(e > w for e, w in zip(edges, wanted)):  # rounded up: said
-        log.warning("a tile of %s px is below the smallest this network takes: it runs on "
-                    "tiles of %s px, mostly context, and slowly; without a tile (the default) "
-                    "it takes the largest that fits memory", collapse(list(wanted)),
-                    collapse(edges))  # fmt: skip
+        note = (f"a tile of {collapse(list(wanted))} px is below the smallest this network "
+                f"takes: it runs on tiles of {collapse(edges)} px, mostly context, and slowly; "
+                "without a tile (the default) it takes the largest that fits memory")
+        log.warning(note)
     if batch_size is None:
         fits = budget // tile_bytes(model, tuple(edges), tta)
         batch_size = 1 if device.type == "cpu" else int(max(1, min(16, fits)))
@@ -161,4 +162,5 @@ def plan_window(
                          overlap=collapse([a.overlap for a in axes]),
                          grid=collapse([a.grid for a in axes]),
                          min_out=collapse([a.min_out for a in axes]), blend=model.padding == "same",
-                         batch_size=batch_size, one_tile=one_tile, accept=accept)  # fmt: skip
+                         batch_size=batch_size, one_tile=one_tile, accept=accept,
+                         note=note)  # fmt: skip

@@ -44,6 +44,8 @@ class SlidingWindow:
     one_tile : (margin, overlap) to use instead where one tile covers the whole array.
     accept : the largest input edge the network accepts at or below a size: used to halve the
         tile when even one tile runs out of memory (None: not retried).
+    note : what a user should know of the window, one line ("": nothing), e.g. that the tile
+        asked for was below the network's smallest.
     """
 
     tile: Sizes
@@ -55,6 +57,7 @@ class SlidingWindow:
     batch_size: int = 1
     one_tile: tuple[Sizes, Sizes] | None = None
     accept: Callable[[Sizes], Sizes] | None = None
+    note: str = ""
 
     def plan(self, shape: tuple[int, ...]) -> TileGrid:
         """The tile grid for an array of spatial ``shape``."""
