@@ -188,9 +188,19 @@ def iou(model, image, truth, region) -> tuple[float, float]:
     return float((p & t).sum() / max(1, (p | t).sum())), seconds
 
 
-def recipe(model, image, labels, seconds: float, painted=None, weight: float | str = 1.0):
-    """The fine-tuning recipe; with ``painted`` (corrections mode) those pixels weigh
-    ``weight`` times the prediction's own."""
+#: recipes to compare with --recipes: fine-tuning options (``unet_core.finetune``)
+RECIPES = {
+    "bn learns, lr 1e-3": {"batchnorm": "learn", "lr": 1e-3},
+    "bn adapted, lr 3e-4": {"batchnorm": "adapt", "lr": 3e-4},
+    "bn adapted, lr 1e-3": {"batchnorm": "adapt", "lr": 1e-3},
+    "bn learns, lr 3e-4": {"batchnorm": "learn", "lr": 3e-4},
+}
+
+
+def recipe(model, image, labels, seconds: float, painted=None, weight: float | str = 1.0,
+           options: dict | None = None):  # fmt: skip
+    """The fine-tuning recipe (with ``options``, see :data:`RECIPES`); with ``painted``
+    (corrections mode) those pixels weigh ``weight`` times the prediction's own."""
     first, start = [], time.perf_counter()
 
     def note(log):
@@ -200,7 +210,7 @@ def recipe(model, image, labels, seconds: float, painted=None, weight: float | s
     extra = {"corrected_weight": 1.0} if painted is None else {"corrected": [painted],
                                                                "corrected_weight": weight}
     new = finetune(model, image, labels, seconds=seconds, ignore_label=IGNORE_LABEL,
-                   device="cpu", callback=note, **extra)  # fmt: skip
+                   device="cpu", callback=note, **extra, **(options or {}))  # fmt: skip
     return new, new.card.provenance["finetune"]["steps"], first[0]
 
 
@@ -218,6 +228,9 @@ def main() -> None:
     ap.add_argument("--weights", nargs="+", default=["1", "30", "balanced"],
                     help="loss weights of the corrected pixels to compare (corrections mode): "
                          "numbers or 'balanced'")  # fmt: skip
+    ap.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=None,
+                    help="compare these recipes (with the default corrected weight) instead "
+                         "of the recipe against a plain loop / the weights")  # fmt: skip
     ap.add_argument("--busy", action="store_true", help="spin a second process on one core")
     args = ap.parse_args()
     spinner = None
@@ -262,6 +275,10 @@ def run(args) -> None:
                 methods = [(f"recipe, corrected {w if isinstance(w, str) else f'x{w:g}'}",
                             lambda m, i, lab, b, w=w, p=painted: recipe(m, i, lab, b, p, w))
                            for w in weights]  # fmt: skip
+            if args.recipes:
+                methods = [(name, lambda m, i, lab, b, o=RECIPES[name], p=painted:
+                            recipe(m, i, lab, b, p, "balanced" if p is not None else 1.0, o))
+                           for name in args.recipes]  # fmt: skip
             for budget in args.budgets:
                 for method, fn in methods:
                     start = time.perf_counter()

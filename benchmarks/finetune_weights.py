@@ -13,6 +13,11 @@ learned of the correction; the painted pixels themselves are kept in the labels 
 
     python benchmarks/finetune_weights.py --model FILE [--ids 37 38 39 40] [--fov 1400]
         [--weights balanced 1 10 30] [--seconds 20] [--data ../shared/data]
+        [--recipes "bn learns, lr 1e-3" "bn adapted, lr 3e-4"]
+
+``--recipes`` compares fine-tuning recipes (``benchmarks/finetune.py``'s ``RECIPES``: the
+batch-norm statistics learned from the patches or adapted to the image, and the learning
+rate), each with the default weight, instead of the weights.
 
 Give a vessel model that did not train on the ids (``napari-unet train --preset drive
 --split val``).
@@ -24,6 +29,7 @@ import argparse
 import time
 
 import numpy as np
+from finetune import RECIPES  # benchmarks/finetune.py
 from resolution import simulate  # benchmarks/resolution.py
 
 WINDOW, MARGIN = 200, 20
@@ -58,6 +64,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--weights", nargs="+", default=["balanced", "1"],
                         help="the corrected pixels' weights to compare: numbers or balanced")
+    parser.add_argument("--recipes", nargs="+", choices=list(RECIPES), default=None)
     parser.add_argument("--data", default="../shared/data")
     args = parser.parse_args()
     import torch
@@ -89,13 +96,14 @@ def main() -> None:
 
         where = (truth, away, window, int(corrected.sum()))
         rows.setdefault("before the round", []).append(scored(before, 0, *where))
-        for weight in args.weights:
-            name = "corrected pixels balanced (the default)" if weight == "balanced" else \
-                f"corrected pixels weigh {weight}"  # fmt: skip
-            weight = weight if weight == "balanced" else float(weight)
+        runs = [(f"recipe: {r}", "balanced", RECIPES[r]) for r in args.recipes or []] or [
+            ("corrected pixels balanced (the default)" if w == "balanced" else
+             f"corrected pixels weigh {w}", w if w == "balanced" else float(w), {})
+            for w in args.weights]  # fmt: skip
+        for name, weight, options in runs:
             new = drain(iter_finetune(model, image, labels, seconds=args.seconds, seed=0,
                                       corrected=[corrected], device="cpu",
-                                      corrected_weight=weight))  # fmt: skip
+                                      corrected_weight=weight, **options))  # fmt: skip
             after = Predictor(new, device="cpu")(image).argmax(0)
             lost = int(((before > 0) & (after == 0) & away).sum())
             rows.setdefault(name, []).append(scored(after, lost, *where))

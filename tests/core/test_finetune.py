@@ -103,9 +103,10 @@ def test_unlabelled_pixels_are_not_learned_as_background(disk_model):
     scribble = np.full(labels.shape, IGNORE_LABEL)
     scribble[:4, :] = 0  # a background stroke...
     scribble[objects == squares[0]] = 1  # ...and one of the squares; the rest unlabelled
-    sparse = finetune(disk_model, image, scribble, steps=150, ignore_label=IGNORE_LABEL)
+    # lr 1e-3: the labelled-as-background run must unlearn the disks within 150 steps
+    sparse = finetune(disk_model, image, scribble, steps=150, ignore_label=IGNORE_LABEL, lr=1e-3)
     as_background = np.where(scribble == IGNORE_LABEL, 0, scribble)
-    dense = finetune(disk_model, image, as_background, steps=150)
+    dense = finetune(disk_model, image, as_background, steps=150, lr=1e-3)
     disks = np.isin(objects, np.setdiff1d(np.arange(1, n + 1), squares))  # never labelled
     found = [(predict(m, image, device="cpu")[1] >= 0.5)[disks].mean()
              for m in (disk_model, sparse, dense)]  # fmt: skip
@@ -135,6 +136,27 @@ def test_batch_norm_follows_a_shifted_domain():
           f"re-estimated {scores[1]:.2f}, fine-tuned {scores[2]:.2f}")  # fmt: skip
     assert known > 0.9 and scores[0] < 0.5
     assert scores[1] > scores[0] + 0.5 and scores[2] > 0.9
+
+
+def test_adapted_batch_norm_is_the_images_own_and_kept_while_learning(disk_model):
+    """``batchnorm="adapt"``: the statistics are re-estimated on the user's image before the
+    first step and stay so while the weights learn; "learn" lets the steps move them."""
+    from unet_core.training.batchnorm import batchnorm_layers
+
+    image, labels = scene(16, squares=True)
+    expected = copy.deepcopy(disk_model)
+    recalibrate_batchnorm(expected, [make_sample(image, labels, PRE).image])
+    adapted = finetune(disk_model, image, labels, steps=20, batchnorm="adapt")
+    learned = finetune(disk_model, image, labels, steps=40, batchnorm="learn")  # >= FEW_STEPS
+    pairs = zip(batchnorm_layers(expected), batchnorm_layers(adapted), batchnorm_layers(learned))
+    for want, got, other in pairs:
+        torch.testing.assert_close(got.running_mean, want.running_mean)
+        torch.testing.assert_close(got.running_var, want.running_var)
+        assert not torch.allclose(other.running_mean, want.running_mean)
+    weights = [(a, b) for a, b in zip(disk_model.parameters(), adapted.parameters())]
+    assert any(not torch.equal(a, b) for a, b in weights)  # the weights learned
+    with pytest.raises(ValueError, match="batchnorm is one of adapt, learn"):
+        finetune(disk_model, image, labels, steps=1, batchnorm="frozen")
 
 
 def test_cancel_is_prompt_and_loses_nothing(disk_model):
