@@ -18,7 +18,9 @@ Methods, in the same run:
   as the plugin runs them (``unet_core.loop.round_job``: the strokes completed by the live
   head where it is sure); its first answer is the live head's, before the first round;
 - ``loop (previous)``: the same rounds with the recipe of before (the strokes alone, no live
-  answer: the first answer comes with the first round).
+  answer: the first answer comes with the first round);
+- ``loop (bn learns, lr 1e-3)``: the loop with the rounds' fine-tuning recipe before
+  2026-12-07 (batch-norm statistics learned from the patches at Adam 1e-3).
 
     python benchmarks/loop.py [--data ../shared/data] [--cases nuclei coins membranes vessels]
         [--rounds 4] [--seconds 20] [--budget 1500] [--methods ...]
@@ -171,6 +173,11 @@ class Loop:
         return probabilities_to_labels(result.prob).astype(np.int64)
 
 
+#: the loop with the rounds' recipe before 2026-12-07: batch-norm statistics learned from the
+#: patches, lr 1e-3 (now: adapted to the image and kept, lr 3e-4)
+LEARNED_BN = "loop (bn learns, lr 1e-3)"
+
+
 def run_case(name: str, args) -> list[dict]:
     """Every method's rounds on one image: a row per method and round."""
     base, image, truth, roi = case(name, args.data)
@@ -188,6 +195,8 @@ def run_case(name: str, args) -> list[dict]:
             solver = Loop(model, image, args.seconds)
         elif method.startswith("loop, patches on strokes"):  # measured, see docs/benchmarks.md
             solver = Loop(model, image, args.seconds, corrected_p=float(method.split()[-1]))
+        elif method == LEARNED_BN:  # the rounds' recipe before 2026-12-07
+            solver = Loop(model, image, args.seconds, batchnorm="learn", lr=1e-3)
         else:  # the previous recipe: rounds on the strokes alone, no live answer
             solver = Loop(model, image, args.seconds, live=False, guide=None)
         strokes, answer = first_strokes(truth, left), None
