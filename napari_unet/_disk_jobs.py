@@ -44,7 +44,7 @@ def segment_into_job(
     probability, labels = targets
     yield from predict_into(predictor, image, probability, labels, threshold=threshold,
                             index=index)  # fmt: skip
-    notes = []
+    notes = [predictor.window.note] if predictor.window.note else []
     if net.card.scale:
         notes.append("note: segmented at the image's own scale (no automatic scale or field "
                      "of view for a layer this large)")  # fmt: skip

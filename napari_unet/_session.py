@@ -63,10 +63,18 @@ def pair_of(viewer, layer) -> Any:
     return pair if array is layer.data else None
 
 
-def display_metadata() -> dict:
-    """The metadata of a layer the tool draws to show something (given when it is added, so
-    that no drop-down offers it even for a moment)."""
-    return {KEY: {"role": DISPLAY}}
+def display_metadata(name: str) -> dict:
+    """The metadata of the layer ``name`` the tool draws to show something (given when it is
+    added, so that no drop-down offers it even for a moment). A copy of it (napari's
+    duplicate, under another name) or the layer renamed by the user is the user's."""
+    return {KEY: {"role": DISPLAY, "name": name}}
+
+
+def is_display(layer) -> bool:
+    """Whether ``layer`` is one the tool draws to show something (:func:`display_metadata`)."""
+    info = layer.metadata.get(KEY)
+    return isinstance(info, dict) and info.get("role") == DISPLAY and \
+        info.get("name") == layer.name  # fmt: skip
 
 
 def labels_layers(viewer) -> list:
@@ -75,7 +83,7 @@ def labels_layers(viewer) -> list:
     from napari.layers import Labels
 
     return [layer for layer in viewer.layers if isinstance(layer, Labels)
-            and (layer.metadata.get(KEY) or {}).get("role") != DISPLAY]  # fmt: skip
+            and not is_display(layer)]  # fmt: skip
 
 
 def bind(pair, layer, role: str = LABELS) -> None:

@@ -1,6 +1,7 @@
 """Drop-downs of a window's layers: its images, and the labels layers a user may choose (not
 those the tool draws to show what a round changed or the live answer). They read the window
-they were made for, docked or not; docked, napari refreshes them as layers come and go."""
+they were made for, docked or not; docked (as the plugin's manifest docks them), napari
+refreshes them as layers come, go, move and are renamed."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ class LivePanel:
             self.viewer.layers.remove(layer)
         active = self.viewer.layers.selection.active
         layer = self.viewer.add_labels(np.zeros(shape, np.uint8), name=name, opacity=0.45,
-                                       metadata=display_metadata(),
+                                       metadata=display_metadata(name),
                                        colormap=class_colormap(), scale=image.scale[-2:],
                                        translate=image.translate[-2:])  # fmt: skip
         if active is not None and active in self.viewer.layers:

@@ -80,7 +80,7 @@ class LoopView:
         if not changed.any() and not keep:  # nothing changed: no layer, none left over
             return
         layer = self.viewer.add_labels(
-            changed.astype(np.uint8), name=name, opacity=0.9, metadata=display_metadata(),
+            changed.astype(np.uint8), name=name, opacity=0.9, metadata=display_metadata(name),
             colormap=DirectLabelColormap(color_dict={None: "transparent", 0: "transparent",
                                                      1: "red"}),
             scale=image_layer.scale[-2:], translate=image_layer.translate[-2:],

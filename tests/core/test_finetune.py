@@ -11,6 +11,7 @@ import torch
 
 import unet_core
 from unet_core import Cancelled, ModelCard, Preprocessing, UNet, predict
+from unet_core.base.events import Progress
 from unet_core.base.labels import IGNORE_LABEL
 from unet_core.data.augment import Augmentation
 from unet_core.data.datasets import make_sample
@@ -138,25 +139,52 @@ def test_batch_norm_follows_a_shifted_domain():
     assert scores[1] > scores[0] + 0.5 and scores[2] > 0.9
 
 
-def test_adapted_batch_norm_is_the_images_own_and_kept_while_learning(disk_model):
-    """``batchnorm="adapt"``: the statistics are re-estimated on the user's image before the
-    first step and stay so while the weights learn; "learn" lets the steps move them."""
+def test_adapted_batch_norm_averages_the_first_steps_then_is_kept(disk_model):
+    """``adapt_bn`` with ``freeze_bn`` (a round's "adapt"): the statistics are replaced by the
+    first steps' batches and kept after them while the weights learn; without ``freeze_bn``
+    (training mode) they keep moving. The layers' momenta are theirs again after."""
     from unet_core.training.batchnorm import batchnorm_layers
 
     image, labels = scene(16, squares=True)
-    expected = copy.deepcopy(disk_model)
+    sample = make_sample(image, labels, PRE)
+    means = {}
+    for freeze in (True, False):
+        model = copy.deepcopy(disk_model)
+        cfg = TrainConfig(steps=12, batch_size=1, patch=48, lr=1e-3, warmup=0, val_every=100,
+                          adapt_bn=4, freeze_bn=freeze, augmentation=Augmentation(elastic_p=0.0))
+        trainer = Trainer(model, [sample], cfg, device="cpu")
+        layer = batchnorm_layers(trainer.model)[0]
+        seen = []
+        for event in trainer.fit():
+            if isinstance(event, Progress):
+                seen.append(layer.running_mean.clone())
+        means[freeze] = seen
+        assert {m.momentum for m in batchnorm_layers(trainer.model)} == {0.1}
+    original = batchnorm_layers(disk_model)[0].running_mean
+    kept = means[True]
+    assert not torch.allclose(kept[3], original)  # the image's statistics replaced them
+    assert not torch.equal(kept[0], kept[3])  # averaged over the first four steps ...
+    assert all(torch.equal(m, kept[3]) for m in kept[4:])  # ... and kept after them
+    assert not torch.equal(means[False][4], means[False][11])  # training mode: still moving
+
+
+def test_a_round_too_short_to_adapt_takes_the_whole_images_statistics(disk_model):
+    from unet_core.training.batchnorm import batchnorm_layers
+
+    image, labels = scene(17, squares=True)
+    short = finetune(disk_model, image, labels, steps=3, device="cpu")  # < ADAPT_STEPS
+    expected = copy.deepcopy(short)  # the statistics of the whole image, with its weights
     recalibrate_batchnorm(expected, [make_sample(image, labels, PRE).image])
-    adapted = finetune(disk_model, image, labels, steps=20, batchnorm="adapt")
-    learned = finetune(disk_model, image, labels, steps=40, batchnorm="learn")  # >= FEW_STEPS
-    pairs = zip(batchnorm_layers(expected), batchnorm_layers(adapted), batchnorm_layers(learned))
-    for want, got, other in pairs:
+    assert not torch.allclose(batchnorm_layers(disk_model)[-1].running_var,
+                              batchnorm_layers(short)[-1].running_var)  # fmt: skip
+    layers = list(zip(batchnorm_layers(expected), batchnorm_layers(short)))
+    assert layers
+    for want, got in layers:
         torch.testing.assert_close(got.running_mean, want.running_mean)
         torch.testing.assert_close(got.running_var, want.running_var)
-        assert not torch.allclose(other.running_mean, want.running_mean)
-    weights = [(a, b) for a, b in zip(disk_model.parameters(), adapted.parameters())]
-    assert any(not torch.equal(a, b) for a, b in weights)  # the weights learned
+        assert got.momentum == want.momentum == 0.1
     with pytest.raises(ValueError, match="batchnorm is one of adapt, learn"):
-        finetune(disk_model, image, labels, steps=1, batchnorm="frozen")
+        finetune(disk_model, image, labels, steps=1, batchnorm="frozen", device="cpu")
 
 
 def test_cancel_is_prompt_and_loses_nothing(disk_model):

@@ -25,6 +25,11 @@ def test_display_layers_are_never_offered_as_labels(make_napari_viewer):
     for widget in drop_downs:
         offered = [layer.name for layer in widget.choices if layer is not None]
         assert offered == ["cells labels"], (widget.label, offered)
+    outline = viewer.layers["cells changed"]  # a copy of it (napari's duplicate keeps the
+    kept = viewer.add_labels(outline.data.copy(), name="cells changed copy",  # metadata) is
+                             metadata=dict(outline.metadata))  # the user's to choose
+    assert kept in measure._target.choices
+    viewer.layers.remove(kept)
     viewer.layers.remove(labels)  # the chosen labels go: no drop-down lands on the outline
     for widget in drop_downs:
         assert widget.value is None and widget.choices in ((), (None,)), widget.label

@@ -4,14 +4,16 @@ Labels use the model's class indices; pixels carrying ``ignore_label`` count for
 few strokes per class are enough. The recipe is built for rounds of 10-120 s on a CPU, often on
 an image unlike anything the model saw (``benchmarks/finetune.py`` measures each choice):
 
-- the batch-norm statistics are re-estimated on the user's images before the first step (the
-  network follows a new domain; on its own domain they barely move) and kept while the weights
-  learn, at a learning rate of 3e-4: a round on a good map then loses almost nothing away
-  from the correction (``benchmarks/finetune_weights.py``: 0.002 vessel F1 on DRIVE, against
-  0.014 with statistics learned from the patches at 1e-3) and scribbles of a new kind of
-  image teach more (``benchmarks/finetune.py --recipes``); ``batchnorm="learn"`` learns them
-  in training mode, re-estimated after a round too short to forget the old domain
-  (:func:`recalibrate_batchnorm`);
+- the batch-norm statistics become those of the user's images (the average over the first
+  :data:`ADAPT_STEPS` patches: the network follows a new domain; on its own they barely move)
+  and are kept while the weights learn, at a learning rate of 3e-4: a round on a good map
+  then loses almost nothing away from the correction (``benchmarks/finetune_weights.py``:
+  0.001-0.003 vessel F1 on DRIVE, against 0.012-0.013 with statistics learned from the
+  patches at 1e-3) and scribbles of a new kind of image teach more (``benchmarks/finetune.py
+  --recipes``, ``benchmarks/loop.py``); ``batchnorm="learn"`` learns them in training mode.
+  A round too short for either is followed by statistics from the whole images
+  (:func:`recalibrate_batchnorm`). A network without batch norm, or another tool's, keeps
+  a learning rate of 1e-3 (the rate measured for it before);
 - one patch a step, centred on a labelled pixel, with flips and rotations; cross-entropy plus
   soft Dice on the labelled pixels (thin vessels and membranes gain most); Adam at a constant
   learning rate; the weights averaged over the last steps (EMA 0.95), which smooths out the
@@ -43,7 +45,7 @@ from ..model.external import ExternalNetwork
 from ..model.unet import UNet
 from ..model.widen import with_named_classes
 from ..tasks import task_of
-from .batchnorm import recalibrate_batchnorm
+from .batchnorm import batchnorm_layers, batchnorm_step, recalibrate_batchnorm
 from .config import TrainConfig
 from .finetune_inputs import (
     check_budget,
@@ -60,12 +62,14 @@ from .weight_maps import CORRECTED_WEIGHT, correction_weights
 VOLUME_PATCH = 64
 
 #: Below this many steps the batch-norm running averages (momentum 0.1) still hold more than
-#: 4 % of the old domain's statistics (0.9 ** 30), so they are re-estimated on the images.
+#: 4 % of the old domain's statistics (0.9 ** 30), so "learn" re-estimates them on the images.
 FEW_STEPS = 30
-#: what a round does with the batch-norm statistics: "adapt" them to the user's images once
-#: before the first step, then keep them (the default), or "learn" them from its patches
+#: what a round does with the batch-norm statistics: "adapt" them to the user's images, then
+#: keep them (the default), or "learn" them from its patches (training mode)
 BATCHNORM = ("adapt", "learn")
-#: the learning rate of a round (Adam, constant)
+#: "adapt" averages the statistics of this many patches (16 of 128 x 128: a 512 x 512 image)
+ADAPT_STEPS = 16
+#: the learning rate of a round (Adam, constant) of a network with batch norm; without: 1e-3
 LEARNING_RATE = 3e-4
 
 
@@ -161,15 +165,15 @@ def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_
                     precision: str = "auto", corrected_p: float = 0.0,
                     batchnorm: str = "adapt") -> TrainConfig:  # fmt: skip
     """The short-budget recipe as a :class:`TrainConfig` (see the module docstring)."""
+    if batchnorm not in BATCHNORM:
+        raise ValueError(f"batchnorm is one of {', '.join(BATCHNORM)}, not {batchnorm!r}")
     if isinstance(model, ExternalNetwork):  # a foreign network learns as it was made
         if freeze_encoder:
             raise ValueError("a network of another tool has no encoder this tool knows: "
                              "fine-tune it without freezing one")  # fmt: skip
-        precision = "fp32"
-        # its batch norm is not this tool's to re-estimate: its rounds stay as they were
-        batchnorm, lr = "learn", lr or 1e-3
-    if batchnorm not in BATCHNORM:
-        raise ValueError(f"batchnorm is one of {', '.join(BATCHNORM)}, not {batchnorm!r}")
+        precision, batchnorm = "fp32", "learn"  # its rounds as they were (module docstring)
+    if isinstance(model, ExternalNetwork) or not batchnorm_layers(model):
+        lr = lr or 1e-3
     if model.spatial_dims == 3:  # a volume's patch is seen in 3-D: far fewer pixels a side
         patch = min(patch, VOLUME_PATCH)
     size = patch if model.padding == "same" else model.valid_input_size(patch + 60)
@@ -178,6 +182,7 @@ def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_
         schedule="constant", warmup=0, loss=loss, border_weights=border_weights,
         ignore_label=ignore_label, foreground_p=0.0, corrected_p=corrected_p,
         val_every=10**9, freeze_bn=batchnorm == "adapt",
+        adapt_bn=ADAPT_STEPS if batchnorm == "adapt" else 0,
         freeze_encoder=freeze_encoder, seed=seed, ema=ema, precision=precision,
         augmentation=Augmentation(elastic_p=0.0, intensity=0.0),
     )  # fmt: skip
@@ -204,7 +209,8 @@ def iter_finetune(
     give the ``threads`` in use), returns the new model.
 
     steps, seconds : budget; whichever comes first (default: 20 s).
-    lr : learning rate (default :data:`LEARNING_RATE`, Adam, constant).
+    lr : learning rate (default :data:`LEARNING_RATE`; 1e-3 for a network without batch norm
+        or another tool's; Adam, constant).
     ignore_label : label of unannotated pixels; they contribute nothing.
     corrected, corrected_weight : bool (H, W) masks of the pixels the user corrected, one per
         image, and their loss weight (the rest of the labels weigh 1); "balanced" (the
@@ -227,15 +233,13 @@ def iter_finetune(
     new = copy.deepcopy(model)
     config = finetune_config(new, steps=steps, lr=lr, ignore_label=ignore_label, seed=seed,
                              **recipe)  # fmt: skip
-    if config.freeze_bn:  # "adapt": the statistics of the user's images, kept while it learns
-        where = next(new.parameters()).device
-        recalibrate_batchnorm(new, [s.image for s in samples], device=where)
     torch.manual_seed(seed)
     trainer = Trainer(new, samples, config, device=device)
     remaining = None if seconds is None else max(0.0, seconds - (time.perf_counter() - start))
     yield from tuned(trainer.fit(seconds=remaining), threads)
     new = trainer.eval_model
-    if trainer.step < FEW_STEPS and not config.freeze_bn:  # they still hold the old domain
+    if trainer.step < (config.adapt_bn or FEW_STEPS):  # too few batches: from whole images
+        batchnorm_step(trainer.model, config.adapt_bn, False, 0, trainer.bn_momenta)
         recalibrate_batchnorm(new, [s.image for s in samples], device=trainer.device)
     new.eval()
     if model.card is not None:
