@@ -139,50 +139,43 @@ def test_batch_norm_follows_a_shifted_domain():
     assert scores[1] > scores[0] + 0.5 and scores[2] > 0.9
 
 
-def test_adapted_batch_norm_averages_the_first_steps_then_is_kept(disk_model):
-    """``adapt_bn`` with ``freeze_bn`` (a round's "adapt"): the statistics are replaced by the
-    first steps' batches and kept after them while the weights learn; without ``freeze_bn``
-    (training mode) they keep moving. The layers' momenta are theirs again after."""
+def adapting(model, sample, steps: int, ema: float = 0.0):
+    """A trainer of a round's "adapt" recipe and its events (``finetune.adapted``)."""
+    from unet_core.training.finetune import adapted
+
+    cfg = TrainConfig(steps=steps, batch_size=1, patch=48, lr=1e-3, warmup=0, val_every=100,
+                      freeze_bn=True, ema=ema, augmentation=Augmentation(elastic_p=0.0))
+    trainer = Trainer(model, [sample], cfg, device="cpu")
+    return trainer, adapted(trainer.fit(), trainer, [sample])
+
+
+def test_adapted_batch_norm_is_the_images_after_the_first_step_and_then_kept(disk_model):
+    """A round's "adapt": the first step comes with the model's statistics as they were (no
+    pass before it); then they become the image's (a whole-image re-estimate with the weights
+    of then) and stay so while the weights learn."""
     from unet_core.training.batchnorm import batchnorm_layers
 
     image, labels = scene(16, squares=True)
     sample = make_sample(image, labels, PRE)
-    means = {}
-    for freeze in (True, False):
-        model = copy.deepcopy(disk_model)
-        cfg = TrainConfig(steps=12, batch_size=1, patch=48, lr=1e-3, warmup=0, val_every=100,
-                          adapt_bn=4, freeze_bn=freeze, augmentation=Augmentation(elastic_p=0.0))
-        trainer = Trainer(model, [sample], cfg, device="cpu")
-        layer = batchnorm_layers(trainer.model)[0]
-        seen = []
-        for event in trainer.fit():
-            if isinstance(event, Progress):
-                seen.append(layer.running_mean.clone())
-        means[freeze] = seen
-        assert {m.momentum for m in batchnorm_layers(trainer.model)} == {0.1}
-    original = batchnorm_layers(disk_model)[0].running_mean
-    kept = means[True]
-    assert not torch.allclose(kept[3], original)  # the image's statistics replaced them
-    assert not torch.equal(kept[0], kept[3])  # averaged over the first four steps ...
-    assert all(torch.equal(m, kept[3]) for m in kept[4:])  # ... and kept after them
-    assert not torch.equal(means[False][4], means[False][11])  # training mode: still moving
-
-
-def test_a_round_too_short_to_adapt_takes_the_whole_images_statistics(disk_model):
-    from unet_core.training.batchnorm import batchnorm_layers
-
-    image, labels = scene(17, squares=True)
-    short = finetune(disk_model, image, labels, steps=3, device="cpu")  # < ADAPT_STEPS
-    expected = copy.deepcopy(short)  # the statistics of the whole image, with its weights
-    recalibrate_batchnorm(expected, [make_sample(image, labels, PRE).image])
-    assert not torch.allclose(batchnorm_layers(disk_model)[-1].running_var,
-                              batchnorm_layers(short)[-1].running_var)  # fmt: skip
-    layers = list(zip(batchnorm_layers(expected), batchnorm_layers(short)))
+    trainer, events = adapting(copy.deepcopy(disk_model), sample, steps=12)
+    own = [m.running_var.clone() for m in batchnorm_layers(disk_model)]
+    assert isinstance(next(events), Progress)  # step 1: the statistics untouched so far
+    assert all(torch.equal(m.running_var, v)
+               for m, v in zip(batchnorm_layers(trainer.model), own))  # fmt: skip
+    expected = copy.deepcopy(trainer.model)
+    recalibrate_batchnorm(expected, [sample.image])
+    list(events)  # steps 2-12
+    assert trainer.step == 12
+    layers = list(zip(batchnorm_layers(expected), batchnorm_layers(trainer.model), own))
     assert layers
-    for want, got in layers:
-        torch.testing.assert_close(got.running_mean, want.running_mean)
+    for want, got, _ in layers:
         torch.testing.assert_close(got.running_var, want.running_var)
-        assert got.momentum == want.momentum == 0.1
+        torch.testing.assert_close(got.running_mean, want.running_mean)
+    assert not torch.allclose(layers[-1][1].running_var, layers[-1][2])  # the image's now
+    short, events = adapting(copy.deepcopy(disk_model), sample, steps=1, ema=0.9)
+    list(events)  # a round of one step: the averaged weights take the image's statistics too
+    for want, got in zip(batchnorm_layers(short.model), batchnorm_layers(short.eval_model)):
+        torch.testing.assert_close(got.running_var, want.running_var)
     with pytest.raises(ValueError, match="batchnorm is one of adapt, learn"):
         finetune(disk_model, image, labels, steps=1, batchnorm="frozen", device="cpu")
 

@@ -67,22 +67,3 @@ def recalibrate_batchnorm(
         for m, momentum in zip(layers, momenta):
             m.momentum = momentum
         model.eval()
-
-
-def batchnorm_step(model: torch.nn.Module, step: int, freeze: bool, adapt: int,
-                   momenta: Sequence[float | None]) -> None:  # fmt: skip
-    """Set ``model``'s batch-norm layers (the model in training mode) for training step
-    ``step``: in the first ``adapt`` steps they take the statistics of those steps' batches,
-    a cumulative average that replaces theirs at step 0; then their own ``momenta`` again
-    and, with ``freeze``, their statistics kept as they are (eval mode)."""
-    layers = batchnorm_layers(model)
-    if step < adapt:
-        for m in layers:
-            m.momentum = 1.0 / (step + 1)
-        return
-    for m, momentum in zip(layers, momenta):
-        m.momentum = momentum
-    if freeze:
-        for m in model.modules():
-            if isinstance(m, _BN):
-                m.eval()

@@ -39,8 +39,6 @@ class TrainConfig:
         ``min(ema, (1 + t) / (10 + t))``, so a short run is not pulled towards its start.
     freeze_bn, freeze_encoder : for fine-tuning on few images: keep batch-norm statistics, and
         leave the contracting path's weights as they are.
-    adapt_bn : the batch-norm statistics become those of the first this many steps' batches
-        (a cumulative average, replacing the model's; with ``freeze_bn`` kept after them).
     precision : ``"auto"`` (bf16 mixed precision where the hardware has it, see
         :func:`~unet_core.base.precision.resolve_precision`), ``"fp32"`` or ``"bf16"``; the weights
         and the optimizer stay fp32 either way. The card records what ran.
@@ -75,7 +73,6 @@ class TrainConfig:
     patience: int | None = None
     ema: float = 0.0
     freeze_bn: bool = False
-    adapt_bn: int = 0
     freeze_encoder: bool = False
     seed: int = 0
     precision: str = "auto"

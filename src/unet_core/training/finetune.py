@@ -4,16 +4,15 @@ Labels use the model's class indices; pixels carrying ``ignore_label`` count for
 few strokes per class are enough. The recipe is built for rounds of 10-120 s on a CPU, often on
 an image unlike anything the model saw (``benchmarks/finetune.py`` measures each choice):
 
-- the batch-norm statistics become those of the user's images (the average over the first
-  :data:`ADAPT_STEPS` patches: the network follows a new domain; on its own they barely move)
-  and are kept while the weights learn, at a learning rate of 3e-4: a round on a good map
-  then loses almost nothing away from the correction (``benchmarks/finetune_weights.py``:
-  0.001-0.003 vessel F1 on DRIVE, against 0.012-0.013 with statistics learned from the
-  patches at 1e-3) and scribbles of a new kind of image teach more (``benchmarks/finetune.py
-  --recipes``, ``benchmarks/loop.py``); ``batchnorm="learn"`` learns them in training mode.
-  A round too short for either is followed by statistics from the whole images
-  (:func:`recalibrate_batchnorm`). A network without batch norm, or another tool's, keeps
-  a learning rate of 1e-3 (the rate measured for it before);
+- after the first step the batch-norm statistics become those of the user's images (up to
+  :data:`ADAPT_IMAGES` of them, each through a central crop, :func:`recalibrate_batchnorm`:
+  the network follows a new domain; on its own they barely move) and are kept while the
+  weights learn, at a learning rate of 3e-4: a round on a good map then loses almost nothing
+  away from the correction (``benchmarks/finetune_weights.py``) and scribbles of a new kind of
+  image teach more (``benchmarks/finetune.py --recipes``, ``benchmarks/loop.py``).
+  ``batchnorm="learn"`` learns them from the patches (training mode), re-estimated after a
+  round too short to forget the old domain. A network without batch norm, or another tool's,
+  keeps a learning rate of 1e-3 (the rate measured for it before);
 - one patch a step, centred on a labelled pixel, with flips and rotations; cross-entropy plus
   soft Dice on the labelled pixels (thin vessels and membranes gain most); Adam at a constant
   learning rate; the weights averaged over the last steps (EMA 0.95), which smooths out the
@@ -29,7 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -45,7 +44,7 @@ from ..model.external import ExternalNetwork
 from ..model.unet import UNet
 from ..model.widen import with_named_classes
 from ..tasks import task_of
-from .batchnorm import batchnorm_layers, batchnorm_step, recalibrate_batchnorm
+from .batchnorm import batchnorm_layers, recalibrate_batchnorm
 from .config import TrainConfig
 from .finetune_inputs import (
     check_budget,
@@ -67,8 +66,9 @@ FEW_STEPS = 30
 #: what a round does with the batch-norm statistics: "adapt" them to the user's images, then
 #: keep them (the default), or "learn" them from its patches (training mode)
 BATCHNORM = ("adapt", "learn")
-#: "adapt" averages the statistics of this many patches (16 of 128 x 128: a 512 x 512 image)
-ADAPT_STEPS = 16
+#: "adapt" takes the statistics of at most this many of the images (evenly spaced: a stack's
+#: slices), each through a central crop of at most 512 px (:func:`recalibrate_batchnorm`)
+ADAPT_IMAGES = 8
 #: the learning rate of a round (Adam, constant) of a network with batch norm; without: 1e-3
 LEARNING_RATE = 3e-4
 
@@ -182,7 +182,6 @@ def finetune_config(model: UNet, *, steps: int | None, lr: float | None, ignore_
         schedule="constant", warmup=0, loss=loss, border_weights=border_weights,
         ignore_label=ignore_label, foreground_p=0.0, corrected_p=corrected_p,
         val_every=10**9, freeze_bn=batchnorm == "adapt",
-        adapt_bn=ADAPT_STEPS if batchnorm == "adapt" else 0,
         freeze_encoder=freeze_encoder, seed=seed, ema=ema, precision=precision,
         augmentation=Augmentation(elastic_p=0.0, intensity=0.0),
     )  # fmt: skip
@@ -236,10 +235,10 @@ def iter_finetune(
     torch.manual_seed(seed)
     trainer = Trainer(new, samples, config, device=device)
     remaining = None if seconds is None else max(0.0, seconds - (time.perf_counter() - start))
-    yield from tuned(trainer.fit(seconds=remaining), threads)
+    events = trainer.fit(seconds=remaining)
+    yield from tuned(adapted(events, trainer, samples) if config.freeze_bn else events, threads)
     new = trainer.eval_model
-    if trainer.step < (config.adapt_bn or FEW_STEPS):  # too few batches: from whole images
-        batchnorm_step(trainer.model, config.adapt_bn, False, 0, trainer.bn_momenta)
+    if trainer.step < FEW_STEPS and not config.freeze_bn:  # they still hold the old domain
         recalibrate_batchnorm(new, [s.image for s in samples], device=trainer.device)
     new.eval()
     if model.card is not None:
@@ -247,6 +246,21 @@ def iter_finetune(
             "steps": trainer.step, "images": len(samples),
             "seconds": round(time.perf_counter() - start, 1), "precision": trainer.precision})
     return new
+
+
+def adapted(events: Iterator, trainer: Trainer, samples: list[Sample]) -> Iterator:
+    """The trainer's events; once its first step is out, the batch-norm statistics of its
+    model become those of the ``samples``' images (at most :data:`ADAPT_IMAGES`), which it
+    keeps (``freeze_bn``). After the first step, not before: that comes as quickly as ever."""
+    for i, event in enumerate(events):
+        yield event
+        if i == 0:
+            spaced = np.unique(np.linspace(0, len(samples) - 1, ADAPT_IMAGES).round().astype(int))
+            recalibrate_batchnorm(trainer.model, [samples[j].image for j in spaced],
+                                  device=trainer.device)  # fmt: skip
+            with torch.no_grad():  # the averaged weights' too, should the round end here
+                for average, own in zip(trainer.eval_model.buffers(), trainer.model.buffers()):
+                    average.copy_(own)
 
 
 def finetuned_card(card, done: dict) -> object:

@@ -17,7 +17,6 @@ NOT_SET_HERE = {
     "ignore_label": "255 marks what is not annotated", "object_class": "set by the classes",
     "input_scale": "images are trained at their own scale",
     "freeze_bn": "a fine-tuning choice", "freeze_encoder": "a fine-tuning choice",
-    "adapt_bn": "a fine-tuning choice",
     "corrected_p": "a fine-tuning choice", "monitor_mode": "set by monitor",
 }
 #: architecture entries that come from the data

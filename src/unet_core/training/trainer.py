@@ -29,7 +29,6 @@ from ..base.precision import autocast, resolve_precision
 from ..data.datasets import PatchSampler, Sample
 from ..inference.predictor import Predictor
 from ..model.unet import UNet
-from .batchnorm import batchnorm_layers, batchnorm_step
 from .checkpoint import (
     CheckpointError,
     check_architecture,
@@ -86,7 +85,6 @@ class Trainer:
         self.loss_fn = get_loss(config.loss)
         self.class_weights = class_weights_of(config, [s.labels for s in train], model.num_classes)
         self.ema_model = copy.deepcopy(model) if config.ema > 0 else None
-        self.bn_momenta = [m.momentum for m in batchnorm_layers(model)]  # (config.adapt_bn)
         encoder = model.encoder_modules() if config.freeze_encoder else ()
         self.frozen = [p for part in encoder for p in part.parameters()]
         skip = {id(p) for p in self.frozen}
@@ -115,9 +113,12 @@ class Trainer:
 
         ``loss_weights`` (N, H, W) multiply the per-pixel loss (with the paper's map, if used):
         the samples' own (:attr:`Sample.loss_weights`)."""
+        self.model.train()
+        if self.config.freeze_bn:  # few images: keep the batch-norm statistics as they are
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         c = self.config
-        self.model.train()  # the statistics adapted in the first steps, or kept (fine-tuning)
-        batchnorm_step(self.model, self.step, c.freeze_bn, c.adapt_bn, self.bn_momenta)
         maps = loss_weight_maps(labels, c, self.model.num_classes, self.class_weights)
         if loss_weights is not None:
             maps = loss_weights if maps is None else maps * loss_weights
