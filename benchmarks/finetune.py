@@ -19,7 +19,11 @@ an ISBI 2012 slice), ``coins`` (``em`` on scikit-image's coins, labels by Otsu's
 
     python benchmarks/finetune.py [--data ../shared/data] [--budgets 10 30 60] [--busy]
         [--cases nuclei vessels membranes coins] [--modes dense sparse corrections]
-        [--weights 1 3 10]
+        [--weights 1 3 10] [--recipes "bn learns, lr 1e-3" "bn adapted, lr 3e-4"]
+
+``--recipes`` compares fine-tuning recipes (:data:`RECIPES`: the batch-norm statistics learned
+from the patches or adapted to the image, and the learning rate), each with the default weight
+of the corrected pixels, instead of the recipe against a plain loop or the weights.
 """
 
 from __future__ import annotations
