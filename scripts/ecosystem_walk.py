@@ -43,7 +43,7 @@ from napari_unet import PLUGIN  # noqa: E402
 from napari_unet._widgets._model_picker import MODEL_FILE  # noqa: E402
 from napari_unet._widgets._scale_out import LOCAL, SCHEDULER  # noqa: E402
 
-FINETUNE = "Fine-tune (paint and retrain)"
+FINETUNE = "Fine-tune"
 WORK = Path(tempfile.mkdtemp(prefix="napari-unet-ecosystem-"))
 
 

@@ -30,7 +30,7 @@ from screenshot import DOCS, new_viewer, reopen, settle, wait_for  # noqa: E402
 
 from napari_unet import PLUGIN  # noqa: E402
 
-FINETUNE = "Fine-tune (paint and retrain)"
+FINETUNE = "Fine-tune"
 
 
 def photograph(folder: Path) -> Path:

@@ -61,7 +61,7 @@ def reopen(folder: Path):
     """A new viewer (the next day) with Fine-tune docked and the project at ``folder`` opened:
     (viewer, the Fine-tune widget); prints what came back."""
     viewer = new_viewer()
-    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     fine._project.folder.value = folder
     fine._project.open.clicked.emit()
     wait_for(lambda: fine._worker is None)
@@ -107,7 +107,7 @@ def finetune_shot() -> Path:
     labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
     right = np.argwhere(np.ones((256, 56), bool)) + (0, 200)
     labels.data_setitem((right[:, 0], right[:, 1]), IGNORE_LABEL)  # "not annotated" on the right
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
     widget._device.value = "cpu"
     widget._seconds.value = 10
@@ -129,7 +129,7 @@ def reopened_shot() -> Path:
     labels = viewer.layers["em slice labels"]
     rows = np.arange(40, 200)
     labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
     widget._pairs.names.value = "cell interior, membrane"
     widget._project.folder.value = folder
@@ -159,7 +159,7 @@ def scribbles_shot() -> Path:
 
     viewer = new_viewer()
     viewer.add_image(data.coins(), name="coins")
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     widget._pairs.image.value = viewer.layers["coins"]
     widget._base.value = "em"
     widget._pairs.new_scribbles.clicked.emit()

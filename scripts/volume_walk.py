@@ -31,7 +31,7 @@ from screenshot import DOCS, new_viewer, reopen, save_shot, wait_for  # noqa: E4
 
 from unet_core.base.labels import IGNORE_LABEL  # noqa: E402
 
-FINETUNE = "Fine-tune (paint and retrain)"
+FINETUNE = "Fine-tune"
 
 
 def nuclei(shape=(48, 128, 128), n=40, seed=0):

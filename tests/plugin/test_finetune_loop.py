@@ -14,7 +14,7 @@ from napari_unet._widgets.finetune import LATEST
 from unet_core.postprocess import probabilities_to_labels
 
 TIMEOUT = 120_000
-FINETUNE = "Fine-tune (paint and retrain)"
+FINETUNE = "Fine-tune"
 
 
 def cells_image(seed: int = 1) -> np.ndarray:

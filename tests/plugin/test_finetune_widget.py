@@ -28,7 +28,7 @@ def painted(make_napari_viewer, tiny_model_file):
     # labels the tiny model predicted (all background), then a square corrected to "cell"
     pair = new_pair(viewer, img_layer, lab_layer, "corrections", ["background", "cell"])
     pair.record_mask(np.zeros((96, 96), np.uint8), str(tiny_model_file))
-    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     widget._pairs.image.value, widget._pairs.target.value = img_layer, lab_layer
     widget._device.value = "cpu"
     return viewer, widget, img_layer, lab_layer

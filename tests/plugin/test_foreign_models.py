@@ -78,7 +78,7 @@ def test_finetune_widget_trains_a_foreign_package_and_keeps_it_a_package(
     seg._run.clicked.emit()
     qtbot.waitUntil(lambda: seg._worker is None, timeout=TIMEOUT)
     labels = viewer.layers["cells labels"]
-    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     fine._pairs.image.value, fine._pairs.target.value = layer, labels
     fine._device.value, fine._steps.value = "cpu", 10
     stroke = (np.arange(22, 48), np.full(26, 30))

@@ -7,7 +7,7 @@ import numpy as np
 from napari_unet import PLUGIN
 from napari_unet._widgets._loop_view import LoopView
 
-FINETUNE = "Fine-tune (paint and retrain)"
+FINETUNE = "Fine-tune"
 
 
 def test_display_layers_are_never_offered_as_labels(make_napari_viewer):

@@ -9,7 +9,7 @@ from napari_unet import PLUGIN
 
 WIDGETS = [
     "Segment",
-    "Fine-tune (paint and retrain)",
+    "Fine-tune",
     "Train a new model",
     "Batch-segment a folder",
 ]
@@ -99,3 +99,16 @@ def test_a_layers_name_shows_whole_in_its_drop_down(make_napari_viewer, qtbot, n
                                              QStyle.SubControl.SC_ComboBoxEditField, combo)
         assert combo.fontMetrics().horizontalAdvance(combo.currentText()) <= field.width(), \
             (combo.currentText(), combo.width(), field.width())
+
+
+@pytest.mark.gl
+@pytest.mark.parametrize("name", WIDGETS + ["Measure vessels (retina)"])
+def test_a_docks_title_shows_whole(make_napari_viewer, qtbot, name):
+    """napari's title bar reads '<widget> (<plugin>)' and cuts what does not fit the dock."""
+    viewer = make_napari_viewer(show=True)
+    dock, _ = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    settle(qtbot, viewer.window._qt_window)
+    title = dock.titleBarWidget().title
+    assert name in title.text()
+    assert title.fontMetrics().horizontalAdvance(title.text()) <= title.width(), \
+        (title.text(), title.width(), dock.width())

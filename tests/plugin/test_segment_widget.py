@@ -246,7 +246,7 @@ def test_segmenting_again_with_arteries_and_veins_gives_the_labels_those_classes
 
     viewer, widget = segment_widget
     viewer.open_sample(PLUGIN, "fundus")
-    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     widget._image.value, widget._device.value = viewer.layers["fundus"], "cpu"
     for model, names in (("drive", "background, vessel"),
                          ("drive-av", "background, artery, vein")):  # fmt: skip

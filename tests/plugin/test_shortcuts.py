@@ -30,7 +30,7 @@ def loop(make_napari_viewer, tiny_model_file):
     pair = new_pair(viewer, image, labels, "corrections", ["background", "cell"])
     pair.record_mask(np.zeros((96, 96), np.uint8), str(tiny_model_file))
     labels.data[20:50, 20:50] = 1
-    dock, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    dock, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     fine._pairs.image.value, fine._pairs.target.value = image, labels
     fine._device.value, fine._steps.value = "cpu", 5
     viewer.layers.selection.active = labels

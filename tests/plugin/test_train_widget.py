@@ -67,7 +67,7 @@ def test_train_from_open_layers_becomes_a_version_and_a_model_file(trainer, disc
     pair = pair_of(viewer, viewer.layers["cells0 labels"])
     assert pair.model == version.ref and pair.complete  # labels drawn by hand, every pixel
     # Fine-tune's "latest" goes on from the new model, with its classes in the legend
-    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune (paint and retrain)")
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     fine._pairs.target.value = viewer.layers["cells0 labels"]
     assert fine._base_ref(pair) == version.ref
     assert "2 = border (cyan)" in fine._pairs.legend.value

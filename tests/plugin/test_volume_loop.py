@@ -8,7 +8,7 @@ from napari_unet import PLUGIN
 from napari_unet._session import pair_of, workspace
 
 TIMEOUT = 180_000
-FINETUNE = "Fine-tune (paint and retrain)"
+FINETUNE = "Fine-tune"
 
 
 def cells_stack(depth=10, size=48, seed=1):
