@@ -268,9 +268,18 @@ def batch_job(inputs: list[str], out_dir: str, model: Any, options: Any, pattern
     (``unet_core.base.events``: progress in files and tiles, ``Partial(FileResult)`` per file,
     status lines), returns the run (counts, summary, report). ``model``: a network, or a
     bundled model's name or a file. ``cluster``: BatchRun's ``scheduler`` or ``workers`` and
-    ``threads``, to spread the files over a dask cluster (the model then stays a name)."""
+    ``threads``, to spread the files over a dask cluster (the model then stays a name).
+    ``model`` :data:`AUTO`: the bundled model for the first input's pictures, chosen here (off
+    the window's thread: it reads pictures) and yielded as ``Record({"model", "why"})``."""
+    from unet_core.base.events import Record, Status
     from unet_core.batch import BatchRun
 
+    if model == AUTO:
+        from unet_core.batch.auto_model import folder_model
+
+        yield Status(f"choosing the model from the pictures of {inputs[0]}…")
+        model, why = folder_model(inputs[0], pattern, recursive)
+        yield Record({"model": model, "why": why})
     spread = cluster.get("scheduler") or cluster.get("workers")
     net = load_model_cached(model, options.device) if isinstance(model, str) and not spread \
         else model  # fmt: skip

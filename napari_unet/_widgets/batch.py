@@ -86,6 +86,7 @@ class BatchWidget(Container):
         self._run.changed.connect(self._on_run)
         self._open.changed.connect(self._on_open)
         self._ref = None  # the model of the last run
+        self._chosen = ""  # the model auto chose for it, and why
         self._done: dict[str, tuple[Path, Path]] = {}  # input name -> (input, mask)
         self._files = (0, 0)  # (done, total) files of the running batch
         self._failed: list[list[str]] = []
@@ -115,12 +116,7 @@ class BatchWidget(Container):
                 raise ValueError("choose an input folder first")
             if not out or str(out) == ".":
                 raise ValueError("choose an output folder first")
-            ref, chosen = self._picker.ref(), ""
-            if ref == AUTO:
-                from unet_core.batch.auto_model import folder_model
-
-                ref, chosen = folder_model(str(folder), self._pattern.value or "*",
-                                           self._recursive.value)  # fmt: skip
+            ref = self._picker.ref()  # AUTO: the job chooses, reading the folder's pictures
             cluster = self._scale_out.choice()
             if cluster and ref.startswith("version:"):
                 raise ValueError("a cluster reads its model from a file: choose a bundled "
@@ -152,10 +148,10 @@ class BatchWidget(Container):
         self._done.clear()
         self._results.reset_choices()
         self._open.enabled = False
-        self._ref = ref
+        self._ref, self._chosen = (None if ref == AUTO else ref), ""
         self._runner.cancelling = ("cancelling: closing the cluster…" if cluster else
                                    "cancelling after the current tiles…")  # fmt: skip
-        how = f" with {self._workspace.describe(ref)}" + (f" ({chosen})" if chosen else "")
+        how = "" if ref == AUTO else f" with {self._workspace.describe(ref)}"
         how += self._scale_out.describe(cluster)
         self._runner.start(job, f"batch-segmenting {Path(folder).name}", yielded=self._on_event,
                          returned=self._on_returned, aborted=self._on_aborted,
@@ -164,9 +160,13 @@ class BatchWidget(Container):
     def _on_event(self, event) -> None:
         """A batch run's event: a file finished, the files done, the tiles of the current one,
         a status line."""
-        from unet_core.base.events import Partial, Progress, Status
+        from unet_core.base.events import Partial, Progress, Record, Status
 
-        if isinstance(event, Partial):
+        if isinstance(event, Record) and "model" in event.values:  # what auto chose
+            self._ref = event.values["model"]
+            self._chosen = f" with {self._workspace.describe(self._ref)} ({event.values['why']})"
+            self._status.value = printable(f"segmenting{self._chosen}…")
+        elif isinstance(event, Partial):
             self._on_file(event.value)
         elif isinstance(event, Status):
             self._status.value = printable(event.text)
@@ -199,7 +199,7 @@ class BatchWidget(Container):
 
     def _on_returned(self, run) -> None:
         self.run = run
-        self._status.value = f"{run.summary()}; report: {run.report_path}"
+        self._status.value = printable(f"{run.summary()}{self._chosen}; report: {run.report_path}")
         show_info(f"napari-unet: {run.summary()}")
 
     def _on_aborted(self) -> None:

@@ -151,10 +151,27 @@ def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot):
     widget._input.value = tmp_path / "em"
     assert widget._model.value.startswith("auto")
     widget._device.value = "cpu"
-    widget._run.clicked.emit()
-    assert "with em (slice.png is a grayscale image" in widget._status.value
+    widget._run.clicked.emit()  # the pictures are read in the job, not on the window's thread
+    assert widget._worker is not None
     wait_idle(qtbot, widget)
     assert "1 segmented" in widget._status.value, widget._status.value
+    assert "with em (slice.png is a grayscale image" in widget._status.value
+
+
+def test_auto_on_a_folder_without_pictures_fails_in_one_line(batch_widget, tmp_path, qtbot):
+    """auto reads the folder in the job: a folder with no picture ends the run with one line
+    naming the folder and what to do, and nothing is written."""
+    viewer, widget, shown = batch_widget
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("no pictures here")
+    widget._input.value = tmp_path / "notes"
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()
+    wait_idle(qtbot, widget)
+    status = widget._status.value
+    assert status.startswith("failed: no image to choose a model from in ") and \
+        status.endswith("notes: choose a model") and "\n" not in status, status  # fmt: skip
+    assert not (tmp_path / "notes" / "segmented").exists()
 
 
 def test_a_local_cluster_of_two_workers_writes_the_masks_of_a_local_run(
@@ -285,9 +302,9 @@ def test_auto_passes_over_a_picture_no_model_fits_and_the_table_says_what_to_kno
     widget._input.value = tmp_path / "mixed"
     widget._device.value = "cpu"
     widget._run.clicked.emit()
-    assert "with drive (b_eye.jpg is a fundus photograph" in widget._status.value
     wait_idle(qtbot, widget)
     assert "2 segmented" in widget._status.value, widget._status.value
+    assert "with drive (b_eye.jpg is a fundus photograph" in widget._status.value
     rows = widget._failures.value["data"]
     assert [r[0] for r in rows] == ["a_person.png"] and not widget._failures.native.isHidden()
     assert rows[0][1].startswith("note: no field of view found")
