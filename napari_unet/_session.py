@@ -77,6 +77,15 @@ def is_display(layer) -> bool:
         info.get("name") == layer.name  # fmt: skip
 
 
+def image_layers(viewer) -> list:
+    """The image layers of ``viewer`` a user may choose: not those the tool draws to show
+    something (a probability map, an uncertainty; ``DISPLAY``)."""
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)
+            and not is_display(layer)]  # fmt: skip
+
+
 def labels_layers(viewer) -> list:
     """The labels layers of ``viewer`` a user may choose: not those the tool draws to show
     something (``DISPLAY``)."""

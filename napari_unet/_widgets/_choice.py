@@ -31,7 +31,8 @@ class ChoiceRow:
         self.question.value = text
         for button, slot in zip((self.first, self.second), range(2)):
             if slot < len(answers):
-                button.text, self._actions[slot] = answers[slot]
+                text, self._actions[slot] = answers[slot]
+                button.text, button.tooltip = elided(text), text
                 button.visible = True
             else:
                 button.visible, self._actions[slot] = False, None
@@ -46,3 +47,18 @@ class ChoiceRow:
         self.close()
         if action is not None:
             action()
+
+
+#: the most characters a button's text shows (a layer's long name would widen the dock)
+BUTTON_CHARACTERS = 30
+
+
+def elided(text: str, limit: int = BUTTON_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters, its quoted name shortened first: "Use 'a long…'"."""
+    if len(text) <= limit:
+        return text
+    if text.endswith("'") and "'" in text[:-1]:
+        head, name = text[:-1].split("'", 1)
+        keep = max(limit - len(head) - 3, 4)
+        return f"{head}'{name[:keep]}…'"
+    return text[: limit - 1] + "…"

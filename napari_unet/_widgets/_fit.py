@@ -8,25 +8,37 @@ from __future__ import annotations
 ROW_WIDTH = 270
 
 
-def make_scrollable(container, min_height: int = 150) -> None:
+#: the object name of the rows kept below the scroll area (``make_scrollable``'s ``footer``)
+FOOTER = "napari_unet_footer"
+#: the least height of the scroll area above a footer (a few rows: the footer is what counts)
+SCROLL_WITH_FOOTER = 40
+
+
+def make_scrollable(container, min_height: int = 150, footer: tuple = ()) -> None:
     """Move ``container``'s rows into a vertical scroll area, and let every row shrink to the
     dock's width (long texts wrap, drop-down lists and file rows narrow), so that a docked
-    widget fits a small screen in height and in width.
+    widget fits a small screen in height and in width. The rows of ``footer`` (its widgets:
+    the run button, its progress and status) stay below the scroll area, always in sight.
 
     Call once, after every row was added; rows shown or hidden later keep working."""
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
     outer = container.native.layout()
-    inner = QWidget()
-    rows = QVBoxLayout(inner)
-    rows.setContentsMargins(outer.contentsMargins())
-    rows.setSpacing(outer.spacing())
+    inner, foot = QWidget(), QWidget()
+    foot.setObjectName(FOOTER)
+    rows, foot_rows = QVBoxLayout(inner), QVBoxLayout(foot)
+    for layout in (rows, foot_rows):
+        layout.setContentsMargins(outer.contentsMargins())
+        layout.setSpacing(outer.spacing())
+    pinned = [widget.native for widget in footer]
     while outer.count():
         row = outer.itemAt(0).widget()
         if row is not None:  # removeWidget deletes the old layout item: the row then answers
             outer.removeWidget(row)  # to its new one (a taken item left alive would keep the
-            rows.addWidget(row)  # row's height-for-width stale when its text grows)
+            # row's height-for-width stale when its text grows)
+            below = any(row is p or row.isAncestorOf(p) for p in pinned)
+            (foot_rows if below else rows).addWidget(row)
             continue
         item = outer.takeAt(0)
         if item.layout() is None:
@@ -37,13 +49,20 @@ def make_scrollable(container, min_height: int = 150) -> None:
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setWidget(inner)
-    scroll.setMinimumHeight(min_height)
+    scroll.setMinimumHeight(min_height if not pinned else min(min_height, SCROLL_WITH_FOOTER))
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(scroll)
     fit_width(inner)
+    if foot_rows.count():
+        foot_rows.setContentsMargins(foot_rows.contentsMargins().left(), 2,
+                                     foot_rows.contentsMargins().right(), 4)  # fmt: skip
+        outer.addWidget(foot)
+        fit_width(foot)
+        keep_wrapped_height(foot)
     # the dock is never narrower than its rows: nothing is cut off on the right
     bar = scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(max(ROW_WIDTH, inner.minimumSizeHint().width() + bar))
+    scroll.setMinimumWidth(max(ROW_WIDTH, inner.minimumSizeHint().width() + bar,
+                               foot.minimumSizeHint().width() if foot_rows.count() else 0))
 
 
 def fit_width(widget) -> None:
@@ -79,3 +98,29 @@ def fit_width(widget) -> None:
             button.setToolTip(button.text())
             button.setText("…")
             button.setMaximumWidth(32)
+
+
+def button_row(*buttons):
+    """Buttons side by side in one row (e.g. a run button and its Cancel), no label."""
+    from magicgui.widgets import Container
+
+    row = Container(widgets=list(buttons), layout="horizontal", labels=False)
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
+def keep_wrapped_height(widget) -> None:
+    """Keep ``widget`` (outside a scroll area) at least as tall as its wrapped texts need at
+    its width, as its texts and width change: a squeezed dock shrinks its scroll area, not a
+    status line."""
+    from qtpy.QtCore import QEvent, QObject
+
+    class Follow(QObject):
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+            if event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest):
+                need = obj.layout().heightForWidth(obj.width())
+                if need > 0 and need != obj.minimumHeight():
+                    obj.setMinimumHeight(need)
+            return False
+
+    widget.installEventFilter(Follow(widget))

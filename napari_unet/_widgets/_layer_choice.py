@@ -1,23 +1,18 @@
-"""Drop-downs of a window's layers: its images, and the labels layers a user may choose (not
-those the tool draws to show what a round changed or the live answer). They read the window
-they were made for, docked or not; docked (as the plugin's manifest docks them), napari
-refreshes them as layers come, go, move and are renamed."""
+"""Drop-downs of a window's layers: the images and the labels layers a user may choose (not
+those the tool draws to show a probability, an uncertainty, what a round changed or the live
+answer). They read the window they were made for, docked or not; docked (as the plugin's
+manifest docks them), napari refreshes them as layers come, go, move and are renamed."""
 
 from __future__ import annotations
 
 from magicgui.widgets import ComboBox
 
-from .._session import labels_layers
+from .._session import image_layers, labels_layers
 
 
 def image_choice(viewer, label: str, nullable: bool = False) -> ComboBox:
-    """A ``ComboBox`` of ``viewer``'s image layers."""
-    from napari.layers import Image
-
-    def images(_=None) -> list:
-        return [layer for layer in viewer.layers if isinstance(layer, Image)]
-
-    return ComboBox(label=label, choices=images, nullable=nullable)
+    """A ``ComboBox`` of ``viewer``'s image layers, the tool's display layers left out."""
+    return ComboBox(label=label, choices=lambda _=None: image_layers(viewer), nullable=nullable)
 
 
 def labels_choice(viewer, label: str, nullable: bool = False) -> ComboBox:

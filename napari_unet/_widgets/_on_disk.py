@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .._session import image_file
+from .._session import display_metadata, image_file
 from ._classes import class_colormap, legend
 from ._levels import level_data, level_scale
 
@@ -128,9 +128,10 @@ class DiskOutputs:
             self.runner.say(f"written to {folder}; not shown: the image layer was removed")
             return
         kw = {"scale": level_scale(layer, level), "translate": layer.translate}
-        self.viewer.add_image(probability, name=f"{layer.name} probability", colormap="magma",
-                              contrast_limits=(0, 1), blending="additive", visible=False,
-                              **kw)  # fmt: skip
+        name = f"{layer.name} probability"
+        self.viewer.add_image(probability, name=name, colormap="magma", contrast_limits=(0, 1),
+                              blending="additive", visible=False,
+                              metadata=display_metadata(name), **kw)  # fmt: skip
         shown = self.viewer.add_labels(labels, name=f"{layer.name} labels",
                                        colormap=class_colormap(), **kw)  # fmt: skip
         from unet_core.inference.into import BAND_ROWS

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._session import display_metadata
+
 
 def show_pyramid(viewer, name: str, levels: list, kw: dict) -> None:
     """The probability of a multiscale image as a multiscale layer (replaced each run)."""
     if name in viewer.layers:
         viewer.layers.remove(name)
     viewer.add_image(levels, multiscale=True, name=name, colormap="magma",
-                     contrast_limits=(0, 1), blending="additive", visible=False, **kw)
+                     contrast_limits=(0, 1), blending="additive", visible=False,
+                     metadata=display_metadata(name), **kw)  # fmt: skip
 
 
 def output_layer(viewer, name: str, kind: str, shape, dtype, kw: dict):
@@ -29,5 +32,6 @@ def output_layer(viewer, name: str, kind: str, shape, dtype, kw: dict):
     if kind == "objects":  # separate objects: napari's random colours, outlined
         return viewer.add_labels(data, name=name, opacity=0.6, **kw), True
     layer = viewer.add_image(data, name=name, colormap="magma", contrast_limits=(0, 1),
-                             blending="additive", visible=False, **kw)  # fmt: skip
+                             blending="additive", visible=False,
+                             metadata=display_metadata(name), **kw)  # fmt: skip
     return layer, True

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from magicgui.widgets import PushButton
 
+from .._session import display_metadata
+
 
 def camera_of(viewer):
     """The viewer's camera: ``viewer.scene.camera`` from napari 0.9 (``viewer.camera`` is
@@ -60,7 +62,8 @@ class WhereNextPanel:
                 self.viewer.layers.remove(name)
             self.viewer.add_image(data, name=name, colormap="inferno", blending="additive",
                                   opacity=0.6, contrast_limits=(0, 1), scale=image.scale[-2:],
-                                  translate=image.translate[-2:])  # fmt: skip
+                                  translate=image.translate[-2:],
+                                  metadata=display_metadata(name))  # fmt: skip
         if active is not None and active in self.viewer.layers:
             self.viewer.layers.selection.active = active
         self.say(f"uncertainty of '{image.name}': mean {data.mean():.3f}")

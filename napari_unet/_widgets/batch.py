@@ -27,7 +27,7 @@ from unet_core.base.names import one_line as printable
 from .._jobs import AUTO, batch_job, resolve_model
 from .._session import new_pair, workspace
 from ._classes import class_colormap
-from ._fit import make_scrollable
+from ._fit import button_row, make_scrollable
 from ._model_picker import ModelPicker, device_choices
 from ._runner import JobRunner, error_line
 from ._scale_out import ScaleOutRows
@@ -77,9 +77,8 @@ class BatchWidget(Container):
         self.extend([self._input, self._pattern, self._recursive, self._output, self._model,
                      self._model_file, self._device, self._threshold, self._save_prob,
                      self._overwrite, self._objects, self._fov_angle, *self._scale_out.rows,
-                     self._run,
-                     self._cancel, self._progress, self._status, self._failures,
-                     self._results, self._open])  # fmt: skip
+                     button_row(self._run, self._cancel), self._progress, self._status,
+                     self._failures, self._results, self._open])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status,
                                "cancelling after the current tiles…")  # fmt: skip
         self._input.changed.connect(self._on_input)
@@ -92,7 +91,7 @@ class BatchWidget(Container):
         self._failed: list[list[str]] = []
         self.run = None  # the last finished BatchRun
         self.max_width = 520
-        make_scrollable(self)
+        make_scrollable(self, footer=(self._run, self._cancel, self._progress, self._status))
 
     @property
     def _worker(self):
@@ -112,8 +111,10 @@ class BatchWidget(Container):
     def _on_run(self) -> None:
         folder, out = self._input.value, self._output.value
         try:
-            if not folder or not Path(folder).is_dir() or str(folder) == ".":
+            if not folder or str(folder) == ".":
                 raise ValueError("choose an input folder first")
+            if not Path(folder).is_dir():
+                raise ValueError(f"the input folder {folder} does not exist (or is no folder)")
             if not out or str(out) == ".":
                 raise ValueError("choose an output folder first")
             ref = self._picker.ref()  # AUTO: the job chooses, reading the folder's pictures

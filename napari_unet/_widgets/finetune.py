@@ -25,7 +25,7 @@ from .._jobs import resolve_model, round_job
 from .._session import image_pixels, show_project, workspace
 from ._choice import ChoiceRow
 from ._classes import colormap_for
-from ._fit import make_scrollable
+from ._fit import button_row, make_scrollable
 from ._layer_choice import image_choice, labels_choice
 from ._live_panel import LivePanel
 from ._loop_view import LoopView
@@ -82,7 +82,7 @@ class FinetuneWidget(Container):
                                self._on_stroke)  # fmt: skip
         self.extend([*self._project.rows, *self._pairs.rows, *self._live.rows,
                      self._held_image, self._held_labels, self._base, self._base_file,
-                     self._seconds, self._steps, self._device, self._run, self._cancel,
+                     self._seconds, self._steps, self._device, button_row(self._run, self._cancel),
                      self._progress, self._status, *self._choice.rows, *self._where.rows,
                      *self._versions.rows])  # fmt: skip
         self.plot = LossPlot()
@@ -95,7 +95,8 @@ class FinetuneWidget(Container):
         self.keys = LoopKeys(viewer, self, self._run, self._runner, self._pairs, self._where,
                              self._versions)  # Shift+F, N, H, U: see ._shortcuts
         self.max_width = 460
-        make_scrollable(self)
+        make_scrollable(self, footer=(
+            self._run, self._cancel, self._progress, self._status, *self._choice.rows))  # fmt: skip
         self._pairs.mode.changed.emit(self._pairs.mode.value)
         self._pairs.follow(self._pairs.target.value)
 
@@ -215,7 +216,7 @@ class FinetuneWidget(Container):
 
         def ask(mismatch: str, answers: list) -> None:
             self._choice.ask(f"{mismatch}.", *answers)
-            self._runner.say(mismatch)
+            self._runner.say("answer the question below to go on")
 
         return same_image(pair, image_layer, self._viewer, ask, use, retry)
 

@@ -20,7 +20,7 @@ from magicgui.widgets import (
 
 from .._session import image_id, image_pixels, pair_of, workspace
 from ._classes import CLASS_COLOURS
-from ._fit import make_scrollable
+from ._fit import button_row, make_scrollable
 from ._layer_choice import image_choice, labels_choice
 from ._runner import JobRunner
 from ._save_measurements import MeasurementsSaver
@@ -62,9 +62,9 @@ class MeasureWidget(Container):
                                         row=_row)  # fmt: skip
         self._saver.button.tooltip = "the table as a CSV file: one row, a column per measure"
         self.extend([self._image, self._target, self._typed, self._pixel, self._angle,
-                     self._follow, self._run, self._cancel, self._show, self._status,
+                     self._follow, button_row(self._run, self._cancel), self._show, self._status,
                      self._table, self._saver.button])  # fmt: skip
-        make_scrollable(self)
+        make_scrollable(self, footer=(self._run, self._cancel, self._status))
         self._table.native.setMinimumHeight(260)
         self._table.native.verticalHeader().setVisible(False)  # no row numbers: room for names
         self._table.native.horizontalHeader().setStretchLastSection(True)

@@ -22,7 +22,7 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from .._jobs import AUTO, measure_job, segment_job, segment_stack_job
 from .._session import image_id, image_pixels, new_pair, pair_of, take_classes, workspace
 from ._classes import class_colormap, legend
-from ._fit import make_scrollable
+from ._fit import button_row, make_scrollable
 from ._layer_choice import image_choice
 from ._levels import (
     LevelPicker,
@@ -78,8 +78,9 @@ class SegmentWidget(Container):
         self._saver = MeasurementsSaver(lambda: self._last, lambda text: self._runner.say(text),
                                         self._workspace.describe)  # Save measurements…
         self.extend([self._image, self._levels.choice, self._model, self._model_file,
-                     self._device, self._tile, self._tta, self._objects, self._whole, self._run,
-                     self._cancel, self._progress, self._threshold, self._legend, self._status,
+                     self._device, self._tile, self._tta, self._objects, self._whole,
+                     button_row(self._run, self._cancel), self._progress, self._threshold,
+                     self._legend, self._status,
                      self._measurements, self._measure, self._saver.button])  # fmt: skip
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status)
         self._disk = DiskOutputs(napari_viewer, self._workspace, self._runner, self._image,
@@ -93,7 +94,7 @@ class SegmentWidget(Container):
         self._measure.changed.connect(self._on_measure)
         self._last: dict | None = None  # the most recent result shown
         self.max_width = 460
-        make_scrollable(self)
+        make_scrollable(self, footer=(self._run, self._cancel, self._progress, self._status))
 
     @property
     def _worker(self):

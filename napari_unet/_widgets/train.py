@@ -31,7 +31,7 @@ from unet_core.training.networks import NETWORKS
 from .._jobs import train_job
 from .._session import default_folder, image_pixels, new_pair, pair_of, workspace
 from ._classes import legend, parse_names
-from ._fit import make_scrollable
+from ._fit import button_row, make_scrollable
 from ._layer_choice import image_choice, labels_choice
 from ._model_picker import ModelPicker, device_choices
 from ._plot import LossPlot
@@ -75,16 +75,15 @@ class TrainWidget(Container):
         self._device = ComboBox(label="device", choices=device_choices(), value="auto")
         self._project = FileEdit(label="project folder", mode="d")
         self._run = PushButton(text="Train a new model")
-        self._cancel = PushButton(text="Stop (keeps the best so far)", enabled=False)
+        self._cancel = PushButton(text="Stop", enabled=False)
+        self._cancel.tooltip = "stop training: the best model so far is kept and saved"
         self._progress = ProgressBar(label="progress", min=0, max=100, value=0)
         self._status = Label(label="status", value="label a few images, then train")
         self.extend([self._source, self._image, self._mask_layer, self._scribbles, self._add_pair,
                      self._pairs_view, self._images_dir, self._labels_dir, self._classes,
                      self._legend, self._size, self._imagenet, self._minutes, self._stall,
-                     self._base,
-                     self._base_file, self._device,
-                     self._project, self._run, self._cancel, self._progress,
-                     self._status])  # fmt: skip
+                     self._base, self._base_file, self._device, self._project,
+                     button_row(self._run, self._cancel), self._progress, self._status])
         self._runner = JobRunner(self._run, self._cancel, self._progress, self._status,
                                "stopping: saving the best weights so far…")  # fmt: skip
         self._runner.on_cancel = self._stop_training
@@ -95,7 +94,7 @@ class TrainWidget(Container):
         self._pairs: list[tuple] = []
         self._stop = False
         self.max_width = 460
-        make_scrollable(self)
+        make_scrollable(self, footer=(self._run, self._cancel, self._progress, self._status))
         self._source.changed.connect(self._on_source)
         self._classes.changed.connect(lambda *_: self._show_legend())
         self._scribbles.changed.connect(lambda *_: self._show_legend())

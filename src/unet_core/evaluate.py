@@ -133,14 +133,19 @@ def trained_on(card, paths: list[Path]) -> list[str]:
 
 
 def _check_pair(image, truth, roi, paths) -> None:
-    """A one-line ValueError naming the file whose size does not match its image, or whose
-    field of view is empty (the metrics would be NaN)."""
+    """A one-line ValueError naming the file whose size does not match its image, a label
+    image in colour (a photograph given as labels), or whose field of view is empty (the
+    metrics would be NaN)."""
     size = image.shape[:2]
     for what, array, path in (("label image", truth, paths[1]),
                               ("field-of-view mask", roi, paths[-1])):  # fmt: skip
         if array is not None and array.shape[:2] != size:
             raise ValueError(f"{path.name}: the {what} is {_dims(array)} pixels but "
                              f"{paths[0].name} is {_dims(image)}")  # fmt: skip
+    if truth.ndim == 3 and truth.shape[-1] in (3, 4) and \
+            not (truth[..., :3] == truth[..., :1]).all():  # fmt: skip
+        raise ValueError(f"{paths[1].name}: the label image is in colour; labels hold one "
+                         "class per pixel (were the images and the labels swapped?)")  # fmt: skip
     if roi is not None and not roi.any():
         raise ValueError(f"{paths[2].name}: the field-of-view mask is empty (no pixel inside)")
     if truth.dtype.kind == "f" and not np.isfinite(truth).all():

@@ -369,6 +369,17 @@ def test_evaluate_names_a_field_of_view_mask_of_another_size_or_an_empty_one(tmp
     assert "the field-of-view mask is empty" in capsys.readouterr().err
     Image.fromarray(np.full((40, 40), 255, np.uint8)).save(tmp_path / "fov/1.png")
     assert main(args) == 0 and "nan" not in capsys.readouterr().out.lower()
+    # a colour photograph given as the labels (the folders swapped): refused in one line; a
+    # gray label image saved as RGB (three equal channels) is labels
+    rgb = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "labels/1.png")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == ("napari-unet evaluate: error: 1.png: the label image is in colour; labels "
+                   "hold one class per pixel (were the images and the labels swapped?)"), err
+    gray = (rng.random((40, 40)) > 0.8).astype(np.uint8) * 255
+    Image.fromarray(np.repeat(gray[..., None], 3, axis=2)).save(tmp_path / "labels/1.png")
+    assert main(args) == 0
 
 
 @pytest.mark.parametrize(
@@ -524,6 +535,12 @@ def test_a_mask_of_another_file_of_the_same_name_is_not_taken_for_this_ones(tmp_
     assert second.reason.startswith(f"same_mask.tif is the mask of another file, {a}/same.tif")
     (again,) = list(BatchRun(a, out, model=str(model_file), device="cpu"))
     assert again.status == "skipped"  # its own mask: resumed as before
+    (replaced,) = list(BatchRun(b, out, model=str(model_file), device="cpu", overwrite=True))
+    rows = rows_of(out)  # the report lists the mask once, as the file that made it now
+    assert replaced.status == "ok" and str(b / "same.tif") in rows
+    assert str(a / "same.tif") not in rows and [r["mask"] for r in rows.values()] == \
+        [str(out / "same_mask.tif")]  # fmt: skip
+    assert int(rows[str(b / "same.tif")]["width"]) == 50
     (out / "x_mask.tif").mkdir()  # something that is not a mask where one would go
     images(tmp_path / "c", ["x.tif"])
     (blocked,) = list(BatchRun(tmp_path / "c", out, model=str(model_file), device="cpu"))

@@ -1,6 +1,7 @@
 """Field-of-view detection and automatic scale."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from unet_core.data.drive import binarize
 from unet_core.data.io import read_image
 from unet_core.tasks.fov import fov_circle, fov_diameter, fov_mask
 from unet_core.tasks.fundus import auto_scale
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def synthetic_fundus(size: int, diameter: int) -> np.ndarray:
@@ -112,6 +115,21 @@ def test_a_photograph_without_colour_is_told_and_an_artery_vein_model_says_so(sh
     assert Fundus().notes(image, av) == [] == Fundus().notes(gray, vessels)
     green_av = dataclasses.replace(av, preprocessing=Preprocessing("green"))
     assert Fundus().notes(gray, green_av) == []  # a model that reads no colour loses none
+
+
+def test_an_em_model_says_when_it_is_given_a_fundus_photograph_or_a_colour_picture():
+    from skimage import data
+
+    from unet_core.tasks.em import COLOUR_TO_EM, EM, FUNDUS_TO_EM
+
+    card = ModelCard(UNet(1, 2, base_channels=4, depth=2).config, Preprocessing("gray"),
+                     ["background", "membrane"], task="em")  # fmt: skip
+    fundus = read_image(SAMPLES / "fundus_retina.jpg")
+    assert EM().notes(fundus, card) == [FUNDUS_TO_EM]
+    assert EM().notes(data.astronaut(), card) == [COLOUR_TO_EM]
+    em_slice = read_image(SAMPLES / "em_isbi2012_test00_crop.png")
+    assert EM().notes(em_slice, card) == [] == EM().notes(np.stack([em_slice] * 3, -1), card)
+    assert EM().notes(np.zeros((4, 32, 32), np.uint8), card) == []  # a stack
 
 
 def test_fov_matches_drive_masks(shared_data):

@@ -263,6 +263,12 @@ def test_class_values_missing_from_every_mask_are_noted(tmp_path, discs):
     tifffile.imwrite(root / "labels" / "a.tif", labels)
     data = load_folders(root / "images", root / "labels")
     assert len(data.classes) == 6 and "2, 3, 4 appear in no mask" in data.notes[0]
+    # classes named beyond what the masks hold (0/255 masks, three names): said too
+    tifffile.imwrite(root / "labels" / "a.tif", (discs(0, 96)[1] > 0).astype(np.uint8) * 255)
+    data = load_folders(root / "images", root / "labels", ["bg", "cell", "border"])
+    assert data.classes == ["bg", "cell", "border"]
+    assert data.notes[-1] == ("'border' (value(s) 2) appear in no mask: nothing here teaches them; "
+                              "paint them, or name only the classes the labels hold")
 
 
 def test_evaluate_pairs_by_stem_and_names_what_it_cannot_pair(tmp_path, discs, capsys):

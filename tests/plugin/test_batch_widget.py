@@ -160,7 +160,7 @@ def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot):
 
 def test_auto_on_a_folder_without_pictures_fails_in_one_line(batch_widget, tmp_path, qtbot):
     """auto reads the folder in the job: a folder with no picture ends the run with one line
-    naming the folder and what to do, and nothing is written."""
+    naming the folder, and nothing is written; a folder that is not there is named too."""
     viewer, widget, shown = batch_widget
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("no pictures here")
@@ -169,9 +169,12 @@ def test_auto_on_a_folder_without_pictures_fails_in_one_line(batch_widget, tmp_p
     widget._run.clicked.emit()
     wait_idle(qtbot, widget)
     status = widget._status.value
-    assert status.startswith("failed: no image to choose a model from in ") and \
-        status.endswith("notes: choose a model") and "\n" not in status, status  # fmt: skip
+    assert status == f"failed: no file to segment in {tmp_path / 'notes'}", status
     assert not (tmp_path / "notes" / "segmented").exists()
+    widget._input.value = tmp_path / "moved away"  # a folder that is not there (any more)
+    widget._run.clicked.emit()
+    assert widget._status.value == (f"the input folder {tmp_path / 'moved away'} does not exist "
+                                    "(or is no folder)") and widget._worker is None  # fmt: skip
 
 
 def test_a_local_cluster_of_two_workers_writes_the_masks_of_a_local_run(

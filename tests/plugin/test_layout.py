@@ -3,9 +3,10 @@ row fits the dock's width (no clipped text, no row wider than the dock), and eac
 scrolls its own rows."""
 
 import pytest
-from qtpy.QtWidgets import QApplication, QCheckBox, QLabel, QPushButton, QScrollArea
+from qtpy.QtWidgets import QApplication, QCheckBox, QLabel, QPushButton, QScrollArea, QWidget
 
 from napari_unet import PLUGIN
+from napari_unet._widgets._fit import FOOTER
 
 WIDGETS = [
     "Segment",
@@ -16,20 +17,30 @@ WIDGETS = [
 
 
 def clipped(widget) -> list[str]:
-    """Texts of ``widget`` that do not fit where they are shown."""
+    """Texts of ``widget`` that do not fit where they are shown: in its scroll area, and in
+    the rows kept below it (the run button, progress, status)."""
     scroll = widget.native.findChild(QScrollArea)
-    inner = scroll.widget()
     out = []
-    if inner.minimumSizeHint().width() > scroll.viewport().width():
-        out.append(f"rows need {inner.minimumSizeHint().width()} px of "
-                   f"{scroll.viewport().width()}")  # fmt: skip
+    areas = [(scroll.widget(), scroll.viewport().width())]
+    foot = widget.native.findChild(QWidget, FOOTER)
+    if foot is not None:
+        areas.append((foot, foot.width()))
+    for inner, width in areas:
+        out += clipped_in(inner, width)
+    return out
+
+
+def clipped_in(inner, width: int) -> list[str]:
+    out = []
+    if inner.minimumSizeHint().width() > width:
+        out.append(f"rows need {inner.minimumSizeHint().width()} px of {width}")
     for child in inner.findChildren(QLabel) + inner.findChildren(QPushButton) + \
             inner.findChildren(QCheckBox):  # fmt: skip
         if not child.isVisible() or not child.text():
             continue
         wraps = isinstance(child, QLabel) and child.wordWrap()
         right = child.mapTo(inner, child.rect().topRight()).x()
-        if right > scroll.viewport().width() + 1:
+        if right > width + 1:
             out.append(f"{child.text()!r} ends at {right} px")
         elif not wraps and child.sizeHint().width() > child.width() + 1:
             out.append(f"{child.text()!r} needs {child.sizeHint().width()} px, has {child.width()}")
@@ -112,3 +123,23 @@ def test_a_docks_title_shows_whole(make_napari_viewer, qtbot, name):
     assert name in title.text()
     assert title.fontMetrics().horizontalAdvance(title.text()) <= title.width(), \
         (title.text(), title.width(), dock.width())
+
+
+@pytest.mark.gl
+def test_a_question_with_a_long_layers_name_fits_and_its_run_button_stays_in_sight(
+        make_napari_viewer, qtbot):  # fmt: skip
+    """Fine-tune's question (labels made on another image) names layers in its buttons: a long
+    name is shortened there (whole in the tooltip), never widening the dock; the run button,
+    the status and the question sit below the scrolled rows, in sight."""
+    viewer = make_napari_viewer(show=True)
+    _, fine = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
+    name = "Go on with 'IM000123_left_eye_2026-12-07_visit3_probability'"
+    fine._choice.ask("'a labels' were made on 'b', not on 'c'.", ("Use 'b'", lambda: None),
+                     (name, lambda: None))  # fmt: skip
+    settle(qtbot, viewer.window._qt_window)
+    assert clipped(fine) == [], "; ".join(clipped(fine))
+    assert fine._choice.first.text == "Use 'b'"
+    assert fine._choice.second.text.endswith("…'") and fine._choice.second.tooltip == name
+    foot = fine.native.findChild(QWidget, FOOTER)
+    for row in (fine._run, fine._status, fine._choice.question, fine._choice.second):
+        assert foot.isAncestorOf(row.native) and row.native.isVisible()

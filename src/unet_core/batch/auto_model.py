@@ -15,8 +15,9 @@ def folder_model(folder: str, pattern: str = "*", recursive: bool = False) -> tu
     from ..tasks import NoModelFits, suggest_model
     from .files import find_inputs
 
-    unfit, read = None, 0
+    unfit, read, listed = None, 0, 0
     for path in find_inputs([folder], pattern, recursive):
+        listed += 1
         try:
             image = read_image(path)
         except ValueError:  # unreadable: the batch says why; the next one
@@ -33,4 +34,7 @@ def folder_model(folder: str, pattern: str = "*", recursive: bool = False) -> tu
     if unfit is not None:
         raise ValueError(f"no bundled model fits the images of {folder} ({unfit}: in colour "
                          "but not a fundus photograph): choose a model")  # fmt: skip
-    raise ValueError(f"no image to choose a model from in {folder}: choose a model")
+    if not listed:
+        where = f"{folder} (pattern '{pattern}')" if pattern not in ("", "*") else folder
+        raise ValueError(f"no file to segment in {where}")
+    raise ValueError(f"no file of {folder} could be read as an image: no model to choose from")

@@ -175,10 +175,14 @@ class Report:
                 header, rows = None, list(self.previous.values())
             self.columns = _merge(self.columns, header or ())
             others: dict[str, dict] = {}
-            for row in rows:  # the latest row of each file that earlier or other runs wrote
-                if row["file"] not in self.rows:
+            written = {row["mask"] for row in self.rows.values() if row["status"] == "ok"}
+            for row in rows:  # the latest row of each file that earlier or other runs wrote,
+                if row["file"] not in self.rows:  # unless this run overwrote its outputs
                     others.pop(row["file"], None)
-                    others[row["file"]] = row
+                    if not row.get("mask") or row["mask"] not in written:
+                        others[row["file"]] = row
+            if others and summary:
+                summary = f"this run: {summary}; earlier runs' rows: {len(others)}"
             try:
                 self._write([*self.rows.values(), *others.values()], summary)
             except OSError as exc:  # name the report, not its temporary file

@@ -206,15 +206,19 @@ def check_arrays(images: list[np.ndarray], labels: list[np.ndarray], names: list
             f"{c}-channel" for c in sorted({_channels(k[1]) for k in kept})))  # fmt: skip
     if problems or not kept:
         raise DataError("; ".join(problems) or "no training images")
-    if classes is None:
+    named = classes is not None
+    if not named:
         k = max(int(lab[lab != IGNORE_LABEL].max(initial=0)) for _, _, lab in kept) + 1
         classes = default_class_names(max(2, k))
-        seen = set().union(*(np.unique(lab).tolist() for _, _, lab in kept))
-        missing = [str(c) for c in range(1, len(classes)) if c not in seen]
-        if missing:
-            notes.append(f"class value(s) {', '.join(missing)} appear in no mask, yet the model "
-                         f"gets {len(classes)} classes: check the labels, or name the classes "
-                         "with --classes")  # fmt: skip
+    seen = set().union(*(np.unique(lab).tolist() for _, _, lab in kept))
+    missing = [c for c in range(1, len(classes)) if c not in seen]
+    if missing:  # a class without a pixel is not learned, and scores 0 on held-out images
+        notes.append(f"class value(s) {', '.join(map(str, missing))} appear in no mask, yet the "
+                     f"model gets {len(classes)} classes: check the labels, or name the "
+                     "classes with --classes" if not named else
+                     f"{', '.join(repr(classes[c]) for c in missing)} (value(s) "
+                     f"{', '.join(map(str, missing))}) appear in no mask: nothing here "
+                     "teaches them; paint them, or name only the classes the labels hold")
     names, images, labels = (list(x) for x in zip(*kept))
     return FolderData(names, images, labels, list(classes), preprocessing_for(images[0]), notes)
 

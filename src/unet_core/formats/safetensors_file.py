@@ -65,8 +65,9 @@ def open_model_file(path: Path) -> tuple[Any, ModelCard]:
         header = handle.metadata() or {}
     except Exception as exc:
         raise ModelFileError(
-            f"{path.name} is not a napari-unet model file (expected a .safetensors file or a "
-            f"bioimage.io .zip written by napari-unet; pickled PyTorch files are refused)"
+            f"{path.name} is not a napari-unet model file: its contents are no safetensors "
+            f"file (a model is a .safetensors file or a bioimage.io .zip written by "
+            f"napari-unet; pickled PyTorch files are refused)"
         ) from exc
     if header.get("format") != FORMAT or "card" not in header:
         raise ModelFileError(f"{path.name} is a safetensors file but not a napari-unet model")

@@ -7,6 +7,13 @@ import numpy as np
 
 from .task import Task
 
+#: what Segment, Batch and the command line say of a fundus photograph given to an EM model
+FUNDUS_TO_EM = ("a fundus photograph, and this model learned cell membranes in electron "
+                "micrographs: the drive model is made for it")  # fmt: skip
+#: ... and of another picture in colour
+COLOUR_TO_EM = ("a picture in colour, and this model learned cell membranes in grayscale "
+                "electron micrographs: its result may mean little")  # fmt: skip
+
 
 class EM(Task):
     """Cell membranes in serial-section EM."""
@@ -15,6 +22,19 @@ class EM(Task):
     bundled = "em"
     tags = ("electron-microscopy", "membranes", "neurons")
     sample = "em_isbi2012_test00_crop.png"  # a 256 x 256 crop of ISBI 2012 test slice 00
+
+    def notes(self, image: np.ndarray, card, context=None) -> list[str]:
+        """A fundus photograph, or a picture in colour, given to a model of EM membranes."""
+        from .fov import has_colour, looks_like_fundus
+
+        image = np.asarray(image)
+        if image.ndim == 3 and image.shape[-1] not in (3, 4):
+            return []  # a stack: the kind of a volume is not guessed
+        if looks_like_fundus(image):
+            return [FUNDUS_TO_EM]
+        if image.ndim == 3 and has_colour(image):
+            return [COLOUR_TO_EM]
+        return []
 
     def truth(self, labels, num_classes) -> np.ndarray:
         """The challenge's labels (0 = membrane) as class indices (1 = membrane)."""
