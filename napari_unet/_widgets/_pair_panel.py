@@ -25,12 +25,16 @@ class PairPanel:
     default_classes : ``() -> list[str]``, the class names of labels no model has made yet
         (the chosen base model's).
     on_target : called with the labels layer when another one is chosen.
+    on_renamed : called with the pair whose class names the user changed (not when the rows
+        only show another pair's).
     """
 
     def __init__(self, viewer, workspace, default_classes: Callable[[], list[str]],
-                 on_target: Callable[[object], object]):  # fmt: skip
+                 on_target: Callable[[object], object],
+                 on_renamed: Callable[[object], object] = lambda pair: None):  # fmt: skip
         self.viewer, self.workspace = viewer, workspace
         self.default_classes, self.on_target = default_classes, on_target
+        self.on_renamed = on_renamed
         self.image = image_choice(viewer, "image")
         self.mode = ComboBox(label="mode", choices=[CORRECTIONS, SCRIBBLES], value=CORRECTIONS)
         self.target = labels_choice(viewer, "labels")
@@ -135,8 +139,9 @@ class PairPanel:
         except ValueError as exc:
             self.legend.value = str(exc)
             return
-        if pair is not None and names:
+        if pair is not None and names and list(names) != list(pair.classes):
             pair.classes = names
+            self.on_renamed(pair)
         self.show_legend()
 
     def _least(self, pair) -> int | None:

@@ -56,7 +56,8 @@ class FinetuneWidget(Container):
         self._base, self._base_file = self._picker.rows
         self._base.tooltip = ("latest: the model whose prediction the labels hold, the version "
                               "a round made on them, or the one they were re-segmented with")
-        self._pairs = PairPanel(viewer, ws, self._default_classes, self._on_target)
+        self._pairs = PairPanel(viewer, ws, self._default_classes, self._on_target,
+                                lambda pair: self._project.save_soon(pair))  # fmt: skip
         self._held_image = image_choice(viewer, "held-out", nullable=True)
         self._held_labels = labels_choice(viewer, "its labels", nullable=True)
         self._seconds = SpinBox(label="budget (s)", min=1, max=3600, value=20)
@@ -90,7 +91,6 @@ class FinetuneWidget(Container):
         self._run.changed.connect(lambda *_: self._on_run())
         self._base.changed.connect(lambda *_: self._on_base())
         self._base_file.changed.connect(lambda *_: self._on_base())
-        self._pairs.names.changed.connect(lambda *_: self._on_stroke())
         ws.listeners.append(self._on_workspace)  # labels another widget made: shown as pairs
         self.keys = LoopKeys(viewer, self, self._run, self._runner, self._pairs, self._where,
                              self._versions)  # Shift+F, N, H, U: see ._shortcuts
@@ -154,7 +154,8 @@ class FinetuneWidget(Container):
                              self._pairs.image.value)  # fmt: skip
 
     def _on_stroke(self) -> None:
-        """Strokes and renamed classes since the last round are saved once the brush rests."""
+        """Strokes since the last round are saved once the brush rests (renamed classes too:
+        ``PairPanel``'s ``on_renamed``)."""
         self._project.save_soon(self._pairs.pair(create=False))
 
     def _held_out(self):

@@ -8,6 +8,7 @@ from test_finetune_loop import FINETUNE, TIMEOUT, cells_image, run_round, segmen
 
 from napari_unet import PLUGIN
 from napari_unet._session import pair_of, workspace
+from napari_unet._widgets._project_panel import SAVE_AFTER_MS
 from unet_core.postprocess import probabilities_to_labels
 from unet_core.uncertainty import entropy, most_uncertain_region
 
@@ -47,7 +48,11 @@ def test_a_reopened_project_goes_on_where_it_stopped(make_napari_viewer, tiny_mo
     day1 = first_day(make_napari_viewer, qtbot, tiny_model_file, folder)
 
     viewer = make_napari_viewer()  # the next day: a new napari
+    stamps = {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
     fine = open_project(viewer, qtbot, folder)
+    qtbot.wait(SAVE_AFTER_MS + 500)  # opening writes nothing (and says no "saved")
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()} == stamps
+    assert fine._project.saved.value == "" and not fine._project.saving
     labels = viewer.layers["cells labels"]
     np.testing.assert_array_equal(labels.data, day1)
     np.testing.assert_array_equal(viewer.layers["cells"].data, cells_image())
@@ -73,7 +78,10 @@ def test_a_reopened_project_goes_on_where_it_stopped(make_napari_viewer, tiny_mo
     fine._steps.value = 40
     assert pair.painted().sum() == 26 + 300 + 180
     before = pair.prediction().prob.copy()
+    image_file = folder / "pairs" / pair.id / "image.tif"
+    image_stamp = image_file.stat().st_mtime_ns
     run_round(fine, qtbot)
+    assert image_file.stat().st_mtime_ns == image_stamp  # the same image: not written again
     v1, v2 = workspace(viewer).versions()
     assert v2.name == "fine-tuned v2" and v2.parent == v1.ref, fine._status.value
     assert np.abs(pair.prediction().prob - before).max() > 0.05  # a new prediction, merged:
@@ -103,6 +111,10 @@ def test_a_reopened_project_goes_on_where_it_stopped(make_napari_viewer, tiny_mo
     fine._versions.restore.clicked.emit()
     assert fine._status.value == "restored the labels fine-tuned v1 was trained on: 'cells labels'"
     np.testing.assert_array_equal(labels.data, v1.trained_on[pair.id])
+
+    # classes renamed by the user are saved once the brush rests
+    fine._pairs.names.value = "background, cell wall"
+    qtbot.waitUntil(lambda: "cell wall" in (folder / "project.json").read_text(), timeout=TIMEOUT)
 
 
 def test_another_project_neither_clashes_nor_retargets(make_napari_viewer, tiny_model_file,

@@ -69,6 +69,11 @@ def read_array(folder: Path, relative: str, what: str) -> np.ndarray:
         raise ProjectError(f"{path}: {what} cannot be read ({exc})") from None
 
 
+def prediction_file(pair_id: str, index: tuple[int, ...]) -> str:
+    """Where a pair's prediction of the plane ``index`` is saved, in the project folder."""
+    return f"pairs/{pair_id}/prediction" + "".join(f"-{i}" for i in index) + ".npz"
+
+
 def read_prediction(folder: Path, relative: str, model: str, threshold: float = 0.5):
     """A :class:`Prediction` the project wrote (derived labels, painted mask, probabilities)."""
     arrays = read_npz(inside(folder, relative, "prediction file"))

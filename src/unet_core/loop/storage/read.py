@@ -13,7 +13,15 @@ from ..errors import ProjectError
 from ..identity import ImageId
 from ..project import LoopProject
 from ..records import MODES, Pair, Version
-from .files import FORMAT, MANIFEST, inside, read_array, read_manifest, read_prediction
+from .files import (
+    FORMAT,
+    MANIFEST,
+    inside,
+    prediction_file,
+    read_array,
+    read_manifest,
+    read_prediction,
+)
 
 
 class Fields:
@@ -70,6 +78,11 @@ def read_project(folder: str | os.PathLike) -> LoopProject:
     project = LoopProject(folder)
     read = (_read_v1 if version == 1 else _read_v2)
     read(project, path, data)
+    for pair in project.pairs:  # what is on disk now is not written again by the next save
+        if pair.image.digest and not Path(pair.image_file).is_absolute():
+            project.written[pair.image_file] = pair.image.digest
+        for index, prediction in pair.predictions.items():
+            project.written[prediction_file(pair.id, index)] = prediction
     return project
 
 

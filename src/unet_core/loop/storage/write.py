@@ -15,7 +15,7 @@ import numpy as np
 from ...base.files import atomic_write
 from ..project import LoopProject
 from ..records import Pair, Prediction, Version
-from .files import FORMAT, MANIFEST, inside, slug, writable_dir
+from .files import FORMAT, MANIFEST, inside, prediction_file, slug, writable_dir
 
 CURVE_COLUMNS = ["round", "version", "parent", "created", "steps", "images",
                  "corrected_pixels", "heldout_dice"]  # fmt: skip
@@ -119,8 +119,7 @@ def _plan_pair(pair: Pair, plan: Callable) -> dict:
         plan(entry["shown_file"], None, np.array(pair.shown))
     entry["predictions"] = []
     for index, pred in pair.predictions.items():
-        name = "prediction" + "".join(f"-{i}" for i in index)
-        file = f"{base}/{name}.npz"
+        file = prediction_file(pair.id, index)
         plan(file, pred, _prediction_arrays(pred))
         entry["predictions"].append({"index": list(index), "file": file, "model": pred.model,
                                      "threshold": pred.threshold})  # fmt: skip
