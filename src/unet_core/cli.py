@@ -25,7 +25,8 @@ def add_segment_parser(sub) -> argparse.ArgumentParser:
     seg = sub.add_parser("segment", help="segment images or folders of images")
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     seg.add_argument("--out", required=True, type=folder, help="output folder")
-    seg.add_argument("--model", default="drive", help="bundled model name or model file")
+    seg.add_argument("--model", default="drive", help="bundled model name, model file, or auto "
+                     "(the bundled model for the first image's kind; default: drive)")
     seg.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     seg.add_argument("--tile", type=positive_int, help="input tile edge in pixels")
     seg.add_argument("--batch-size", type=positive_int, help="tiles per forward pass")
@@ -82,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score a model against ground-truth labels")
     ev.add_argument("images", type=Path, help="image file or folder")
     ev.add_argument("labels", type=Path, help="label file or folder (paired by number or order)")
-    ev.add_argument("--model", default="drive", help="bundled model name or model file")
+    ev.add_argument("--model", default="drive",
+                    help="bundled model name or model file (default: drive)")
     ev.add_argument("--fov", type=Path, help="field-of-view masks: metrics inside them only")
     ev.add_argument("--threshold", type=probability, default=0.5, help="foreground threshold")
     ev.add_argument("--tta", action="store_true", help="average over flips and rotations")
@@ -122,7 +124,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
         pixel_size_um=args.pixel_size, fov_degrees=args.fov_degrees,
     )  # fmt: skip
     options.calibration()  # a pixel size or angle that is not a positive number: one line
-    run = BatchRun(args.inputs, args.out, model=args.model, options=options,
+    model = args.model
+    if model == "auto":  # as Segment and Batch offer it in napari
+        from .batch.auto_model import folder_model
+
+        model, why = folder_model(args.inputs, args.pattern, args.recursive)
+        print(f"auto: {model} ({why})", file=sys.stderr)
+    run = BatchRun(args.inputs, args.out, model=model, options=options,
                    pattern=args.pattern, recursive=args.recursive, scheduler=args.scheduler,
                    workers=args.workers, threads=args.threads)  # fmt: skip
     bar = tqdm(total=len(run.inputs), unit="file", disable=None, file=sys.stderr)

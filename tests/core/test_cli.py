@@ -303,3 +303,32 @@ def test_segment_says_what_a_user_should_know_of_each_photograph(tmp_path, capsy
     assert f"note: {inputs / 'red_free.png'}: no colour in this photograph" in err
     assert f"note: {inputs / 'noise.png'}: no field of view found" in err
     assert "colour.png" not in err
+
+
+def test_segment_with_model_auto_takes_the_bundled_model_for_the_images_kind(tmp_path, capsys):
+    """--model auto (the widgets' default) takes em for an EM slice and says why; a fundus
+    photograph given to em says it is one; a folder with nothing to segment: one line."""
+    import csv
+    import shutil
+
+    samples = Path(__file__).resolve().parents[2] / "sample_data"
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(samples / "em_isbi2012_test00_crop.png", inputs / "slice.png")
+    out = tmp_path / "out"
+    assert main(["segment", str(inputs), "--out", str(out), "--model", "auto",
+                 "--device", "cpu"]) == 0  # fmt: skip
+    assert "auto: em (slice.png is a grayscale image that is not a fundus photograph)" in \
+        capsys.readouterr().err  # fmt: skip
+    assert (out / "slice_mask.tif").is_file()
+    shutil.copy(samples / "fundus_retina.jpg", inputs / "zz_eye.jpg")
+    assert main(["segment", str(inputs), "--out", str(out), "--model", "em",
+                 "--device", "cpu"]) == 0  # fmt: skip
+    assert "note: " in capsys.readouterr().err
+    with open(out / "segmentation.csv", newline="") as f:
+        reason = {Path(r["file"]).name: r["reason"] for r in csv.DictReader(f)}
+    assert reason["zz_eye.jpg"].startswith("a fundus photograph, and this model learned cell "
+                                           "membranes")  # fmt: skip
+    (tmp_path / "empty").mkdir()
+    assert main(["segment", str(tmp_path / "empty"), "--out", str(out), "--model", "auto"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"no file to segment in {tmp_path / 'empty'}")

@@ -546,6 +546,9 @@ def test_a_mask_of_another_file_of_the_same_name_is_not_taken_for_this_ones(tmp_
     (blocked,) = list(BatchRun(tmp_path / "c", out, model=str(model_file), device="cpu"))
     assert (blocked.status, blocked.reason) == ("failed", "x_mask.tif is in the way: it exists "
                                                 "and is not a file")  # fmt: skip
+    summary = (out / REPORT_NAME).read_text().splitlines()[-1]  # this run's, and the others
+    assert summary.startswith("# 1 file(s): 0 segmented, 0 skipped, 1 failed in ") and \
+        summary.endswith(" (this run); 1 row(s) of earlier runs"), summary  # fmt: skip
 
 
 def test_weights_of_an_integer_type_are_refused(tmp_path, capsys):
@@ -654,7 +657,8 @@ def test_a_moved_input_folder_resumes_and_junk_at_a_mask_name_is_not_done(tmp_pa
     (result,) = [r for r in BatchRun(moved, out, model=str(model_file)) if r.path.name == "y.tif"]
     assert (result.status, result.reason) == (
         "failed",
-        "y_mask.tif exists but is not a mask (empty or not a TIFF): remove it, or use overwrite",
+        "y_mask.tif exists but is not a mask (empty or not a TIFF): remove it, or overwrite it "
+        "(--overwrite)",
     )
 
 

@@ -7,16 +7,20 @@ from __future__ import annotations
 CHOOSE_FROM = 10
 
 
-def folder_model(folder: str, pattern: str = "*", recursive: bool = False) -> tuple[str, str]:
-    """The bundled model for a folder's images, chosen from its first image that one fits
-    (of the first :data:`CHOOSE_FROM` readable ones), and why; a one-line ValueError when the
-    folder has no image, or none of those that a bundled model fits (naming the first)."""
+def folder_model(folder: str | list[str], pattern: str = "*",
+                 recursive: bool = False) -> tuple[str, str]:  # fmt: skip
+    """The bundled model for a folder's images (or those of several files and folders),
+    chosen from its first image that one fits (of the first :data:`CHOOSE_FROM` readable
+    ones), and why; a one-line ValueError when the folder has no image, or none of those that
+    a bundled model fits (naming the first)."""
     from ..data.io import read_image
     from ..tasks import NoModelFits, suggest_model
     from .files import find_inputs
 
+    inputs = [folder] if isinstance(folder, str) else list(folder)
+    folder = ", ".join(map(str, inputs))
     unfit, read, listed = None, 0, 0
-    for path in find_inputs([folder], pattern, recursive):
+    for path in find_inputs(inputs, pattern, recursive):
         listed += 1
         try:
             image = read_image(path)

@@ -31,7 +31,9 @@ class FileResult:
     """What happened to one input file."""
 
     #: the reason of a file whose outputs exist (a resumed run)
-    EXISTS = "outputs exist (use overwrite to redo)"
+    EXISTS = "outputs exist (--overwrite, or Batch's 'overwrite existing results', redoes it)"
+    #: ... as reports written before 2026-12-07 say it
+    EXISTS_BEFORE = "outputs exist (use overwrite to redo)"
 
     path: Path
     status: str  # "ok", "skipped" or "failed"

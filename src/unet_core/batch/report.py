@@ -144,7 +144,9 @@ class Report:
         before = self.previous.get(row["file"])
         if result.status == "skipped" and before and before.get("status") in ("ok", "skipped"):
             row.update({k: before.get(k, "") for k in self.columns if k not in _OWN})
-            earlier = before.get("reason", "").removeprefix(FileResult.EXISTS).lstrip("; ")
+            earlier = before.get("reason", "")
+            for said in (FileResult.EXISTS, FileResult.EXISTS_BEFORE):
+                earlier = earlier.removeprefix(said).lstrip("; ")
             if earlier and row["reason"] == FileResult.EXISTS:  # what was said of it then
                 row["reason"] = f"{FileResult.EXISTS}; {earlier}"
         self.rows.pop(row["file"], None)
@@ -182,7 +184,7 @@ class Report:
                     if not row.get("mask") or row["mask"] not in written:
                         others[row["file"]] = row
             if others and summary:
-                summary = f"this run: {summary}; earlier runs' rows: {len(others)}"
+                summary = f"{summary} (this run); {len(others)} row(s) of earlier runs"
             try:
                 self._write([*self.rows.values(), *others.values()], summary)
             except OSError as exc:  # name the report, not its temporary file

@@ -128,8 +128,8 @@ def _not_to_segment(path: Path, out_dir: Path, o: SegmentOptions,
         return None
     source = mask_source(mask_path)
     if source is None:
-        return FileResult(path, "failed", f"{mask_path.name} exists but is not a mask "
-                          "(empty or not a TIFF): remove it, or use overwrite")  # fmt: skip
+        return FileResult(path, "failed", f"{mask_path.name} exists but is not a mask (empty "
+                          "or not a TIFF): remove it, or overwrite it (--overwrite)")  # fmt: skip
     if source and source != source_text(path) and os.path.exists(source):
         # another file of the same name made it (a moved input folder keeps its masks)
         return FileResult(path, "failed", f"{mask_path.name} is the mask of another file, "
