@@ -107,6 +107,7 @@ def finetune_shot() -> Path:
     labels.data_setitem((rows, np.full(rows.size, 120)), 1)  # a membrane stroke
     right = np.argwhere(np.ones((256, 56), bool)) + (0, 200)
     labels.data_setitem((right[:, 0], right[:, 1]), IGNORE_LABEL)  # "not annotated" on the right
+    viewer.window.remove_dock_widget("all")  # Segment's dock closed: Fine-tune has the side
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
     widget._pairs.image.value, widget._pairs.target.value = viewer.layers["em slice"], labels
     widget._device.value = "cpu"

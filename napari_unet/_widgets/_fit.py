@@ -5,24 +5,31 @@ from __future__ import annotations
 
 #: the narrowest a docked widget is (its rows may ask for more): napari's default dock at
 #: 1366 x 768 is ~300 px, and a drop-down list there shows a layer's name of ~20 characters
-ROW_WIDTH = 270
+ROW_WIDTH = 280
 
 
 #: the object name of the rows kept below the scroll area (``make_scrollable``'s ``footer``)
 FOOTER = "napari_unet_footer"
+#: the Qt property that makes a row span the dock, its label column too (:func:`full_width`)
+FULL_WIDTH = "napari_unet_full_width"
 #: the least height of the scroll area above a footer (a few rows: the footer is what counts)
 SCROLL_WITH_FOOTER = 40
 
 
-def make_scrollable(container, min_height: int = 150, footer: tuple = ()) -> None:
+def make_scrollable(container, min_height: int = 150, footer: tuple = (),
+                    min_width: int = ROW_WIDTH) -> None:  # fmt: skip
     """Move ``container``'s rows into a vertical scroll area, and let every row shrink to the
     dock's width (long texts wrap, drop-down lists and file rows narrow), so that a docked
     widget fits a small screen in height and in width. The rows of ``footer`` (its widgets:
     the run button, its progress and status) stay below the scroll area, always in sight.
 
-    Call once, after every row was added; rows shown or hidden later keep working."""
+    ``min_width``: the least width of the rows (e.g. for a long dock title: napari's title bar
+    cuts what does not fit). Call once, after every row was added; rows shown or hidden later
+    keep working."""
     from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+    from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
+
+    DIRECT = Qt.FindChildOption.FindDirectChildrenOnly
 
     outer = container.native.layout()
     inner, foot = QWidget(), QWidget()
@@ -39,6 +46,9 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = ()) -> Non
             # row's height-for-width stale when its text grows)
             below = any(row is p or row.isAncestorOf(p) for p in pinned)
             (foot_rows if below else rows).addWidget(row)
+            if any(w.property(FULL_WIDTH) for w in row.findChildren(QWidget, options=DIRECT)):
+                for label in row.findChildren(QLabel, options=DIRECT):  # no label column:
+                    label.hide()  # the row spans the dock, as a button alone does
             continue
         item = outer.takeAt(0)
         if item.layout() is None:
@@ -61,7 +71,7 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = ()) -> Non
         keep_wrapped_height(foot)
     # the dock is never narrower than its rows: nothing is cut off on the right
     bar = scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(max(ROW_WIDTH, inner.minimumSizeHint().width() + bar,
+    scroll.setMinimumWidth(max(min_width, inner.minimumSizeHint().width() + bar,
                                foot.minimumSizeHint().width() if foot_rows.count() else 0))
 
 
@@ -103,9 +113,13 @@ def fit_width(widget) -> None:
 def button_row(*buttons):
     """Buttons side by side in one row (e.g. a run button and its Cancel), no label."""
     from magicgui.widgets import Container
+    from qtpy.QtWidgets import QSizePolicy
 
     row = Container(widgets=list(buttons), layout="horizontal", labels=False)
     row.margins = (0, 0, 0, 0)
+    full_width(row)
+    for button in buttons:  # the row's width shared, as a button alone on its row takes it all
+        button.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
     return row
 
 
@@ -113,14 +127,24 @@ def keep_wrapped_height(widget) -> None:
     """Keep ``widget`` (outside a scroll area) at least as tall as its wrapped texts need at
     its width, as its texts and width change: a squeezed dock shrinks its scroll area, not a
     status line."""
-    from qtpy.QtCore import QEvent, QObject
+    from qtpy.QtCore import QEvent, QObject, Qt
+    from qtpy.QtWidgets import QWidget
 
     class Follow(QObject):
         def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
             if event.type() in (QEvent.Type.Resize, QEvent.Type.LayoutRequest):
-                need = obj.layout().heightForWidth(obj.width())
-                if need > 0 and need != obj.minimumHeight():
-                    obj.setMinimumHeight(need)
+                need = widget.layout().heightForWidth(widget.width())
+                if need > 0 and need != widget.minimumHeight():
+                    widget.setMinimumHeight(need)
             return False
 
-    widget.installEventFilter(Follow(widget))
+    follow = Follow(widget)
+    widget.installEventFilter(follow)  # its width; a row's text (its label tells the row)
+    for row in widget.findChildren(QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly):
+        row.installEventFilter(follow)
+
+
+def full_width(widget) -> None:
+    """Let ``widget`` (a magicgui widget of a container with labels) take its row's label
+    column too, once :func:`make_scrollable` lays the rows out: a table, a row of buttons."""
+    widget.native.setProperty(FULL_WIDTH, True)

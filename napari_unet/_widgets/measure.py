@@ -20,7 +20,7 @@ from magicgui.widgets import (
 
 from .._session import image_id, image_pixels, pair_of, workspace
 from ._classes import CLASS_COLOURS
-from ._fit import button_row, make_scrollable
+from ._fit import button_row, full_width, make_scrollable
 from ._layer_choice import image_choice, labels_choice
 from ._runner import JobRunner
 from ._save_measurements import MeasurementsSaver
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 #: how long the brush rests before the table follows it (ms)
 SETTLE_MS = 400
+
+
+#: the least width of the rows: napari's title bar shows "Measure vessels (retina)
+#: (napari-paint-unet)" whole
+TITLE_WIDTH = 370
 
 
 class MeasureWidget(Container):
@@ -64,7 +69,9 @@ class MeasureWidget(Container):
         self.extend([self._image, self._target, self._typed, self._pixel, self._angle,
                      self._follow, button_row(self._run, self._cancel), self._show, self._status,
                      self._table, self._saver.button])  # fmt: skip
-        make_scrollable(self, footer=(self._run, self._cancel, self._status))
+        full_width(self._table)  # the measures' names and values, not an empty label
+        make_scrollable(self, footer=(self._run, self._cancel, self._status),
+                        min_width=TITLE_WIDTH)  # fmt: skip
         self._table.native.setMinimumHeight(260)
         self._table.native.verticalHeader().setVisible(False)  # no row numbers: room for names
         self._table.native.horizontalHeader().setStretchLastSection(True)
