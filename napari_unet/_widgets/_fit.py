@@ -12,6 +12,8 @@ ROW_WIDTH = 280
 FOOTER = "napari_unet_footer"
 #: the Qt property that makes a row span the dock, its label column too (:func:`full_width`)
 FULL_WIDTH = "napari_unet_full_width"
+#: ... and the one that gives a row the height the other rows leave (``full_width(fill=True)``)
+FILLS = "napari_unet_fills"
 #: the least height of the scroll area above a footer (a few rows: the footer is what counts)
 SCROLL_WITH_FOOTER = 40
 
@@ -39,13 +41,16 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
         layout.setContentsMargins(outer.contentsMargins())
         layout.setSpacing(outer.spacing())
     pinned = [widget.native for widget in footer]
+    stretch = True
     while outer.count():
         row = outer.itemAt(0).widget()
         if row is not None:  # removeWidget deletes the old layout item: the row then answers
             outer.removeWidget(row)  # to its new one (a taken item left alive would keep the
             # row's height-for-width stale when its text grows)
             below = any(row is p or row.isAncestorOf(p) for p in pinned)
-            (foot_rows if below else rows).addWidget(row)
+            fills = any(w.property(FILLS) for w in row.findChildren(QWidget, options=DIRECT))
+            (foot_rows if below else rows).addWidget(row, 1 if fills else 0)
+            stretch = stretch and not fills
             if any(w.property(FULL_WIDTH) for w in row.findChildren(QWidget, options=DIRECT)):
                 for label in row.findChildren(QLabel, options=DIRECT):  # no label column:
                     label.hide()  # the row spans the dock, as a button alone does
@@ -53,7 +58,8 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
         item = outer.takeAt(0)
         if item.layout() is None:
             rows.addItem(item)
-    rows.addStretch(1)
+    if stretch:  # rows at the top, the room left below them (unless a row takes it)
+        rows.addStretch(1)
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
     scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -144,7 +150,9 @@ def keep_wrapped_height(widget) -> None:
         row.installEventFilter(follow)
 
 
-def full_width(widget) -> None:
+def full_width(widget, fill: bool = False) -> None:
     """Let ``widget`` (a magicgui widget of a container with labels) take its row's label
-    column too, once :func:`make_scrollable` lays the rows out: a table, a row of buttons."""
+    column too, once :func:`make_scrollable` lays the rows out: a table, a row of buttons;
+    with ``fill``, the height the other rows leave too (a table)."""
     widget.native.setProperty(FULL_WIDTH, True)
+    widget.native.setProperty(FILLS, fill)

@@ -34,7 +34,7 @@ SETTLE_MS = 400
 
 #: the least width of the rows: napari's title bar shows "Measure vessels (retina)
 #: (napari-paint-unet)" whole
-TITLE_WIDTH = 370
+TITLE_WIDTH = 380
 
 
 class MeasureWidget(Container):
@@ -69,7 +69,7 @@ class MeasureWidget(Container):
         self.extend([self._image, self._target, self._typed, self._pixel, self._angle,
                      self._follow, button_row(self._run, self._cancel), self._show, self._status,
                      self._table, self._saver.button])  # fmt: skip
-        full_width(self._table)  # the measures' names and values, not an empty label
+        full_width(self._table, fill=True)  # the measures' names and values, not a label
         make_scrollable(self, footer=(self._run, self._cancel, self._status),
                         min_width=TITLE_WIDTH)  # fmt: skip
         self._table.native.setMinimumHeight(260)
