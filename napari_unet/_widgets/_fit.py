@@ -29,9 +29,7 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
     cuts what does not fit). Call once, after every row was added; rows shown or hidden later
     keep working."""
     from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
-
-    DIRECT = Qt.FindChildOption.FindDirectChildrenOnly
+    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
     outer = container.native.layout()
     inner, foot = QWidget(), QWidget()
@@ -48,12 +46,7 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
             outer.removeWidget(row)  # to its new one (a taken item left alive would keep the
             # row's height-for-width stale when its text grows)
             below = any(row is p or row.isAncestorOf(p) for p in pinned)
-            fills = any(w.property(FILLS) for w in row.findChildren(QWidget, options=DIRECT))
-            (foot_rows if below else rows).addWidget(row, 1 if fills else 0)
-            stretch = stretch and not fills
-            if any(w.property(FULL_WIDTH) for w in row.findChildren(QWidget, options=DIRECT)):
-                for label in row.findChildren(QLabel, options=DIRECT):  # no label column:
-                    label.hide()  # the row spans the dock, as a button alone does
+            stretch = not _place(row, foot_rows if below else rows) and stretch
             continue
         item = outer.takeAt(0)
         if item.layout() is None:
@@ -79,6 +72,20 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
     bar = scroll.verticalScrollBar().sizeHint().width()
     scroll.setMinimumWidth(max(min_width, inner.minimumSizeHint().width() + bar,
                                foot.minimumSizeHint().width() if foot_rows.count() else 0))
+
+
+def _place(row, rows) -> bool:
+    """Add ``row`` to the layout ``rows``, as :func:`full_width` asked; whether it fills."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QLabel, QWidget
+
+    direct = Qt.FindChildOption.FindDirectChildrenOnly
+    fills = any(w.property(FILLS) for w in row.findChildren(QWidget, options=direct))
+    rows.addWidget(row, 1 if fills else 0)
+    if any(w.property(FULL_WIDTH) for w in row.findChildren(QWidget, options=direct)):
+        for label in row.findChildren(QLabel, options=direct):  # no label column: the row
+            label.hide()  # spans the dock, as a button alone does
+    return fills
 
 
 def fit_width(widget) -> None:
