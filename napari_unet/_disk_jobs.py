@@ -8,7 +8,7 @@ import time
 from collections.abc import Generator
 from typing import Any
 
-from ._jobs import AUTO, SegmentResult, resolve_model
+from ._jobs import AUTO, SegmentResult, resolve_model, three_d_refusal
 
 #: pixels of the strided sample an automatic model choice looks at
 SAMPLE_PIXELS = 1 << 20
@@ -39,7 +39,7 @@ def segment_into_job(
         raise ValueError("a stack this large is segmented slice by slice here: untick "
                          "'whole stack' (or use a 3-D model)")  # fmt: skip
     if not whole and net.spatial_dims == 3:
-        raise ValueError("a 3-D model segments whole stacks: tick 'whole stack'")
+        raise ValueError(three_d_refusal(bool(index)))
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
     probability, labels = targets
     yield from predict_into(predictor, image, probability, labels, threshold=threshold,

@@ -71,16 +71,24 @@ class SegmentResult:
         return " and ".join(f"{s:.2f}" for s in (self.scale, *self.finer))
 
 
+def three_d_refusal(in_stack: bool) -> str:
+    """Why a 3-D model does not segment one slice of a stack, or a 2-D image."""
+    return ("a 3-D model segments whole stacks: tick 'whole stack'" if in_stack else
+            "a 3-D model segments stacks (volumes), and this image is 2-D: choose a 2-D "
+            "model")  # fmt: skip
+
+
 def segment_job(
     image: Any, ref: str, workspace: Any = None, device: str = "auto", tile: int | None = None,
     tta: bool = False, threshold: float = 0.5, objects: bool = False,
-    pyramid_shapes: list | None = None,
+    pyramid_shapes: list | None = None, in_stack: bool = False,
 ) -> Generator[Any, None, SegmentResult]:  # fmt: skip
     """Segment one 2-D image with the model ``ref`` (:data:`AUTO`: the bundled model for the
     image's kind): yields ``unet_core.base.events.Progress`` in tiles, returns a
     :class:`SegmentResult` (with the task's measurements of the mask at ``threshold``, the
     separate objects when ``objects``, and the foreground probability at each of
-    ``pyramid_shapes``, the image's own first, for a multiscale result)."""
+    ``pyramid_shapes``, the image's own first, for a multiscale result). ``in_stack``: the
+    image is a slice of a stack (a 3-D model is then refused with 'whole stack' to tick)."""
     import numpy as np
 
     from unet_core.base.arrays import pyramid
@@ -99,7 +107,7 @@ def segment_job(
                                     np.asarray(image[::4, ::4]))  # fmt: skip
     net = resolve_model(workspace, ref, device)
     if net.spatial_dims == 3:
-        raise ValueError("a 3-D model segments whole stacks: tick 'whole stack'")
+        raise ValueError(three_d_refusal(in_stack))
     predictor = Predictor(net, tile=tile or None, device=device, tta=tta)
     predicted = yield from predictor.run(image)
     prob, scale, context = predicted.prob, predicted.scale, predicted.context

@@ -127,7 +127,8 @@ class SegmentWidget(Container):
             return self._disk.run(layer, image, index, level, whole, ref, options)
         self._disk.forget()
         job = (segment_stack_job(image, ref, self._workspace, *options) if whole
-               else segment_job(image, ref, self._workspace, *options, shapes))  # fmt: skip
+               else segment_job(image, ref, self._workspace, *options, shapes,
+                                in_stack=bool(index)))  # fmt: skip
         source = {"layer": layer, "data": layer.data, "index": index, "level": level}
         name = self._workspace.describe(ref) if ref != AUTO else "the model for its kind"
         self._runner.start(

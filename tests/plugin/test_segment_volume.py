@@ -61,3 +61,6 @@ def test_a_3d_model_on_one_slice_says_to_segment_the_whole_stack(segment_widget,
     flat = viewer.add_image(np.zeros((32, 32), np.uint8), name="flat")
     widget._image.value = flat
     assert widget._whole.native.isHidden()
+    run(qtbot, widget, tiny_3d_model_file)  # no box to tick for a 2-D image: not asked to
+    assert widget._status.value.endswith("a 3-D model segments stacks (volumes), and this "
+                                         "image is 2-D: choose a 2-D model")  # fmt: skip
