@@ -14,6 +14,8 @@ FOOTER = "napari_unet_footer"
 FULL_WIDTH = "napari_unet_full_width"
 #: ... and the one that gives a row the height the other rows leave (``full_width(fill=True)``)
 FILLS = "napari_unet_fills"
+#: the width a dock's frame takes beside its title bar's rows (:func:`keep_title_whole`)
+FRAME = 10
 #: the least height of the scroll area above a footer (a few rows: the footer is what counts)
 SCROLL_WITH_FOOTER = 40
 
@@ -72,6 +74,7 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
     bar = scroll.verticalScrollBar().sizeHint().width()
     scroll.setMinimumWidth(max(min_width, inner.minimumSizeHint().width() + bar,
                                foot.minimumSizeHint().width() if foot_rows.count() else 0))
+    keep_title_whole(container.native)
 
 
 def _place(row, rows) -> bool:
@@ -163,3 +166,26 @@ def full_width(widget, fill: bool = False) -> None:
     with ``fill``, the height the other rows leave too (a table)."""
     widget.native.setProperty(FULL_WIDTH, True)
     widget.native.setProperty(FILLS, fill)
+
+
+def keep_title_whole(widget) -> None:
+    """Once ``widget`` is shown in a dock, keep it at least as wide as the dock's title bar
+    needs (napari's reads "<widget> (<plugin>)" and cuts what does not fit), also when docks
+    share a column."""
+    from qtpy.QtCore import QEvent, QObject
+    from qtpy.QtWidgets import QDockWidget
+
+    class Title(QObject):
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+            if event.type() == QEvent.Type.Show:
+                dock = obj.parentWidget()
+                while dock is not None and not isinstance(dock, QDockWidget):
+                    dock = dock.parentWidget()
+                bar = dock.titleBarWidget() if dock is not None else None
+                rows = bar.layout() if bar is not None else None  # napari's is a QLabel with
+                need = rows.sizeHint().width() + FRAME if rows is not None else 0  # a layout
+                if need > obj.minimumWidth():
+                    obj.setMinimumWidth(need)
+            return False
+
+    widget.installEventFilter(Title(widget))

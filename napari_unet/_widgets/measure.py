@@ -32,11 +32,6 @@ if TYPE_CHECKING:
 SETTLE_MS = 400
 
 
-#: the least width of the rows: napari's title bar shows "Measure vessels (retina)
-#: (napari-paint-unet)" whole
-TITLE_WIDTH = 380
-
-
 class MeasureWidget(Container):
     """The measurements of a vessel or artery/vein labels layer over its photograph."""
 
@@ -70,8 +65,7 @@ class MeasureWidget(Container):
                      self._follow, button_row(self._run, self._cancel), self._show, self._status,
                      self._table, self._saver.button])  # fmt: skip
         full_width(self._table, fill=True)  # the measures' names and values, not a label
-        make_scrollable(self, footer=(self._run, self._cancel, self._status),
-                        min_width=TITLE_WIDTH)  # fmt: skip
+        make_scrollable(self, footer=(self._run, self._cancel, self._status))
         self._table.native.setMinimumHeight(260)
         self._table.native.verticalHeader().setVisible(False)  # no row numbers: room for names
         self._table.native.horizontalHeader().setStretchLastSection(True)

@@ -143,3 +143,15 @@ def test_a_question_with_a_long_layers_name_fits_and_its_run_button_stays_in_sig
     foot = fine.native.findChild(QWidget, FOOTER)
     for row in (fine._run, fine._status, fine._choice.question, fine._choice.second):
         assert foot.isAncestorOf(row.native) and row.native.isVisible()
+
+
+@pytest.mark.gl
+def test_docks_sharing_a_column_show_their_titles_whole(make_napari_viewer, qtbot):
+    """Docked one below the other, the docks share one width: every title still fits."""
+    viewer = make_napari_viewer(show=True)
+    docks = [viewer.window.add_plugin_dock_widget(PLUGIN, name)[0]
+             for name in ("Segment", "Fine-tune", "Batch-segment a folder")]  # fmt: skip
+    settle(qtbot, viewer.window._qt_window)
+    for dock in docks:
+        title = dock.titleBarWidget().title
+        assert title.sizeHint().width() <= title.width(), (title.text(), title.width())
