@@ -54,11 +54,12 @@ BUTTON_CHARACTERS = 30
 
 
 def elided(text: str, limit: int = BUTTON_CHARACTERS) -> str:
-    """``text`` cut to ``limit`` characters, its quoted name shortened first: "Use 'a long…'"."""
+    """``text`` cut to ``limit`` characters, its quoted name shortened in the middle first (its
+    start and end kept: "Use 'IM0001…visit3'" and "…visit4'" stay apart)."""
     if len(text) <= limit:
         return text
     if text.endswith("'") and "'" in text[:-1]:
         head, name = text[:-1].split("'", 1)
         keep = max(limit - len(head) - 3, 4)
-        return f"{head}'{name[:keep]}…'"
+        return f"{head}'{name[: keep - keep // 2]}…{name[len(name) - keep // 2:]}'"
     return text[: limit - 1] + "…"

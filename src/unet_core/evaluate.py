@@ -132,6 +132,11 @@ def trained_on(card, paths: list[Path]) -> list[str]:
     return [name for m, name in found if m and int(m.group(1)) in ids]
 
 
+#: the most colours a label image saved in colour has (a palette's classes): a photograph
+#: given as labels has thousands
+LABEL_COLOURS = 256
+
+
 def _check_pair(image, truth, roi, paths) -> None:
     """A one-line ValueError naming the file whose size does not match its image, a label
     image in colour (a photograph given as labels), or whose field of view is empty (the
@@ -143,9 +148,10 @@ def _check_pair(image, truth, roi, paths) -> None:
             raise ValueError(f"{path.name}: the {what} is {_dims(array)} pixels but "
                              f"{paths[0].name} is {_dims(image)}")  # fmt: skip
     if truth.ndim == 3 and truth.shape[-1] in (3, 4) and \
-            not (truth[..., :3] == truth[..., :1]).all():  # fmt: skip
-        raise ValueError(f"{paths[1].name}: the label image is in colour; labels hold one "
-                         "class per pixel (were the images and the labels swapped?)")  # fmt: skip
+            len(np.unique(truth[..., :3].reshape(-1, 3), axis=0)) > LABEL_COLOURS:  # fmt: skip
+        raise ValueError(f"{paths[1].name}: the label image is a picture in colour; labels "
+                         "hold one class per pixel (were the images and the labels "
+                         "swapped?)")  # fmt: skip
     if roi is not None and not roi.any():
         raise ValueError(f"{paths[2].name}: the field-of-view mask is empty (no pixel inside)")
     if truth.dtype.kind == "f" and not np.isfinite(truth).all():

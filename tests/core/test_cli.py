@@ -332,3 +332,5 @@ def test_segment_with_model_auto_takes_the_bundled_model_for_the_images_kind(tmp
     (tmp_path / "empty").mkdir()
     assert main(["segment", str(tmp_path / "empty"), "--out", str(out), "--model", "auto"]) == 2
     assert capsys.readouterr().err.strip().endswith(f"no file to segment in {tmp_path / 'empty'}")
+    assert main(["segment", str(tmp_path / "gone"), "--out", str(out), "--model", "auto"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"no such file or folder: {tmp_path / 'gone'}")

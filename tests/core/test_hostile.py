@@ -375,11 +375,17 @@ def test_evaluate_names_a_field_of_view_mask_of_another_size_or_an_empty_one(tmp
     Image.fromarray(rgb).save(tmp_path / "labels/1.png")
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == ("napari-unet evaluate: error: 1.png: the label image is in colour; labels "
-                   "hold one class per pixel (were the images and the labels swapped?)"), err
+    assert err == ("napari-unet evaluate: error: 1.png: the label image is a picture in colour; "
+                   "labels hold one class per pixel (were the images and the labels "
+                   "swapped?)"), err
     gray = (rng.random((40, 40)) > 0.8).astype(np.uint8) * 255
     Image.fromarray(np.repeat(gray[..., None], 3, axis=2)).save(tmp_path / "labels/1.png")
     assert main(args) == 0
+    palette = Image.fromarray((gray > 0).astype(np.uint8), mode="P")  # 0 black, 1 red: a mask
+    palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)  # that reads as RGB (two colours)
+    palette.save(tmp_path / "labels/1.png")  # is no picture: left to the task (a fundus task
+    main(args)  # reads it; a generic one asks for one channel)
+    assert "picture in colour" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -302,6 +302,28 @@ def test_saving_writes_only_what_changed(tmp_path):
     assert prediction.stat().st_mtime_ns != 1
 
 
+def test_a_reopened_project_writes_again_only_what_changed(tmp_path):
+    """Read from its folder, a project's image and predictions are what is on disk: the next
+    save writes neither again (a save after one stroke would rewrite them all), until a new
+    prediction or other pixels replace them."""
+    from unet_core.loop.storage import read_project
+
+    project = LoopProject(tmp_path / "p")
+    pair = project.add_pair(segmented_pair())
+    save_job(project)()
+    folder = tmp_path / "p" / "pairs" / pair.id
+    for name in ("prediction.npz", "image.tif"):
+        os.utime(folder / name, ns=(1, 1))
+    reopened = read_project(tmp_path / "p")
+    (again,) = reopened.pairs
+    again.pixels = load_pixels(reopened, again)
+    save_job(reopened)()
+    assert [(folder / n).stat().st_mtime_ns for n in ("prediction.npz", "image.tif")] == [1, 1]
+    again.record(prob_of(np.ones((48, 48))), "em")
+    save_job(reopened)()
+    assert (folder / "prediction.npz").stat().st_mtime_ns != 1
+
+
 def test_a_version_record_reads_like_a_sentence():
     v = Version("fine-tuned v2", "version:x", "fine-tuned v1", steps=40, seconds=20.2,
                 images=["cells"], heldout_dice=0.81234, created="2026-12-04T10:11:12")

@@ -139,10 +139,14 @@ def test_a_fine_tuned_version_of_this_session_segments_the_folder(
     assert not pair.painted().any()
 
 
-def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot):
-    """A folder of EM slices gets the em model, and the status says why."""
+def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot, monkeypatch):
+    """A folder of EM slices gets the em model (chosen in the background job), and the status
+    says why."""
     import shutil
+    import threading
     from pathlib import Path
+
+    from unet_core.batch import auto_model
 
     viewer, widget, shown = batch_widget
     (tmp_path / "em").mkdir()
@@ -151,9 +155,13 @@ def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot):
     widget._input.value = tmp_path / "em"
     assert widget._model.value.startswith("auto")
     widget._device.value = "cpu"
+    threads = []
+    chooser = auto_model.folder_model
+    monkeypatch.setattr(auto_model, "folder_model",
+                        lambda *a: threads.append(threading.current_thread()) or chooser(*a))
     widget._run.clicked.emit()  # the pictures are read in the job, not on the window's thread
-    assert widget._worker is not None
     wait_idle(qtbot, widget)
+    assert threads and threads[0] is not threading.main_thread()
     assert "1 segmented" in widget._status.value, widget._status.value
     assert "with em (slice.png is a grayscale image" in widget._status.value
 

@@ -139,7 +139,8 @@ def test_a_question_with_a_long_layers_name_fits_and_its_run_button_stays_in_sig
     settle(qtbot, viewer.window._qt_window)
     assert clipped(fine) == [], "; ".join(clipped(fine))
     assert fine._choice.first.text == "Use 'b'"
-    assert fine._choice.second.text.endswith("…'") and fine._choice.second.tooltip == name
+    assert fine._choice.second.text == "Go on with 'IM000123…bability'" and \
+        fine._choice.second.tooltip == name  # its start and end: visit3 and visit4 differ
     foot = fine.native.findChild(QWidget, FOOTER)
     for row in (fine._run, fine._status, fine._choice.question, fine._choice.second):
         assert foot.isAncestorOf(row.native) and row.native.isVisible()
@@ -155,3 +156,26 @@ def test_docks_sharing_a_column_show_their_titles_whole(make_napari_viewer, qtbo
     for dock in docks:
         title = dock.titleBarWidget().title
         assert title.sizeHint().width() <= title.width(), (title.text(), title.width())
+
+
+@pytest.mark.gl
+def test_run_and_cancel_share_a_row_and_measures_table_spans_and_fills(make_napari_viewer,
+                                                                       qtbot):  # fmt: skip
+    """The run button and Cancel side by side across the dock; Measure's table from the
+    dock's left edge (no empty label column) and as tall as the room left (not 8 rows)."""
+    from qtpy.QtCore import QPoint
+
+    viewer = make_napari_viewer(show=True)
+    _, seg = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
+    settle(qtbot, viewer.window._qt_window)
+    run, cancel = seg._run.native, seg._cancel.native
+    foot = seg.native.findChild(QWidget, FOOTER)
+    rows = [run.mapTo(foot, QPoint(0, 0)).y(), cancel.mapTo(foot, QPoint(0, 0)).y()]
+    assert abs(rows[0] - rows[1]) < run.height() / 2, rows  # one row (a pixel's styling apart)
+    assert run.width() + cancel.width() > 0.8 * foot.width()
+    viewer.window.remove_dock_widget("all")
+    _, measure = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure vessels (retina)")
+    settle(qtbot, viewer.window._qt_window)
+    table, scroll = measure._table.native, measure.native.findChild(QScrollArea)
+    assert table.mapTo(scroll.widget(), QPoint(0, 0)).x() < 20
+    assert table.height() > 300  # its least height is 260

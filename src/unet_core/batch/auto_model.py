@@ -3,6 +3,8 @@ bundled model fits (``unet_core.tasks.suggest_model``), as the Batch widget offe
 
 from __future__ import annotations
 
+import os
+
 #: how many pictures no bundled model fits ``auto`` reads before it asks for a model
 CHOOSE_FROM = 10
 
@@ -18,6 +20,9 @@ def folder_model(folder: str | list[str], pattern: str = "*",
     from .files import find_inputs
 
     inputs = [folder] if isinstance(folder, str) else list(folder)
+    missing = [str(p) for p in inputs if not os.path.exists(p)]
+    if missing:  # as the batch says it
+        raise ValueError(f"no such file or folder: {missing[0]}")
     folder = ", ".join(map(str, inputs))
     unfit, read, listed = None, 0, 0
     for path in find_inputs(inputs, pattern, recursive):

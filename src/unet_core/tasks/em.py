@@ -27,9 +27,10 @@ class EM(Task):
         """A fundus photograph, or a picture in colour, given to a model of EM membranes."""
         from .fov import has_colour, looks_like_fundus
 
-        image = np.asarray(image)
-        if image.ndim == 3 and image.shape[-1] not in (3, 4):
+        if np.ndim(image) == 3 and np.shape(image)[-1] not in (3, 4):
             return []  # a stack: the kind of a volume is not guessed
+        step = max(1, max(np.shape(image)[:2]) // 1024)  # a lazy array is not read whole
+        image = np.asarray(image[::step, ::step])
         if looks_like_fundus(image):
             return [FUNDUS_TO_EM]
         if image.ndim == 3 and has_colour(image):
