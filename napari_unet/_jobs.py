@@ -279,14 +279,13 @@ def batch_job(inputs: list[str], out_dir: str, model: Any, options: Any, pattern
     ``threads``, to spread the files over a dask cluster (the model then stays a name).
     ``model`` :data:`AUTO`: the bundled model for the first input's pictures, chosen here (off
     the window's thread: it reads pictures) and yielded as ``Record({"model", "why"})``."""
-    from unet_core.base.events import Record, Status
+    from unet_core.base.events import Record
     from unet_core.batch import BatchRun
 
     if model == AUTO:
-        from unet_core.batch.auto_model import folder_model
+        from unet_core.batch.auto_model import choosing_model
 
-        yield Status(f"choosing the model from the pictures of {inputs[0]}…")
-        model, why = folder_model(inputs[0], pattern, recursive)
+        model, why = yield from choosing_model(inputs[0], pattern, recursive)
         yield Record({"model": model, "why": why})
     spread = cluster.get("scheduler") or cluster.get("workers")
     net = load_model_cached(model, options.device) if isinstance(model, str) and not spread \

@@ -366,3 +366,19 @@ def test_a_rerun_at_another_pixel_size_says_its_skipped_files_keep_their_measure
     assert any("measured at 9 um per pixel, not 5" in n for n in other.notes), other.notes
     (same,) = BatchRun(sample, out, model="drive", device="cpu", pixel_size_um=9.0)
     assert same.status == "skipped" and same.notes == ()
+
+
+def test_choosing_the_model_can_stop_between_pictures(tmp_path):
+    """``auto`` reads the folder's pictures one by one, saying which: a background run stops
+    between two (the widget's Cancel), without reading the rest."""
+    from skimage import data
+
+    from unet_core.base.jobs import Cancelled, drain
+    from unet_core.batch.auto_model import choosing_model
+
+    for i in range(3):  # colour pictures no bundled model fits: each is read in turn
+        Image.fromarray(data.astronaut()[::8, ::8]).save(tmp_path / f"{i}.png")
+    seen = []
+    with pytest.raises(Cancelled):
+        drain(choosing_model(str(tmp_path)), lambda item: seen.append(item.text) or len(seen) < 2)
+    assert seen == ["reading 0.png to choose the model…", "reading 1.png to choose the model…"]

@@ -156,9 +156,13 @@ def test_the_default_model_follows_the_folder(batch_widget, tmp_path, qtbot, mon
     assert widget._model.value.startswith("auto")
     widget._device.value = "cpu"
     threads = []
-    chooser = auto_model.folder_model
-    monkeypatch.setattr(auto_model, "folder_model",
-                        lambda *a: threads.append(threading.current_thread()) or chooser(*a))
+    chooser = auto_model.choosing_model
+
+    def spied(*args):
+        threads.append(threading.current_thread())
+        return (yield from chooser(*args))
+
+    monkeypatch.setattr(auto_model, "choosing_model", spied)
     widget._run.clicked.emit()  # the pictures are read in the job, not on the window's thread
     wait_idle(qtbot, widget)
     assert threads and threads[0] is not threading.main_thread()

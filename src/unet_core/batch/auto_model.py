@@ -4,6 +4,10 @@ bundled model fits (``unet_core.tasks.suggest_model``), as the Batch widget offe
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
+
+from ..base.events import Status
+from ..base.jobs import drain
 
 #: how many pictures no bundled model fits ``auto`` reads before it asks for a model
 CHOOSE_FROM = 10
@@ -15,6 +19,13 @@ def folder_model(folder: str | list[str], pattern: str = "*",
     chosen from its first image that one fits (of the first :data:`CHOOSE_FROM` readable
     ones), and why; a one-line ValueError when the folder has no image, or none of those that
     a bundled model fits (naming the first)."""
+    return drain(choosing_model(folder, pattern, recursive))
+
+
+def choosing_model(folder: str | list[str], pattern: str = "*", recursive: bool = False,
+                   ) -> Generator[Status, None, tuple[str, str]]:  # fmt: skip
+    """:func:`folder_model` as a job: yields a status line before each picture it reads (a
+    background run can stop between them), returns (the model, why)."""
     from ..data.io import read_image
     from ..tasks import NoModelFits, suggest_model
     from .files import find_inputs
@@ -27,6 +38,7 @@ def folder_model(folder: str | list[str], pattern: str = "*",
     unfit, read, listed = None, 0, 0
     for path in find_inputs(inputs, pattern, recursive):
         listed += 1
+        yield Status(f"reading {path.name} to choose the model…")
         try:
             image = read_image(path)
         except ValueError:  # unreadable: the batch says why; the next one

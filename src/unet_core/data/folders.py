@@ -135,7 +135,7 @@ def as_class_labels(raw: np.ndarray, num_classes: int) -> np.ndarray:
     """A label image as int64 class indices for scoring: for a two-class model a 0/255 mask
     (``BINARY_FOREGROUND``) is read as background/foreground and an instance mask as its
     objects; else ``IGNORE_LABEL`` stays "not annotated"."""
-    labels, problem = integer_labels(np.asarray(raw), "the labels")
+    labels, problem = integer_labels(np.asarray(raw), "the label image")
     if labels is None:
         raise DataError(problem)
     if num_classes == 2 and not ((labels > 0) & (labels < BINARY_FOREGROUND)).any():
