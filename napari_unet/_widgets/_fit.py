@@ -75,6 +75,7 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
     scroll.setMinimumWidth(max(min_width, inner.minimumSizeHint().width() + bar,
                                foot.minimumSizeHint().width() if foot_rows.count() else 0))
     keep_title_whole(container.native)
+    share_the_column(container.native)
 
 
 def _place(row, rows) -> bool:
@@ -189,3 +190,40 @@ def keep_title_whole(widget) -> None:
             return False
 
     widget.installEventFilter(Title(widget))
+
+
+def share_the_column(widget) -> None:
+    """When ``widget``'s dock is first shown below or above others, the docks of that side
+    share its height evenly (Qt gives a new dock what the others leave, often a few rows)."""
+    from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+    from qtpy.QtWidgets import QDockWidget, QMainWindow
+
+    def share(dock) -> None:
+        try:
+            window = dock.parentWidget()
+        except RuntimeError:  # closed before the window laid it out
+            return
+        if not isinstance(window, QMainWindow) or dock.isFloating():
+            return
+        side = window.dockWidgetArea(dock)
+        docks = [d for d in window.findChildren(QDockWidget)
+                 if d.isVisible() and not d.isFloating() and window.dockWidgetArea(d) == side
+                 and not window.tabifiedDockWidgets(d)]  # fmt: skip
+        if len(docks) > 1:
+            total = sum(d.height() for d in docks)
+            window.resizeDocks(docks, [total // len(docks)] * len(docks), Qt.Orientation.Vertical)
+
+    class Shown(QObject):
+        def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+            if event.type() == QEvent.Type.Show and not self.done:
+                dock = obj.parentWidget()
+                while dock is not None and not isinstance(dock, QDockWidget):
+                    dock = dock.parentWidget()
+                if dock is not None:
+                    self.done = True
+                    QTimer.singleShot(0, lambda: share(dock))
+            return False
+
+    shown = Shown(widget)
+    shown.done = False
+    widget.installEventFilter(shown)

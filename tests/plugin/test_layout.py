@@ -179,3 +179,16 @@ def test_run_and_cancel_share_a_row_and_measures_table_spans_and_fills(make_napa
     table, scroll = measure._table.native, measure.native.findChild(QScrollArea)
     assert table.mapTo(scroll.widget(), QPoint(0, 0)).x() < 20
     assert table.height() > 300  # its least height is 260
+
+
+@pytest.mark.gl
+def test_a_dock_shown_below_another_gets_an_even_share_of_the_height(make_napari_viewer, qtbot):
+    """Qt gives a dock added below another what that one leaves (often its least height: a
+    few rows); the docks of the side share it evenly instead."""
+    viewer = make_napari_viewer(show=True)
+    first, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
+    settle(qtbot, viewer.window._qt_window)
+    second, _ = viewer.window.add_plugin_dock_widget(PLUGIN, "Fine-tune")
+    settle(qtbot, viewer.window._qt_window)
+    heights = [first.height(), second.height()]
+    assert min(heights) > 0.4 * sum(heights), heights
