@@ -14,22 +14,20 @@ FOOTER = "napari_unet_footer"
 FULL_WIDTH = "napari_unet_full_width"
 #: ... and the one that gives a row the height the other rows leave (``full_width(fill=True)``)
 FILLS = "napari_unet_fills"
-#: the width a dock's frame takes beside its title bar's rows (:func:`keep_title_whole`)
+#: the width a dock's frame takes beside its title bar's rows (:func:`follow_dock`)
 FRAME = 10
 #: the least height of the scroll area above a footer (a few rows: the footer is what counts)
 SCROLL_WITH_FOOTER = 40
 
 
-def make_scrollable(container, min_height: int = 150, footer: tuple = (),
-                    min_width: int = ROW_WIDTH) -> None:  # fmt: skip
+def make_scrollable(container, min_height: int = 150, footer: tuple = ()) -> None:
     """Move ``container``'s rows into a vertical scroll area, and let every row shrink to the
     dock's width (long texts wrap, drop-down lists and file rows narrow), so that a docked
     widget fits a small screen in height and in width. The rows of ``footer`` (its widgets:
-    the run button, its progress and status) stay below the scroll area, always in sight.
+    the run button, its progress and status) stay below the scroll area, always in sight;
+    docked, it follows its dock (:func:`follow_dock`).
 
-    ``min_width``: the least width of the rows (e.g. for a long dock title: napari's title bar
-    cuts what does not fit). Call once, after every row was added; rows shown or hidden later
-    keep working."""
+    Call once, after every row was added; rows shown or hidden later keep working."""
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
@@ -72,10 +70,9 @@ def make_scrollable(container, min_height: int = 150, footer: tuple = (),
         keep_wrapped_height(foot)
     # the dock is never narrower than its rows: nothing is cut off on the right
     bar = scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(max(min_width, inner.minimumSizeHint().width() + bar,
+    scroll.setMinimumWidth(max(ROW_WIDTH, inner.minimumSizeHint().width() + bar,
                                foot.minimumSizeHint().width() if foot_rows.count() else 0))
-    keep_title_whole(container.native)
-    share_the_column(container.native)
+    follow_dock(container.native)
 
 
 def _place(row, rows) -> bool:
@@ -169,61 +166,56 @@ def full_width(widget, fill: bool = False) -> None:
     widget.native.setProperty(FILLS, fill)
 
 
-def keep_title_whole(widget) -> None:
-    """Once ``widget`` is shown in a dock, keep it at least as wide as the dock's title bar
-    needs (napari's reads "<widget> (<plugin>)" and cuts what does not fit), also when docks
-    share a column."""
-    from qtpy.QtCore import QEvent, QObject
-    from qtpy.QtWidgets import QDockWidget
+def follow_dock(widget) -> None:
+    """Once ``widget`` is shown in a dock: keep it as wide as the dock's title bar needs
+    (napari's reads "<widget> (<plugin>)" and cuts what does not fit, also when docks share a
+    side), and, the first time, let the docks of that side share the height evenly (Qt gives
+    a new dock what the others leave, often a few rows)."""
+    from qtpy.QtCore import QEvent, QObject, QTimer
 
-    class Title(QObject):
+    class Docked(QObject):
+        shared = False
+
         def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
-            if event.type() == QEvent.Type.Show:
-                dock = obj.parentWidget()
-                while dock is not None and not isinstance(dock, QDockWidget):
-                    dock = dock.parentWidget()
-                bar = dock.titleBarWidget() if dock is not None else None
-                rows = bar.layout() if bar is not None else None  # napari's is a QLabel with
-                need = rows.sizeHint().width() + FRAME if rows is not None else 0  # a layout
+            dock = _dock_of(obj) if event.type() == QEvent.Type.Show else None
+            if dock is not None:
+                bar = dock.titleBarWidget()  # napari's: a QLabel with a layout of rows inside
+                rows = bar.layout() if bar is not None else None
+                need = rows.sizeHint().width() + FRAME if rows is not None else 0
                 if need > obj.minimumWidth():
                     obj.setMinimumWidth(need)
+                if not self.shared:
+                    self.shared = True
+                    QTimer.singleShot(0, lambda: _share_side(dock))
             return False
 
-    widget.installEventFilter(Title(widget))
+    widget.installEventFilter(Docked(widget))
 
 
-def share_the_column(widget) -> None:
-    """When ``widget``'s dock is first shown below or above others, the docks of that side
-    share its height evenly (Qt gives a new dock what the others leave, often a few rows)."""
-    from qtpy.QtCore import QEvent, QObject, Qt, QTimer
+def _dock_of(widget):
+    from qtpy.QtWidgets import QDockWidget
+
+    dock = widget.parentWidget()
+    while dock is not None and not isinstance(dock, QDockWidget):
+        dock = dock.parentWidget()
+    return dock
+
+
+def _share_side(dock) -> None:
+    """The docks on ``dock``'s side of the window (not floating, not tabbed) share its height."""
+    from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QDockWidget, QMainWindow
 
-    def share(dock) -> None:
-        try:
-            window = dock.parentWidget()
-        except RuntimeError:  # closed before the window laid it out
-            return
-        if not isinstance(window, QMainWindow) or dock.isFloating():
-            return
-        side = window.dockWidgetArea(dock)
-        docks = [d for d in window.findChildren(QDockWidget)
-                 if d.isVisible() and not d.isFloating() and window.dockWidgetArea(d) == side
-                 and not window.tabifiedDockWidgets(d)]  # fmt: skip
-        if len(docks) > 1:
-            total = sum(d.height() for d in docks)
-            window.resizeDocks(docks, [total // len(docks)] * len(docks), Qt.Orientation.Vertical)
-
-    class Shown(QObject):
-        def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
-            if event.type() == QEvent.Type.Show and not self.done:
-                dock = obj.parentWidget()
-                while dock is not None and not isinstance(dock, QDockWidget):
-                    dock = dock.parentWidget()
-                if dock is not None:
-                    self.done = True
-                    QTimer.singleShot(0, lambda: share(dock))
-            return False
-
-    shown = Shown(widget)
-    shown.done = False
-    widget.installEventFilter(shown)
+    try:
+        window = dock.parentWidget()
+    except RuntimeError:  # closed before the window laid it out
+        return
+    if not isinstance(window, QMainWindow) or dock.isFloating():
+        return
+    side = window.dockWidgetArea(dock)
+    docks = [d for d in window.findChildren(QDockWidget)
+             if d.isVisible() and not d.isFloating() and window.dockWidgetArea(d) == side
+             and not window.tabifiedDockWidgets(d)]  # fmt: skip
+    if len(docks) > 1:
+        total = sum(d.height() for d in docks)
+        window.resizeDocks(docks, [total // len(docks)] * len(docks), Qt.Orientation.Vertical)

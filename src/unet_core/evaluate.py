@@ -148,7 +148,8 @@ def _check_pair(image, truth, roi, paths) -> None:
             raise ValueError(f"{path.name}: the {what} is {_dims(array)} pixels but "
                              f"{paths[0].name} is {_dims(image)}")  # fmt: skip
     if truth.ndim == 3 and truth.shape[-1] in (3, 4) and \
-            len(np.unique(truth[..., :3].reshape(-1, 3), axis=0)) > LABEL_COLOURS:  # fmt: skip
+            len(np.unique(truth[..., :3].astype(np.uint32) @ [1, 1 << 8, 1 << 16])) > \
+            LABEL_COLOURS:  # fmt: skip
         raise ValueError(f"{paths[1].name}: the label image is a picture in colour; labels "
                          "hold one class per pixel (were the images and the labels "
                          "swapped?)")  # fmt: skip

@@ -334,3 +334,8 @@ def test_segment_with_model_auto_takes_the_bundled_model_for_the_images_kind(tmp
     assert capsys.readouterr().err.strip().endswith(f"no file to segment in {tmp_path / 'empty'}")
     assert main(["segment", str(tmp_path / "gone"), "--out", str(out), "--model", "auto"]) == 2
     assert capsys.readouterr().err.strip().endswith(f"no such file or folder: {tmp_path / 'gone'}")
+    gone_and_one = [str(tmp_path / "gone"), str(inputs / "slice.png")]  # the batch names the one
+    assert main(["segment", *gone_and_one, "--out", str(tmp_path / "o2"), "--model", "auto",
+                 "--device", "cpu"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "auto: em (slice.png is" in err and f"FAILED {tmp_path / 'gone'}" in err

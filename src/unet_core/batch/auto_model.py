@@ -31,10 +31,10 @@ def choosing_model(folder: str | list[str], pattern: str = "*", recursive: bool 
     from .files import find_inputs
 
     inputs = [folder] if isinstance(folder, str) else list(folder)
-    missing = [str(p) for p in inputs if not os.path.exists(p)]
-    if missing:  # as the batch says it
-        raise ValueError(f"no such file or folder: {missing[0]}")
-    folder = ", ".join(map(str, inputs))
+    present = [p for p in inputs if os.path.exists(p)]
+    if not present:  # as the batch says it (one path gone among others: the batch names it)
+        raise ValueError(f"no such file or folder: {inputs[0]}")
+    inputs, folder = present, ", ".join(map(str, present))
     unfit, read, listed = None, 0, 0
     for path in find_inputs(inputs, pattern, recursive):
         listed += 1

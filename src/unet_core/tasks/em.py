@@ -24,18 +24,18 @@ class EM(Task):
     sample = "em_isbi2012_test00_crop.png"  # a 256 x 256 crop of ISBI 2012 test slice 00
 
     def notes(self, image: np.ndarray, card, context=None) -> list[str]:
-        """A fundus photograph, or a picture in colour, given to a model of EM membranes."""
-        from .fov import has_colour, looks_like_fundus
+        """A fundus photograph, or a picture in colour, given to a model of EM membranes (the
+        kind of image as ``auto`` tells it: :func:`unet_core.tasks.suggest_model`)."""
+        from . import NoModelFits, suggest_model
 
         if np.ndim(image) == 3 and np.shape(image)[-1] not in (3, 4):
             return []  # a stack: the kind of a volume is not guessed
         step = max(1, max(np.shape(image)[:2]) // 1024)  # a lazy array is not read whole
-        image = np.asarray(image[::step, ::step])
-        if looks_like_fundus(image):
-            return [FUNDUS_TO_EM]
-        if image.ndim == 3 and has_colour(image):
+        try:
+            kind, _ = suggest_model(np.asarray(image[::step, ::step]))
+        except NoModelFits:
             return [COLOUR_TO_EM]
-        return []
+        return [] if kind == self.bundled else [FUNDUS_TO_EM]
 
     def truth(self, labels, num_classes) -> np.ndarray:
         """The challenge's labels (0 = membrane) as class indices (1 = membrane)."""
